@@ -1,0 +1,57 @@
+// The compute interface the model is written against. Two implementations: the plain
+// TypeScript reference (src/kernels/reference.ts, also the documentation of the math) and the
+// WebAssembly SIMD backend (src/kernels/wasm-backend.ts) that runs on shared memory with a worker pool.
+//
+// Buffers are Float32Array/Int8Array views into the backend's memory, allocated once at load
+// (nothing is allocated in the token loop). Shapes are row-major [tokens][features].
+
+/** Ternary weight matrix W (rows = outputs, cols = inputs), W = scale * T, T in {-1,0,+1}. */
+export interface TernaryMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly scale: number;
+}
+
+/** Dense matrix held as int8 with one f32 scale per row (embedding / lm_head). */
+export interface Int8Matrix {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Per-token int8 activations (SPEC.md §2): q = clamp(round_half_even(x * s), -128, 127), s = 127 / max(max|x|, 1e-5). */
+export interface QuantizedActs {
+  readonly capacity: number; // max tokens
+  readonly dim: number;
+  readonly q: Int8Array; // [capacity * dim]
+  readonly scales: Float32Array; // [capacity] s per token
+  readonly sums: Int32Array; // [capacity] sum of q per token
+}
+
+export interface Kernels {
+  /** 'reference' | 'wasm-relaxed' | 'wasm-simd' */
+  readonly name: string;
+  readonly threads: number;
+
+  allocF32(n: number): Float32Array;
+  allocActs(capacity: number, dim: number): QuantizedActs;
+
+  /** Takes ternary codes (-1/0/+1, row-major [rows][cols]) into the layout the kernel reads fastest. */
+  ternaryMatrix(codes: Int8Array, rows: number, cols: number, scale: number): TernaryMatrix;
+  /** Takes a dense f32 matrix [rows][cols] (given row by row, to avoid one huge copy) as int8 + per-row scales. */
+  int8Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): Int8Matrix;
+
+  /** acts[t] = quantize(x[t]) for t < nTok. */
+  quantize(x: Float32Array, nTok: number, dim: number, acts: QuantizedActs): void;
+  /** out[t][r] = W.scale / acts.scales[t] * sum_k T[r][k] * q[t][k], for t < nTok. Exact integer dot. */
+  ternaryMatmul(w: TernaryMatrix, acts: QuantizedActs, nTok: number, out: Float32Array): void;
+  /** out[t][r] ~= sum_k M[r][k] * x[t][k] (the lm_head); x is quantized internally per token. */
+  int8Matmul(m: Int8Matrix, x: Float32Array, nTok: number, out: Float32Array): void;
+  /** out = M[row] as f32 (embedding lookup). */
+  int8Row(m: Int8Matrix, row: number, out: Float32Array): void;
+
+  /** out[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * weight, for t < nTok (out may be x). */
+  rmsnorm(x: Float32Array, weight: Float32Array, nTok: number, dim: number, eps: number, out: Float32Array): void;
+
+  /** Frees worker threads. */
+  dispose(): void;
+}
