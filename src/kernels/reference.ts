@@ -1,0 +1,247 @@
+// Plain TypeScript implementation of the Kernels interface (api.ts): the readable statement of
+// the math that the WebAssembly kernels must reproduce bit for bit (integer parts) and op for op
+// in float32 (rescales). Slow; used by tests, as a fallback (WF_KERNELS=reference) and as docs.
+//
+// Float32 semantics are emulated with Math.fround after every operation that float32 code rounds.
+//
+// Activation quantization (SPEC.md §2, as bitnet.cpp's quantize_row_i8_s does it):
+//   m = max(1e-5, max_k |x_k|)          (taken in double)
+//   s = f32(127 / m)                    (the per-token scale, stored in acts.scales)
+//   q_k = clamp(round_half_even(f32(x_k * s)), -128, 127)
+//   sums[t] = sum_k q_k                 (what the unsigned-code trick subtracts)
+// Ternary matmul: dot = sum_k T[r][k] * q[t][k] (exact int32), out = f32(f32(f32(dot) / s) * scale),
+//   the operation order of bitnet.cpp's I2_S kernel ((float)sum - row_sum) / s * alpha.
+// Int8 matrix (lm_head / embedding): per row d_r = f32(max|row| / 127), M[r][k] = quantize with
+//   s_r = f32(127 / max|row|) exactly like activations (a zero row gives d_r = 0 and all-zero codes).
+//   int8Matmul quantizes x[t] with the activation quantizer, then out = f32(f32(f32(dot) / s_t) * d_r).
+//   int8Row: out[k] = f32(M[r][k] * d_r).
+// RMSNorm as ggml: sum of f32 squares accumulated in double, mean = f32(sum / n),
+//   scale = f32(1 / f32(sqrt(f32(mean + eps)))), out = f32(f32(x * scale) * weight).
+
+import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
+
+const fround = Math.fround;
+const EPS_SCALE = 1e-5;
+
+/** Round half to even (ties go to the even integer), for finite x. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d < 0.5) return f;
+  if (d > 0.5) return f + 1;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** The per-token activation scale s = f32(127 / max(1e-5, max|x|)) over x[off .. off+n). */
+export function actScale(x: ArrayLike<number>, off: number, n: number): number {
+  let m = EPS_SCALE;
+  for (let k = 0; k < n; k++) {
+    const a = Math.abs(x[off + k]!);
+    if (a > m) m = a;
+  }
+  return fround(127 / m);
+}
+
+/** q[qOff + k] = clamp(rhe(f32(x[xOff + k] * s)), -128, 127); returns sum of q. */
+export function quantizeRow(x: ArrayLike<number>, xOff: number, n: number, s: number, q: Int8Array, qOff: number): number {
+  let sum = 0;
+  for (let k = 0; k < n; k++) {
+    let v = roundHalfEven(fround(x[xOff + k]! * s));
+    if (v > 127) v = 127;
+    else if (v < -128) v = -128;
+    q[qOff + k] = v;
+    sum += v;
+  }
+  return sum;
+}
+
+export function checkCount(what: string, n: number): void {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a non-negative integer, got ${n}`);
+}
+
+export function checkPositive(what: string, n: number): void {
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${what} must be a positive integer, got ${n}`);
+}
+
+/** Validates ternary codes (-1, 0, +1) of a rows x cols matrix. */
+export function checkTernaryCodes(codes: Int8Array, rows: number, cols: number): void {
+  checkPositive('ternaryMatrix rows', rows);
+  checkPositive('ternaryMatrix cols', cols);
+  if (codes.length !== rows * cols) {
+    throw new Error(`ternaryMatrix: ${codes.length} codes given for ${rows} x ${cols} = ${rows * cols}`);
+  }
+  for (let i = 0; i < codes.length; i++) {
+    const c = codes[i]!;
+    if (c < -1 || c > 1) throw new Error(`ternaryMatrix: code ${c} at index ${i} is not -1, 0 or +1`);
+  }
+}
+
+export function checkActs(fn: string, acts: QuantizedActs, nTok: number, dim: number): void {
+  checkCount(`${fn} nTok`, nTok);
+  if (nTok > acts.capacity) throw new Error(`${fn}: nTok ${nTok} exceeds the activation buffer capacity ${acts.capacity}`);
+  if (dim !== acts.dim) throw new Error(`${fn}: dim ${dim} does not match the activation buffer dim ${acts.dim}`);
+}
+
+export function checkLen(fn: string, name: string, arr: { length: number }, need: number): void {
+  if (arr.length < need) throw new Error(`${fn}: ${name} holds ${arr.length} values, needs at least ${need}`);
+}
+
+interface RefTernary extends TernaryMatrix {
+  readonly codes: Int8Array; // T[r][k], row-major
+}
+
+interface RefInt8 extends Int8Matrix {
+  readonly q: Int8Array; // [rows][cols]
+  readonly d: Float32Array; // [rows] per-row scale
+}
+
+/** Quantizes one dense f32 row to int8 codes; returns its scale d = f32(max|row| / 127). */
+export function quantizeWeightRow(row: Float32Array, n: number, q: Int8Array, qOff: number): number {
+  let m = 0;
+  for (let k = 0; k < n; k++) {
+    const a = Math.abs(row[k]!);
+    if (a > m) m = a;
+  }
+  if (!Number.isFinite(m)) throw new Error('int8Matrix: row holds a non-finite value');
+  if (m === 0) {
+    q.fill(0, qOff, qOff + n);
+    return 0;
+  }
+  const s = fround(127 / m);
+  quantizeRow(row, 0, n, s, q, qOff);
+  return fround(m / 127);
+}
+
+export function createReferenceKernels(): Kernels {
+  const ternaries = new WeakSet<object>();
+  const int8s = new WeakSet<object>();
+
+  const k: Kernels = {
+    name: 'reference',
+    threads: 1,
+
+    allocF32(n: number): Float32Array {
+      checkCount('allocF32 n', n);
+      return new Float32Array(n);
+    },
+
+    allocActs(capacity: number, dim: number): QuantizedActs {
+      checkPositive('allocActs capacity', capacity);
+      checkPositive('allocActs dim', dim);
+      return {
+        capacity,
+        dim,
+        q: new Int8Array(capacity * dim),
+        scales: new Float32Array(capacity),
+        sums: new Int32Array(capacity),
+      };
+    },
+
+    ternaryMatrix(codes: Int8Array, rows: number, cols: number, scale: number): TernaryMatrix {
+      checkTernaryCodes(codes, rows, cols);
+      if (!Number.isFinite(scale)) throw new Error(`ternaryMatrix: scale ${scale} is not finite`);
+      const m: RefTernary = { rows, cols, scale: fround(scale), codes: codes.slice() };
+      ternaries.add(m);
+      return m;
+    },
+
+    int8Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): Int8Matrix {
+      checkPositive('int8Matrix rows', rows);
+      checkPositive('int8Matrix cols', cols);
+      const q = new Int8Array(rows * cols);
+      const d = new Float32Array(rows);
+      const row = new Float32Array(cols);
+      for (let r = 0; r < rows; r++) {
+        row.fill(0);
+        getRow(r, row);
+        d[r] = quantizeWeightRow(row, cols, q, r * cols);
+      }
+      const m: RefInt8 = { rows, cols, q, d };
+      int8s.add(m);
+      return m;
+    },
+
+    quantize(x: Float32Array, nTok: number, dim: number, acts: QuantizedActs): void {
+      checkActs('quantize', acts, nTok, dim);
+      checkLen('quantize', 'x', x, nTok * dim);
+      for (let t = 0; t < nTok; t++) {
+        const s = actScale(x, t * dim, dim);
+        acts.scales[t] = s;
+        acts.sums[t] = quantizeRow(x, t * dim, dim, s, acts.q, t * dim);
+      }
+    },
+
+    ternaryMatmul(w: TernaryMatrix, acts: QuantizedActs, nTok: number, out: Float32Array): void {
+      if (!ternaries.has(w)) throw new Error('ternaryMatmul: matrix was not made by this backend');
+      const m = w as RefTernary;
+      checkActs('ternaryMatmul', acts, nTok, m.cols);
+      checkLen('ternaryMatmul', 'out', out, nTok * m.rows);
+      const { rows, cols, codes } = m;
+      for (let t = 0; t < nTok; t++) {
+        const s = acts.scales[t]!;
+        const qo = t * cols;
+        for (let r = 0; r < rows; r++) {
+          let dot = 0;
+          const wo = r * cols;
+          for (let c = 0; c < cols; c++) dot += codes[wo + c]! * acts.q[qo + c]!;
+          out[t * rows + r] = fround(fround(fround(dot) / s) * m.scale);
+        }
+      }
+    },
+
+    int8Matmul(mat: Int8Matrix, x: Float32Array, nTok: number, out: Float32Array): void {
+      if (!int8s.has(mat)) throw new Error('int8Matmul: matrix was not made by this backend');
+      const m = mat as RefInt8;
+      const { rows, cols } = m;
+      checkCount('int8Matmul nTok', nTok);
+      checkLen('int8Matmul', 'x', x, nTok * cols);
+      checkLen('int8Matmul', 'out', out, nTok * rows);
+      const q = new Int8Array(cols);
+      for (let t = 0; t < nTok; t++) {
+        const s = actScale(x, t * cols, cols);
+        quantizeRow(x, t * cols, cols, s, q, 0);
+        for (let r = 0; r < rows; r++) {
+          let dot = 0;
+          const wo = r * cols;
+          for (let c = 0; c < cols; c++) dot += m.q[wo + c]! * q[c]!;
+          out[t * rows + r] = fround(fround(fround(dot) / s) * m.d[r]!);
+        }
+      }
+    },
+
+    int8Row(mat: Int8Matrix, row: number, out: Float32Array): void {
+      if (!int8s.has(mat)) throw new Error('int8Row: matrix was not made by this backend');
+      const m = mat as RefInt8;
+      if (!Number.isInteger(row) || row < 0 || row >= m.rows) {
+        throw new Error(`int8Row: row ${row} is out of range [0, ${m.rows})`);
+      }
+      checkLen('int8Row', 'out', out, m.cols);
+      const d = m.d[row]!;
+      const off = row * m.cols;
+      for (let c = 0; c < m.cols; c++) out[c] = fround(m.q[off + c]! * d);
+    },
+
+    rmsnorm(x: Float32Array, weight: Float32Array, nTok: number, dim: number, eps: number, out: Float32Array): void {
+      checkCount('rmsnorm nTok', nTok);
+      checkPositive('rmsnorm dim', dim);
+      checkLen('rmsnorm', 'x', x, nTok * dim);
+      checkLen('rmsnorm', 'weight', weight, dim);
+      checkLen('rmsnorm', 'out', out, nTok * dim);
+      const e = fround(eps);
+      for (let t = 0; t < nTok; t++) {
+        const o = t * dim;
+        let sum = 0;
+        for (let c = 0; c < dim; c++) {
+          const v = x[o + c]!;
+          sum += fround(v * v);
+        }
+        const mean = fround(sum / dim);
+        const scale = fround(1 / fround(Math.sqrt(fround(mean + e))));
+        for (let c = 0; c < dim; c++) out[o + c] = fround(fround(x[o + c]! * scale) * weight[c]!);
+      }
+    },
+
+    dispose(): void {},
+  };
+  return k;
+}
