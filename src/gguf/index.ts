@@ -1,0 +1,5 @@
+export * from './types.js';
+export * from './meta.js';
+export * from './source.js';
+export * from './reader.js';
+export * from './writer.js';

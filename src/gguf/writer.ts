@@ -1,0 +1,165 @@
+// GGUF writer: the inverse of reader.ts. Layout rules match gguf-py / llama.cpp so that
+// reading a file and writing it back gives the same bytes: entries in the given order, tensor
+// data aligned to general.alignment, each tensor (the last one too) zero-padded to the alignment.
+import type { GGUFMetaValue, GGUFScalar } from './meta.js';
+import { GGUFError, GGUFValueType, tensorByteSize } from './types.js';
+import { alignUp } from './reader.js';
+
+export interface GGUFTensorSpec {
+  name: string;
+  type: number;
+  /** ggml order: dims[0] = row length */
+  dims: number[];
+}
+
+export interface GGUFHeaderLayout {
+  /** header bytes, including the zero padding up to the data section */
+  header: Uint8Array;
+  dataOffset: number;
+  /** offsets relative to the data section, one per tensor */
+  tensorOffsets: number[];
+  tensorSizes: number[];
+  /** total file size including the last tensor's padding */
+  totalSize: number;
+  alignment: number;
+}
+
+export interface GGUFWriteOptions {
+  version?: 2 | 3;
+  metadata: Iterable<[string, GGUFMetaValue]>;
+  tensors: GGUFTensorSpec[];
+}
+
+class ByteWriter {
+  private buf = new Uint8Array(1 << 16);
+  private dv = new DataView(this.buf.buffer);
+  pos = 0;
+  private readonly enc = new TextEncoder();
+  private ensure(n: number) {
+    if (this.pos + n <= this.buf.length) return;
+    let cap = this.buf.length * 2;
+    while (cap < this.pos + n) cap *= 2;
+    const nb = new Uint8Array(cap);
+    nb.set(this.buf.subarray(0, this.pos));
+    this.buf = nb;
+    this.dv = new DataView(nb.buffer);
+  }
+  u8(v: number) { this.ensure(1); this.dv.setUint8(this.pos, v); this.pos += 1; }
+  i8(v: number) { this.ensure(1); this.dv.setInt8(this.pos, v); this.pos += 1; }
+  u16(v: number) { this.ensure(2); this.dv.setUint16(this.pos, v, true); this.pos += 2; }
+  i16(v: number) { this.ensure(2); this.dv.setInt16(this.pos, v, true); this.pos += 2; }
+  u32(v: number) { this.ensure(4); this.dv.setUint32(this.pos, v, true); this.pos += 4; }
+  i32(v: number) { this.ensure(4); this.dv.setInt32(this.pos, v, true); this.pos += 4; }
+  f32(v: number) { this.ensure(4); this.dv.setFloat32(this.pos, v, true); this.pos += 4; }
+  f64(v: number) { this.ensure(8); this.dv.setFloat64(this.pos, v, true); this.pos += 8; }
+  u64(v: bigint | number) { this.ensure(8); this.dv.setBigUint64(this.pos, BigInt(v), true); this.pos += 8; }
+  i64(v: bigint | number) { this.ensure(8); this.dv.setBigInt64(this.pos, BigInt(v), true); this.pos += 8; }
+  string(s: string) {
+    const b = this.enc.encode(s);
+    this.u64(b.length);
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+  padTo(n: number) { this.ensure(n - this.pos); this.buf.fill(0, this.pos, n); this.pos = n; }
+  bytes(): Uint8Array { return this.buf.slice(0, this.pos); }
+}
+
+function writeScalar(w: ByteWriter, type: number, v: GGUFScalar, key: string): void {
+  switch (type) {
+    case GGUFValueType.UINT8: return w.u8(v as number);
+    case GGUFValueType.INT8: return w.i8(v as number);
+    case GGUFValueType.UINT16: return w.u16(v as number);
+    case GGUFValueType.INT16: return w.i16(v as number);
+    case GGUFValueType.UINT32: return w.u32(v as number);
+    case GGUFValueType.INT32: return w.i32(v as number);
+    case GGUFValueType.FLOAT32: return w.f32(v as number);
+    case GGUFValueType.FLOAT64: return w.f64(v as number);
+    case GGUFValueType.UINT64: return w.u64(v as bigint);
+    case GGUFValueType.INT64: return w.i64(v as bigint);
+    case GGUFValueType.BOOL: return w.u8(v ? 1 : 0);
+    case GGUFValueType.STRING: return w.string(v as string);
+    default: throw new GGUFError(`metadata '${key}': cannot write value type ${type}`);
+  }
+}
+
+function writeValue(w: ByteWriter, v: GGUFMetaValue, key: string): void {
+  if (v.type !== GGUFValueType.ARRAY) return writeScalar(w, v.type, v.value as GGUFScalar, key);
+  if (v.itemType === undefined) throw new GGUFError(`metadata '${key}': array without item type`);
+  const items = v.value as GGUFScalar[] | GGUFMetaValue[];
+  w.u32(v.itemType);
+  w.u64(items.length);
+  if (v.itemType === GGUFValueType.ARRAY) {
+    for (const it of items as GGUFMetaValue[]) {
+      w.u32(it.type === GGUFValueType.ARRAY ? it.itemType ?? 0 : it.type); // nested: item type then count
+      w.u64((it.value as unknown[]).length);
+      for (const x of it.value as GGUFScalar[]) writeScalar(w, it.itemType!, x, key);
+    }
+  } else {
+    for (const x of items as GGUFScalar[]) writeScalar(w, v.itemType, x, key);
+  }
+}
+
+/** Lays out a GGUF file: the header bytes and where each tensor's data goes. */
+export function buildGGUFHeader(opts: GGUFWriteOptions): GGUFHeaderLayout {
+  const meta = [...opts.metadata];
+  const version = opts.version ?? 3;
+  let alignment = 32;
+  let arch: string | undefined;
+  const seen = new Set<string>();
+  for (const [k, v] of meta) {
+    if (seen.has(k)) throw new GGUFError(`duplicate metadata key '${k}'`);
+    seen.add(k);
+    if (k === 'general.alignment') alignment = v.value as number;
+    if (k === 'general.architecture') arch = v.value as string;
+  }
+  const w = new ByteWriter();
+  w.u32(0x46554747);
+  w.u32(version);
+  w.u64(opts.tensors.length);
+  w.u64(meta.length);
+  for (const [k, v] of meta) {
+    w.string(k);
+    w.u32(v.type);
+    writeValue(w, v, k);
+  }
+  const tensorOffsets: number[] = [];
+  const tensorSizes: number[] = [];
+  let off = 0;
+  const names = new Set<string>();
+  for (const t of opts.tensors) {
+    if (names.has(t.name)) throw new GGUFError(`duplicate tensor name '${t.name}'`);
+    names.add(t.name);
+    const size = tensorByteSize(t.type, t.dims, arch, t.name);
+    w.string(t.name);
+    w.u32(t.dims.length);
+    for (const d of t.dims) w.u64(d);
+    w.u32(t.type);
+    w.u64(off);
+    tensorOffsets.push(off);
+    tensorSizes.push(size);
+    off = alignUp(off + size, alignment);
+  }
+  // gguf-py pads the header to the alignment even when there are no tensors
+  const dataOffset = alignUp(w.pos, alignment);
+  w.padTo(dataOffset);
+  return { header: w.bytes(), dataOffset, tensorOffsets, tensorSizes, totalSize: dataOffset + off, alignment };
+}
+
+/** Writes a whole GGUF file into memory (small files, tests, the browser). */
+export interface GGUFTensorWithData extends GGUFTensorSpec {
+  data: Uint8Array;
+}
+
+export function serializeGGUF(opts: { version?: 2 | 3; metadata: Iterable<[string, GGUFMetaValue]>; tensors: GGUFTensorWithData[] }): Uint8Array {
+  const layout = buildGGUFHeader(opts);
+  const out = new Uint8Array(layout.totalSize);
+  out.set(layout.header, 0);
+  opts.tensors.forEach((t, i) => {
+    if (t.data.length !== layout.tensorSizes[i]) {
+      throw new GGUFError(`tensor '${t.name}': ${t.data.length} bytes of data given, its type and shape need ${layout.tensorSizes[i]}`);
+    }
+    out.set(t.data, layout.dataOffset + layout.tensorOffsets[i]);
+  });
+  return out;
+}
