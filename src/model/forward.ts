@@ -1,0 +1,239 @@
+// The BitNet b1.58 forward pass (SPEC.md §1-§2), top to bottom like the model's equations.
+// Every BitLinear input is quantized per token to int8 (kernels.quantize) right after the RMSNorm
+// that feeds it; q/k/v share one quantization, gate/up share one. Prompt tokens go through in
+// batches (the kernels' GEMM path), decode one token at a time (GEMV).
+import type { Kernels, QuantizedActs } from '../kernels/api.js';
+import type { ModelConfig } from './config.js';
+import { ModelError } from './config.js';
+import { KVCache } from './kv-cache.js';
+import type { ModelWeights } from './weights.js';
+
+/** Activation buffers of one sequence, allocated once (nothing is allocated in the token loop). */
+class RunState {
+  readonly x: Float32Array; // (batch, nEmbd) residual stream
+  readonly xn: Float32Array; // (batch, nEmbd) normed input of a sub-block
+  readonly q: Float32Array; // (batch, nEmbd) queries
+  readonly k: Float32Array; // (batch, kvDim) keys of the batch
+  readonly v: Float32Array; // (batch, kvDim) values of the batch
+  readonly att: Float32Array; // (batch, nEmbd) attention output (concat of heads)
+  readonly tmp: Float32Array; // (batch, nEmbd) a sub-block's output before the residual add
+  readonly gate: Float32Array; // (batch, nFF)
+  readonly up: Float32Array; // (batch, nFF)
+  readonly scores: Float32Array; // (ctx) attention scores of one head
+  readonly actsEmbd: QuantizedActs; // int8 of an nEmbd-wide input
+  readonly actsFF: QuantizedActs; // int8 of an nFF-wide input
+  readonly logits: Float32Array; // (batch, vocab) when every position's logits are asked for
+
+  constructor(k: Kernels, c: ModelConfig, readonly batch: number, ctx: number) {
+    this.x = k.allocF32(batch * c.nEmbd);
+    this.xn = k.allocF32(batch * c.nEmbd);
+    this.q = k.allocF32(batch * c.nEmbd);
+    this.k = k.allocF32(batch * c.kvDim);
+    this.v = k.allocF32(batch * c.kvDim);
+    this.att = k.allocF32(batch * c.nEmbd);
+    this.tmp = k.allocF32(batch * c.nEmbd);
+    this.gate = k.allocF32(batch * c.nFF);
+    this.up = k.allocF32(batch * c.nFF);
+    this.scores = new Float32Array(ctx);
+    this.actsEmbd = k.allocActs(batch, c.nEmbd);
+    this.actsFF = k.allocActs(batch, c.nFF);
+    this.logits = k.allocF32(batch * c.vocabSize);
+  }
+}
+
+/** NEOX ("rotate half") RoPE tables: cos/sin of pos * theta^(-2i/ropeDim), i < ropeDim/2. */
+class RopeTable {
+  readonly cos: Float32Array;
+  readonly sin: Float32Array;
+  constructor(readonly half: number, ctx: number, theta: number) {
+    this.cos = new Float32Array(ctx * half);
+    this.sin = new Float32Array(ctx * half);
+    for (let i = 0; i < half; i++) {
+      const freq = Math.pow(theta, (-2 * i) / (2 * half));
+      for (let p = 0; p < ctx; p++) {
+        this.cos[p * half + i] = Math.cos(p * freq);
+        this.sin[p * half + i] = Math.sin(p * freq);
+      }
+    }
+  }
+  /** rotates pairs (i, i + half) of each head of vec (nHeads * headDim) at position pos */
+  apply(vec: Float32Array, off: number, nHeads: number, headDim: number, pos: number): void {
+    const h2 = this.half;
+    const cs = this.cos, sn = this.sin, base = pos * h2;
+    for (let h = 0; h < nHeads; h++) {
+      const o = off + h * headDim;
+      for (let i = 0; i < h2; i++) {
+        const a = vec[o + i], b = vec[o + i + h2];
+        const c = cs[base + i], s = sn[base + i];
+        vec[o + i] = a * c - b * s;
+        vec[o + i + h2] = a * s + b * c;
+      }
+    }
+  }
+}
+
+export interface ForwardOptions {
+  /** return the logits of every position of the batch, not just the last */
+  allLogits?: boolean;
+}
+
+/** One sequence's state (KV cache + buffers) on a loaded model. */
+export class Sequence {
+  readonly kv: KVCache;
+  private readonly s: RunState;
+  private readonly rope: RopeTable;
+  /** tokens in the KV cache so far */
+  position = 0;
+
+  constructor(
+    private readonly k: Kernels,
+    readonly cfg: ModelConfig,
+    private readonly w: ModelWeights,
+    readonly ctxSize: number,
+    readonly batchSize: number,
+  ) {
+    this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.kvDim);
+    this.s = new RunState(k, cfg, batchSize, ctxSize);
+    this.rope = new RopeTable(cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
+  }
+
+  /** forgets everything after `pos` tokens (pos = 0 clears the sequence) */
+  truncate(pos: number): void {
+    if (pos < 0 || pos > this.position) throw new ModelError(`cannot truncate a ${this.position}-token sequence to ${pos}`);
+    this.position = pos;
+  }
+
+  /**
+   * Runs tokens through the model starting at this.position, appending them to the KV cache.
+   * Returns the logits after the last token (vocab), or after every token (n * vocab) with allLogits.
+   */
+  async forward(tokens: readonly number[], opts: ForwardOptions = {}): Promise<Float32Array> {
+    const V = this.cfg.vocabSize;
+    if (tokens.length === 0) throw new ModelError('forward() needs at least one token');
+    if (this.position + tokens.length > this.ctxSize) {
+      throw new ModelError(`${tokens.length} tokens at position ${this.position} do not fit the context of ${this.ctxSize} tokens`);
+    }
+    const out = new Float32Array(opts.allLogits ? tokens.length * V : V);
+    for (let i = 0; i < tokens.length; i += this.batchSize) {
+      const chunk = tokens.slice(i, i + this.batchSize);
+      const wantAll = !!opts.allLogits;
+      await this.forwardBatch(chunk, wantAll || i + chunk.length === tokens.length, wantAll);
+      if (wantAll) out.set(this.s.logits.subarray(0, chunk.length * V), i * V);
+      else if (i + chunk.length === tokens.length) out.set(this.s.logits.subarray((chunk.length - 1) * V, chunk.length * V));
+    }
+    return out;
+  }
+
+  private async forwardBatch(tokens: readonly number[], needLogits: boolean, allRows: boolean): Promise<void> {
+    const { k, s, w, cfg } = this;
+    const n = tokens.length;
+    const { nEmbd: D, kvDim, nFF, nHeads, nKVHeads, headDim, rmsEps: eps } = cfg;
+    const pos0 = this.position;
+
+    // token embedding rows
+    for (let t = 0; t < n; t++) await w.tokenEmbd.row(tokens[t], s.x, t * D);
+
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const L = w.layers[l];
+      // --- attention: n = RMSNorm(x); q,k,v = Wq n, Wk n, Wv n (one int8 quantization shared)
+      k.rmsnorm(s.x, L.attnNorm, n, D, eps, s.xn);
+      k.quantize(s.xn, n, D, s.actsEmbd);
+      k.ternaryMatmul(L.wq, s.actsEmbd, n, s.q);
+      k.ternaryMatmul(L.wk, s.actsEmbd, n, s.k);
+      k.ternaryMatmul(L.wv, s.actsEmbd, n, s.v);
+      // RoPE on q and k, then append k, v to the cache
+      for (let t = 0; t < n; t++) {
+        this.rope.apply(s.q, t * D, nHeads, headDim, pos0 + t);
+        this.rope.apply(s.k, t * kvDim, nKVHeads, headDim, pos0 + t);
+      }
+      this.kv.write(l, pos0, n, s.k, s.v);
+      // causal GQA attention over the cache
+      this.attention(l, n, pos0);
+      // h = x + Wo(SubNorm(att))
+      k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
+      k.quantize(s.att, n, D, s.actsEmbd);
+      k.ternaryMatmul(L.wo, s.actsEmbd, n, s.tmp);
+      addInPlace(s.x, s.tmp, n * D);
+
+      // --- FFN: m = RMSNorm(h); out = h + Wdown(SubNorm(act(Wgate m) * (Wup m)))
+      k.rmsnorm(s.x, L.ffnNorm, n, D, eps, s.xn);
+      k.quantize(s.xn, n, D, s.actsEmbd);
+      k.ternaryMatmul(L.wGate, s.actsEmbd, n, s.gate);
+      k.ternaryMatmul(L.wUp, s.actsEmbd, n, s.up);
+      if (cfg.ffnAct === 'relu2') relu2Gate(s.gate, s.up, n * nFF);
+      else siluGate(s.gate, s.up, n * nFF);
+      k.rmsnorm(s.gate, L.ffnSubNorm, n, nFF, eps, s.gate);
+      k.quantize(s.gate, n, nFF, s.actsFF);
+      k.ternaryMatmul(L.wDown, s.actsFF, n, s.tmp);
+      addInPlace(s.x, s.tmp, n * D);
+    }
+    this.position += n;
+    if (!needLogits) return;
+
+    // final norm and lm_head, for the last row only unless every position's logits are wanted
+    const first = allRows ? 0 : n - 1;
+    const rows = n - first;
+    k.rmsnorm(s.x.subarray(first * D), w.outputNorm, rows, D, eps, s.xn);
+    k.int8Matmul(w.lmHead, s.xn, rows, allRows ? s.logits : s.logits.subarray((n - 1) * cfg.vocabSize));
+  }
+
+  /** att[t] = softmax(q_t K^T / sqrt(headDim)) V over cache positions <= pos0 + t, per head (GQA). */
+  private attention(layer: number, n: number, pos0: number): void {
+    const { s, cfg } = this;
+    const { nEmbd: D, nHeads, headDim, kvDim } = cfg;
+    const group = nHeads / cfg.nKVHeads;
+    const kc = this.kv.keys(layer), vc = this.kv.values(layer);
+    const scale = 1 / Math.sqrt(headDim);
+    const sc = s.scores;
+    for (let t = 0; t < n; t++) {
+      const last = pos0 + t; // attends to positions 0..last
+      for (let h = 0; h < nHeads; h++) {
+        const qo = t * D + h * headDim;
+        const ko = Math.floor(h / group) * headDim;
+        let max = -Infinity;
+        for (let p = 0; p <= last; p++) {
+          const kb = p * kvDim + ko;
+          let dot = 0;
+          for (let i = 0; i < headDim; i++) dot += s.q[qo + i] * kc[kb + i];
+          const v = dot * scale;
+          sc[p] = v;
+          if (v > max) max = v;
+        }
+        let sum = 0;
+        for (let p = 0; p <= last; p++) {
+          const e = Math.exp(sc[p] - max);
+          sc[p] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        const ao = t * D + h * headDim;
+        s.att.fill(0, ao, ao + headDim);
+        for (let p = 0; p <= last; p++) {
+          const a = sc[p] * inv;
+          const vb = p * kvDim + ko;
+          for (let i = 0; i < headDim; i++) s.att[ao + i] += a * vc[vb + i];
+        }
+      }
+    }
+  }
+}
+
+function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) x[i] += y[i];
+}
+
+/** gate = relu(gate)^2 * up (BitNet b1.58 2B4T) */
+function relu2Gate(gate: Float32Array, up: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i] > 0 ? gate[i] : 0;
+    gate[i] = g * g * up[i];
+  }
+}
+
+/** gate = silu(gate) * up (1bitLLM bitnet) */
+function siluGate(gate: Float32Array, up: Float32Array, n: number): void {
+  for (let i = 0; i < n; i++) {
+    const g = gate[i];
+    gate[i] = (g / (1 + Math.exp(-g))) * up[i];
+  }
+}

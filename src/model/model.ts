@@ -1,0 +1,48 @@
+// A loaded BitNet model: config + weights in the kernels' memory. Sequences (KV cache + buffers)
+// are created from it; several can share one model.
+import { readGGUF, type GGUFFile } from '../gguf/reader.js';
+import { ArrayBufferSource, BlobSource, type ByteSource } from '../gguf/source.js';
+import type { Kernels } from '../kernels/api.js';
+import { modelConfigFromGGUF, ModelError, type ConfigOverrides, type ModelConfig } from './config.js';
+import { Sequence } from './forward.js';
+import { loadWeights, type LoadProgress, type ModelWeights } from './weights.js';
+
+export interface LoadModelOptions extends ConfigOverrides {
+  /** the compute backend; the caller owns it (and disposes it) */
+  kernels: Kernels;
+  onProgress?: (p: LoadProgress) => void;
+}
+
+export interface SequenceOptions {
+  /** context size in tokens (default: the model's trained context, at most 4096) */
+  ctxSize?: number;
+  /** prompt tokens per forward batch (default 64) */
+  batchSize?: number;
+}
+
+export class BitNetModel {
+  private constructor(
+    readonly file: GGUFFile,
+    readonly config: ModelConfig,
+    readonly kernels: Kernels,
+    private readonly weights: ModelWeights,
+  ) {}
+
+  static async load(input: ByteSource | ArrayBuffer | Uint8Array | Blob, opts: LoadModelOptions): Promise<BitNetModel> {
+    const source: ByteSource =
+      input instanceof ArrayBuffer || input instanceof Uint8Array ? new ArrayBufferSource(input) : typeof Blob !== 'undefined' && input instanceof Blob ? new BlobSource(input) : (input as ByteSource);
+    const file = await readGGUF(source);
+    const config = modelConfigFromGGUF(file, opts);
+    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress);
+    return new BitNetModel(file, config, opts.kernels, weights);
+  }
+
+  createSequence(opts: SequenceOptions = {}): Sequence {
+    const ctx = opts.ctxSize ?? Math.min(this.config.contextLength, 4096);
+    if (!(Number.isInteger(ctx) && ctx > 0)) throw new ModelError(`context size must be a positive integer, got ${ctx}`);
+    const batch = Math.min(opts.batchSize ?? 64, ctx);
+    return new Sequence(this.kernels, this.config, this.weights, ctx, batch);
+  }
+}
+
+export { Sequence };
