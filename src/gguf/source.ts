@@ -40,3 +40,10 @@ export function checkRange(offset: number, length: number, size: number): void {
     throw new RangeError(`read of ${length} bytes at offset ${offset} is outside the file (size ${size})`);
   }
 }
+
+/** A ByteSource for whatever a caller holds: bytes in memory, a browser File/Blob, or a source. */
+export function toByteSource(input: ByteSource | ArrayBuffer | Uint8Array | Blob): ByteSource {
+  if (input instanceof ArrayBuffer || input instanceof Uint8Array) return new ArrayBufferSource(input);
+  if (typeof Blob !== 'undefined' && input instanceof Blob) return new BlobSource(input);
+  return input as ByteSource;
+}

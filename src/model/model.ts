@@ -1,7 +1,7 @@
 // A loaded BitNet model: config + weights in the kernels' memory. Sequences (KV cache + buffers)
 // are created from it; several can share one model.
 import { readGGUF, type GGUFFile } from '../gguf/reader.js';
-import { ArrayBufferSource, BlobSource, type ByteSource } from '../gguf/source.js';
+import { toByteSource, type ByteSource } from '../gguf/source.js';
 import type { Kernels } from '../kernels/api.js';
 import { modelConfigFromGGUF, ModelError, type ConfigOverrides, type ModelConfig } from './config.js';
 import { Sequence } from './forward.js';
@@ -29,9 +29,11 @@ export class BitNetModel {
   ) {}
 
   static async load(input: ByteSource | ArrayBuffer | Uint8Array | Blob, opts: LoadModelOptions): Promise<BitNetModel> {
-    const source: ByteSource =
-      input instanceof ArrayBuffer || input instanceof Uint8Array ? new ArrayBufferSource(input) : typeof Blob !== 'undefined' && input instanceof Blob ? new BlobSource(input) : (input as ByteSource);
-    const file = await readGGUF(source);
+    return BitNetModel.fromFile(await readGGUF(toByteSource(input)), opts);
+  }
+
+  /** Loads the weights of an already opened GGUF file. */
+  static async fromFile(file: GGUFFile, opts: LoadModelOptions): Promise<BitNetModel> {
     const config = modelConfigFromGGUF(file, opts);
     const weights = await loadWeights(file, config, opts.kernels, opts.onProgress);
     return new BitNetModel(file, config, opts.kernels, weights);
