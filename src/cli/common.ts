@@ -1,0 +1,58 @@
+// Options and helpers shared by the commands that load a model.
+import { cpus } from 'node:os';
+import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
+import type { LoadOptions } from '../engine.js';
+
+export const MODEL_OPTIONS: OptionSpec[] = [
+  { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
+  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
+  { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
+  { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
+];
+
+export function requireModel(args: ParsedArgs): string {
+  const m = args.options.model as string | undefined;
+  if (!m) throw new CliError('missing --model FILE.gguf (-m)');
+  return m;
+}
+
+export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
+  const o = args.options;
+  const threads = (o.threads as number | undefined) ?? cpus().length;
+  if (!Number.isInteger(threads) || threads < 1) throw new CliError(`--threads must be a positive integer, got ${threads}`);
+  const kernels = o.kernels as string | undefined;
+  if (kernels !== undefined && !['relaxed', 'simd', 'reference'].includes(kernels)) {
+    throw new CliError(`--kernels must be relaxed, simd or reference, got '${kernels}'`);
+  }
+  const ffnAct = o['ffn-act'] as string | undefined;
+  if (ffnAct !== undefined && ffnAct !== 'relu2' && ffnAct !== 'silu') throw new CliError(`--ffn-act must be relu2 or silu, got '${ffnAct}'`);
+  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct };
+}
+
+/** "1,2,3" -> [1,2,3], with a clear error for anything else. */
+export function parseTokenList(s: string): number[] {
+  const parts = s.split(',').map((x) => x.trim()).filter((x) => x.length);
+  if (!parts.length) throw new CliError('--tokens needs a comma-separated list of token ids');
+  return parts.map((p) => {
+    const n = Number(p);
+    if (!Number.isInteger(n) || n < 0) throw new CliError(`--tokens: '${p}' is not a token id`);
+    return n;
+  });
+}
+
+/** A progress bar on a terminal, nothing otherwise. */
+export function progressBar(label: string): ((done: number, total: number) => void) & { end(): void } {
+  const tty = process.stderr.isTTY;
+  let last = -1;
+  const f = (done: number, total: number) => {
+    if (!tty) return;
+    const pct = Math.floor((100 * done) / Math.max(1, total));
+    if (pct === last) return;
+    last = pct;
+    const width = 30;
+    const filled = Math.round((width * pct) / 100);
+    process.stderr.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}%`);
+  };
+  return Object.assign(f, { end: () => { if (tty && last >= 0) process.stderr.write('\n'); } });
+}
