@@ -129,6 +129,12 @@ export function unpackTernary(bytes: Uint8Array, nElements: number, rowLength: n
   return { codes, scale };
 }
 
-export const i2_sFormat: TernaryFormat = {
+/** I2_S's pack functions also take the 28 padding bytes (default zeros). */
+export interface I2SFormat extends TernaryFormat {
+  pack(values: Float32Array, rowLength: number, padding?: Uint8Array): Uint8Array;
+  packTernary(codes: Int8Array, scale: number, rowLength: number, padding?: Uint8Array): Uint8Array;
+}
+
+export const i2_sFormat: I2SFormat = {
   type: 36, name: NAME, blockSize: QK_I2_S, byteSize, unpack, pack, packTernary, unpackTernary,
 };

@@ -24,17 +24,25 @@ export function ternarizeExact(values: Float32Array): TernaryTensor {
   if (!Number.isFinite(alpha)) {
     throw new FormatError(`tensor is not ternary x one scale: element ${first} is ${values[first]}`);
   }
-  const neg = -alpha;
+  // Compare bit patterns, without branches: |v| must have alpha's bits or be 0 (NaN is neither).
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  const a = bits[first]! & 0x7fffffff;
+  let bad = 0;
   for (let i = first; i < n; i++) {
-    const v = values[i]!;
-    if (v === alpha) codes[i] = 1;
-    else if (v === neg) codes[i] = -1;
-    else if (v !== 0) {
-      throw new FormatError(
-        `tensor is not ternary x one scale: element ${i} is ${fmt(v)}, but element ${first} set the scale to ${alpha} ` +
-          `(allowed values: 0, ${alpha}, ${neg})`,
-      );
-    }
+    const w = bits[i]!;
+    const m = w & 0x7fffffff;
+    const isAlpha = ((m ^ a) - 1) >>> 31; // 1 iff m === a (both < 2^31)
+    const isZero = (m - 1) >>> 31; // 1 iff m === 0
+    bad |= (isAlpha | isZero) ^ 1;
+    codes[i] = isAlpha * (1 - 2 * (w >>> 31));
+  }
+  if (bad !== 0) {
+    let i = first;
+    while ((bits[i]! & 0x7fffffff) === a || (bits[i]! & 0x7fffffff) === 0) i++;
+    throw new FormatError(
+      `tensor is not ternary x one scale: element ${i} is ${fmt(values[i]!)}, but element ${first} set the scale to ${alpha} ` +
+        `(allowed values: 0, ${alpha}, ${-alpha})`,
+    );
   }
   return { codes, scale: alpha };
 }
