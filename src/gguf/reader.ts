@@ -60,7 +60,8 @@ class NeedMoreBytes {}
 class Cursor {
   pos = 0;
   private readonly dv: DataView;
-  private readonly utf8 = new TextDecoder('utf-8');
+  // ignoreBOM: a string that starts with U+FEFF keeps it (the default decoder would drop it)
+  private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
   constructor(readonly buf: Uint8Array, readonly fileSize: number) {
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
@@ -138,7 +139,7 @@ class Cursor {
     }
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(joined);
+      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(joined);
     } catch {
       return undefined;
     }

@@ -1,7 +1,7 @@
 // GGUF writer: the inverse of reader.ts. Layout rules match gguf-py / llama.cpp so that
 // reading a file and writing it back gives the same bytes: entries in the given order, tensor
 // data aligned to general.alignment, each tensor (the last one too) zero-padded to the alignment.
-import type { GGUFMetaValue, GGUFScalar } from './meta.js';
+import type { GGUFMetaValue } from './meta.js';
 import { GGUFError, GGUFValueType, tensorByteSize } from './types.js';
 import { alignUp } from './reader.js';
 
@@ -65,7 +65,26 @@ class ByteWriter {
   bytes(): Uint8Array { return this.buf.slice(0, this.pos); }
 }
 
-function writeScalar(w: ByteWriter, type: number, v: GGUFScalar, key: string): void {
+const INT_RANGE: Record<number, [number, number, string]> = {
+  [GGUFValueType.UINT8]: [0, 0xff, 'uint8'], [GGUFValueType.INT8]: [-0x80, 0x7f, 'int8'],
+  [GGUFValueType.UINT16]: [0, 0xffff, 'uint16'], [GGUFValueType.INT16]: [-0x8000, 0x7fff, 'int16'],
+  [GGUFValueType.UINT32]: [0, 0xffffffff, 'uint32'], [GGUFValueType.INT32]: [-0x80000000, 0x7fffffff, 'int32'],
+};
+const BIG_RANGE: Record<number, [bigint, bigint, string]> = {
+  [GGUFValueType.UINT64]: [0n, 2n ** 64n - 1n, 'uint64'], [GGUFValueType.INT64]: [-(2n ** 63n), 2n ** 63n - 1n, 'int64'],
+};
+
+function badValue(key: string, v: unknown, what: string): GGUFError {
+  const shown = typeof v === 'string' ? JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v) : typeof v === 'bigint' ? `${v}n` : String(v);
+  return new GGUFError(`metadata '${key}': ${shown} is not ${what}`);
+}
+
+/** Writes one scalar, refusing values the type cannot hold (DataView would silently wrap them). */
+function writeScalar(w: ByteWriter, type: number, v: unknown, key: string): void {
+  const ir = INT_RANGE[type];
+  if (ir) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < ir[0] || v > ir[1]) throw badValue(key, v, `a ${ir[2]}`);
+  }
   switch (type) {
     case GGUFValueType.UINT8: return w.u8(v as number);
     case GGUFValueType.INT8: return w.i8(v as number);
@@ -73,30 +92,49 @@ function writeScalar(w: ByteWriter, type: number, v: GGUFScalar, key: string): v
     case GGUFValueType.INT16: return w.i16(v as number);
     case GGUFValueType.UINT32: return w.u32(v as number);
     case GGUFValueType.INT32: return w.i32(v as number);
-    case GGUFValueType.FLOAT32: return w.f32(v as number);
-    case GGUFValueType.FLOAT64: return w.f64(v as number);
-    case GGUFValueType.UINT64: return w.u64(v as bigint);
-    case GGUFValueType.INT64: return w.i64(v as bigint);
-    case GGUFValueType.BOOL: return w.u8(v ? 1 : 0);
-    case GGUFValueType.STRING: return w.string(v as string);
+    case GGUFValueType.FLOAT32:
+    case GGUFValueType.FLOAT64:
+      if (typeof v !== 'number') throw badValue(key, v, `a ${type === GGUFValueType.FLOAT32 ? 'float32' : 'float64'} (a number)`);
+      return type === GGUFValueType.FLOAT32 ? w.f32(v) : w.f64(v);
+    case GGUFValueType.UINT64:
+    case GGUFValueType.INT64: {
+      const [lo, hi, name] = BIG_RANGE[type];
+      const b = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : undefined;
+      if (b === undefined || b < lo || b > hi) throw badValue(key, v, `a ${name}`);
+      return type === GGUFValueType.UINT64 ? w.u64(b) : w.i64(b);
+    }
+    case GGUFValueType.BOOL:
+      if (typeof v !== 'boolean') throw badValue(key, v, 'a bool');
+      return w.u8(v ? 1 : 0);
+    case GGUFValueType.STRING:
+      if (typeof v !== 'string') throw badValue(key, v, 'a string');
+      return w.string(v);
     default: throw new GGUFError(`metadata '${key}': cannot write value type ${type}`);
   }
 }
 
+/** A value: a scalar, or an array (item type, count, items; arrays of arrays recurse). */
 function writeValue(w: ByteWriter, v: GGUFMetaValue, key: string): void {
-  if (v.type !== GGUFValueType.ARRAY) return writeScalar(w, v.type, v.value as GGUFScalar, key);
+  if (v.type !== GGUFValueType.ARRAY) return writeScalar(w, v.type, v.value, key);
+  writeArrayBody(w, v, key);
+}
+
+function writeArrayBody(w: ByteWriter, v: GGUFMetaValue, key: string): void {
   if (v.itemType === undefined) throw new GGUFError(`metadata '${key}': array without item type`);
-  const items = v.value as GGUFScalar[] | GGUFMetaValue[];
+  if (!Array.isArray(v.value)) throw new GGUFError(`metadata '${key}': array value is not an array`);
+  const items = v.value as unknown[];
   w.u32(v.itemType);
   w.u64(items.length);
   if (v.itemType === GGUFValueType.ARRAY) {
+    // each item of an array of arrays is itself a typed array value: item type, count, items
     for (const it of items as GGUFMetaValue[]) {
-      w.u32(it.type === GGUFValueType.ARRAY ? it.itemType ?? 0 : it.type); // nested: item type then count
-      w.u64((it.value as unknown[]).length);
-      for (const x of it.value as GGUFScalar[]) writeScalar(w, it.itemType!, x, key);
+      if (typeof it !== 'object' || it === null || it.type !== GGUFValueType.ARRAY) {
+        throw new GGUFError(`metadata '${key}': an item of an array of arrays is not an array value`);
+      }
+      writeArrayBody(w, it, key);
     }
   } else {
-    for (const x of items as GGUFScalar[]) writeScalar(w, v.itemType, x, key);
+    for (const x of items) writeScalar(w, v.itemType, x, key);
   }
 }
 
@@ -104,14 +142,21 @@ function writeValue(w: ByteWriter, v: GGUFMetaValue, key: string): void {
 export function buildGGUFHeader(opts: GGUFWriteOptions): GGUFHeaderLayout {
   const meta = [...opts.metadata];
   const version = opts.version ?? 3;
+  if (version !== 2 && version !== 3) throw new GGUFError(`cannot write GGUF version ${version} (2 or 3)`);
   let alignment = 32;
   let arch: string | undefined;
   const seen = new Set<string>();
   for (const [k, v] of meta) {
     if (seen.has(k)) throw new GGUFError(`duplicate metadata key '${k}'`);
     seen.add(k);
-    if (k === 'general.alignment') alignment = v.value as number;
-    if (k === 'general.architecture') arch = v.value as string;
+    if (k === 'general.alignment') {
+      const a = v.value;
+      if (v.type !== GGUFValueType.UINT32 || typeof a !== 'number' || !Number.isInteger(a) || a <= 0 || a > 0x80000000 || (a & (a - 1)) !== 0) {
+        throw new GGUFError(`general.alignment must be a uint32 power of two (got ${String(a)}, value type ${v.type})`);
+      }
+      alignment = a;
+    }
+    if (k === 'general.architecture' && v.type === GGUFValueType.STRING) arch = v.value as string;
   }
   const w = new ByteWriter();
   w.u32(0x46554747);
@@ -130,6 +175,12 @@ export function buildGGUFHeader(opts: GGUFWriteOptions): GGUFHeaderLayout {
   for (const t of opts.tensors) {
     if (names.has(t.name)) throw new GGUFError(`duplicate tensor name '${t.name}'`);
     names.add(t.name);
+    if (!Array.isArray(t.dims) || t.dims.length < 1 || t.dims.length > 4) {
+      throw new GGUFError(`tensor '${t.name}' has ${Array.isArray(t.dims) ? t.dims.length : 'no'} dimensions (1..4 allowed)`);
+    }
+    for (const d of t.dims) {
+      if (!Number.isSafeInteger(d) || d < 0) throw new GGUFError(`tensor '${t.name}' has dimension ${d}, not a non-negative integer`);
+    }
     const size = tensorByteSize(t.type, t.dims, arch, t.name);
     w.string(t.name);
     w.u32(t.dims.length);
