@@ -9,6 +9,9 @@ import { BitNetModel, type SequenceOptions } from './model/model.js';
 import type { FfnActivation } from './model/config.js';
 import type { LoadProgress } from './model/weights.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
+import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat-template.js';
+import { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
+import { CachedSequence } from './model/cached-sequence.js';
 
 export interface LoadOptions {
   /** worker threads for the kernels (default: all cores; 1 = no workers) */
@@ -55,6 +58,14 @@ export class LoadedModel {
     return this.model.createSequence(opts);
   }
 
+  /**
+   * A generation session: one KV cache that later prompts reuse (a chat keeps its earlier turns),
+   * with generate() streaming events. Sessions share the model's weights.
+   */
+  createSession(opts: SequenceOptions = {}): Session {
+    return new Session(this, new CachedSequence(this.model.createSequence(opts), this.tokenizer));
+  }
+
   private readonly disposers: (() => unknown)[] = [];
 
   /** Registers cleanup to run on dispose() (e.g. closing the file the model reads from). */
@@ -71,4 +82,43 @@ export class LoadedModel {
 
 export async function loadModel(input: ModelInput, opts: LoadOptions = {}): Promise<LoadedModel> {
   return LoadedModel.load(input, opts);
+}
+
+export interface SessionGenerateOptions extends GenerateOptions {
+  /** for text prompts: add BOS (default: the file's add_bos_token) */
+  addBos?: boolean;
+  /** keep generating past end-of-generation tokens */
+  ignoreEos?: boolean;
+}
+
+/** A sequence with its cache, the unit the CLI and the server generate on. */
+export class Session {
+  constructor(readonly model: LoadedModel, readonly cache: CachedSequence) {}
+
+  get contextLength(): number {
+    return this.cache.contextLength;
+  }
+
+  /** Streams generation events for a text prompt (tokenized, special tokens parsed) or token ids. */
+  generate(prompt: string | readonly number[], opts: SessionGenerateOptions = {}): AsyncGenerator<GenerationEvent, GenerationResult> {
+    const tokens = typeof prompt === 'string' ? this.model.tokenizer.encode(prompt, { addBos: opts.addBos }) : prompt;
+    this.cache.ignoreEndOfGeneration = !!opts.ignoreEos;
+    return generate(this.cache, tokens, opts);
+  }
+
+  /** Streams the assistant's reply to a conversation rendered with the model's chat template. */
+  chat(messages: readonly ChatMessage[], opts: SessionGenerateOptions & { template?: ChatTemplateOptions['template'] } = {}) {
+    const tokens = encodeChat(this.model.tokenizer, messages, { template: opts.template, addGenerationPrompt: true });
+    this.cache.ignoreEndOfGeneration = !!opts.ignoreEos;
+    return generate(this.cache, tokens, opts);
+  }
+
+  /** Runs a whole generation and returns its result. */
+  async complete(prompt: string | readonly number[], opts: SessionGenerateOptions = {}): Promise<GenerationResult> {
+    const it = this.generate(prompt, opts);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
 }

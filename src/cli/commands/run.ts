@@ -1,0 +1,92 @@
+// wf run -m FILE (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]
+// Streams the generated text to stdout; a timing line goes to stderr.
+import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
+import { MODEL_OPTIONS, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
+import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
+import { loadModelFile } from '../../node/model-file.js';
+import type { GenerationResult } from '../../generate/generate.js';
+
+const SPECS: OptionSpec[] = [
+  ...MODEL_OPTIONS,
+  { name: 'prompt', short: 'p', type: 'string', description: 'prompt text (special tokens such as <|eot_id|> are parsed)' },
+  { name: 'tokens', type: 'string', description: 'prompt as comma-separated token ids instead of text' },
+  { name: 'n-predict', short: 'n', type: 'number', description: 'tokens to generate; -1 = until end of generation or context', default: 128 },
+  { name: 'ctx-size', short: 'c', type: 'number', description: 'context size in tokens (default: the model\'s, at most 4096)' },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
+  { name: 'stop', type: 'list', description: 'stop string (repeatable)' },
+  { name: 'ignore-eos', type: 'boolean', description: 'do not stop at end-of-generation tokens' },
+  { name: 'no-bos', type: 'boolean', description: 'do not add BOS to a text prompt' },
+  { name: 'truncate', type: 'boolean', description: 'drop the oldest prompt tokens when the prompt is longer than the context' },
+  { name: 'json', type: 'boolean', description: 'print one JSON object {tokens, text, finish_reason, timings} instead of streaming' },
+  { name: 'no-progress', type: 'boolean', description: 'no loading progress bar' },
+  ...SAMPLING_OPTIONS,
+];
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, SPECS);
+  const o = args.options;
+  if (o.help) {
+    console.log(helpText('usage: wf run -m FILE.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]', SPECS));
+    return 0;
+  }
+  const path = requireModel(args);
+  const prompt = (o.prompt as string | undefined) ?? (args.positionals.length ? args.positionals.join(' ') : undefined);
+  const tokensArg = o.tokens as string | undefined;
+  if (prompt === undefined && !tokensArg) throw new CliError('give a prompt with -p TEXT or --tokens 1,2,3');
+  if (prompt !== undefined && tokensArg) throw new CliError('give either -p TEXT or --tokens, not both');
+  const nPredict = o['n-predict'] as number;
+  if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
+  const sampler = samplerOptionsFrom(args);
+  const tokenIds = tokensArg ? parseTokenList(tokensArg) : undefined;
+
+  const bar = o['no-progress'] || o.json ? undefined : progressBar('loading');
+  const t0 = performance.now();
+  const lm = await loadModelFile(path, { ...loadOptionsFrom(args), onProgress: bar && ((p) => bar(p.bytesDone, p.bytesTotal)) });
+  bar?.end();
+  const loadMs = performance.now() - t0;
+  try {
+    const ctxSize = o['ctx-size'] as number | undefined;
+    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number });
+    if (tokenIds) for (const t of tokenIds) if (t >= lm.config.vocabSize) throw new CliError(`token id ${t} is outside the vocabulary (size ${lm.config.vocabSize})`);
+    const it = session.generate(tokenIds ?? prompt!, {
+      maxTokens: nPredict < 0 ? undefined : nPredict,
+      sampler,
+      stop: o.stop as string[] | undefined,
+      addBos: o['no-bos'] ? false : undefined,
+      truncate: o.truncate ? 'start' : 'none',
+      ignoreEos: !!o['ignore-eos'],
+    });
+    let result: GenerationResult;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        result = r.value;
+        break;
+      }
+      if (!o.json && r.value.text) process.stdout.write(r.value.text);
+    }
+    const t = result.timings;
+    if (o.json) {
+      process.stdout.write(
+        JSON.stringify({
+          tokens: result.tokens,
+          text: result.text,
+          finish_reason: result.finishReason,
+          finish_detail: result.detail,
+          seed: result.seed,
+          timings: { load_ms: round(loadMs), prompt_n: t.promptTokens, prompt_ms: round(t.promptMs), prompt_per_second: round(t.promptTokensPerSecond), predicted_n: t.generatedTokens, predicted_ms: round(t.generateMs), predicted_per_second: round(t.tokensPerSecond) },
+        }) + '\n',
+      );
+    } else {
+      process.stdout.write('\n');
+      process.stderr.write(
+        `[load ${round(loadMs)} ms | prompt ${t.promptTokens} tokens, ${round(t.promptTokensPerSecond)} tok/s | generation ${t.generatedTokens} tokens, ${round(t.tokensPerSecond)} tok/s | ${lm.kernels.name} x${lm.kernels.threads} | finish: ${result.finishReason}]\n`,
+      );
+    }
+    return 0;
+  } finally {
+    lm.dispose();
+  }
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
