@@ -389,6 +389,11 @@ export class Tokenizer {
     return ids.slice(0, count);
   }
 
+  /** Forgets the cached ids of recently seen pieces (for benchmarks; encoding results never depend on it). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
   /** Raw bytes of one token (special tokens: their text in UTF-8). A view: do not modify. */
   tokenToPiece(id: number): Uint8Array {
     this.checkId(id);
