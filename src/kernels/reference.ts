@@ -15,7 +15,7 @@
 //   s_r = f32(127 / max|row|) exactly like activations (a zero row gives d_r = 0 and all-zero codes).
 //   int8Matmul quantizes x[t] with the activation quantizer, then out = f32(f32(f32(dot) / s_t) * d_r).
 //   int8Row: out[k] = f32(M[r][k] * d_r).
-// RMSNorm as ggml: sum of f32 squares accumulated in double, mean = f32(sum / n),
+// RMSNorm as ggml: sum of f32 squares accumulated in double (in the SIMD kernel's lane order), mean = f32(sum / n),
 //   scale = f32(1 / f32(sqrt(f32(mean + eps)))), out = f32(f32(x * scale) * weight).
 
 import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
@@ -230,8 +230,17 @@ export function createReferenceKernels(): Kernels {
       const e = fround(eps);
       for (let t = 0; t < nTok; t++) {
         const o = t * dim;
-        let sum = 0;
-        for (let c = 0; c < dim; c++) {
+        // f32 squares summed in double over four lanes (element c to lane c % 4 for the first
+        // dim & ~3 elements), combined as (l0 + l2) + (l1 + l3), then the tail in order: the
+        // order of the SIMD kernel, so both give the same bits.
+        const lanes = [0, 0, 0, 0];
+        const body = dim & ~3;
+        for (let c = 0; c < body; c++) {
+          const v = x[o + c]!;
+          lanes[c & 3] += fround(v * v);
+        }
+        let sum = (lanes[0]! + lanes[2]!) + (lanes[1]! + lanes[3]!);
+        for (let c = body; c < dim; c++) {
           const v = x[o + c]!;
           sum += fround(v * v);
         }

@@ -1,0 +1,82 @@
+// Entry point of the compute kernels: createKernels() picks the implementation.
+//
+//   path: 'relaxed' (WebAssembly relaxed SIMD), 'simd' (plain SIMD128) or 'reference' (TypeScript).
+//         Default: WF_KERNELS when set (Node), else relaxed where the runtime has it, else simd.
+//   threads: threads including the caller (default: the number of cores). More than 1 needs shared
+//         WebAssembly memory (Node; browser pages only when cross-origin isolated), else 1 is used.
+//
+// Under Node the adapter src/node/threads.ts (worker_threads, the V8 flag for relaxed SIMD, the
+// environment) is loaded by dynamic import, so this core module has no Node imports; in browsers
+// web-threads.ts starts Web Workers.
+
+import type { Kernels } from './api.js';
+import { createReferenceKernels } from './reference.js';
+import type { ThreadHost } from './threads.js';
+import { createWasmKernels, type TernaryLayout } from './wasm-backend.js';
+import { relaxedSimdSupported } from './wasm-loader.js';
+import { webThreadHost } from './web-threads.js';
+
+export type KernelPath = 'relaxed' | 'simd' | 'reference';
+
+export interface KernelOptions {
+  threads?: number;
+  path?: KernelPath;
+  /** Worker starter; default: worker_threads under Node, Web Workers in a browser. */
+  host?: ThreadHost;
+  /** Ternary weight layout (benchmarks/tests only): 'r4' (unpack + dot) or 'lut' (table lookup). */
+  layout?: TernaryLayout;
+  /** Jobs with fewer multiply-adds run on the calling thread only (tests set 0 to force the pool). */
+  minParallelWork?: number;
+}
+
+interface Platform {
+  host?: ThreadHost;
+  envPath?: string;
+  cores: number;
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+let platformPromise: Promise<Platform> | undefined;
+
+async function platform(): Promise<Platform> {
+  platformPromise ??= (async (): Promise<Platform> => {
+    if (isNode()) {
+      const spec = '../node/threads.js';
+      const node = (await import(/* @vite-ignore */ spec)) as typeof import('../node/threads.js');
+      return { host: node.nodeThreadHost, envPath: node.envKernelPath(), cores: node.coreCount() };
+    }
+    const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+    return { host: webThreadHost(), cores };
+  })();
+  return platformPromise;
+}
+
+function checkPath(p: string, from: string): KernelPath {
+  if (p === 'relaxed' || p === 'simd' || p === 'reference') return p;
+  throw new Error(`kernels: ${from} "${p}" is not one of relaxed, simd, reference`);
+}
+
+/** The kernels for this runtime: see the options above. */
+export async function createKernels(options: KernelOptions = {}): Promise<Kernels> {
+  const plat = await platform();
+  let path: KernelPath;
+  if (options.path !== undefined) path = checkPath(options.path, 'path');
+  else if (plat.envPath !== undefined) path = checkPath(plat.envPath, 'WF_KERNELS');
+  else path = relaxedSimdSupported() ? 'relaxed' : 'simd';
+  if (path === 'reference') return createReferenceKernels();
+  const threads = options.threads ?? plat.cores;
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`kernels: threads must be a positive integer, got ${threads}`);
+  return createWasmKernels({
+    path,
+    threads,
+    host: options.host ?? plat.host,
+    layout: options.layout,
+    minParallelWork: options.minParallelWork,
+  });
+}
+
+export type { Kernels } from './api.js';

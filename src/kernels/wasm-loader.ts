@@ -1,0 +1,63 @@
+// Picks and compiles the WebAssembly kernel build: relaxed SIMD where the runtime validates a
+// relaxed instruction, else plain SIMD128. The bytes come from wasm-bytes.generated.ts (base64,
+// written by scripts/build-wasm.mjs), so nothing here touches a file system.
+
+import { KERNELS_RELAXED_WASM, KERNELS_SIMD_WASM, RELAXED_PROBE_WASM } from './wasm-bytes.generated.js';
+
+export type WasmPath = 'relaxed' | 'simd';
+
+function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** Whether this runtime accepts relaxed SIMD (on Node 20 only after the V8 flag is set, see src/node/threads.ts). */
+export function relaxedSimdSupported(): boolean {
+  return WebAssembly.validate(decodeBase64(RELAXED_PROBE_WASM));
+}
+
+const cache = new Map<WasmPath, WebAssembly.Module>();
+
+/** The compiled kernel module for a path (compiled once per process). */
+export async function loadKernelModule(path: WasmPath): Promise<WebAssembly.Module> {
+  const hit = cache.get(path);
+  if (hit) return hit;
+  if (path === 'relaxed' && !relaxedSimdSupported()) {
+    throw new Error('kernels: relaxed SIMD is not available in this WebAssembly runtime (use path "simd")');
+  }
+  const bytes = decodeBase64(path === 'relaxed' ? KERNELS_RELAXED_WASM : KERNELS_SIMD_WASM);
+  let mod: WebAssembly.Module;
+  try {
+    mod = await WebAssembly.compile(bytes);
+  } catch (e) {
+    throw new Error(`kernels: the ${path} WebAssembly build failed to compile here (${(e as Error).message})`);
+  }
+  cache.set(path, mod);
+  return mod;
+}
+
+/** The functions the kernel module exports (byte offsets are passed as i32; values >= 2^31 wrap and are read back unsigned). */
+export interface KernelExports {
+  quantize(x: number, nTok: number, dim: number, q: number, scales: number, sums: number): void;
+  quantizeWide(x: number, nTok: number, dim: number, q16: number, stride: number, scales: number): void;
+  quantizeWeightRow(x: number, n: number, q: number, chunkStride: number, tmp: number): number;
+  rmsnorm(x: number, w: number, nTok: number, dim: number, eps: number, out: number): void;
+  memsum(p: number, bytes: number): number;
+  ternR4(w: number, g0: number, g1: number, chunks: number, rows: number, q: number, qStride: number,
+    scales: number, sums: number, nTok: number, alpha: number, out: number): void;
+  packR4(src: number, rows: number, cols: number, dst: number): number;
+  ternLut(w: number, g0: number, g1: number, steps: number, rows: number, tables: number, tableStride: number,
+    scales: number, nTok: number, alpha: number, out: number): void;
+  lutTables(q: number, qStride: number, nTok: number, cols: number, pairs: number, tables: number): void;
+  packLut(src: number, rows: number, cols: number, dst: number): number;
+  int8Mm(m: number, d: number, g0: number, g1: number, chunks: number, rows: number, q16: number,
+    scales: number, nTok: number, out: number): void;
+  int8Row(m: number, d: number, row: number, chunks: number, cols: number, out: number): void;
+}
+
+export function instantiateKernels(mod: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  const inst = new WebAssembly.Instance(mod, { env: { memory, abort: () => { throw new Error('kernels: wasm abort'); } } });
+  return inst.exports as unknown as KernelExports;
+}

@@ -1,0 +1,33 @@
+// Small SIMD helpers shared by the kernels. ASC_FEATURE_RELAXED_SIMD is a compile-time constant:
+// the relaxed build and the plain SIMD128 build come from the same source.
+
+/** Sum over the 8 i16 lanes of v, as i32. */
+@inline export function hsum16(v: v128): i32 {
+  const w = i32x4.extadd_pairwise_i16x8_s(v);
+  return hsum32(w);
+}
+
+/** Sum over the 4 i32 lanes of v. */
+@inline export function hsum32(w: v128): i32 {
+  const s = i32x4.add(w, i32x4.shuffle(w, w, 2, 3, 0, 1));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
+}
+
+/** i16 lane i = a[2i]*c[2i] + a[2i+1]*c[2i+1] (relaxed) or any lane-preserving-sum equivalent (plain);
+ *  a: int8 activations, c: unsigned codes in [0, 3]. Only the total over lanes is used by callers. */
+@inline export function dotCodes(a: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.relaxed_dot_i8x16_i7x16_s(a, c);
+  } else {
+    return i16x8.add(i16x8.extmul_low_i8x16_s(a, c), i16x8.extmul_high_i8x16_s(a, c));
+  }
+}
+
+/** Table lookup with indices known to be in [0, 15]. */
+@inline export function lookup(table: v128, idx: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i8x16.relaxed_swizzle(table, idx);
+  } else {
+    return i8x16.swizzle(table, idx);
+  }
+}

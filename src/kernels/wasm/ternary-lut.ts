@@ -1,0 +1,149 @@
+// Ternary x int8 matmul by table lookup (TL1-style), layout "L16" (used by the plain SIMD path).
+//
+// Layout: rows in groups of 16 (one byte lane per row), columns in pairs. A pair (T0, T1) of one row
+// is the index e = 3*(T0+1) + (T1+1) in 0..8 (padding: 4 = both zero). A step is 16 bytes covering
+// 4 columns: byte r = row r of the group, low nibble = pair 2m, high nibble = pair 2m+1. Steps are
+// padded to an even count (blocks of 8 columns). Group g starts at w + g * steps * 16.
+//
+// Tables (per token, built by lutTables from the int8 activations): each q is split exactly as
+// q = 16*h + l with l = q & 15 in [0, 15] and h = q >> 4 in [-8, 7]. For pair p, 32 bytes at
+// tables + p * 32: lo[e] = T0*l0 + T1*l1 (|.| <= 30) then hi[e] = T0*h0 + T1*h1 (|.| <= 16),
+// entries 9..15 zero. One swizzle looks up 16 rows at once. Lo/hi sums accumulate in int8 over one
+// block (4 pairs: <= 120 and <= 64), then dot = sum(lo) + 16 * sum(hi) is formed in int16
+// (<= 1144 per block; 16 blocks per int16 run) and folded into int32.
+
+import { lookup } from './simd';
+
+const RUN: i32 = 16; // blocks per int16 run
+
+/** Builds the lookup tables of nTok tokens (int8 rows at q, qStride apart) for `pairs` column pairs. */
+export function lutTables(q: usize, qStride: i32, nTok: i32, cols: i32, pairs: i32, tables: usize): void {
+  const p0 = i8x16(0, 0, 0, 0, 0, 0, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0); // T0 = +1 at e = 6, 7, 8
+  const n0 = i8x16(-1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0); // T0 = -1 at e = 0, 1, 2
+  const p1 = i8x16(0, 0, -1, 0, 0, -1, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0); // T1 = +1 at e = 2, 5, 8
+  const n1 = i8x16(-1, 0, 0, -1, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0); // T1 = -1 at e = 0, 3, 6
+  for (let t = 0; t < nTok; t++) {
+    const qr = q + <usize>t * <usize>qStride;
+    let tb = tables + ((<usize>t * <usize>pairs) << 5);
+    for (let p = 0; p < pairs; p++) {
+      const c = p << 1;
+      const q0: i32 = c < cols ? <i32>load<i8>(qr + c) : 0;
+      const q1: i32 = c + 1 < cols ? <i32>load<i8>(qr + c + 1) : 0;
+      const l0 = i8x16.splat(<i8>(q0 & 15)), l1 = i8x16.splat(<i8>(q1 & 15));
+      const h0 = i8x16.splat(<i8>(q0 >> 4)), h1 = i8x16.splat(<i8>(q1 >> 4));
+      const lo = i8x16.add(i8x16.sub(v128.and(l0, p0), v128.and(l0, n0)), i8x16.sub(v128.and(l1, p1), v128.and(l1, n1)));
+      const hi = i8x16.add(i8x16.sub(v128.and(h0, p0), v128.and(h0, n0)), i8x16.sub(v128.and(h1, p1), v128.and(h1, n1)));
+      v128.store(tb, lo);
+      v128.store(tb, hi, 16);
+      tb += 32;
+    }
+  }
+}
+
+/** int16 rows 0-7 (low) or 8-15 (high) of lo + 16 * hi. */
+@inline function combineLow(L: v128, H: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.shuffle(L, H, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), i16x8.splat(0x1001));
+  } else {
+    return i16x8.add(i16x8.extend_low_i8x16_s(L), i16x8.shl(i16x8.extend_low_i8x16_s(H), 4));
+  }
+}
+@inline function combineHigh(L: v128, H: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.shuffle(L, H, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), i16x8.splat(0x1001));
+  } else {
+    return i16x8.add(i16x8.extend_high_i8x16_s(L), i16x8.shl(i16x8.extend_high_i8x16_s(H), 4));
+  }
+}
+
+@inline function storeRows(o: usize, acc: v128, sv: v128, av: v128, n: i32): void {
+  const f = f32x4.mul(f32x4.div(f32x4.convert_i32x4_s(acc), sv), av);
+  if (n >= 4) { v128.store(o, f); return; }
+  if (n > 0) store<f32>(o, f32x4.extract_lane(f, 0));
+  if (n > 1) store<f32>(o, f32x4.extract_lane(f, 1), 4);
+  if (n > 2) store<f32>(o, f32x4.extract_lane(f, 2), 8);
+}
+
+/** out[t * rows + r] for the rows of groups [g0, g1), tokens t < nTok (tables tableStride bytes apart). */
+export function ternLut(w: usize, g0: i32, g1: i32, steps: i32, rows: i32, tables: usize, tableStride: i32,
+                        scales: usize, nTok: i32, alpha: f32, out: usize): void {
+  const groupBytes = <usize>steps << 4;
+  const blocks = steps >> 1;
+  const av = f32x4.splat(alpha);
+  const m = i8x16.splat(15);
+  // tokens in tiles of 8 keep the tiles' tables cache-resident while the weights stream
+  for (let tt = 0; tt < nTok; tt += 8) {
+    const tEnd = min(nTok, tt + 8);
+    for (let g = g0; g < g1; g++) {
+      const wg = w + <usize>g * groupBytes;
+      const nValid = rows - (g << 4);
+      for (let t = tt; t < tEnd; t++) {
+        let p = wg;
+        let tb = tables + <usize>t * <usize>tableStride;
+        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+        for (let b0 = 0; b0 < blocks; b0 += RUN) {
+          const bEnd = min(blocks, b0 + RUN);
+          let lo16 = i16x8.splat(0), hi16 = i16x8.splat(0);
+          for (let b = b0; b < bEnd; b++) {
+            let v = v128.load(p);
+            let i0 = v128.and(v, m), i1 = v128.and(i16x8.shr_u(v, 4), m);
+            let L = i8x16.add(lookup(v128.load(tb), i0), lookup(v128.load(tb, 32), i1));
+            let H = i8x16.add(lookup(v128.load(tb, 16), i0), lookup(v128.load(tb, 48), i1));
+            v = v128.load(p, 16);
+            i0 = v128.and(v, m);
+            i1 = v128.and(i16x8.shr_u(v, 4), m);
+            L = i8x16.add(L, i8x16.add(lookup(v128.load(tb, 64), i0), lookup(v128.load(tb, 96), i1)));
+            H = i8x16.add(H, i8x16.add(lookup(v128.load(tb, 80), i0), lookup(v128.load(tb, 112), i1)));
+            lo16 = i16x8.add(lo16, combineLow(L, H));
+            hi16 = i16x8.add(hi16, combineHigh(L, H));
+            p += 32;
+            tb += 128;
+          }
+          a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo16));
+          a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo16));
+          a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi16));
+          a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi16));
+        }
+        const sv = f32x4.splat(load<f32>(scales + (<usize>t << 2)));
+        const o = out + ((<usize>t * <usize>rows + (<usize>g << 4)) << 2);
+        storeRows(o, a0, sv, av, nValid);
+        storeRows(o + 16, a1, sv, av, nValid - 4);
+        storeRows(o + 32, a2, sv, av, nValid - 8);
+        storeRows(o + 48, a3, sv, av, nValid - 12);
+      }
+    }
+  }
+}
+
+/** Packs codes (int8 T in {-1,0,1}, row-major rows x cols at src) into layout L16 at dst.
+ *  Returns -1 when all codes are valid, else the index of the first invalid code. */
+export function packLut(src: usize, rows: i32, cols: i32, dst: usize): i32 {
+  const n = <usize>rows * <usize>cols;
+  for (let k: usize = 0; k < n; k++) {
+    const c = load<i8>(src + k);
+    if (c < -1 || c > 1) return <i32>k;
+  }
+  const steps = ((cols + 7) >> 3) << 1;
+  const groups = (rows + 15) >> 4;
+  for (let g = 0; g < groups; g++) {
+    const wg = dst + ((<usize>g * <usize>steps) << 4);
+    for (let r = 0; r < 16; r++) {
+      const row = (g << 4) + r;
+      const rp = src + <usize>row * <usize>cols;
+      for (let s = 0; s < steps; s++) {
+        let byte = 0x44; // padding: both pairs zero
+        if (row < rows) {
+          byte = 0;
+          for (let h = 0; h < 2; h++) {
+            const c = (s << 2) + (h << 1);
+            const t0: i32 = c < cols ? <i32>load<i8>(rp + c) : 0;
+            const t1: i32 = c + 1 < cols ? <i32>load<i8>(rp + c + 1) : 0;
+            byte |= (3 * (t0 + 1) + (t1 + 1)) << (h << 2);
+          }
+        }
+        store<u8>(wg + (<usize>s << 4) + r, <u8>byte);
+      }
+    }
+  }
+  return -1;
+}

@@ -1,0 +1,64 @@
+// Node adapter for the kernels: worker_threads behind the core's ThreadHost interface, the V8 flag
+// that enables relaxed SIMD on Node 20 (set before any kernel module is compiled; flags are
+// process-wide, so workers see it too), and the WF_KERNELS environment override.
+// Loaded by src/kernels/index.ts only when running under Node.
+
+import { Worker } from 'node:worker_threads';
+import { setFlagsFromString } from 'node:v8';
+import { availableParallelism } from 'node:os';
+import { BROKEN, CTL_BYTES, DONE, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
+
+setFlagsFromString('--experimental-wasm-relaxed-simd');
+
+/** The kernel path forced by WF_KERNELS (relaxed | simd | reference), if any. */
+export function envKernelPath(): string | undefined {
+  const v = process.env['WF_KERNELS'];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+// The worker entry sits next to this file. When running from TypeScript sources (tsx, in tests),
+// the worker must register tsx itself: Node 20 does not pass loader hooks on to workers.
+function newWorker(init: WorkerInit): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./threads-worker.js', import.meta.url), { workerData: init });
+  const entry = new URL('./threads-worker.ts', import.meta.url).href;
+  const api = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
+  return new Worker(code, { eval: true, workerData: init });
+}
+
+export const nodeThreadHost: ThreadHost = {
+  canBlock: true,
+  start(init: WorkerInit): Promise<WorkerHandle> {
+    return new Promise((resolve, reject) => {
+      const w = newWorker(init);
+      let ready = false;
+      let terminating = false;
+      const ctl = new Int32Array(init.memory.buffer, init.ctl, CTL_BYTES / 4);
+      const died = (why: Error): void => {
+        if (!ready) return reject(why);
+        if (terminating) return;
+        Atomics.store(ctl, BROKEN, 1);
+        Atomics.notify(ctl, DONE);
+      };
+      w.on('message', (m) => {
+        if (m === 'ready' && !ready) {
+          ready = true;
+          w.unref();
+          resolve({
+            terminate() {
+              terminating = true;
+              void w.terminate();
+            },
+          });
+        }
+      });
+      w.on('error', (e) => died(e));
+      w.on('exit', (code) => died(new Error(`kernel worker exited with code ${code}`)));
+    });
+  },
+};
+
+/** Cores available to this process. */
+export function coreCount(): number {
+  return availableParallelism();
+}
