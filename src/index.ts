@@ -1,0 +1,14 @@
+// WrinkleFree's public API (browser-safe: no Node-only imports here; see src/node/ for file paths).
+export { loadModel, LoadedModel, Session, type LoadOptions, type ModelInput, type SessionGenerateOptions } from './engine.js';
+export { readGGUF, type GGUFFile, type GGUFTensor } from './gguf/reader.js';
+export { serializeGGUF, buildGGUFHeader } from './gguf/writer.js';
+export { ArrayBufferSource, BlobSource, type ByteSource } from './gguf/source.js';
+export { createKernels, type KernelOptions } from './kernels/index.js';
+export type { Kernels } from './kernels/api.js';
+export { BitNetModel } from './model/model.js';
+export type { ModelConfig } from './model/config.js';
+export { Tokenizer } from './tokenizer/tokenizer.js';
+export { renderChat, encodeChat, type ChatMessage } from './tokenizer/chat-template.js';
+export { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
+export type { SamplerOptions } from './generate/sampler.js';
+export { buildSyntheticModel, DEMO_MODEL_SPEC } from './model/synthetic.js';
