@@ -31,6 +31,7 @@ export interface ConvertProgress {
   /** checkpoint bytes read so far in this phase, and the total */
   bytesRead: number;
   bytesTotal: number;
+  /** time since this phase started */
   elapsedMs: number;
 }
 
@@ -162,8 +163,9 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
     const size = (await stat(tmp)).size;
     if (size !== layout.totalSize) throw new ConvertError(`internal: wrote ${size} bytes, expected ${layout.totalSize}`);
     if (opts.validate) {
+      const tv = Date.now();
       await validateOutput(tmp, jobs, hp.weightForm, metadata, (index, tensor, read) =>
-        opts.onProgress?.({ phase: 'validate', index, total: jobs.length, tensor, bytesRead: read, bytesTotal, elapsedMs: Date.now() - t0 }),
+        opts.onProgress?.({ phase: 'validate', index, total: jobs.length, tensor, bytesRead: read, bytesTotal, elapsedMs: Date.now() - tv }),
       );
     }
     await rename(tmp, outfile);

@@ -87,6 +87,9 @@ export function planTensors(hp: ModelHParams, names: Set<string>, withScales: bo
   if (hasHead && !untied) used.add('lm_head.weight'); // tied: HF ignores the saved copy
   for (const n of [...names].sort()) {
     if (used.has(n) || IGNORED.test(n)) continue;
+    if (!withScales && n.endsWith('.weight_scale')) {
+      throw new ConvertError(`checkpoint has '${n}' (pre-quantized BitNet weights), but config.json has no quantization_config saying how to read them`);
+    }
     const m = /^model\.layers\.(\d+)\./.exec(n);
     const why = m && Number(m[1]) >= hp.layers ? ` (config.json has num_hidden_layers ${hp.layers})` : '';
     throw new ConvertError(`checkpoint has unexpected tensor '${n}'${why}; it has no place in a BitNet GGUF (misnamed?)`);
