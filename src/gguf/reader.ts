@@ -47,6 +47,12 @@ const GGUF_MAGIC = 0x46554747; // "GGUF" read as little-endian u32
 const MAX_DIMS = 4;
 const MAX_ARRAY_NESTING = 8;
 const DEFAULT_ALIGNMENT = 32;
+/**
+ * The most header bytes (metadata + tensor infos) this reader will read. Real headers are a few MB
+ * (a 256k-token vocabulary is ~5 MB); the cap keeps a corrupt count in a multi-GB file from
+ * making the reader pull the whole file into memory before it can fail.
+ */
+export const MAX_HEADER_BYTES = 1 << 30;
 
 /** Smallest encoded size of one value of each type: bounds absurd counts before allocating. */
 const MIN_VALUE_BYTES: Record<number, number> = {
@@ -62,12 +68,18 @@ class Cursor {
   private readonly dv: DataView;
   // ignoreBOM: a string that starts with U+FEFF keeps it (the default decoder would drop it)
   private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+  /** counts and lengths in the header are bounded by this (the file size, at most MAX_HEADER_BYTES) */
+  readonly headerLimit: number;
   constructor(readonly buf: Uint8Array, readonly fileSize: number) {
+    this.headerLimit = Math.min(fileSize, MAX_HEADER_BYTES);
     this.dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
   need(n: number, what: string): void {
     if (this.pos + n <= this.buf.length) return;
-    if (this.buf.length < this.fileSize) throw new NeedMoreBytes();
+    if (this.buf.length < this.headerLimit) throw new NeedMoreBytes();
+    if (this.headerLimit < this.fileSize) {
+      throw new GGUFError(`GGUF header too large: ${what} at offset ${this.pos} needs ${n} bytes, past the ${MAX_HEADER_BYTES}-byte limit on header size`);
+    }
     throw new GGUFError(`truncated GGUF header: ${what} at offset ${this.pos} needs ${n} bytes but the file ends at ${this.fileSize}`);
   }
   u8(what: string): number { this.need(1, what); return this.buf[this.pos++]; }
@@ -117,6 +129,7 @@ class Cursor {
   stringArrayBulk(n: number): string[] | undefined {
     const b = this.buf;
     let p = this.pos;
+    if (n * 8 > b.length - p) return undefined; // cannot fit in the bytes at hand: let the per-string path report it
     const lens = new Uint32Array(n);
     const starts = new Uint32Array(n);
     let total = 0;
@@ -157,20 +170,24 @@ class Cursor {
     this.pos = p;
     return out;
   }
-  /** a u64 that must be a count/size/offset: returned as a number, bounded by the file size */
-  u64n(what: string, limit: number): number {
+  /**
+   * A u64 that must be a count/size/offset: returned as a number, at most `limit`. `inHeader`: the
+   * limit comes from the header-size cap rather than the file size (only matters for huge files).
+   */
+  u64n(what: string, limit: number, inHeader = false): number {
     this.need(8, what);
     const lo = this.dv.getUint32(this.pos, true);
     const hi = this.dv.getUint32(this.pos + 4, true);
     const v = hi * 2 ** 32 + lo;
     if (v > limit) {
-      throw new GGUFError(`${what} at offset ${this.pos} is ${hi >= 2 ** 21 ? 'about ' : ''}${hi ? `2^${Math.log2(v).toFixed(1)}` : v}, more than a ${this.fileSize}-byte file can hold`);
+      const bound = inHeader && this.headerLimit < this.fileSize ? `a GGUF header can hold (at most ${MAX_HEADER_BYTES} bytes)` : `a ${this.fileSize}-byte file can hold`;
+      throw new GGUFError(`${what} at offset ${this.pos} is ${hi >= 2 ** 21 ? 'about ' : ''}${hi ? `2^${Math.log2(v).toFixed(1)}` : v}, more than ${bound}`);
     }
     this.pos += 8;
     return v;
   }
   string(what: string): string {
-    const len = this.u64n(`length of ${what}`, this.fileSize - this.pos - 8);
+    const len = this.u64n(`length of ${what}`, this.headerLimit - this.pos - 8, true);
     this.need(len, what);
     const start = this.pos;
     this.pos += len;
@@ -223,11 +240,14 @@ function parseHeader(c: Cursor) {
   }
   const version = c.u32('version');
   if (version !== 2 && version !== 3) {
+    // big-endian files keep the "GGUF" magic bytes but store the version (and all else) byte-swapped
+    const swapped = ((version & 0xff) << 24 | (version & 0xff00) << 8 | (version >>> 8) & 0xff00 | version >>> 24) >>> 0;
+    if (swapped >= 1 && swapped <= 3) throw new GGUFError(`big-endian GGUF files are not supported (version ${swapped} stored big-endian)`);
     throw new GGUFError(`unsupported GGUF version ${version} (this reader handles versions 2 and 3)`);
   }
   // each tensor info takes at least 8+4+8+4+8 bytes, each kv at least 8+4+1
-  const tensorCount = c.u64n('tensor count', Math.floor(c.fileSize / 32));
-  const kvCount = c.u64n('metadata entry count', Math.floor(c.fileSize / 13));
+  const tensorCount = c.u64n('tensor count', Math.floor(c.headerLimit / 32), true);
+  const kvCount = c.u64n('metadata entry count', Math.floor(c.headerLimit / 13), true);
 
   const metadata = new Map<string, GGUFMetaValue>();
   for (let i = 0; i < kvCount; i++) {
@@ -275,7 +295,7 @@ function readValue(c: Cursor, type: number, key: string, depth: number): GGUFMet
       const itemType = c.u32(`array item type of '${key}'`);
       const minBytes = MIN_VALUE_BYTES[itemType];
       if (minBytes === undefined) throw new GGUFError(`metadata '${key}': unknown array item type ${itemType}`);
-      const n = c.u64n(`array length of '${key}'`, Math.floor((c.fileSize - c.pos - 8) / minBytes));
+      const n = c.u64n(`array length of '${key}'`, Math.floor((c.headerLimit - c.pos - 8) / minBytes), true);
       return { type, itemType, value: readArrayItems(c, itemType, n, key, depth) };
     }
     default:
@@ -311,7 +331,8 @@ export async function readGGUF(input: ByteSource | ArrayBuffer | Uint8Array): Pr
   const source: ByteSource = input instanceof ArrayBuffer || input instanceof Uint8Array ? new ArrayBufferSource(input) : input;
   const size = source.size;
   // Read a prefix and parse; if the header is longer, read twice as much and parse again.
-  let want = Math.min(size, 16 << 20);
+  const headerLimit = Math.min(size, MAX_HEADER_BYTES);
+  let want = Math.min(headerLimit, 16 << 20);
   let parsed: ReturnType<typeof parseHeader>;
   for (;;) {
     const buf = await source.read(0, want);
@@ -320,7 +341,7 @@ export async function readGGUF(input: ByteSource | ArrayBuffer | Uint8Array): Pr
       break;
     } catch (e) {
       if (!(e instanceof NeedMoreBytes)) throw e;
-      want = Math.min(size, want * 2);
+      want = Math.min(headerLimit, want * 2);
     }
   }
   const { version, metadata, infos, headerEnd } = parsed;
@@ -340,6 +361,11 @@ export async function readGGUF(input: ByteSource | ArrayBuffer | Uint8Array): Pr
   const byName = new Map<string, GGUFTensor>();
   for (const info of infos) {
     if (byName.has(info.name)) throw new GGUFError(`duplicate tensor name '${info.name}'`);
+    const nElements = info.dims.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(nElements) || nElements > size * 8) {
+      // each dim is bounded, but their product can still overflow: refuse before computing a size
+      throw new GGUFError(`tensor '${info.name}' has dims [${info.dims.join(', ')}]: ${nElements > 2 ** 53 ? `about 2^${Math.log2(nElements).toFixed(1)}` : nElements} elements, more than a ${size}-byte file can hold`);
+    }
     const byteSize = tensorByteSize(info.type, info.dims, architecture, info.name);
     if (info.relOffset % alignment !== 0) {
       throw new GGUFError(`tensor '${info.name}' data offset ${info.relOffset} is not a multiple of the alignment ${alignment}`);
