@@ -17,7 +17,7 @@ export const BYTE_TO_CHAR_CODE: Uint16Array = (() => {
 })();
 
 /** Largest code point of the alphabet (323). */
-const MAX_CODE = 256 + 67;
+export const MAX_CODE = 256 + 67;
 
 /** CHAR_CODE_TO_BYTE[c] = the byte that code point c stands for, or -1 when c is not in the alphabet. */
 export const CHAR_CODE_TO_BYTE: Int16Array = (() => {
@@ -28,40 +28,3 @@ export const CHAR_CODE_TO_BYTE: Int16Array = (() => {
 
 /** The one-character string standing for each byte. */
 export const BYTE_TO_CHAR: readonly string[] = Array.from(BYTE_TO_CHAR_CODE, (c) => String.fromCharCode(c));
-
-/**
- * Appends the raw bytes a byte-level token text stands for to `out` (a plain number array, grown in place).
- * A character outside the alphabet (not expected in a well-formed vocabulary) is kept as its own UTF-8
- * bytes, so nothing is silently dropped. Returns the number of bytes written.
- */
-export function byteLevelToBytes(text: string, out: number[]): number {
-  const start = out.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const b = c <= MAX_CODE ? CHAR_CODE_TO_BYTE[c] : -1;
-    if (b >= 0) {
-      out.push(b);
-      continue;
-    }
-    // Not an alphabet character: keep its UTF-8 encoding (surrogate pairs joined).
-    let cp = c;
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        i++;
-      }
-    }
-    pushUtf8(cp, out);
-  }
-  return out.length - start;
-}
-
-/** Appends the UTF-8 encoding of one code point (lone surrogates become U+FFFD, as TextEncoder does). */
-export function pushUtf8(cp: number, out: number[]): void {
-  if (cp >= 0xd800 && cp <= 0xdfff) cp = 0xfffd;
-  if (cp < 0x80) out.push(cp);
-  else if (cp < 0x800) out.push(0xc0 | (cp >> 6), 0x80 | (cp & 63));
-  else if (cp < 0x10000) out.push(0xe0 | (cp >> 12), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
-  else out.push(0xf0 | (cp >> 18), 0x80 | ((cp >> 12) & 63), 0x80 | ((cp >> 6) & 63), 0x80 | (cp & 63));
-}

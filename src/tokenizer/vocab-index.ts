@@ -78,6 +78,13 @@ export class VocabIndex {
     return this.probe(finish(h), text, 0, text.length, -1);
   }
 
+  /** Id of the token whose text is exactly text[start, end), or -1. */
+  getRange(text: string, start: number, end: number): number {
+    let h = FNV_OFFSET;
+    for (let i = start; i < end; i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+    return this.probe(finish(h), text, start, end, -1);
+  }
+
   /**
    * Ids for the merge line halves text[0, sp) and text[sp + 1, end), and for the two halves joined
    * (the merged token), written to out[0], out[1], out[2] (-1 where absent).

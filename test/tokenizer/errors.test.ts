@@ -52,7 +52,9 @@ test('a GGUF file written with a tokenizer loads through the reader', async () =
 
 test('missing or malformed keys', () => {
   assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': undefined })), /model file has no tokenizer: tokenizer\.ggml\.model missing/);
-  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.merges': undefined })), /tokenizer\.ggml\.merges missing/);
+  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.merges': undefined })), /tokenizer is incomplete: tokenizer\.ggml\.merges missing \(needed by gpt2 tokenizers\)/);
+  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': 'llama' })), /tokenizer is incomplete: tokenizer\.ggml\.scores missing \(needed by llama tokenizers\)/);
+  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': 'llama', 'tokenizer.ggml.scores': [1, 2] })), /scores has 2 entries but there are 257 tokens/);
   assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.tokens': 'abc' })), /tokenizer\.ggml\.tokens is not an array/);
   assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.token_type': [1, 1] })), /token_type has 2 entries but there are 257 tokens/);
   assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.bos_token_id': 999 })), /bos token id = 999 is outside the vocabulary \(size 257\)/);
@@ -64,10 +66,11 @@ test('missing or malformed keys', () => {
 });
 
 test('unsupported tokenizer models and pre-tokenizers name themselves', () => {
-  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': 'llama' })), /tokenizer model 'llama' \(tokenizer\.ggml\.model\) is not supported.*not SentencePiece/);
-  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': 'bert' })), /tokenizer model 'bert'/);
+  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': 'bert' })), /tokenizer model 'bert' \(tokenizer\.ggml\.model\) is not supported; supported: 'gpt2'.*'llama'/);
+  assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.model': 'rwkv' })), /tokenizer model 'rwkv'/);
   assert.throws(() => Tokenizer.fromGGUF(meta({ ...good, 'tokenizer.ggml.pre': 'qwen2' })), /unsupported tokenizer pre-tokenizer 'qwen2'/);
-  assert.throws(() => new Tokenizer({ model: 'llama', tokens: ['a'], merges: [] }), /tokenizer model 'llama' is not supported/);
+  assert.throws(() => new Tokenizer({ model: 'bert', tokens: ['a'], merges: [] }), /tokenizer model 'bert' is not supported/);
+  assert.throws(() => new Tokenizer({ model: 'llama', tokens: ['a'] }), /a llama \(SentencePiece\) tokenizer needs scores/);
 });
 
 test('a vocabulary lacking a byte token cannot encode that byte', () => {
