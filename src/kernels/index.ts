@@ -60,6 +60,12 @@ function checkPath(p: string, from: string): KernelPath {
   throw new Error(`kernels: ${from} "${p}" is not one of relaxed, simd, reference`);
 }
 
+/** The paths this runtime can run (relaxed only where relaxed SIMD validates). */
+export async function availablePaths(): Promise<KernelPath[]> {
+  await platform();
+  return relaxedSimdSupported() ? ['relaxed', 'simd', 'reference'] : ['simd', 'reference'];
+}
+
 /** The kernels for this runtime: see the options above. */
 export async function createKernels(options: KernelOptions = {}): Promise<Kernels> {
   const plat = await platform();

@@ -48,6 +48,14 @@ interface WasmInt8 extends Int8Matrix {
   readonly chunks: number; // 16-column chunks
 }
 
+/** Extra methods of the wasm kernels used by bench/kernels.ts. */
+export interface WasmBenchHooks {
+  cloneTernary(w: TernaryMatrix): TernaryMatrix;
+  weightBytes(w: TernaryMatrix | Int8Matrix): number;
+  memoryReadProbe(bytes: number, reps: number): number;
+  readonly plannedBytes: number;
+}
+
 interface ActPtrs {
   q: number;
   scales: number;
@@ -85,7 +93,7 @@ export async function createWasmKernels(opts: WasmKernelOptions): Promise<Kernel
   return new WasmKernels(ex, mem, pool, threads, layout, opts.path, opts.minParallelWork ?? 1 << 16);
 }
 
-class WasmKernels implements Kernels {
+class WasmKernels implements Kernels, WasmBenchHooks {
   readonly name: string;
   private readonly ternaries = new WeakSet<object>();
   private readonly int8s = new WeakSet<object>();
@@ -357,7 +365,27 @@ class WasmKernels implements Kernels {
     this.pool?.dispose();
   }
 
-  // ---- for benchmarks -------------------------------------------------------------------------
+  // ---- for benchmarks (WasmBenchHooks) ---------------------------------------------------------
+
+  /** A copy of a ternary matrix at fresh memory (benchmarks build many layers from a few packings). */
+  cloneTernary(w: TernaryMatrix): TernaryMatrix {
+    if (!this.ternaries.has(w)) throw new Error('cloneTernary: matrix was not made by this backend');
+    const m = w as WasmTernary;
+    const bytes = m.layout === 'r4' ? m.groups * m.chunks * 64 : m.groups * m.chunks * 16;
+    const ptr = this.mem.alloc(bytes, 'cloneTernary');
+    new Uint8Array(this.mem.buffer).copyWithin(ptr, m.ptr, m.ptr + bytes);
+    const c: WasmTernary = { ...m, ptr };
+    this.ternaries.add(c);
+    return c;
+  }
+
+  /** Bytes the kernel reads for one pass over a matrix. */
+  weightBytes(w: TernaryMatrix | Int8Matrix): number {
+    const m = w as Partial<WasmTernary> & Partial<WasmInt8>;
+    if (this.ternaries.has(w)) return m.layout === 'r4' ? m.groups! * m.chunks! * 64 : m.groups! * m.chunks! * 16;
+    if (this.int8s.has(w)) return m.groups! * m.chunks! * 64 + m.groups! * 16;
+    throw new Error('weightBytes: matrix was not made by this backend');
+  }
 
   /** Bytes of wasm memory planned so far. */
   get plannedBytes(): number {

@@ -18,12 +18,14 @@ export function envKernelPath(): string | undefined {
 
 // The worker entry sits next to this file. When running from TypeScript sources (tsx, in tests),
 // the worker must register tsx itself: Node 20 does not pass loader hooks on to workers.
+// Workers inherit the process's execArgv; --input-type (set by `node --input-type=module -e ...`) makes them fail.
 function newWorker(init: WorkerInit): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./threads-worker.js', import.meta.url), { workerData: init });
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./threads-worker.js', import.meta.url), { workerData: init, execArgv });
   const entry = new URL('./threads-worker.ts', import.meta.url).href;
   const api = import.meta.resolve('tsx/esm/api');
   const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData: init });
+  return new Worker(code, { eval: true, workerData: init, execArgv });
 }
 
 export const nodeThreadHost: ThreadHost = {

@@ -1,0 +1,168 @@
+// Kernel benchmark: ternary GEMV/GEMM and the int8 lm_head at BitNet b1.58 2B4T shapes, per path and
+// thread count, against the machine's memory-read ceiling measured in the same run.
+//
+//   npm run build && node dist/bench/kernels.js [--paths relaxed,simd] [--threads 1,2] [--layouts r4,lut]
+//                                              [--quick] [--no-lmhead] [--no-full]
+//
+// Figures: GOPS (2 ops per multiply-add), effective weight GB/s (bytes of the packed matrix read
+// per pass / time) and its fraction of the read ceiling; "full pass" = the ternary matmuls of all
+// 30 layers for one token (q, k, v, o, gate, up, down; distinct memory per layer); GEMM@64 vs GEMV
+// per-token throughput. Times are medians of repeated runs. Writes bench/results/kernels.json.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import type { Int8Matrix, Kernels, TernaryMatrix } from '../src/kernels/api.js';
+import { createKernels, type KernelPath } from '../src/kernels/index.js';
+import type { TernaryLayout, WasmBenchHooks } from '../src/kernels/wasm-backend.js';
+
+const argv = process.argv.slice(2);
+function opt(name: string, def: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : def;
+}
+const quick = argv.includes('--quick');
+const paths = opt('paths', 'relaxed,simd').split(',') as KernelPath[];
+const threadList = opt('threads', '1,2').split(',').map(Number);
+const layoutsArg = opt('layouts', '');
+const doLmHead = !argv.includes('--no-lmhead');
+const doFull = !argv.includes('--no-full');
+
+const HIDDEN = 2560, KV = 640, FFN = 6912, VOCAB = 128256, LAYERS = 30;
+const LAYER_MACS = 2 * HIDDEN * HIDDEN + 2 * KV * HIDDEN + 2 * FFN * HIDDEN + HIDDEN * FFN;
+const SHAPES: [string, number, number][] = [
+  ['q/o 2560x2560', HIDDEN, HIDDEN],
+  ['k/v 640x2560', KV, HIDDEN],
+  ['gate/up 6912x2560', FFN, HIDDEN],
+  ['down 2560x6912', HIDDEN, FFN],
+];
+
+let seed = 12345;
+function rand(): number {
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+}
+function randomCodes(n: number): Int8Array {
+  const c = new Int8Array(n);
+  for (let i = 0; i < n; i++) c[i] = Math.floor(rand() * 3) - 1;
+  return c;
+}
+function randomF32(n: number): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = rand() * 2 - 1;
+  return x;
+}
+
+/** Median seconds of fn over runs (after one warm-up), running at least minRuns and ~minTime seconds. */
+function time(fn: () => void, minRuns = quick ? 3 : 5, minTime = quick ? 0.15 : 0.5): number {
+  fn();
+  const t: number[] = [];
+  const start = performance.now();
+  while (t.length < minRuns || (performance.now() - start) / 1000 < minTime) {
+    const t0 = performance.now();
+    fn();
+    t.push((performance.now() - t0) / 1000);
+    if (t.length > 200) break;
+  }
+  t.sort((a, b) => a - b);
+  return t[Math.floor(t.length / 2)]!;
+}
+
+interface Row {
+  path: string; layout: string; threads: number; what: string; ms: number;
+  gops?: number; gbps?: number; ceilingFraction?: number; extra?: Record<string, number>;
+}
+const rows: Row[] = [];
+const ceilingByThreads = new Map<number, number>();
+
+function fmt(n: number | undefined, d = 2): string {
+  return n === undefined ? '' : n.toFixed(d);
+}
+
+async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: number): Promise<void> {
+  const k = (await createKernels({ path, threads, layout })) as Kernels & WasmBenchHooks;
+  const tag = { path: k.name, layout, threads: k.threads };
+  try {
+    // memory-read ceiling: one thread's SIMD sum over 512 MB (the same for every path; measured once per thread count)
+    if (!ceilingByThreads.has(1)) {
+      const bytes = 512 * 2 ** 20;
+      const s = k.memoryReadProbe(bytes, quick ? 2 : 4);
+      ceilingByThreads.set(1, bytes / s / 1e9);
+      rows.push({ ...tag, what: 'memory read ceiling (1 thread, 512 MB SIMD sum)', ms: s * 1e3, gbps: bytes / s / 1e9 });
+    }
+    const ceiling = ceilingByThreads.get(1)!;
+    const nMax = 64;
+    const acts2560 = k.allocActs(nMax, HIDDEN);
+    const acts6912 = k.allocActs(nMax, FFN);
+    k.quantize(randomF32(nMax * HIDDEN), nMax, HIDDEN, acts2560);
+    k.quantize(randomF32(nMax * FFN), nMax, FFN, acts6912);
+    const out = k.allocF32(nMax * FFN);
+    const mats = new Map<string, TernaryMatrix>();
+    for (const [name, r, c] of SHAPES) {
+      const w = k.ternaryMatrix(randomCodes(r * c), r, c, 0.5);
+      mats.set(name, w);
+      const acts = c === HIDDEN ? acts2560 : acts6912;
+      const bytes = k.weightBytes(w);
+      const t1 = time(() => k.ternaryMatmul(w, acts, 1, out));
+      const t64 = time(() => k.ternaryMatmul(w, acts, 64, out));
+      const ops = 2 * r * c;
+      rows.push({ ...tag, what: `GEMV ${name}`, ms: t1 * 1e3, gops: ops / t1 / 1e9, gbps: bytes / t1 / 1e9, ceilingFraction: bytes / t1 / 1e9 / ceiling });
+      rows.push({ ...tag, what: `GEMM@64 ${name} (per token)`, ms: (t64 / 64) * 1e3, gops: (64 * ops) / t64 / 1e9,
+        extra: { gemmOverGemv: t1 / (t64 / 64) } });
+    }
+    if (doFull) {
+      // 30 layers of distinct memory: clones of one packing per shape
+      const q = mats.get(SHAPES[0]![0])!, kv = mats.get(SHAPES[1]![0])!, gu = mats.get(SHAPES[2]![0])!, dn = mats.get(SHAPES[3]![0])!;
+      const layers: TernaryMatrix[][] = [];
+      for (let l = 0; l < LAYERS; l++) {
+        layers.push([q, kv, kv, q, gu, gu, dn].map((m) => (l === 0 ? m : k.cloneTernary(m))));
+      }
+      let bytes = 0;
+      for (const L of layers) for (const m of L) bytes += k.weightBytes(m);
+      const pass = (n: number) => {
+        for (const L of layers) {
+          for (let i = 0; i < 7; i++) k.ternaryMatmul(L[i]!, i === 6 ? acts6912 : acts2560, n, out);
+        }
+      };
+      const t1 = time(() => pass(1));
+      rows.push({ ...tag, what: 'full pass 30 layers, 1 token', ms: t1 * 1e3, gops: (2 * LAYER_MACS * LAYERS) / t1 / 1e9,
+        gbps: bytes / t1 / 1e9, ceilingFraction: bytes / t1 / 1e9 / ceiling, extra: { weightMB: bytes / 1e6 } });
+      const t64 = time(() => pass(64), 2, 0.3);
+      rows.push({ ...tag, what: 'full pass 30 layers, 64 tokens (per token)', ms: (t64 / 64) * 1e3, extra: { gemmOverGemv: t1 / (t64 / 64) } });
+    }
+    if (doLmHead) {
+      const pool = Array.from({ length: 61 }, () => randomF32(HIDDEN));
+      const m: Int8Matrix = k.int8Matrix(VOCAB, HIDDEN, (r, o) => o.set(pool[r % 61]!));
+      const x = k.allocF32(HIDDEN);
+      x.set(randomF32(HIDDEN));
+      const logits = k.allocF32(VOCAB);
+      const bytes = k.weightBytes(m);
+      const t1 = time(() => k.int8Matmul(m, x, 1, logits));
+      rows.push({ ...tag, what: 'lm_head 128256x2560 int8, 1 token', ms: t1 * 1e3, gops: (2 * VOCAB * HIDDEN) / t1 / 1e9,
+        gbps: bytes / t1 / 1e9, ceilingFraction: bytes / t1 / 1e9 / ceiling });
+    }
+    rows.push({ ...tag, what: 'wasm memory planned (MB)', ms: 0, extra: { plannedMB: k.plannedBytes / 1e6 } });
+  } finally {
+    k.dispose();
+  }
+}
+
+const started = new Date().toISOString();
+for (const path of paths) {
+  const layouts: TernaryLayout[] = layoutsArg ? (layoutsArg.split(',') as TernaryLayout[]) : [path === 'relaxed' ? 'r4' : 'lut'];
+  for (const layout of layouts) {
+    for (const threads of threadList) {
+      await benchConfig(path, layout, threads);
+      console.error(`done ${path} ${layout} ${threads}`);
+    }
+  }
+}
+
+console.log(`kernels benchmark (${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, node ${process.version})`);
+console.log(['path', 'layout', 'thr', 'what', 'ms', 'GOPS', 'GB/s', 'of ceiling', 'extra'].join('\t'));
+for (const r of rows) {
+  const extra = r.extra ? Object.entries(r.extra).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' ') : '';
+  console.log([r.path, r.layout, r.threads, r.what, fmt(r.ms, 3), fmt(r.gops, 1), fmt(r.gbps, 2), r.ceilingFraction === undefined ? '' : `${(r.ceilingFraction * 100).toFixed(0)}%`, extra].join('\t'));
+}
+mkdirSync('bench/results', { recursive: true });
+writeFileSync('bench/results/kernels.json', JSON.stringify({ started, machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, argv, rows }, null, 2));
+console.log('wrote bench/results/kernels.json');

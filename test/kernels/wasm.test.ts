@@ -1,0 +1,275 @@
+// The WebAssembly kernels against the TypeScript reference, bit for bit: quantize (q, scales, sums),
+// ternaryMatmul and int8Matmul outputs (equal as float32: both compute f32(f32(f32(dot) / s) * scale)),
+// int8Row, and rmsnorm (the reference sums squares in the kernel's lane order, so it is exact too).
+// Tolerance: none anywhere. Both builds (relaxed, plain SIMD), both ternary layouts (r4, lut),
+// 1 and 2 threads (the pool forced on even for tiny jobs).
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import type { Kernels, QuantizedActs } from '../../src/kernels/api.js';
+import { availablePaths, createKernels } from '../../src/kernels/index.js';
+import { createReferenceKernels } from '../../src/kernels/reference.js';
+import type { TernaryLayout } from '../../src/kernels/wasm-backend.js';
+
+const ref = createReferenceKernels();
+
+let seed = 99;
+function rand(): number {
+  seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+  return seed / 2 ** 32;
+}
+function randInt(lo: number, hi: number): number {
+  return lo + Math.floor(rand() * (hi - lo + 1));
+}
+function codes(n: number, kind: 'random' | 'plus' | 'minus' | 'zero' = 'random'): Int8Array {
+  const c = new Int8Array(n);
+  for (let i = 0; i < n; i++) c[i] = kind === 'random' ? randInt(-1, 1) : kind === 'plus' ? 1 : kind === 'minus' ? -1 : 0;
+  return c;
+}
+function floats(n: number, scale = 1): Float32Array {
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) x[i] = (rand() * 2 - 1) * scale;
+  return x;
+}
+function assertSameF32(actual: Float32Array, expected: Float32Array, what: string): void {
+  assert.equal(actual.length >= expected.length, true, `${what}: length`);
+  for (let i = 0; i < expected.length; i++) {
+    if (!Object.is(actual[i], expected[i]) && !(actual[i] === 0 && expected[i] === 0)) {
+      assert.fail(`${what}: element ${i}: ${actual[i]} !== ${expected[i]}`);
+    }
+  }
+}
+function assertSameActs(a: QuantizedActs, b: QuantizedActs, nTok: number, what: string): void {
+  const n = nTok * a.dim;
+  for (let i = 0; i < n; i++) if (a.q[i] !== b.q[i]) assert.fail(`${what}: q[${i}] ${a.q[i]} !== ${b.q[i]}`);
+  for (let t = 0; t < nTok; t++) {
+    assert.equal(a.scales[t], b.scales[t], `${what}: scales[${t}]`);
+    assert.equal(a.sums[t], b.sums[t], `${what}: sums[${t}]`);
+  }
+}
+
+const available = await availablePaths();
+const relaxedOk = available.includes('relaxed');
+const paths = relaxedOk ? (['relaxed', 'simd'] as const) : (['simd'] as const);
+if (!relaxedOk) test('relaxed SIMD unavailable here: only the plain build is tested', { skip: true }, () => {});
+
+const configs: { path: 'relaxed' | 'simd'; layout: TernaryLayout; threads: number }[] = [];
+for (const path of paths) for (const layout of ['r4', 'lut'] as const) for (const threads of [1, 2]) configs.push({ path, layout, threads });
+
+const SHAPES: [number, number][] = [[1, 128], [5, 128], [37, 256], [16, 384], [33, 640], [3, 100], [19, 72], [7, 1000], [64, 2304]];
+const TOKENS = [1, 3, 17, 64];
+
+for (const cfg of configs) {
+  describe(`wasm ${cfg.path} ${cfg.layout} threads=${cfg.threads}`, () => {
+    let k: Kernels;
+    const ready = createKernels({ path: cfg.path, layout: cfg.layout, threads: cfg.threads, minParallelWork: 0 }).then((x) => (k = x));
+    after(() => k?.dispose());
+
+    test('name and threads', async () => {
+      await ready;
+      assert.equal(k.name, `wasm-${cfg.path}`);
+      assert.equal(k.threads, cfg.threads);
+    });
+
+    test('quantize: random rows, ties, tiny and zero rows', async () => {
+      await ready;
+      for (const dim of [1, 5, 16, 17, 64, 100, 2560]) {
+        const nTok = 4;
+        const x = floats(nTok * dim, 3);
+        x.fill(0, dim, 2 * dim); // token 1: all zero
+        for (let i = 2 * dim; i < 3 * dim; i++) x[i] = (rand() - 0.5) * 1e-6; // token 2: below the 1e-5 floor
+        const a = k.allocActs(nTok, dim), b = ref.allocActs(nTok, dim);
+        k.quantize(x, nTok, dim, a);
+        ref.quantize(x, nTok, dim, b);
+        assertSameActs(a, b, nTok, `dim ${dim}`);
+      }
+      // exact half-way products (s = 1): ties go to even
+      const x = new Float32Array(32);
+      x[0] = 127;
+      for (let i = 1; i < 32; i++) x[i] = (i - 16) + 0.5;
+      const a = k.allocActs(1, 32), b = ref.allocActs(1, 32);
+      k.quantize(x, 1, 32, a);
+      ref.quantize(x, 1, 32, b);
+      assertSameActs(a, b, 1, 'ties');
+      assert.equal(a.q[1], -14); // -14.5 -> -14
+      assert.equal(a.q[2], -14); // -13.5 -> -14
+      assert.equal(a.q[3], -12); // -12.5 -> -12
+    });
+
+    test('ternaryMatmul: random shapes and token counts', async () => {
+      await ready;
+      for (const [rows, cols] of SHAPES) {
+        const c = codes(rows * cols);
+        const scale = 0.25 + rand();
+        const w = k.ternaryMatrix(c, rows, cols, scale);
+        const wr = ref.ternaryMatrix(c, rows, cols, scale);
+        for (const nTok of TOKENS) {
+          if (rows * cols * nTok > 3e6) continue;
+          const x = floats(nTok * cols, 2);
+          const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+          k.quantize(x, nTok, cols, a);
+          ref.quantize(x, nTok, cols, b);
+          const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+          k.ternaryMatmul(w, a, nTok, out);
+          ref.ternaryMatmul(wr, b, nTok, expect);
+          assertSameF32(out, expect, `${rows}x${cols} nTok ${nTok}`);
+        }
+      }
+    });
+
+    test('ternaryMatmul: edge activations (-128, 127, 0) and weights (all +1, all -1, zero rows)', async () => {
+      await ready;
+      for (const cols of [128, 1024, 1088, 2112]) {
+        const rows = 21;
+        const c = new Int8Array(rows * cols);
+        c.set(codes(cols, 'plus'), 0);
+        c.set(codes(cols, 'minus'), cols);
+        // row 2 stays zero
+        c.set(codes((rows - 3) * cols), 3 * cols);
+        const w = k.ternaryMatrix(c, rows, cols, 1);
+        const wr = ref.ternaryMatrix(c, rows, cols, 1);
+        const nTok = 5;
+        // the quantizer never makes -128; set the activations directly: all -128, all 127, alternating, zero, random
+        const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+        for (let t = 0; t < nTok; t++) {
+          let sum = 0;
+          for (let i = 0; i < cols; i++) {
+            const v = t === 0 ? -128 : t === 1 ? 127 : t === 2 ? (i & 1 ? 127 : -128) : t === 3 ? 0 : randInt(-128, 127);
+            a.q[t * cols + i] = v;
+            b.q[t * cols + i] = v;
+            sum += v;
+          }
+          a.sums[t] = b.sums[t] = sum;
+          a.scales[t] = b.scales[t] = 0.5 + t;
+        }
+        const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+        k.ternaryMatmul(w, a, nTok, out);
+        ref.ternaryMatmul(wr, b, nTok, expect);
+        assertSameF32(out, expect, `edges cols ${cols}`);
+        assert.equal(expect[0], Math.fround(Math.fround(-128 * cols / 0.5) * 1)); // all +1 row x all -128
+        assert.equal(expect[rows + 1], Math.fround(Math.fround(-127 * cols / 1.5) * 1)); // all -1 row x all 127
+      }
+    });
+
+    test('arrays that are not views of the kernel memory are staged (inputs and outputs)', async () => {
+      await ready;
+      const rows = 13, cols = 200, nTok = 3;
+      const c = codes(rows * cols);
+      const w = k.ternaryMatrix(c, rows, cols, 0.5), wr = ref.ternaryMatrix(c, rows, cols, 0.5);
+      const x = floats(nTok * cols);
+      const a = ref.allocActs(nTok, cols), b = ref.allocActs(nTok, cols); // plain arrays
+      k.quantize(x, nTok, cols, a);
+      ref.quantize(x, nTok, cols, b);
+      assertSameActs(a, b, nTok, 'staged quantize');
+      const out = new Float32Array(nTok * rows), expect = new Float32Array(nTok * rows);
+      k.ternaryMatmul(w, a, nTok, out);
+      ref.ternaryMatmul(wr, b, nTok, expect);
+      assertSameF32(out, expect, 'staged matmul');
+      // a subarray of an allocF32 buffer (owned, offset) works in place
+      const big = k.allocF32(10 + nTok * rows);
+      k.ternaryMatmul(w, a, nTok, big.subarray(10));
+      assertSameF32(big.subarray(10), expect, 'subarray output');
+    });
+
+    test('int8Matrix, int8Row, int8Matmul', async () => {
+      await ready;
+      for (const [rows, cols] of [[1, 16], [7, 100], [37, 256], [130, 2560]] as [number, number][]) {
+        const data = floats(rows * cols, 0.1);
+        data.fill(0, 0, cols); // row 0 all zero
+        if (rows > 2) data[2 * cols + 3] = -5; // a spike
+        const get = (r: number, o: Float32Array) => o.set(data.subarray(r * cols, (r + 1) * cols));
+        const m = k.int8Matrix(rows, cols, get);
+        const mr = ref.int8Matrix(rows, cols, get);
+        const row = k.allocF32(cols), rowr = new Float32Array(cols);
+        for (const r of [0, rows - 1, Math.floor(rows / 2)]) {
+          k.int8Row(m, r, row);
+          ref.int8Row(mr, r, rowr);
+          assertSameF32(row, rowr, `int8Row ${r}`);
+        }
+        for (const nTok of [1, 3, 17]) {
+          const x = floats(nTok * cols, 4);
+          const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+          k.int8Matmul(m, x, nTok, out);
+          ref.int8Matmul(mr, x, nTok, expect);
+          assertSameF32(out, expect, `int8Matmul ${rows}x${cols} nTok ${nTok}`);
+          const plain = new Float32Array(nTok * rows);
+          k.int8Matmul(m, x, nTok, plain); // staged output
+          assertSameF32(plain, expect, 'int8Matmul staged');
+        }
+      }
+      assert.throws(() => k.int8Matrix(2, 4, (r, o) => o.set([1, NaN, 0, 0])), /row 0 holds a non-finite value/);
+    });
+
+    test('rmsnorm, in place and not', async () => {
+      await ready;
+      for (const dim of [1, 3, 4, 7, 64, 2560, 6912]) {
+        const nTok = 3;
+        const x = k.allocF32(nTok * dim);
+        x.set(floats(nTok * dim, 5));
+        const w = k.allocF32(dim);
+        w.set(floats(dim, 2));
+        const out = k.allocF32(nTok * dim), expect = new Float32Array(nTok * dim);
+        k.rmsnorm(x, w, nTok, dim, 1e-5, out);
+        ref.rmsnorm(x, w, nTok, dim, 1e-5, expect);
+        assertSameF32(out, expect, `rmsnorm dim ${dim}`);
+        k.rmsnorm(x, w, nTok, dim, 1e-5, x);
+        assertSameF32(x, expect, `rmsnorm in place dim ${dim}`);
+      }
+    });
+
+    test('bad input is refused with a clear error', async () => {
+      await ready;
+      assert.throws(() => k.ternaryMatrix(new Int8Array([0, 1, 2, 0]), 2, 2, 1), /code 2 at index 2 is not -1, 0 or \+1/);
+      assert.throws(() => k.ternaryMatrix(new Int8Array(3), 2, 2, 1), /3 codes given for 2 x 2/);
+      const w = k.ternaryMatrix(new Int8Array(256), 2, 128, 1);
+      const a = k.allocActs(2, 64);
+      assert.throws(() => k.ternaryMatmul(w, a, 1, k.allocF32(2)), /dim 128 does not match the activation buffer dim 64/);
+      const a2 = k.allocActs(2, 128);
+      assert.throws(() => k.ternaryMatmul(w, a2, 3, k.allocF32(6)), /exceeds the activation buffer capacity 2/);
+      assert.throws(() => k.ternaryMatmul(w, a2, 2, k.allocF32(3)), /out holds 3 values, needs at least 4/);
+      assert.throws(() => k.ternaryMatmul(ref.ternaryMatrix(new Int8Array(256), 2, 128, 1), a2, 1, k.allocF32(2)), /not made by this backend/);
+      assert.throws(() => k.allocF32(1.2e9), /4 GiB/);
+    });
+  });
+}
+
+test('memory past 4 GiB: the error says how much was needed', async () => {
+  const k = await createKernels({ path: 'simd', threads: 1 });
+  try {
+    assert.throws(() => k.allocF32(1.1e9), (e: Error) => /needs WebAssembly memory up to 4\.10 GiB/.test(e.message) && /4 GiB limit/.test(e.message));
+  } finally {
+    k.dispose();
+  }
+});
+
+test('after dispose() calls fail, and a process using 2 threads exits without dispose()', async () => {
+  const k = await createKernels({ path: 'simd', threads: 2, minParallelWork: 0 });
+  k.dispose();
+  assert.throws(() => k.allocF32(4), /after dispose/);
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const code = `const { createKernels } = await import(${JSON.stringify(entry)});
+    const k = await createKernels({ threads: 2, minParallelWork: 0 });
+    const a = k.allocActs(1, 128); k.quantize(new Float32Array(128).fill(1), 1, 128, a);
+    const w = k.ternaryMatrix(new Int8Array(128 * 8).fill(1), 8, 128, 1); const o = k.allocF32(8);
+    k.ternaryMatmul(w, a, 1, o); console.log(k.threads, o[0]);`;
+  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code], { timeout: 30000, encoding: 'utf8' });
+  assert.equal(r.status, 0, `child failed: ${r.stderr}`);
+  assert.equal(r.stdout.trim(), '2 128');
+});
+
+test('WF_KERNELS selects the path', async () => {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 1 }); console.log(k.name); k.dispose();`;
+  for (const [env, name] of [['simd', 'wasm-simd'], ['reference', 'reference'], ...(relaxedOk ? [['relaxed', 'wasm-relaxed']] : [])]) {
+    const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
+      { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNELS: env } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), name);
+  }
+  const bad = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
+    { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNELS: 'fast' } });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /WF_KERNELS "fast" is not one of relaxed, simd, reference/);
+});
