@@ -1,4 +1,4 @@
-// Tokenizer module: byte-level BPE from GGUF metadata, streaming detokenization, chat templates.
+// Tokenizer module: byte-level BPE and SentencePiece vocabularies from GGUF metadata, streaming detokenization, chat templates.
 export { Tokenizer, TokenType } from './tokenizer.js';
 export type { TokenizerSpec, EncodeOptions, DecodeOptions, TokenizerMetadata } from './tokenizer.js';
 export { StreamDecoder } from './stream-decoder.js';

@@ -22,13 +22,13 @@ import { VocabIndex } from './vocab-index.js';
 /** GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type). */
 export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, UNUSED: 5, BYTE: 6 } as const;
 
-/** Everything needed to build a byte-level BPE tokenizer without a GGUF file. */
+/** Everything needed to build a tokenizer without a GGUF file (what fromGGUF reads from tokenizer.ggml.*). */
 export interface TokenizerSpec {
   /** Vocabulary family as in GGUF tokenizer.ggml.model: 'gpt2' (byte-level BPE, default) or 'llama' (SentencePiece). */
   model?: string;
   /** gpt2 only: pre-tokenizer name as in GGUF tokenizer.ggml.pre ('llama-bpe', 'gpt-2', ...). Default: GPT-2 pattern. */
   pre?: string;
-  /** Token texts, byte-level encoded for normal tokens, literal for special ones; index = id. */
+  /** Token texts (byte-level or '▁'-escaped for ordinary tokens, literal for special ones); index = id. */
   tokens: readonly string[];
   /** Token types (TokenType); default all NORMAL. */
   tokenTypes?: ArrayLike<number>;
@@ -36,13 +36,13 @@ export interface TokenizerSpec {
   merges?: readonly string[];
   /** llama only: one score per token (tokenizer.ggml.scores); higher merges first. */
   scores?: ArrayLike<number>;
-  /** llama only: put '▁' before text that starts the input or follows a special token. Default true. */
+  /** llama only: put '▁' before each plain-text fragment (tokenizer.ggml.add_space_prefix). Default true. */
   addSpacePrefix?: boolean;
   bosId?: number;
   eosId?: number;
   eotId?: number;
   eomId?: number;
-  /** Default for encode's addBos. Default: the pre-tokenizer's (true for Llama-3, false for GPT-2). */
+  /** Default for encode's addBos. Default: the family's (true for Llama-3 pre-tokenizers and SentencePiece, false for GPT-2). */
   addBos?: boolean;
   /** Default for encode's addEos (tokenizer.ggml.add_eos_token). Default false. */
   addEos?: boolean;
@@ -99,7 +99,7 @@ export class Tokenizer {
   readonly addEosDefault: boolean;
   /** The file's Jinja chat template, if any. */
   readonly chatTemplate: string | undefined;
-  /** Special tokens (control and user-defined), text -> id. */
+  /** Special tokens (control, user-defined and unknown), text -> id. */
   readonly specialTokens: ReadonlyMap<string, number>;
   /** Every id that ends generation (eos, eot, eom and tokens named like them). */
   readonly endOfGenerationIds: ReadonlySet<number>;
