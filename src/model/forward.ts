@@ -174,7 +174,7 @@ export class Sequence {
     const first = allRows ? 0 : n - 1;
     const rows = n - first;
     k.rmsnorm(s.x.subarray(first * D), w.outputNorm, rows, D, eps, s.xn);
-    k.int8Matmul(w.lmHead, s.xn, rows, allRows ? s.logits : s.logits.subarray((n - 1) * cfg.vocabSize));
+    w.lmHead.forward(k, s.xn, rows, allRows ? s.logits : s.logits.subarray((n - 1) * cfg.vocabSize));
   }
 
   /** att[t] = softmax(q_t K^T / sqrt(headDim)) V over cache positions <= pos0 + t, per head (GQA). */

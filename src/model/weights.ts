@@ -5,7 +5,8 @@ import type { GGUFFile, GGUFTensor } from '../gguf/reader.js';
 import type { ByteSource } from '../gguf/source.js';
 import { typeName } from '../gguf/types.js';
 import { dequantize, getFormat, ternaryFromTensor } from '../formats/index.js';
-import type { Int8Matrix, Kernels, TernaryMatrix } from '../kernels/api.js';
+import type { Kernels, TernaryMatrix } from '../kernels/api.js';
+import { LmHead } from './lm-head.js';
 import { ModelError, type ModelConfig } from './config.js';
 
 export interface LayerWeights {
@@ -26,7 +27,7 @@ export interface ModelWeights {
   tokenEmbd: EmbeddingTable; // (vocab, nEmbd)
   layers: LayerWeights[];
   outputNorm: Float32Array; // (nEmbd)
-  lmHead: Int8Matrix; // (vocab, nEmbd): output.weight, or token_embd when tied
+  lmHead: LmHead; // (vocab, nEmbd) int8: output.weight, or token_embd when tied
   tiedOutput: boolean;
 }
 
@@ -138,11 +139,7 @@ export async function loadWeights(
 
   const outT = file.tensor('output.weight');
   const headT = outT ? need('output.weight', [nEmbd, vocabSize]) : embT;
-  const headBytes = await headT.read();
-  const rowBytes = getFormat(headT.type).byteSize(nEmbd, nEmbd);
-  const lmHead = kernels.int8Matrix(vocabSize, nEmbd, (r, out) => {
-    out.set(dequantize(headT.type, headBytes.subarray(r * rowBytes, (r + 1) * rowBytes), nEmbd, nEmbd));
-  });
+  const lmHead = await LmHead.load(kernels, headT, file.source, vocabSize, nEmbd);
   step(embT);
   if (outT) step(outT);
   return { tokenEmbd, layers, outputNorm, lmHead, tiedOutput: !outT };

@@ -1,0 +1,39 @@
+// The output head (vocab x nEmbd) as int8 rows, held in chunks of rows: converting it chunk by
+// chunk keeps load-time memory to one chunk of the source tensor instead of the whole 656 MB
+// F16 table of 2B4T.
+import type { GGUFTensor } from '../gguf/reader.js';
+import type { ByteSource } from '../gguf/source.js';
+import { dequantize, getFormat } from '../formats/index.js';
+import type { Int8Matrix, Kernels } from '../kernels/api.js';
+
+const CHUNK_ROWS = 16384;
+
+export class LmHead {
+  private constructor(
+    private readonly chunks: { start: number; m: Int8Matrix }[],
+    readonly rows: number,
+    readonly cols: number,
+  ) {}
+
+  static async load(k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<LmHead> {
+    const rowBytes = getFormat(t.type).byteSize(cols, cols);
+    const chunks: { start: number; m: Int8Matrix }[] = [];
+    for (let start = 0; start < rows; start += CHUNK_ROWS) {
+      const n = Math.min(CHUNK_ROWS, rows - start);
+      const bytes = await source.read(t.offset + start * rowBytes, n * rowBytes);
+      const m = k.int8Matrix(n, cols, (r, out) => {
+        out.set(dequantize(t.type, bytes.subarray(r * rowBytes, (r + 1) * rowBytes), cols, cols));
+      });
+      chunks.push({ start, m });
+    }
+    return new LmHead(chunks, rows, cols);
+  }
+
+  /** out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows) */
+  forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void {
+    for (let t = 0; t < nTok; t++) {
+      const xt = nTok === 1 ? x : x.subarray(t * this.cols, (t + 1) * this.cols);
+      for (const c of this.chunks) k.int8Matmul(c.m, xt, 1, out.subarray(t * this.rows + c.start, t * this.rows + c.start + c.m.rows));
+    }
+  }
+}
