@@ -1,0 +1,166 @@
+// wf chat [-m FILE.gguf] [--system TEXT] [sampling flags] [-c CTX]: interactive chat on stdin/stdout.
+//
+// One Session holds the conversation, so each turn evaluates only what is new: the earlier turns
+// stay in its KV cache (prefix reuse). Lines are read from stdin (a terminal or a pipe; each line
+// is one user message); `/exit` or end of input ends the chat, `/reset` starts a new conversation
+// (the system prompt kept). The reply streams to stdout; a timing line per turn goes to stderr.
+// When the conversation outgrows the context, the oldest turns are dropped (the system prompt kept).
+// Without -m the built-in demo model (random weights: noise) is used.
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
+import { MODEL_OPTIONS, loadOptionsFrom, progressBar } from '../common.js';
+import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
+import { loadModelFile } from '../../node/model-file.js';
+import { loadModel, type LoadedModel, type Session } from '../../engine.js';
+import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../model/synthetic.js';
+import { encodeChat, type ChatMessage } from '../../tokenizer/chat-template.js';
+import type { SamplerOptions } from '../../generate/sampler.js';
+import type { GenerationResult } from '../../generate/generate.js';
+import { resolveChatTemplate } from '../../server/chat-templates.js';
+
+const SPECS: OptionSpec[] = [
+  ...MODEL_OPTIONS,
+  { name: 'system', type: 'string', description: 'system prompt' },
+  { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens (default: the model's, at most 4096)" },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
+  { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens per reply; -1 = until end of turn or context', default: -1 },
+  { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
+  { name: 'no-progress', type: 'boolean', description: 'no loading progress bar' },
+  ...SAMPLING_OPTIONS,
+];
+
+export interface ChatLoopOptions {
+  session: Session;
+  input: Readable;
+  output: Writable;
+  /** timing lines and notices */
+  err: Writable;
+  system?: string;
+  sampler: SamplerOptions;
+  maxTokens?: number;
+  template?: string;
+  /** print a "> " prompt before each line (terminals) */
+  prompt?: boolean;
+}
+
+export interface ChatLoopResult {
+  turns: number;
+  messages: ChatMessage[];
+}
+
+const r1 = (x: number) => Math.round(x * 10) / 10;
+
+/** The chat loop on any streams (the command uses stdin/stdout; tests use their own). */
+export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
+  const { session, output, err } = opts;
+  const tokenizer = session.model.tokenizer;
+  const ctx = session.contextLength;
+  const initial = (): ChatMessage[] => (opts.system ? [{ role: 'system', content: opts.system }] : []);
+  let messages = initial();
+  let turns = 0;
+  const rl = createInterface({ input: opts.input, terminal: false, crlfDelay: Infinity });
+  const ask = () => {
+    if (opts.prompt) output.write('> ');
+  };
+  ask();
+  for await (const raw of rl) {
+    const line = raw.trim();
+    if (line === '') {
+      ask();
+      continue;
+    }
+    if (line === '/exit' || line === '/quit') break;
+    if (line === '/reset') {
+      messages = initial();
+      err.write('[conversation reset]\n');
+      ask();
+      continue;
+    }
+    messages.push({ role: 'user', content: raw });
+    // drop the oldest turns (after the system prompt) until the prompt leaves room for a reply
+    let tokens = encodeChat(tokenizer, messages, { template: opts.template });
+    const first = opts.system ? 1 : 0;
+    let dropped = 0;
+    while (tokens.length >= ctx && messages.length - first > 1) {
+      messages.splice(first, 1);
+      dropped++;
+      tokens = encodeChat(tokenizer, messages, { template: opts.template });
+    }
+    if (dropped) err.write(`[context full: dropped the ${dropped} oldest message(s)]\n`);
+    if (tokens.length >= ctx) {
+      err.write(`[this message alone is ${tokens.length} tokens, the context holds ${ctx}: not sent]\n`);
+      messages.pop();
+      ask();
+      continue;
+    }
+    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens });
+    let result: GenerationResult;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        result = r.value;
+        break;
+      }
+      if (r.value.text) output.write(r.value.text);
+    }
+    output.write('\n');
+    messages.push({ role: 'assistant', content: result.text });
+    turns++;
+    const t = result.timings;
+    const reused = session.cache.reusedTokens;
+    err.write(
+      `[turn ${turns} | prompt ${tokens.length} tokens (${reused} cached, ${t.promptTokens - reused} evaluated), ${r1(t.promptTokensPerSecond)} tok/s` +
+        ` | reply ${result.tokens.length} tokens, ${r1(t.tokensPerSecond)} tok/s | finish: ${result.finishReason}]\n`,
+    );
+    ask();
+  }
+  rl.close();
+  return { turns, messages };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, SPECS);
+  const o = args.options;
+  if (o.help) {
+    console.log(helpText('usage: wf chat [-m FILE.gguf] [--system TEXT] [--temp 0.8] [-c CTX]\n(one message per line; /reset starts over, /exit or end of input quits)', SPECS));
+    return 0;
+  }
+  if (args.positionals.length) throw new CliError(`unexpected argument '${args.positionals[0]}'`);
+  const nPredict = o['n-predict'] as number;
+  if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
+  const ctxSize = o['ctx-size'] as number | undefined;
+  if (ctxSize !== undefined && !(Number.isInteger(ctxSize) && ctxSize > 1)) throw new CliError(`--ctx-size must be an integer > 1, got ${ctxSize}`);
+  const sampler = samplerOptionsFrom(args);
+  const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : undefined;
+  const path = o.model as string | undefined;
+  const loadOpts = loadOptionsFrom(args);
+  let lm: LoadedModel;
+  if (path) {
+    const bar = o['no-progress'] ? undefined : progressBar('loading');
+    lm = await loadModelFile(path, { ...loadOpts, onProgress: bar && ((p) => bar(p.bytesDone, p.bytesTotal)) });
+    bar?.end();
+  } else {
+    process.stderr.write('wf chat: no --model given: using the built-in demo model (random weights: its replies are noise)\n');
+    lm = await loadModel(buildSyntheticModel(DEMO_MODEL_SPEC), loadOpts);
+  }
+  try {
+    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number });
+    const interactive = !!process.stdin.isTTY;
+    if (interactive) process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | /reset to start over, /exit to quit]\n`);
+    await chatLoop({
+      session,
+      input: process.stdin,
+      output: process.stdout,
+      err: process.stderr,
+      system: o.system as string | undefined,
+      sampler,
+      maxTokens: nPredict < 0 ? undefined : nPredict,
+      template,
+      prompt: interactive,
+    });
+    return 0;
+  } finally {
+    lm.dispose();
+  }
+}

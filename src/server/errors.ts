@@ -1,0 +1,62 @@
+// Errors the API reports, in OpenAI's shape:
+//   HTTP <status>  { "error": { "message": "...", "type": "...", "param": "..." | null, "code": "..." | null } }
+// Request validation throws ApiError; the HTTP layer turns any other exception into a 500 without
+// crashing.
+
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type: string = status >= 500 ? 'server_error' : 'invalid_request_error',
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+
+  body(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** 400 for a request field: its name goes in `param`. */
+export function invalidParam(param: string, message: string, code = 'invalid_value'): ApiError {
+  return new ApiError(400, message, 'invalid_request_error', param, code);
+}
+
+export function missingParam(param: string): ApiError {
+  return new ApiError(400, `missing required parameter '${param}'`, 'invalid_request_error', param, 'missing_required_parameter');
+}
+
+export function invalidType(param: string, want: string, got: unknown): ApiError {
+  return new ApiError(400, `'${param}' must be ${want}, got ${describe(got)}`, 'invalid_request_error', param, 'invalid_type');
+}
+
+export function unsupported(param: string, message: string): ApiError {
+  return new ApiError(400, message, 'invalid_request_error', param, 'unsupported_value');
+}
+
+export function contextLengthExceeded(param: string, promptTokens: number, contextLength: number): ApiError {
+  return new ApiError(
+    400,
+    `this model's maximum context length is ${contextLength} tokens, but the prompt has ${promptTokens} tokens ` +
+      '(it must leave room for at least one generated token)',
+    'invalid_request_error',
+    param,
+    'context_length_exceeded',
+  );
+}
+
+/** A short description of a JSON value for error messages. */
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return v.length > 40 ? `a string ("${v.slice(0, 40)}...")` : `"${v}"`;
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,411 @@
+// The OpenAI-compatible HTTP front end (node:http, no framework) over a GenerationService.
+//
+//   GET  /                      the chat page (src/web/chat.html)
+//   GET  /health                {status, slots_idle, slots_processing, requests_queued}
+//   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
+//   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
+//   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
+//   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
+// The same routes answer without the /v1 prefix. Errors have OpenAI's shape (see errors.ts):
+// malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
+// large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
+//
+// Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
+// or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
+// token. Non-streamed requests are aborted the same way.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { GenerationEvent } from '../generate/generate.js';
+import type { TokenLogprobs } from '../generate/sampler.js';
+import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
+import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
+import * as R from './responses.js';
+import type { GenerationService, RunHandle, RunInfo } from './service.js';
+import { AbortError } from './scheduler.js';
+import { loadChatPage } from './chat-page.js';
+
+export interface HttpServerOptions {
+  /** require `Authorization: Bearer <key>` on the API routes (not on / and /health) */
+  apiKey?: string;
+  /** largest request body in bytes (default 8 MiB) */
+  maxBodyBytes?: number;
+  /** one line per request; null = silent (default: stderr) */
+  log?: ((line: string) => void) | null;
+  /** the chat page's HTML (default: src/web/chat.html); null = none */
+  chatPage?: string | null;
+}
+
+type Method = 'GET' | 'POST';
+
+interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  path: string;
+  /** aborts when the client goes away before the response is finished */
+  signal: AbortSignal;
+  /** extra text for the request's log line */
+  note: string;
+}
+
+type Handler = (ctx: Ctx) => Promise<void> | void;
+
+const DEFAULT_MAX_BODY = 8 << 20;
+/** Past this many bytes of an oversized body the connection is dropped instead of drained. */
+const DRAIN_LIMIT = 64 << 20;
+
+const CORS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+  'Access-Control-Allow-Headers': 'Authorization, Content-Type',
+};
+
+const SSE_HEADERS = {
+  ...CORS,
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache',
+  Connection: 'keep-alive',
+  'X-Accel-Buffering': 'no',
+};
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...CORS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+function sendEvent(res: ServerResponse, data: unknown): void {
+  if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
+}
+
+/** Reads the whole body, refusing more than `limit` bytes with 413 (after draining, so the client sees the answer). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const done = (f: () => void) => {
+      if (!settled) {
+        settled = true;
+        f();
+      }
+    };
+    const tooLarge = () => new ApiError(413, `request body is larger than ${limit} bytes`, 'invalid_request_error', null, 'request_too_large');
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > DRAIN_LIMIT) {
+      done(() => reject(tooLarge()));
+      return;
+    }
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= limit) chunks.push(c);
+      else if (size > DRAIN_LIMIT) {
+        done(() => reject(tooLarge()));
+        req.destroy();
+      }
+    });
+    req.on('end', () => done(() => (size > limit ? reject(tooLarge()) : resolve(Buffer.concat(chunks)))));
+    req.on('error', () => done(() => reject(new AbortError('request body was not received completely'))));
+    req.on('close', () => done(() => reject(new AbortError('connection closed while reading the body'))));
+  });
+}
+
+async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
+  const buf = await readBody(ctx.req, limit);
+  const text = buf.toString('utf8');
+  if (text.trim() === '') throw new ApiError(400, 'request body is empty (expected a JSON object)', 'invalid_request_error', null, 'invalid_json');
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError(400, `malformed JSON in request body: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
+  }
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export class ApiServer {
+  readonly http: Server;
+  private readonly routes = new Map<string, Partial<Record<Method, Handler>>>();
+  private readonly maxBody: number;
+  private readonly log: ((line: string) => void) | null;
+  private readonly page: string | null;
+  private readonly keyDigest: Buffer | null;
+  private readonly created = R.nowSeconds();
+  private closing: Promise<void> | null = null;
+
+  constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
+    this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+    this.log = opts.log === undefined ? (line) => process.stderr.write(line + '\n') : opts.log;
+    this.page = opts.chatPage === undefined ? loadChatPage() : opts.chatPage;
+    this.keyDigest = opts.apiKey ? digest(opts.apiKey) : null;
+
+    const route = (paths: string[], method: Method, h: Handler) => {
+      for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
+    };
+    route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
+    route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
+    route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
+    route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
+    route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
+    route(['/tokenize'], 'POST', (c) => this.tokenize(c));
+    route(['/detokenize'], 'POST', (c) => this.detokenize(c));
+
+    this.http = createServer((req, res) => {
+      this.handle(req, res).catch((e) => {
+        // last resort: handle() reports its own errors; this only guards against bugs there
+        this.log?.(`internal error: ${(e as Error)?.stack ?? String(e)}`);
+        if (!res.headersSent) sendJson(res, 500, new ApiError(500, 'internal server error').body());
+        else res.destroy();
+      });
+    });
+    // keep idle keep-alive sockets from holding the process open at shutdown
+    this.http.keepAliveTimeout = 5000;
+  }
+
+  /** Starts listening; port 0 picks a free port. */
+  listen(port = 0, host = '127.0.0.1'): Promise<{ url: string; host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        const a = this.http.address() as AddressInfo;
+        const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+        resolve({ url: `http://${h}:${a.port}`, host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /** Stops accepting connections, ends running generations and closes every connection. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+      this.http.closeIdleConnections();
+      await this.service.close();
+      // responses of aborted generations have been written; drop whatever is still open
+      setTimeout(() => this.http.closeAllConnections(), 200).unref();
+      await stopped;
+    })();
+    return this.closing;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now();
+    const ac = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) ac.abort();
+    });
+    let path = '/';
+    try {
+      path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    } catch {
+      // a malformed URL is routed as an unknown path
+      path = req.url ?? '/';
+    }
+    if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
+    const ctx: Ctx = { req, res, path, signal: ac.signal, note: '' };
+    try {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { ...CORS, 'Access-Control-Max-Age': '86400' });
+        res.end();
+        return;
+      }
+      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined);
+      if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
+      const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
+      const h = handlers[method];
+      if (!h) {
+        const allow = Object.keys(handlers).join(', ');
+        res.setHeader('Allow', allow);
+        throw new ApiError(405, `method ${req.method} is not allowed on ${path} (use ${allow})`, 'invalid_request_error', null, 'method_not_allowed');
+      }
+      if (this.keyDigest && path !== '/' && path !== '/index.html' && path !== '/health') this.checkKey(req);
+      await h(ctx);
+    } catch (e) {
+      this.fail(ctx, e);
+    } finally {
+      if (this.log && path !== '/health') {
+        const status = ac.signal.aborted && !res.writableFinished ? 'aborted' : String(res.statusCode);
+        this.log(`${req.method} ${path} ${status} ${Math.round(performance.now() - t0)} ms${ctx.note}`);
+      }
+    }
+  }
+
+  private fail(ctx: Ctx, e: unknown): void {
+    const { res } = ctx;
+    if (e instanceof AbortError) {
+      // the client went away; nobody to answer
+      if (!res.headersSent) res.destroy();
+      return;
+    }
+    const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
+    if (!res.headersSent) {
+      // an oversized body was not read to its end: close the connection after answering
+      const headers: Record<string, string> = err.status === 413 ? { Connection: 'close' } : {};
+      sendJson(res, err.status, err.body(), headers);
+    } else if (!res.writableEnded) {
+      // mid-stream: report in the stream, then end it
+      sendEvent(res, err.body());
+      res.end();
+    }
+  }
+
+  private checkKey(req: IncomingMessage): void {
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer\s+(.+)$/i.exec(h);
+    if (!m || !timingSafeEqual(digest(m[1]!.trim()), this.keyDigest!)) {
+      throw new ApiError(401, m ? 'invalid API key' : 'missing API key (send Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key');
+    }
+  }
+
+  private chatPage(ctx: Ctx): void {
+    const html = this.page ?? '<!doctype html><title>wrinklefree</title><p>The chat page (src/web/chat.html) was not found. The API is at /v1.</p>';
+    ctx.res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html), 'Cache-Control': 'no-cache' });
+    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : html);
+  }
+
+  private health(ctx: Ctx): void {
+    const s = this.service.stats();
+    sendJson(ctx.res, 200, { status: 'ok', slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued });
+  }
+
+  private modelObject() {
+    return { id: this.service.modelId, object: 'model', created: this.created, owned_by: 'wrinklefree', meta: this.service.info() };
+  }
+
+  private oneModel(ctx: Ctx): void {
+    const id = decodeURIComponent(ctx.path.slice('/v1/models/'.length));
+    if (id !== this.service.modelId) throw new ApiError(404, `model '${id}' does not exist (this server has '${this.service.modelId}')`, 'invalid_request_error', 'model', 'model_not_found');
+    sendJson(ctx.res, 200, this.modelObject());
+  }
+
+  private async tokenize(ctx: Ctx): Promise<void> {
+    const b = asObject(await readJson(ctx, this.maxBody));
+    if (b.content === undefined || b.content === null) throw missingParam('content');
+    if (typeof b.content !== 'string') throw invalidType('content', 'a string', b.content);
+    for (const k of ['add_special', 'parse_special', 'with_pieces']) {
+      if (b[k] !== undefined && typeof b[k] !== 'boolean') throw invalidType(k, 'a boolean', b[k]);
+    }
+    const tokens = this.service.tokenize(b.content, b.add_special === true, b.parse_special !== false);
+    if (b.with_pieces === true) {
+      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: this.service.tokenPiece(id).text })) });
+    } else {
+      sendJson(ctx.res, 200, { tokens });
+    }
+  }
+
+  private async detokenize(ctx: Ctx): Promise<void> {
+    const b = asObject(await readJson(ctx, this.maxBody));
+    if (b.tokens === undefined || b.tokens === null) throw missingParam('tokens');
+    if (!Array.isArray(b.tokens)) throw invalidType('tokens', 'an array of token ids', b.tokens);
+    const V = this.service.vocabSize;
+    b.tokens.forEach((t, i) => {
+      if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= V) {
+        throw invalidParam('tokens', `tokens[${i}] = ${JSON.stringify(t)} is not a token id of this model (0..${V - 1})`);
+      }
+    });
+    sendJson(ctx.res, 200, { content: this.service.detokenize(b.tokens as number[]) });
+  }
+
+  private async completions(ctx: Ctx): Promise<void> {
+    const req = parseCompletionRequest(await readJson(ctx, this.maxBody), this.service.vocabSize);
+    const prompt = this.service.completionPrompt(req);
+    await this.generate(ctx, 'completion', req, prompt);
+  }
+
+  private async chatCompletions(ctx: Ctx): Promise<void> {
+    const req = parseChatRequest(await readJson(ctx, this.maxBody), this.service.vocabSize);
+    const prompt = this.service.chatPrompt(req);
+    await this.generate(ctx, 'chat', req, prompt);
+  }
+
+  private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, prompt: number[]): Promise<void> {
+    const handle = await this.service.start(prompt, params, ctx.signal);
+    try {
+      const info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle);
+      if (info) {
+        const t = R.timings(info.result, info.cachedTokens);
+        ctx.note =
+          ` | slot ${info.slot} | prompt ${info.promptTokens} tok (${info.cachedTokens} cached), ${t.prompt_per_second} tok/s` +
+          ` | gen ${info.result.tokens.length} tok, ${t.predicted_per_second} tok/s | ${info.result.finishReason}`;
+      }
+    } finally {
+      await handle.dispose();
+    }
+  }
+
+  /** The generation's end, unless the client left (then null) or the server is shutting down (throws 503). */
+  private ended(ctx: Ctx, info: RunInfo): RunInfo | null {
+    if (info.result.finishReason !== 'abort') return info;
+    if (ctx.signal.aborted) return null;
+    throw new ApiError(503, 'generation stopped: the server is shutting down', 'server_error', null, 'server_shutting_down');
+  }
+
+  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
+    const lps: TokenLogprobs[] = [];
+    let info: RunInfo;
+    for (;;) {
+      const r = await handle.events.next();
+      if (r.done) {
+        info = r.value;
+        break;
+      }
+      if (r.value.type === 'token' && r.value.logprobs) lps.push(r.value.logprobs);
+    }
+    if (!this.ended(ctx, info)) return info;
+    const base = { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
+    const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
+    const extra = { timings: R.timings(info.result, info.cachedTokens) };
+    const piece = (id: number) => this.service.tokenPiece(id);
+    const want = params.logprobs;
+    const body =
+      kind === 'chat'
+        ? R.chatCompletion(base, info.result, u, want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)), extra)
+        : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
+    sendJson(ctx.res, 200, body);
+    return info;
+  }
+
+  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
+    const { res } = ctx;
+    const base = { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
+    const piece = (id: number) => this.service.tokenPiece(id);
+    const want = params.logprobs;
+    res.writeHead(200, SSE_HEADERS);
+    res.flushHeaders();
+    if (kind === 'chat') sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+    let offset = 0;
+    let info: RunInfo;
+    for (;;) {
+      const r = await handle.events.next();
+      if (r.done) {
+        info = r.value;
+        break;
+      }
+      const ev: GenerationEvent = r.value;
+      const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
+      if (!ev.text && !lp) continue;
+      if (kind === 'chat') {
+        sendEvent(res, R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null));
+      } else {
+        sendEvent(res, R.completionChunk(base, ev.text, null, lp ? R.completionLogprobs([lp], piece, want!, offset) : null));
+      }
+      offset += ev.text.length;
+    }
+    if (!this.ended(ctx, info)) return info;
+    const finish = R.finishReason(info.result.finishReason);
+    const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
+    const extra = { timings: R.timings(info.result, info.cachedTokens) };
+    if (kind === 'chat') {
+      sendEvent(res, R.chatChunk(base, {}, finish));
+      if (params.includeUsage) sendEvent(res, R.chatUsageChunk(base, u, extra));
+    } else {
+      sendEvent(res, R.completionChunk(base, '', finish));
+      if (params.includeUsage) sendEvent(res, R.completionUsageChunk(base, u, extra));
+    }
+    if (!res.destroyed) res.end('data: [DONE]\n\n');
+    return info;
+  }
+}

@@ -1,0 +1,96 @@
+// `wf chat`: the loop on in-memory streams (turns, KV reuse across turns, /reset, /exit, context
+// overflow) and the command itself with piped stdin in a child process.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough, Writable } from 'node:stream';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chatLoop } from '../../src/cli/commands/chat.js';
+import { encodeChat } from '../../src/tokenizer/chat-template.js';
+import { NO_EOG, tinyModel, tinyModelBytes } from '../server/helpers.js';
+import { finished, spawnCli } from '../server/spawn.js';
+
+const lm = await tinyModel();
+const dir = mkdtempSync(join(tmpdir(), 'wf-chat-'));
+after(() => {
+  lm.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+class Collect extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+function input(text: string): PassThrough {
+  const p = new PassThrough();
+  p.end(text);
+  return p;
+}
+
+const sampler = { temperature: 0, logitBias: NO_EOG };
+
+test('two turns, then end of input: replies streamed, history kept, earlier turns reused from the cache', async () => {
+  const session = lm.createSession({ ctxSize: 256 });
+  const out = new Collect();
+  const err = new Collect();
+  const r = await chatLoop({ session, input: input('hello\nand a second question\n'), output: out, err, system: 'Be brief.', sampler, maxTokens: 5 });
+  assert.equal(r.turns, 2);
+  assert.deepEqual(r.messages.map((m) => m.role), ['system', 'user', 'assistant', 'user', 'assistant']);
+  assert.equal(r.messages[1]!.content, 'hello');
+  assert.equal(r.messages[3]!.content, 'and a second question');
+  const [a1, a2] = [r.messages[2]!.content, r.messages[4]!.content];
+  assert.equal(out.text, `${a1}\n${a2}\n`);
+  // the first reply is what a fresh session says to the same conversation
+  const fresh = lm.createSession({ ctxSize: 256 });
+  const first = encodeChat(lm.tokenizer, r.messages.slice(0, 2));
+  assert.equal((await fresh.complete(first, { maxTokens: 5, sampler })).text, a1);
+  // timing lines: the second turn found the first turn's prompt in the KV cache
+  const lines = err.text.trim().split('\n');
+  assert.equal(lines.length, 2, err.text);
+  assert.match(lines[0]!, /^\[turn 1 \| prompt \d+ tokens \(0 cached/);
+  const m = /^\[turn 2 \| prompt (\d+) tokens \((\d+) cached, (\d+) evaluated\)/.exec(lines[1]!);
+  assert.ok(m, lines[1]);
+  assert.ok(Number(m[2]) >= first.length, `turn 2 reused ${m[2]} tokens, the first prompt had ${first.length}`);
+  assert.equal(Number(m[2]) + Number(m[3]), Number(m[1]));
+  assert.match(lines[1]!, /reply 5 tokens, [\d.]+ tok\/s \| finish: length\]$/);
+});
+
+test('/reset starts over (system prompt kept); /exit stops reading', async () => {
+  const session = lm.createSession({ ctxSize: 256 });
+  const err = new Collect();
+  const r = await chatLoop({ session, input: input('one\n\n/reset\ntwo\n/exit\nthree\n'), output: new Collect(), err, system: 'S', sampler, maxTokens: 2 });
+  assert.equal(r.turns, 2);
+  assert.deepEqual(r.messages.map((m) => [m.role, m.role === 'assistant' ? '' : m.content]), [['system', 'S'], ['user', 'two'], ['assistant', '']]);
+  assert.match(err.text, /\[conversation reset\]/);
+});
+
+test('a conversation that outgrows the context drops its oldest turns', async () => {
+  const session = lm.createSession({ ctxSize: 80 });
+  const err = new Collect();
+  const lines = ['first line', 'second one', 'third line', 'fourth one', `${'x'.repeat(100)}`].join('\n') + '\n';
+  const r = await chatLoop({ session, input: input(lines), output: new Collect(), err, system: 'S', sampler, maxTokens: 4 });
+  assert.equal(r.turns, 4, err.text);
+  assert.match(err.text, /\[context full: dropped the \d+ oldest message\(s\)\]/);
+  assert.match(err.text, /this message alone is \d+ tokens, the context holds 80: not sent/);
+  assert.equal(r.messages[0]!.role, 'system');
+  assert.ok(encodeChat(lm.tokenizer, r.messages).length <= 80);
+});
+
+test('wf chat with piped stdin: two turns, then EOF', async () => {
+  const modelPath = join(dir, 'tiny.gguf');
+  writeFileSync(modelPath, tinyModelBytes());
+  const child = spawnCli('wf', ['chat', '-m', modelPath, '-t', '1', '--temp', '0', '-n', '3', '--system', 'Be brief.', '--no-progress']);
+  const done = finished(child);
+  child.stdin!.end('hi\nhow are you?\n');
+  const r = await done;
+  assert.equal(r.code, 0, r.stderr);
+  const turns = r.stderr.split('\n').filter((l) => l.startsWith('[turn '));
+  assert.equal(turns.length, 2, r.stderr);
+  assert.match(turns[1]!, /^\[turn 2 \| prompt \d+ tokens \([1-9]\d* cached/);
+  assert.ok(r.stdout.length >= 2 && r.stdout.endsWith('\n'));
+});

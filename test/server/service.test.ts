@@ -1,0 +1,120 @@
+// GenerationService without HTTP, on a tiny real model: prompts, context checks, prefix reuse per
+// slot, concurrent generations on two slots giving the same tokens as one at a time, abort and
+// shutdown freeing the slots.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { GenerationService } from '../../src/server/service.js';
+import { ApiError } from '../../src/server/errors.js';
+import type { GenerationParams } from '../../src/server/requests.js';
+import { encodeChat } from '../../src/tokenizer/chat-template.js';
+import { NO_EOG, tinyModel } from './helpers.js';
+
+const lm = await tinyModel();
+after(() => lm.dispose());
+
+const params = (over: Partial<GenerationParams> = {}): GenerationParams => ({
+  sampler: { temperature: 0, logitBias: NO_EOG },
+  maxTokens: 8,
+  stop: [],
+  ignoreEos: false,
+  stream: false,
+  includeUsage: false,
+  ...over,
+});
+
+test('chat prompts use the chat template; a prompt that fills the slot context is refused', () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 128, slots: 2 });
+  assert.equal(svc.slotContext, 64);
+  const messages = [{ role: 'user', content: 'hello there' }];
+  assert.deepEqual(svc.chatPrompt({ messages }), encodeChat(lm.tokenizer, messages));
+  assert.throws(
+    () => svc.chatPrompt({ messages: [{ role: 'user', content: 'x'.repeat(100) }] }),
+    (e: unknown) => e instanceof ApiError && e.status === 400 && e.code === 'context_length_exceeded' && e.param === 'messages',
+  );
+  assert.throws(
+    () => svc.completionPrompt({ kind: 'completion', prompt: Array(64).fill(65), ...params() }),
+    (e: unknown) => e instanceof ApiError && e.code === 'context_length_exceeded' && e.param === 'prompt',
+  );
+  assert.equal(svc.completionPrompt({ kind: 'completion', prompt: Array(63).fill(65), ...params() }).length, 63);
+  assert.throws(() => new GenerationService(lm, { modelId: 'm', ctxSize: 16, slots: 4 }), /too small/);
+  assert.throws(() => new GenerationService(lm, { modelId: 'm', chatTemplate: '{% for %}' }), /chat template/);
+});
+
+test('two slots generating at once give the same tokens as one request at a time', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 2 });
+  const a = svc.chatPrompt({ messages: [{ role: 'user', content: 'first question' }] });
+  const b = svc.chatPrompt({ messages: [{ role: 'user', content: 'another, longer question here' }] });
+  const p = params({ maxTokens: 12 });
+  const [ra, rb] = await Promise.all([svc.complete(a, p), svc.complete(b, p)]);
+  assert.notEqual(ra.slot, rb.slot);
+  assert.equal(ra.result.tokens.length, 12);
+  assert.equal(rb.result.tokens.length, 12);
+  // alone, on a fresh service (empty caches)
+  const solo = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 1 });
+  const sa = await solo.complete(a, p);
+  const sb = await solo.complete(b, p);
+  assert.deepEqual(ra.result.tokens, sa.result.tokens);
+  assert.deepEqual(rb.result.tokens, sb.result.tokens);
+  assert.equal(ra.result.text, sa.result.text);
+  assert.deepEqual(svc.stats(), { slots: 2, idle: 2, busy: 0, queued: 0, started: 2 });
+});
+
+test('a repeated prompt goes back to its slot and reuses the cached prefix', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 2 });
+  const a = svc.chatPrompt({ messages: [{ role: 'user', content: 'cache me' }] });
+  const b = svc.chatPrompt({ messages: [{ role: 'system', content: 'other' }, { role: 'user', content: 'something else' }] });
+  const r1 = await svc.complete(a, params());
+  const r2 = await svc.complete(b, params());
+  assert.notEqual(r1.slot, r2.slot, 'the idle slot with no shared prefix is the least recently used one');
+  const r3 = await svc.complete(a, params());
+  assert.equal(r3.slot, r1.slot);
+  assert.equal(r3.cachedTokens, a.length - 1, 'all of the prompt but its last token came from the cache');
+  assert.deepEqual(r3.result.tokens, r1.result.tokens);
+});
+
+test('aborting a running generation frees its slot; a waiting one then runs', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 1 });
+  const prompt = svc.chatPrompt({ messages: [{ role: 'user', content: 'long answer please' }] });
+  const ac = new AbortController();
+  const h = await svc.start(prompt, params({ maxTokens: 200 }), ac.signal);
+  const queued = svc.complete(prompt, params({ maxTokens: 3 }));
+  let n = 0;
+  let info;
+  for (;;) {
+    const r = await h.events.next();
+    if (r.done) {
+      info = r.value;
+      break;
+    }
+    if (r.value.type === 'token' && ++n === 3) ac.abort();
+  }
+  await h.dispose();
+  assert.equal(info.result.finishReason, 'abort');
+  assert.ok(info.result.tokens.length < 10, `generated ${info.result.tokens.length} tokens after the abort`);
+  const q = await queued;
+  assert.equal(q.result.tokens.length, 3);
+  assert.equal(svc.stats().busy, 0);
+});
+
+test('a handle disposed before it is read frees the slot', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 1 });
+  const prompt = svc.chatPrompt({ messages: [{ role: 'user', content: 'x' }] });
+  const h = await svc.start(prompt, params());
+  assert.equal(svc.stats().busy, 1);
+  await h.dispose();
+  assert.equal(svc.stats().busy, 0);
+  assert.equal((await svc.complete(prompt, params({ maxTokens: 2 }))).result.tokens.length, 2);
+});
+
+test('close() aborts running generations, refuses queued and new ones with 503', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 1 });
+  const prompt = svc.chatPrompt({ messages: [{ role: 'user', content: 'x' }] });
+  const running = svc.complete(prompt, params({ maxTokens: 200 }));
+  const queued = svc.complete(prompt, params()).then(() => null, (e: unknown) => e);
+  await new Promise((r) => setImmediate(r));
+  await svc.close();
+  assert.equal((await running).result.finishReason, 'abort');
+  const e = await queued;
+  assert.ok(e instanceof ApiError && e.status === 503, String(e));
+  await assert.rejects(svc.start(prompt, params()), (e: unknown) => e instanceof ApiError && e.status === 503);
+});

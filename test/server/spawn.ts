@@ -1,0 +1,61 @@
+// Runs the real command-line entry points in a child process: `node bin/<name>.js` when the tests
+// run compiled (dist/test/...), else the TypeScript source through tsx, so both modes test their
+// own code.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the test file');
+    dir = up;
+  }
+  return dir;
+}
+
+export const ROOT = repoRoot();
+const compiled = fileURLToPath(import.meta.url).includes(`${join('dist', 'test')}`);
+
+/** node arguments that run `wf_server` (`wf_server`) or `wf` (`wf`) with argv. */
+export function cliArgs(name: 'wf' | 'wf_server', argv: string[]): string[] {
+  if (compiled) return [join(ROOT, 'bin', `${name}.js`), ...argv];
+  const src = join(ROOT, 'src', 'cli', `${name}.ts`);
+  const code = `const m = await import(${JSON.stringify(src)}); const c = await m.main(process.argv.slice(1)); if (c !== undefined) process.exitCode = c;`;
+  return ['--import', 'tsx', '--input-type=module', '-e', code, '--', ...argv];
+}
+
+export function spawnCli(name: 'wf' | 'wf_server', argv: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, cliArgs(name, argv), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+export interface Finished {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Collects a child's output until it exits (killing it after timeoutMs). */
+export function finished(child: ChildProcess, timeoutMs = 60000): Promise<Finished> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`child did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
