@@ -18,7 +18,7 @@ import { parseHFConfig, type GGUFArch, type ModelHParams } from './hf-config.js'
 import { convertTokenizer } from './hf-tokenizer.js';
 import { planTensors } from './tensor-map.js';
 import {
-  buildJob, encodeJob, EMBED_TYPES, FILE_TYPE, OUT_TYPES, type EmbedType, type OutType, type TensorJob,
+  buildJob, encodeJob, prefetch, EMBED_TYPES, FILE_TYPE, OUT_TYPES, type EmbedType, type OutType, type TensorJob,
 } from './tensor-jobs.js';
 import { validateOutput } from './validate.js';
 
@@ -141,22 +141,34 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
     await writeAll(fh, layout.header, 0);
     const bytesTotal = jobs.reduce((s, j) => s + j.sourceBytes, 0);
     let bytesRead = 0;
+    // Pipelined: the next ternary tensor is read while this one is encoded, and each write completes
+    // while the next piece is computed (one write in flight). Memory stays at about two tensors.
+    let pending: Promise<void> = Promise.resolve();
+    const write = async (bytes: Uint8Array, pos: number) => {
+      await pending;
+      pending = writeAll(fh!, bytes, pos);
+      pending.catch(() => {}); // surfaced by the next await of `pending`
+    };
+    let fetched = prefetch(jobs[0]!);
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]!;
+      const mine = fetched;
+      fetched = i + 1 < jobs.length ? prefetch(jobs[i + 1]!) : undefined;
       let pos = layout.dataOffset + layout.tensorOffsets[i]!;
       const end = pos + layout.tensorSizes[i]!;
-      for await (const piece of encodeJob(job, hp.weightForm)) {
+      for await (const piece of encodeJob(job, hp.weightForm, mine)) {
         if (pos + piece.length > end) throw new ConvertError(`internal: tensor ${job.plan.gguf} encodes to more than its ${layout.tensorSizes[i]} bytes`);
-        await writeAll(fh, piece, pos);
+        await write(piece, pos);
         pos += piece.length;
       }
       if (pos !== end) throw new ConvertError(`internal: tensor ${job.plan.gguf} encoded to ${pos - (end - layout.tensorSizes[i]!)} bytes, expected ${layout.tensorSizes[i]}`);
       // zero padding up to the next tensor / the end of the file
       const next = i + 1 < jobs.length ? layout.dataOffset + layout.tensorOffsets[i + 1]! : layout.totalSize;
-      if (next > end) await writeAll(fh, new Uint8Array(next - end), end);
+      if (next > end) await write(new Uint8Array(next - end), end);
       bytesRead += job.sourceBytes;
       opts.onProgress?.({ phase: 'convert', index: i + 1, total: jobs.length, tensor: job.plan.gguf, bytesRead, bytesTotal, elapsedMs: Date.now() - t0 });
     }
+    await pending;
     await fh.sync();
     await fh.close();
     fh = undefined;

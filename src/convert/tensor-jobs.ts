@@ -6,11 +6,11 @@
 import { GGMLType } from '../gguf/types.js';
 import { getFormat, getTernaryFormat } from '../formats/index.js';
 import type { CheckpointTensor } from './checkpoint.js';
-import { decodeFloats, isFloatDType } from './dtype.js';
+import { bf16ToF16Bits, decodeFloats, isFloatDType, u16View } from './dtype.js';
 import { ConvertError } from './errors.js';
 import type { WeightForm } from './hf-config.js';
 import type { PlannedTensor } from './tensor-map.js';
-import { exactTernaryCodes, roundScaleToF16, scalarOf, ternarizeLatent, unpackPrepacked, type TernaryResult } from './ternarize.js';
+import { exactTernaryCodes, roundScaleToF16, scalarOf, ternarize16, ternarizeLatent, unpackPrepacked, type TernaryResult } from './ternarize.js';
 
 export const OUT_TYPES = ['i2_s', 'tq2_0', 'tq1_0', 'f16', 'f32'] as const;
 export type OutType = (typeof OUT_TYPES)[number];
@@ -102,29 +102,47 @@ export function buildJob(
   return { plan, src, scale, type: OUT_GGML_TYPE[outtype], dims, sourceBytes: info.byteLength + (scale?.info.byteLength ?? 0) };
 }
 
-async function readFloats(t: CheckpointTensor, start?: number, count?: number, out?: Float32Array): Promise<Float32Array> {
-  const bytes = await t.file.read(t.info, start, count);
-  return decodeFloats(bytes, t.info.dtype, out);
+
+/** Source bytes of a ternary job, read ahead while the previous tensor is being encoded. */
+export interface Prefetched {
+  src: Promise<Uint8Array>;
+  scale?: Promise<Uint8Array>;
+}
+
+/** Starts reading a ternary job's source (float jobs stream in chunks instead and return undefined). */
+export function prefetch(job: TensorJob): Prefetched | undefined {
+  if (job.plan.role !== 'ternary') return undefined;
+  const quiet = <T>(p: Promise<T>) => {
+    p.catch(() => {}); // a failure is reported when the job is encoded, not as an unhandled rejection
+    return p;
+  };
+  return {
+    src: quiet(job.src.file.read(job.src.info)),
+    scale: job.scale ? quiet(job.scale.file.read(job.scale.info)) : undefined,
+  };
 }
 
 /** The ternary codes and the (f16-rounded) scale of a ternary job, from whichever form the checkpoint holds. */
-export async function ternaryOf(job: TensorJob, form: WeightForm): Promise<TernaryResult> {
+export async function ternaryOf(job: TensorJob, form: WeightForm, fetched = prefetch(job)!): Promise<TernaryResult> {
   const { plan, src } = job;
   const [, k] = plan.shape as [number, number];
   if (src.info.dtype === 'U8' || form !== 'latent') {
     if (!job.scale) throw new ConvertError(`tensor '${plan.hf}' needs its weight_scale`);
-    const ws = scalarOf(await readFloats(job.scale), plan.scaleName!);
+    const ws = scalarOf(decodeFloats(await fetched.scale!, job.scale.info.dtype), plan.scaleName!);
+    const bytes = await fetched.src;
     const codes =
       src.info.dtype === 'U8'
-        ? unpackPrepacked(await src.file.read(src.info), src.info.shape[0]!, k, plan.hf)
-        : exactTernaryCodes(await readFloats(src), plan.hf);
+        ? unpackPrepacked(bytes, src.info.shape[0]!, k, plan.hf)
+        : exactTernaryCodes(decodeFloats(bytes, src.info.dtype), plan.hf);
     // packed-divide: transformers' BitLinear divides by weight_scale -> alpha = 1/weight_scale (in f32).
     // offline-multiply: AutoBitLinear multiplies -> alpha = weight_scale. Either way alpha is then rounded
     // to f16 (usually changing 1/weight_scale slightly: the price of identical outtypes, see ternarize.ts).
     const alpha = form === 'packed-divide' ? Math.fround(1 / ws) : ws;
     return { codes, scale: roundScaleToF16(alpha, plan.hf) };
   }
-  return ternarizeLatent(await readFloats(src), plan.hf);
+  const bytes = await fetched.src;
+  if (src.info.dtype === 'BF16' || src.info.dtype === 'F16') return ternarize16(u16View(bytes), src.info.dtype, plan.hf);
+  return ternarizeLatent(decodeFloats(bytes, src.info.dtype), plan.hf);
 }
 
 /** Packs a ternary result into the job's GGUF type. */
@@ -143,20 +161,58 @@ export async function* floatChunks(job: TensorJob): AsyncGenerator<{ start: numb
   const n = job.src.info.nElements;
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / rowLength));
   let buf: Float32Array | undefined;
-  for (let start = 0; start < n; start += rowsPerChunk * rowLength) {
-    const count = Math.min(rowsPerChunk * rowLength, n - start);
-    if (!buf || buf.length !== count) buf = new Float32Array(count);
-    yield { start, count, values: await readFloats(job.src, start, count, buf) };
+  for await (const c of chunkBytes(job, rowsPerChunk * rowLength)) {
+    if (!buf || buf.length !== c.count) buf = new Float32Array(c.count);
+    yield { start: c.start, count: c.count, values: decodeFloats(c.bytes, job.src.info.dtype, buf) };
+  }
+}
+
+/** Source bytes of a job in chunks of `step` elements, the next chunk read while this one is used. */
+async function* chunkBytes(job: TensorJob, step: number): AsyncGenerator<{ start: number; count: number; bytes: Uint8Array }> {
+  const n = job.src.info.nElements;
+  const read = (start: number) => {
+    const p = job.src.file.read(job.src.info, start, Math.min(step, n - start));
+    p.catch(() => {}); // reported when awaited
+    return p;
+  };
+  let next = n > 0 ? read(0) : undefined;
+  for (let start = 0; start < n; start += step) {
+    const bytes = await next!;
+    next = start + step < n ? read(start + step) : undefined;
+    yield { start, count: Math.min(step, n - start), bytes };
   }
 }
 
 /** Produces the job's bytes in order (ternary: one piece; float tensors: row chunks). */
-export async function* encodeJob(job: TensorJob, form: WeightForm): AsyncGenerator<Uint8Array> {
+export async function* encodeJob(job: TensorJob, form: WeightForm, fetched?: Prefetched): AsyncGenerator<Uint8Array> {
   if (job.plan.role === 'ternary') {
-    yield packTernaryResult(job, await ternaryOf(job, form));
+    yield packTernaryResult(job, await ternaryOf(job, form, fetched));
+    return;
+  }
+  const dtype = job.src.info.dtype;
+  if (job.type === GGMLType.F16 && (dtype === 'BF16' || dtype === 'F16')) {
+    // 16-bit -> F16 straight from the bit patterns (BF16 through a 65536-entry table built with the
+    // same f32 -> f16 rounding as the F16 format's pack)
+    yield* sixteenToF16(job);
     return;
   }
   const fmt = getFormat(job.type);
   for await (const c of floatChunks(job)) yield fmt.pack!(c.values, job.dims[0]!);
+}
+
+async function* sixteenToF16(job: TensorJob): AsyncGenerator<Uint8Array> {
+  const rowLength = job.dims[0]!;
+  const step = Math.max(1, Math.floor(CHUNK_ELEMENTS / rowLength)) * rowLength;
+  const table = job.src.info.dtype === 'BF16' ? bf16ToF16Bits() : undefined;
+  for await (const { count, bytes } of chunkBytes(job, step)) {
+    if (!table) {
+      yield bytes;
+      continue;
+    }
+    const src = u16View(bytes);
+    const out = new Uint16Array(count);
+    for (let i = 0; i < count; i++) out[i] = table[src[i]!]!;
+    yield new Uint8Array(out.buffer);
+  }
 }
 

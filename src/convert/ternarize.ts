@@ -69,6 +69,65 @@ export function ternaryCodes(values: Float32Array, beta: number, out: Int8Array)
   }
 }
 
+/** |value| of every 16-bit pattern of a dtype (BF16 / F16), as float64: the summing table of ternarize16. */
+const absTables = new Map<string, Float64Array>();
+function absTable(dtype: 'BF16' | 'F16'): Float64Array {
+  let t = absTables.get(dtype);
+  if (!t) {
+    t = new Float64Array(65536);
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    for (let v = 0; v < 65536; v++) {
+      if (dtype === 'BF16') {
+        u32[0] = v << 16;
+        t[v] = Math.abs(f32[0]!);
+      } else {
+        t[v] = Math.abs(f16ToF32(v));
+      }
+    }
+    absTables.set(dtype, t);
+  }
+  return t;
+}
+
+/** The value of every 16-bit pattern of a dtype, as f32. */
+const valueTables = new Map<string, Float32Array>();
+function allValues(dtype: 'BF16' | 'F16'): Float32Array {
+  let all = valueTables.get(dtype);
+  if (!all) {
+    all = new Float32Array(65536);
+    const bits = new Uint32Array(all.buffer);
+    if (dtype === 'BF16') for (let v = 0; v < 65536; v++) bits[v] = v << 16;
+    else for (let v = 0; v < 65536; v++) all[v] = f16ToF32(v);
+    valueTables.set(dtype, all);
+  }
+  return all;
+}
+
+/**
+ * The same ternarization for 16-bit latent weights, straight from their bit patterns: the sum of |W|
+ * runs in the same order through a table of |value|, and because a 16-bit weight has only 65536 possible
+ * values, the code of each is computed once (with exactly the float path's rule) and looked up.
+ * Results are identical to ternarizeLatent on the decoded values; it is just several times faster.
+ */
+export function ternarize16(bits: Uint16Array, dtype: 'BF16' | 'F16', tensor: string): TernaryResult {
+  const abs = absTable(dtype);
+  let sum = 0;
+  for (let i = 0; i < bits.length; i++) sum += abs[bits[i]!]!;
+  if (!Number.isFinite(sum)) {
+    const bad = bits.findIndex((b) => !Number.isFinite(abs[b]!));
+    throw new ConvertError(`tensor '${tensor}': element ${bad} is ${abs[bits[bad]!]! === Infinity ? 'infinite' : 'NaN'}; cannot ternarize non-finite weights`);
+  }
+  let beta = fround(bits.length > 0 ? sum / bits.length : 0);
+  if (!(beta > EPS_F32)) beta = EPS_F32;
+  // code of every bit pattern: apply ternaryCodes' rule to all 65536 decoded patterns
+  const table = new Int8Array(65536);
+  ternaryCodes(allValues(dtype), beta, table);
+  const codes = new Int8Array(bits.length);
+  for (let i = 0; i < bits.length; i++) codes[i] = table[bits[i]!]!;
+  return { codes, scale: roundScaleToF16(beta, tensor) };
+}
+
 /** Absmean ternarization of a latent weight tensor (see the top of this file). */
 export function ternarizeLatent(values: Float32Array, tensor: string): TernaryResult {
   const beta = absMean(values, tensor);

@@ -78,3 +78,30 @@ test('exact ternary floats and scalar weight scales', () => {
   assert.throws(() => scalarOf(new Float32Array([0]), 's'), /finite and nonzero/);
   assert.throws(() => scalarOf(new Float32Array([1, 2]), 's'), /single scalar/);
 });
+
+test('the 16-bit table path gives exactly the float path results (BF16 and F16)', async () => {
+  const { ternarize16 } = await import('../../src/convert/ternarize.js');
+  const { encode, bf16Exact } = await import('./helpers.js');
+  const r = rng(11);
+  const w = new Float32Array(3000);
+  for (let i = 0; i < w.length; i++) w[i] = bf16Exact(r.normal() * 0.02);
+  w[5] = 0;
+  w[6] = -0;
+  const bits = new Uint16Array(encode(w, 'BF16').buffer);
+  const a = ternarize16(bits, 'BF16', 'b');
+  const b = ternarizeLatent(w, 'b');
+  assert.deepEqual(a.codes, b.codes);
+  assert.equal(a.scale, b.scale);
+  // F16 patterns: decode them independently (f16 -> f32 exact), compare
+  const h = new Uint16Array(2000);
+  for (let i = 0; i < h.length; i++) h[i] = (Math.floor(r.next() * 0x7800)) | (r.next() < 0.5 ? 0x8000 : 0) ; // finite f16
+  const { f16ToF32 } = await import('../../src/formats/index.js');
+  const hv = Float32Array.from(h, (x) => f16ToF32(x));
+  const c = ternarize16(h, 'F16', 'h');
+  const d = ternarizeLatent(hv, 'h');
+  assert.deepEqual(c.codes, d.codes);
+  assert.equal(c.scale, d.scale);
+  // non-finite patterns are refused
+  assert.throws(() => ternarize16(new Uint16Array([0x3f80, 0x7fc0]), 'BF16', 'n'), /tensor 'n': element 1 is NaN/);
+  assert.throws(() => ternarize16(new Uint16Array([0x7c00]), 'F16', 'i'), /element 0 is infinite/);
+});
