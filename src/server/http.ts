@@ -276,7 +276,12 @@ export class ApiServer {
   }
 
   private oneModel(ctx: Ctx): void {
-    const id = decodeURIComponent(ctx.path.slice('/v1/models/'.length));
+    let id = ctx.path.slice('/v1/models/'.length);
+    try {
+      id = decodeURIComponent(id);
+    } catch {
+      // not valid percent-encoding: compared as it is
+    }
     if (id !== this.service.modelId) throw new ApiError(404, `model '${id}' does not exist (this server has '${this.service.modelId}')`, 'invalid_request_error', 'model', 'model_not_found');
     sendJson(ctx.res, 200, this.modelObject());
   }

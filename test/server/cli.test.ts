@@ -1,11 +1,12 @@
-// wf_server as a process: benchmark mode (table and JSON) on a tiny model file, serving the demo
-// model until SIGTERM with a clean exit, and flag errors. Also runBenchmark() in-process.
+// wf_server as a process: benchmark mode (table and JSON) on a tiny model file, `wf serve`, serving
+// the demo model until SIGTERM with a clean exit. In-process: runBenchmark() and flag errors.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBenchmark, formatBenchmark } from '../../src/server/benchmark.js';
+import { serverMain } from '../../src/server/cli.js';
 import { finished, spawnCli } from './spawn.js';
 import { tinyModel, tinyModelBytes } from './helpers.js';
 
@@ -63,6 +64,15 @@ test('wf_server --benchmark-json prints llama-bench style JSON', async () => {
   assert.ok(j.tests.every((t: any) => t.avg_ts > 0 && t.stddev_ts === 0));
 });
 
+test('wf serve is the same command', async () => {
+  const r = await finished(
+    spawnCli('wf', ['serve', '-m', modelPath, '-t', '1', '--benchmark-json', '--benchmark-iterations', '1', '--benchmark-pp', '8', '--benchmark-tg', '2']),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).tests.map((t: any) => t.test), ['pp8', 'tg2']);
+  assert.match(r.stderr, /^wf serve: benchmark of tiny\.gguf/m);
+});
+
 test('wf_server serves the demo model and exits cleanly on SIGTERM', async () => {
   const child = spawnCli('wf_server', ['--port', '0', '-t', '1', '--quiet']);
   const done = finished(child);
@@ -97,17 +107,33 @@ test('wf_server serves the demo model and exits cleanly on SIGTERM', async () =>
   assert.match(r.stderr, /stopped/);
 });
 
-test('wf_server flag errors exit 2 with a message; a missing model file exits 1', async () => {
-  const bad = await finished(spawnCli('wf_server', ['--port', 'eighty']));
+test('wf_server flag errors exit 2 with a message; a missing model file or bad template exits 1', async () => {
+  const run = async (argv: string[]) => {
+    const lines: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+    try {
+      return { code: await serverMain(argv), err: lines.join('\n') };
+    } finally {
+      console.error = orig;
+    }
+  };
+  const bad = await run(['--port', 'eighty']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /--port/);
-  const unknown = await finished(spawnCli('wf_server', ['--frobnicate']));
+  assert.match(bad.err, /--port/);
+  const range = await run(['--port', '70000']);
+  assert.equal(range.code, 2);
+  assert.match(range.err, /--port must be 0\.\.65535/);
+  const unknown = await run(['--frobnicate']);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.stderr, /unknown option '--frobnicate'/);
-  const missing = await finished(spawnCli('wf_server', ['-m', join(dir, 'nope.gguf'), '--benchmark']));
+  assert.match(unknown.err, /unknown option '--frobnicate'/);
+  const slots = await run(['-np', '0']);
+  assert.equal(slots.code, 2);
+  assert.match(slots.err, /--parallel must be an integer >= 1/);
+  const missing = await run(['-m', join(dir, 'nope.gguf'), '--benchmark']);
   assert.equal(missing.code, 1);
-  assert.match(missing.stderr, /model file not found/);
-  const tmpl = await finished(spawnCli('wf_server', ['-m', modelPath, '--chat-template', 'no-such-template']));
+  assert.match(missing.err, /model file not found/);
+  const tmpl = await run(['-m', modelPath, '--chat-template', 'no-such-template']);
   assert.equal(tmpl.code, 1);
-  assert.match(tmpl.stderr, /--chat-template 'no-such-template' is not a file, a known name/);
+  assert.match(tmpl.err, /--chat-template 'no-such-template' is not a file, a known name/);
 });

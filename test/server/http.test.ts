@@ -180,6 +180,13 @@ test('logprobs: chat top_logprobs and completion logprobs', async () => {
     assert.ok(Array.isArray(c.bytes));
   }
   assert.equal(content.map((c) => Buffer.from(c.bytes!).toString('latin1')).join(''), Buffer.from(r.choices[0]!.message.content!, 'utf8').toString('latin1'));
+  // streamed: one logprobs entry per token, the same as in the whole response
+  const stream = await client.chat.completions.create({
+    model: 'tiny-test', messages: msgs('x'), max_tokens: 5, ...greedy, logprobs: true, top_logprobs: 3, stream: true,
+  });
+  const streamed: OpenAI.Chat.ChatCompletionTokenLogprob[] = [];
+  for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.content ?? []));
+  assert.deepEqual(streamed.map((c) => [c.token, c.logprob]), content.map((c) => [c.token, c.logprob]));
 
   const t = await client.completions.create({ model: 'tiny-test', prompt: 'abc', max_tokens: 4, ...greedy, logprobs: 2 });
   const lp = t.choices[0]!.logprobs!;
@@ -271,6 +278,25 @@ test('a client that disconnects mid-stream aborts its generation and frees the s
   assert.equal(r.usage?.completion_tokens, 3);
 });
 
+test('a client that disconnects during a non-streamed request aborts it too', async () => {
+  const before = srv.logs.filter((l) => l.includes('aborted')).length;
+  const ac = new AbortController();
+  const pending = fetch(`${srv.base}/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ prompt: 'count:', max_tokens: 450, ...greedy }),
+    signal: ac.signal,
+  }).catch((e: Error) => e);
+  await waitFor(async () => (await health()).slots_processing === 1, 5000, 'the generation to start');
+  ac.abort();
+  assert.equal(((await pending) as Error).name, 'AbortError');
+  await waitFor(() => srv.logs.filter((l) => l.includes('aborted')).length > before, 5000, 'the abort to be logged');
+  const line = srv.logs.filter((l) => l.includes('aborted')).at(-1)!;
+  assert.match(line, /^POST \/v1\/completions aborted .*\| abort$/, line);
+  assert.ok(Number(/gen (\d+) tok/.exec(line)![1]) < 450, line);
+  await waitFor(async () => (await health()).slots_processing === 0, 5000, 'the slot to be freed');
+});
+
 test('concurrent requests all complete with the same text as when sent alone', async () => {
   const prompts = ['first', 'second prompt', 'a third, longer prompt'];
   const make = (p: string) => client.chat.completions.create({ model: 'tiny-test', messages: msgs(p), max_tokens: 12, ...greedy });
@@ -318,4 +344,25 @@ test('--api-key: API routes need the bearer token, /health does not', async () =
   } finally {
     await locked.close();
   }
+});
+
+test('closing the server ends a running stream with an error event and frees everything', async () => {
+  const s = await startTestServer(lm, { ctxSize: 512 }, { chatPage: null });
+  const res = await fetch(`${s.base}/chat/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ messages: msgs('long'), max_tokens: 450, stream: true, ...greedy }),
+  });
+  const reader = res.body!.getReader();
+  let text = new TextDecoder().decode((await reader.read()).value);
+  await s.close();
+  for (;;) {
+    const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  assert.match(text, /data: \{"error":\{"message":"generation stopped: the server is shutting down".*"code":"server_shutting_down"\}\}/);
+  assert.ok(!text.includes('[DONE]'));
+  assert.deepEqual(s.service.stats(), { slots: 1, idle: 1, busy: 0, queued: 0, started: 1 });
+  assert.equal(s.server.http.listening, false);
 });
