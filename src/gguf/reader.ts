@@ -120,54 +120,81 @@ class Cursor {
     return out;
   }
   /**
-   * A large string array (vocabulary, merges) decoded with ONE TextDecoder call: the string bytes
-   * are gathered into one buffer, decoded, and the result sliced by each string's UTF-16 length.
-   * Exact only when every string ends on a character boundary (checked here) and the whole is
-   * valid UTF-8 (checked by the fatal decoder); otherwise returns undefined and the caller
-   * decodes string by string.
+   * A large string array (vocabulary, merges) decoded with ONE TextDecoder call: each string's
+   * UTF-8 is validated and converted to UTF-16 units here (one pass, into one Uint16Array), the
+   * units are decoded as UTF-16LE in one call (a plain copy, much faster than UTF-8 decoding), and
+   * the result is sliced by each string's unit count. Validation follows the WHATWG fatal UTF-8
+   * decoder per string (no overlongs, surrogates, code points past U+10FFFF, or sequences cut by
+   * the string's end); on any invalid string this returns undefined and the caller decodes string
+   * by string, replacing bad bytes with U+FFFD as TextDecoder does.
    */
   stringArrayBulk(n: number): string[] | undefined {
     const b = this.buf;
-    let p = this.pos;
-    if (n * 8 > b.length - p) return undefined; // cannot fit in the bytes at hand: let the per-string path report it
-    const lens = new Uint32Array(n);
-    const starts = new Uint32Array(n);
+    const p0 = this.pos;
+    if (n * 8 > b.length - p0) return undefined; // cannot fit in the bytes at hand: let the per-string path report it
+    // pass 1: the length prefixes (each < 2^24 here, else the per-string path handles it) and the total
+    let p = p0;
     let total = 0;
     for (let i = 0; i < n; i++) {
-      if (p + 8 > b.length || (b[p + 4] | b[p + 5] | b[p + 6] | b[p + 7]) !== 0) return undefined;
+      if (p + 8 > b.length || (b[p + 3] | b[p + 4] | b[p + 5] | b[p + 6] | b[p + 7]) !== 0) return undefined;
       const len = b[p] | (b[p + 1] << 8) | (b[p + 2] << 16);
-      if (b[p + 3] !== 0 || p + 8 + len > b.length) return undefined;
-      starts[i] = p + 8;
-      lens[i] = len;
-      total += len;
       p += 8 + len;
+      if (p > b.length) return undefined;
+      total += len;
     }
-    const joined = new Uint8Array(total);
-    for (let i = 0, q = 0; i < n; i++) {
-      const st = starts[i], len = lens[i];
-      // a string must not start with a continuation byte nor end inside a character
-      if (len > 0 && ((b[st] & 0xc0) === 0x80 || !endsOnCharBoundary(b, st, len))) return undefined;
-      for (let k = 0; k < len; k++) joined[q + k] = b[st + k]; // short strings: a loop beats subarray+set
-      q += len;
-    }
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(joined);
-    } catch {
-      return undefined;
-    }
-    const out = new Array<string>(n);
-    for (let i = 0, q = 0, j = 0; i < n; i++) {
-      // UTF-16 units of string i: one per non-continuation byte, two for 4-byte characters
-      let u = 0;
-      for (const end = j + lens[i]; j < end; j++) {
-        const x = joined[j];
-        u += (x & 0xc0) === 0x80 ? 0 : x >= 0xf0 ? 2 : 1;
+    const end = p;
+    // pass 2: UTF-8 -> UTF-16 units (never more units than bytes)
+    const u16 = new Uint16Array(total);
+    const units = new Uint32Array(n);
+    let q = 0;
+    p = p0;
+    for (let i = 0; i < n; i++) {
+      const len = b[p] | (b[p + 1] << 8) | (b[p + 2] << 16);
+      let k = p + 8;
+      const stop = k + len;
+      const q0 = q;
+      while (k < stop) {
+        const c = b[k];
+        if (c < 0x80) {
+          u16[q++] = c;
+          k++;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+          if (k + 1 >= stop) return undefined;
+          const c1 = b[k + 1];
+          if ((c1 & 0xc0) !== 0x80) return undefined;
+          u16[q++] = ((c & 0x1f) << 6) | (c1 & 0x3f);
+          k += 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+          if (k + 2 >= stop) return undefined;
+          const c1 = b[k + 1], c2 = b[k + 2];
+          // E0: no overlongs (>= A0); ED: no UTF-16 surrogates (<= 9F)
+          if (c1 < (c === 0xe0 ? 0xa0 : 0x80) || c1 > (c === 0xed ? 0x9f : 0xbf) || (c2 & 0xc0) !== 0x80) return undefined;
+          u16[q++] = ((c & 0x0f) << 12) | ((c1 & 0x3f) << 6) | (c2 & 0x3f);
+          k += 3;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+          if (k + 3 >= stop) return undefined;
+          const c1 = b[k + 1], c2 = b[k + 2], c3 = b[k + 3];
+          // F0: no overlongs (>= 90); F4: nothing past U+10FFFF (<= 8F)
+          if (c1 < (c === 0xf0 ? 0x90 : 0x80) || c1 > (c === 0xf4 ? 0x8f : 0xbf) || (c2 & 0xc0) !== 0x80 || (c3 & 0xc0) !== 0x80) return undefined;
+          const cp = (((c & 0x07) << 18) | ((c1 & 0x3f) << 12) | ((c2 & 0x3f) << 6) | (c3 & 0x3f)) - 0x10000;
+          u16[q++] = 0xd800 | (cp >> 10);
+          u16[q++] = 0xdc00 | (cp & 0x3ff);
+          k += 4;
+        } else {
+          return undefined; // continuation byte without a lead, C0/C1, F5..FF
+        }
       }
-      out[i] = text.slice(q, q + u);
-      q += u;
+      units[i] = q - q0;
+      p = stop;
     }
-    this.pos = p;
+    const text = utf16le.decode(u16.subarray(0, q));
+    const out = new Array<string>(n);
+    for (let i = 0, s = 0; i < n; i++) {
+      const u = units[i];
+      out[i] = text.slice(s, s + u);
+      s += u;
+    }
+    this.pos = end;
     return out;
   }
   /**
@@ -195,6 +222,9 @@ class Cursor {
   }
 }
 
+/** UTF-16LE decoder for the bulk string path; ignoreBOM keeps a leading U+FEFF as a character. */
+const utf16le = new TextDecoder('utf-16le', { ignoreBOM: true });
+
 /** Hand-rolled decoder for the many short strings of a vocabulary (faster than TextDecoder per call). */
 const shortCodes = new Uint16Array(64);
 function decodeShortUtf8(b: Uint8Array, start: number, len: number, fallback: TextDecoder): string {
@@ -215,17 +245,6 @@ function decodeShortUtf8(b: Uint8Array, start: number, len: number, fallback: Te
     case 4: return String.fromCharCode(shortCodes[0], shortCodes[1], shortCodes[2], shortCodes[3]);
     default: return String.fromCharCode.apply(null, shortCodes.subarray(0, n) as unknown as number[]);
   }
-}
-
-/** True when the last character of b[st, st+len) is complete (no truncated multi-byte sequence). */
-function endsOnCharBoundary(b: Uint8Array, st: number, len: number): boolean {
-  let k = st + len - 1;
-  let cont = 0;
-  while (k >= st && (b[k] & 0xc0) === 0x80 && cont < 4) { k--; cont++; }
-  if (k < st) return false;
-  const lead = b[k];
-  const need = lead < 0x80 ? 0 : lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : lead >= 0xc0 ? 1 : -1;
-  return need === cont;
 }
 
 interface RawTensorInfo { name: string; dims: number[]; type: number; relOffset: number }

@@ -52,14 +52,36 @@ class ByteWriter {
   i32(v: number) { this.ensure(4); this.dv.setInt32(this.pos, v, true); this.pos += 4; }
   f32(v: number) { this.ensure(4); this.dv.setFloat32(this.pos, v, true); this.pos += 4; }
   f64(v: number) { this.ensure(8); this.dv.setFloat64(this.pos, v, true); this.pos += 8; }
-  u64(v: bigint | number) { this.ensure(8); this.dv.setBigUint64(this.pos, BigInt(v), true); this.pos += 8; }
+  u64(v: bigint | number) {
+    this.ensure(8);
+    if (typeof v === 'number' && v >= 0 && v <= Number.MAX_SAFE_INTEGER) {
+      // counts, lengths, offsets: two u32 halves, no BigInt per call
+      this.dv.setUint32(this.pos, v % 0x100000000, true);
+      this.dv.setUint32(this.pos + 4, Math.floor(v / 0x100000000), true);
+    } else {
+      this.dv.setBigUint64(this.pos, BigInt(v), true);
+    }
+    this.pos += 8;
+  }
   i64(v: bigint | number) { this.ensure(8); this.dv.setBigInt64(this.pos, BigInt(v), true); this.pos += 8; }
+  /** u64 byte length + UTF-8, encoded straight into the buffer (vocabularies have 400k strings) */
   string(s: string) {
-    const b = this.enc.encode(s);
-    this.u64(b.length);
-    this.ensure(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = s.length;
+    this.ensure(8 + n * 3); // UTF-8 takes at most 3 bytes per UTF-16 unit
+    const buf = this.buf;
+    const start = this.pos + 8;
+    let q = start;
+    let i = 0;
+    // ASCII and 2-byte characters inline (short vocabulary strings); anything else goes to encodeInto
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) buf[q++] = c;
+      else if (c < 0x800) { buf[q++] = 0xc0 | (c >> 6); buf[q++] = 0x80 | (c & 0x3f); }
+      else break;
+    }
+    if (i < n) q += this.enc.encodeInto(s.slice(i), buf.subarray(q)).written;
+    this.u64(q - start);
+    this.pos = q;
   }
   padTo(n: number) { this.ensure(n - this.pos); this.buf.fill(0, this.pos, n); this.pos = n; }
   bytes(): Uint8Array { return this.buf.slice(0, this.pos); }

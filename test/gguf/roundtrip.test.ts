@@ -209,3 +209,53 @@ test('writer refuses values it cannot store faithfully', () => {
   assert.throws(() => serializeGGUF({ metadata: [], tensors: [{ ...t, type: GGMLType.I2_S, dims: [128] }] }), /bitnet\.cpp/);
   assert.throws(() => serializeGGUF({ version: 1 as 3, metadata: [], tensors: [] }), /version 1/);
 });
+
+test('bulk string decoding validates UTF-8 exactly like TextDecoder (every lead class x continuation class)', async () => {
+  // candidates: lead bytes at every class boundary, followed by bytes at every range boundary
+  // (overlongs, surrogates, > U+10FFFF, cut sequences, stray continuations), 1 to 4 bytes long
+  const leads = [0x41, 0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xf8, 0xff];
+  const seconds = [0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff];
+  const rest = [0x80, 0xbf, 0x41, 0xc2];
+  const seen = new Set<string>();
+  const cands: Uint8Array[] = [];
+  const add = (bytes: number[]) => {
+    const k = bytes.join(',');
+    if (!seen.has(k)) { seen.add(k); cands.push(new Uint8Array(bytes)); }
+  };
+  for (const a of leads) {
+    add([a]);
+    for (const b of seconds) {
+      add([a, b]);
+      for (const c of rest) {
+        add([a, b, c]);
+        for (const d of rest) add([a, b, c, d]);
+      }
+    }
+  }
+  // each candidate first in its own array of 256 strings (so the bulk decoder sees it alone)
+  const filler = new TextEncoder().encode('é');
+  const r = new Raw().header(0, cands.length);
+  cands.forEach((c, i) => {
+    r.str(`k${i}`).u32(V.ARRAY).u32(V.STRING).u64(256).str(c);
+    for (let j = 1; j < 256; j++) r.str(filler);
+  });
+  const f = await readGGUF(r.pad(32).done());
+  const dec = new TextDecoder('utf-8', { ignoreBOM: true });
+  let valid = 0;
+  cands.forEach((c, i) => {
+    const got = f.get<string[]>(`k${i}`)!;
+    const want = dec.decode(c);
+    if (got[0] !== want || got[255] !== 'é') assert.fail(`bytes [${Array.from(c, (x) => x.toString(16))}]: got ${JSON.stringify(got[0])}, TextDecoder gives ${JSON.stringify(want)}`);
+    if (!want.includes('\uFFFD')) valid++;
+  });
+  assert.ok(valid > 100 && valid < cands.length - 1000, `${valid} of ${cands.length} candidates are valid UTF-8`);
+});
+
+test('writer encodes strings exactly like TextEncoder (surrogate pairs, lone surrogates, 3-byte after ASCII)', () => {
+  const strings = ['', 'abc', 'é', 'aé€', '€abc', '🦙', 'a🦙b', '\uD800', 'x\uDC00y', 'é\uD83D', '\uD83D\uDE00\uD83D', 'ÿĀ߿ࠀ￿', 'x'.repeat(1000) + '日本'];
+  for (const s of strings) {
+    const got = serializeGGUF({ metadata: [['k', metaString(s)]], tensors: [] });
+    const want = new Raw().header(0, 1).str('k').u32(V.STRING).str(s).pad(32).done();
+    assert.deepEqual(got, want, JSON.stringify(s));
+  }
+});
