@@ -1,6 +1,6 @@
-// The parallel jobs of the kernels: one place that maps a job id and its arguments to the
-// kernel export each thread calls with its own share of the row groups. Used alike by the
-// calling thread (share 0) and by the pool's workers (shares 1..n-1).
+// The parallel jobs of the kernels: one place that maps a job id and its arguments to the kernel
+// export that runs a range of work units (row groups, or tokens for the table build). Used alike by
+// the calling thread and by the pool's workers, which claim chunks of units dynamically (threads.ts).
 
 import type { KernelExports } from './wasm-loader.js';
 
@@ -14,33 +14,41 @@ export function share(count: number, index: number, n: number): [number, number]
   return [Math.floor((count * index) / n), Math.floor((count * (index + 1)) / n)];
 }
 
-/** Runs share `index` of `n` of a job; a holds the job's arguments (see the callers in wasm-backend.ts). */
-export function runJob(ex: KernelExports, job: number, a: Float64Array, index: number, n: number): void {
+/** How many work units a job has (a holds its arguments; see the callers in wasm-backend.ts). */
+export function jobUnits(job: number, a: Float64Array): number {
   switch (job) {
-    case JOB_TERN_R4: {
-      // w, groups, chunks, rows, q, qStride, scales, sums, nTok, alpha, out
-      const [g0, g1] = share(a[1]!, index, n);
-      if (g1 > g0) ex.ternR4(a[0]!, g0, g1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!);
+    case JOB_TERN_R4:
+    case JOB_TERN_LUT:
+      return a[1]!; // row groups
+    case JOB_INT8:
+      return a[2]!; // row groups
+    case JOB_LUT_TABLES:
+      return a[2]!; // tokens
+    default:
+      throw new Error(`kernels: unknown job ${job}`);
+  }
+}
+
+/** Runs units [u0, u1) of a job on thread `thread` (which picks that thread's scratch space). */
+export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: number, u1: number, thread: number): void {
+  if (u1 <= u0) return;
+  switch (job) {
+    case JOB_TERN_R4:
+      // w, groups, chunks, rows, q, qStride, scales, sums, nTok, alpha, out, scratch, scratch bytes per thread, interleaved acts
+      ex.ternR4(a[0]!, u0, u1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]! + thread * a[12]!, a[13]!);
       return;
-    }
-    case JOB_TERN_LUT: {
+    case JOB_TERN_LUT:
       // w, groups, steps, rows, tables, tableStride, scales, nTok, alpha, out
-      const [g0, g1] = share(a[1]!, index, n);
-      if (g1 > g0) ex.ternLut(a[0]!, g0, g1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!);
+      ex.ternLut(a[0]!, u0, u1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!);
       return;
-    }
-    case JOB_INT8: {
+    case JOB_INT8:
       // m, d, groups, chunks, rows, q16, scales, nTok, out
-      const [g0, g1] = share(a[2]!, index, n);
-      if (g1 > g0) ex.int8Mm(a[0]!, a[1]!, g0, g1, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!);
+      ex.int8Mm(a[0]!, a[1]!, u0, u1, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!);
       return;
-    }
-    case JOB_LUT_TABLES: {
-      // q, qStride, nTok, cols, pairs, tables: split by tokens
-      const [t0, t1] = share(a[2]!, index, n);
-      if (t1 > t0) ex.lutTables(a[0]! + t0 * a[1]!, a[1]!, t1 - t0, a[3]!, a[4]!, a[5]! + t0 * a[4]! * 32);
+    case JOB_LUT_TABLES:
+      // q, qStride, nTok, cols, pairs, tables
+      ex.lutTables(a[0]! + u0 * a[1]!, a[1]!, u1 - u0, a[3]!, a[4]!, a[5]! + u0 * a[4]! * 32);
       return;
-    }
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }

@@ -1,26 +1,33 @@
-// Worker pool over one shared WebAssembly.Memory. The calling thread is share 0 and runs its part
-// of every job itself; workers 1..n-1 wait on a control block in the shared memory:
+// Worker pool over one shared WebAssembly.Memory. A job's work units (row groups) are cut into
+// chunks that the calling thread and the workers claim one at a time with an atomic counter, so a
+// thread that the OS has descheduled (other processes, other tabs) does not hold the others up: the
+// caller only waits for chunks that were claimed. Control block in the shared memory:
 //
-//   ctl (Int32Array, 64-byte aligned, 256 bytes + args):
-//     [0]  SEQ   job sequence number (workers spin, then Atomics.wait, until it changes)
-//     [16] DONE  workers finished with the current job (the caller spins, then waits, for n-1)
-//     [32] JOB   job id (jobs.ts); 0 = quit
-//     [33] ERR   set by a worker whose part threw
-//     [34] BROKEN set by a host when a worker died (the pool then refuses work)
+//   ctl (Int32Array, 64-byte aligned):
+//     [0]  SEQ        job sequence number (workers spin, then Atomics.wait, until it changes)
+//     [16] NEXT       claim counter: (seq & 0xffff) << 16 | next chunk; a claim only succeeds for the
+//                     current job, so a worker waking late can never run a stale job's arguments
+//     [32] COMPLETED  chunks finished (the caller spins, then waits, until it equals the chunk count)
+//     [48] JOB        job id (jobs.ts); 0 = quit
+//     [49] CHUNKS     chunk count of the current job
+//     [50] ERR        set by a worker whose part threw
+//     [51] BROKEN     set by a host when a worker died (the pool then refuses work)
 //   args: Float64Array of 16 at ctl + 256 (pointers and counts are exact in f64)
 //
 // Thread creation sits behind ThreadHost (Node: src/node/threads.ts, browsers: web-threads.ts),
 // so this module has no platform imports.
 
-import { runJob } from './jobs.js';
+import { jobUnits, runJob, share } from './jobs.js';
 import { instantiateKernels, type KernelExports } from './wasm-loader.js';
 
 export const CTL_BYTES = 256 + 16 * 8;
 export const SEQ = 0;
-export const DONE = 16;
-export const JOB = 32;
-export const ERR = 33;
-export const BROKEN = 34;
+export const NEXT = 16;
+export const COMPLETED = 32;
+export const JOB = 48;
+export const CHUNKS = 49;
+export const ERR = 50;
+export const BROKEN = 51;
 
 /** What a worker receives to start (structured-clonable: the module and the shared memory travel). */
 export interface WorkerInit {
@@ -43,6 +50,29 @@ export interface ThreadHost {
   readonly canBlock: boolean;
 }
 
+/** Claims and runs chunks of the job with sequence number `seq` until none is left; returns whether
+ *  this thread completed the last chunk. */
+function work(ex: KernelExports, ctl: Int32Array, args: Float64Array, seq: number, thread: number): boolean {
+  const tag = (seq & 0xffff) << 16;
+  let last = false;
+  for (;;) {
+    const v = Atomics.load(ctl, NEXT);
+    if ((v & ~0xffff) !== tag) return last; // another job
+    const chunk = v & 0xffff;
+    const chunks = ctl[CHUNKS]!;
+    if (chunk >= chunks) return last;
+    if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
+    const job = ctl[JOB]!;
+    const [u0, u1] = share(jobUnits(job, args), chunk, chunks);
+    try {
+      runJob(ex, job, args, u0, u1, thread);
+    } catch {
+      Atomics.store(ctl, ERR, 1);
+    }
+    last = Atomics.add(ctl, COMPLETED, 1) + 1 === chunks;
+  }
+}
+
 /** The worker side: instantiate on the shared memory, then serve jobs until JOB = 0. */
 export function runKernelWorker(init: WorkerInit, ready: () => void): void {
   const ex = instantiateKernels(init.module, init.memory);
@@ -52,21 +82,16 @@ export function runKernelWorker(init: WorkerInit, ready: () => void): void {
   ready();
   for (;;) {
     let spins = 0;
-    while (Atomics.load(ctl, SEQ) === seen) {
+    let seq: number;
+    while ((seq = Atomics.load(ctl, SEQ)) === seen) {
       if (++spins > init.spin) {
         Atomics.wait(ctl, SEQ, seen);
         spins = 0;
       }
     }
-    seen = Atomics.load(ctl, SEQ);
-    const job = ctl[JOB]!;
-    if (job === 0) return;
-    try {
-      runJob(ex, job, args, init.index, init.threads);
-    } catch {
-      Atomics.store(ctl, ERR, 1);
-    }
-    if (Atomics.add(ctl, DONE, 1) === init.threads - 2) Atomics.notify(ctl, DONE);
+    seen = seq;
+    if (ctl[JOB] === 0) return;
+    if (work(ex, ctl, args, seq, init.index)) Atomics.notify(ctl, COMPLETED);
   }
 }
 
@@ -75,6 +100,7 @@ export class ThreadPool {
   readonly args: Float64Array;
   private workers: WorkerHandle[] = [];
   private closed = false;
+  private seq = 0;
 
   private constructor(
     private readonly ex: KernelExports,
@@ -89,7 +115,7 @@ export class ThreadPool {
   }
 
   static async create(host: ThreadHost, ex: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory,
-    ctlPtr: number, threads: number, spin = 20000): Promise<ThreadPool> {
+    ctlPtr: number, threads: number, spin = 100000): Promise<ThreadPool> {
     const pool = new ThreadPool(ex, memory, ctlPtr, threads, host.canBlock, spin);
     try {
       for (let i = 1; i < threads; i++) {
@@ -102,36 +128,35 @@ export class ThreadPool {
     return pool;
   }
 
-  /** Runs a job on all threads (the caller does share 0); args must be written to this.args first. */
+  /** Runs a job on all threads (the caller takes part); its arguments must be in this.args. */
   run(job: number): void {
     if (this.closed) throw new Error('kernels: used after dispose()');
     const ctl = this.ctl;
     if (Atomics.load(ctl, BROKEN)) throw new Error('kernels: a worker thread died; create the kernels again');
-    const n = this.threads;
+    const units = jobUnits(job, this.args);
+    // a few chunks per thread: small enough to balance, large enough that claiming is cheap
+    const chunks = Math.max(1, Math.min(units, this.threads * 8, 0xffff));
+    const seq = (this.seq = (this.seq + 1) | 0);
     ctl[JOB] = job;
-    Atomics.store(ctl, DONE, 0);
-    Atomics.add(ctl, SEQ, 1);
+    ctl[CHUNKS] = chunks;
+    Atomics.store(ctl, COMPLETED, 0);
+    Atomics.store(ctl, NEXT, (seq & 0xffff) << 16);
+    Atomics.store(ctl, SEQ, seq);
     Atomics.notify(ctl, SEQ);
-    let err: unknown;
-    try {
-      runJob(this.ex, job, this.args, 0, n);
-    } catch (e) {
-      err = e;
-    }
+    work(this.ex, ctl, this.args, seq, 0);
     let spins = 0;
     for (;;) {
-      const d = Atomics.load(ctl, DONE);
-      if (d === n - 1) break;
+      const d = Atomics.load(ctl, COMPLETED);
+      if (d === chunks) break;
       if (Atomics.load(ctl, BROKEN)) throw new Error('kernels: a worker thread died while running a kernel');
       if (this.canBlock && ++spins > this.spin) {
-        Atomics.wait(ctl, DONE, d, 50);
+        Atomics.wait(ctl, COMPLETED, d, 20);
         spins = 0;
       }
     }
-    if (err) throw err;
     if (Atomics.load(ctl, ERR)) {
       Atomics.store(ctl, ERR, 0);
-      throw new Error('kernels: a worker thread failed while running a kernel');
+      throw new Error('kernels: a kernel failed on one of the threads');
     }
   }
 

@@ -13,7 +13,7 @@
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
 import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_INT8, JOB_LUT_TABLES, JOB_TERN_LUT, JOB_TERN_R4, runJob } from './jobs.js';
+import { JOB_INT8, JOB_LUT_TABLES, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
 import { checkActs, checkCount, checkLen, checkPositive } from './reference.js';
 import { CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
@@ -30,7 +30,7 @@ export interface WasmKernelOptions {
   layout?: TernaryLayout;
   /** Jobs smaller than this many multiply-adds run on the calling thread only (default 1<<16). */
   minParallelWork?: number;
-  /** Spin iterations before a waiting thread sleeps (default 20000). */
+  /** Spin iterations before a waiting thread sleeps (default 100000, well under a millisecond). */
   spin?: number;
 }
 
@@ -62,6 +62,13 @@ interface ActPtrs {
   sums: number;
 }
 
+/** The constant block the kernels load their masks from (wasm/simd.ts CONST_BASE; below the planner's base). */
+function writeKernelConstants(memory: WebAssembly.Memory): void {
+  const c = new Uint8Array(memory.buffer, 64, 64);
+  c.fill(0x03, 0, 16);
+  c.fill(0x0f, 16, 32);
+}
+
 /** Whether shared WebAssembly memory can be made here (not in a page without cross-origin isolation). */
 export function sharedMemoryAvailable(): boolean {
   if (typeof SharedArrayBuffer === 'undefined') return false;
@@ -82,11 +89,12 @@ export async function createWasmKernels(opts: WasmKernelOptions): Promise<Kernel
   const mem = new MemoryPlanner(memory, shared);
   const ex = instantiateKernels(module, memory);
   const layout: TernaryLayout = opts.layout ?? (opts.path === 'relaxed' ? 'r4' : 'lut');
+  writeKernelConstants(memory);
   const ctlPtr = mem.alloc(CTL_BYTES, 'thread control block');
   let threads = Math.max(1, Math.floor(opts.threads));
   let pool: ThreadPool | undefined;
   if (threads > 1 && shared && opts.host) {
-    pool = await ThreadPool.create(opts.host, ex, module, memory, ctlPtr, threads, opts.spin ?? 20000);
+    pool = await ThreadPool.create(opts.host, ex, module, memory, ctlPtr, threads, opts.spin ?? 100000);
   } else {
     threads = 1;
   }
@@ -100,6 +108,9 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   private readonly acts = new WeakMap<QuantizedActs, ActPtrs>();
   private readonly args: Float64Array;
   private disposed = false;
+  /** Per-thread scratch of the r4 GEMM (one unpacked row group): base and bytes per thread. */
+  private gemmScratch = 0;
+  private gemmScratchBytes = 0;
 
   constructor(
     private readonly ex: KernelExports,
@@ -123,7 +134,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   /** Runs a job (arguments already in this.args) on all threads, or on the caller when small. */
   private run(job: number, work: number): void {
     if (this.pool && work >= this.minParallelWork) this.pool.run(job);
-    else runJob(this.ex, job, this.args, 0, 1);
+    else runJob(this.ex, job, this.args, 0, jobUnits(job, this.args), 0);
   }
 
   private setArgs(...v: number[]): void {
@@ -203,6 +214,10 @@ class WasmKernels implements Kernels, WasmBenchHooks {
       chunks = Math.ceil(cols / 8) * 2;
       bytes = groups * chunks * 16;
     }
+    if (this.layout === 'r4' && chunks * 256 > this.gemmScratchBytes) {
+      this.gemmScratchBytes = chunks * 256;
+      this.gemmScratch = this.mem.alloc(this.threads * this.gemmScratchBytes, 'GEMM scratch');
+    }
     const ptr = this.mem.alloc(bytes, what);
     const src = this.mem.temp(rows * cols, `${what} (staging of codes)`);
     new Int8Array(this.mem.buffer, src, rows * cols).set(codes);
@@ -277,7 +292,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const tableStride = pairs * 32;
     const [qs, ss, us, os, tb] = this.scratch([
       ap ? 0 : nTok * cols, ap ? 0 : nTok * 4, ap ? 0 : nTok * 4, outOwned ? 0 : nTok * rows * 4,
-      m.layout === 'lut' ? nTok * tableStride : 0,
+      m.layout === 'lut' ? nTok * tableStride : nTok >= 4 ? nTok * m.chunks * 64 : 0,
     ], 'ternaryMatmul');
     let q: number, scales: number, sums: number;
     if (ap) {
@@ -294,7 +309,8 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const o = outOwned ? out.byteOffset : os!;
     const work = rows * cols * nTok;
     if (m.layout === 'r4') {
-      this.setArgs(m.ptr, m.groups, m.chunks, rows, q, cols, scales, sums, nTok, m.scale, o);
+      if (nTok >= 4) this.ex.interleaveActs(q, cols, nTok, m.chunks, tb!);
+      this.setArgs(m.ptr, m.groups, m.chunks, rows, q, cols, scales, sums, nTok, m.scale, o, this.gemmScratch, this.gemmScratchBytes, tb!);
       this.run(JOB_TERN_R4, work);
     } else {
       this.setArgs(q, cols, nTok, cols, pairs, tb!);

@@ -46,7 +46,8 @@ export interface KernelExports {
   rmsnorm(x: number, w: number, nTok: number, dim: number, eps: number, out: number): void;
   memsum(p: number, bytes: number): number;
   ternR4(w: number, g0: number, g1: number, chunks: number, rows: number, q: number, qStride: number,
-    scales: number, sums: number, nTok: number, alpha: number, out: number): void;
+    scales: number, sums: number, nTok: number, alpha: number, out: number, scratch: number, interleaved: number): void;
+  interleaveActs(q: number, qStride: number, nTok: number, chunks: number, dst: number): void;
   packR4(src: number, rows: number, cols: number, dst: number): number;
   ternLut(w: number, g0: number, g1: number, steps: number, rows: number, tables: number, tableStride: number,
     scales: number, nTok: number, alpha: number, out: number): void;

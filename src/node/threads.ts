@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { availableParallelism } from 'node:os';
-import { BROKEN, CTL_BYTES, DONE, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
+import { BROKEN, COMPLETED, CTL_BYTES, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
 
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 
@@ -40,7 +40,7 @@ export const nodeThreadHost: ThreadHost = {
         if (!ready) return reject(why);
         if (terminating) return;
         Atomics.store(ctl, BROKEN, 1);
-        Atomics.notify(ctl, DONE);
+        Atomics.notify(ctl, COMPLETED);
       };
       w.on('message', (m) => {
         if (m === 'ready' && !ready) {

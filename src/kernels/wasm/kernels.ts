@@ -3,6 +3,6 @@
 // the module has no heap and no data segments, so every worker can instantiate it on the same memory.
 // All buffers are planned by the JavaScript side (src/kernels/memory.ts) and passed as byte offsets.
 export { quantize, quantizeWide, quantizeWeightRow, rmsnorm, memsum } from './norm';
-export { ternR4, packR4 } from './ternary-r4';
+export { ternR4, packR4, interleaveActs } from './ternary-r4';
 export { ternLut, lutTables, packLut } from './ternary-lut';
 export { int8Mm, int8Row } from './int8';

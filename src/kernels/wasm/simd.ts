@@ -31,3 +31,17 @@
     return i8x16.swizzle(table, idx);
   }
 }
+
+/** Fixed constant block at the bottom of memory, written by the JavaScript side before any call
+ *  (src/kernels/wasm-backend.ts, KERNEL_CONSTANTS). Loading a mask from memory once before a loop
+ *  keeps it in a register (or one folded memory operand); a v128.const or a splat inside the loop
+ *  is rebuilt by V8 on every iteration (3 to 5 instructions). */
+export const CONST_BASE: usize = 64;
+/** 16 bytes of 0x03 */
+@inline export function mask3(): v128 {
+  return v128.load(CONST_BASE);
+}
+/** 16 bytes of 0x0F */
+@inline export function mask15(): v128 {
+  return v128.load(CONST_BASE, 16);
+}

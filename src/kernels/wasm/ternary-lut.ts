@@ -12,7 +12,7 @@
 // block (4 pairs: <= 120 and <= 64), then dot = sum(lo) + 16 * sum(hi) is formed in int16
 // (<= 1144 per block; 16 blocks per int16 run) and folded into int32.
 
-import { lookup } from './simd';
+import { lookup, mask15 } from './simd';
 
 const RUN: i32 = 16; // blocks per int16 run
 
@@ -70,7 +70,7 @@ export function ternLut(w: usize, g0: i32, g1: i32, steps: i32, rows: i32, table
   const groupBytes = <usize>steps << 4;
   const blocks = steps >> 1;
   const av = f32x4.splat(alpha);
-  const m = i8x16.splat(15);
+  const m = mask15();
   // tokens in tiles of 8 keep the tiles' tables cache-resident while the weights stream
   for (let tt = 0; tt < nTok; tt += 8) {
     const tEnd = min(nTok, tt + 8);

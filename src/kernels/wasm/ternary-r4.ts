@@ -10,7 +10,7 @@
 // i16 accumulation: one chunk adds at most 4 * 2 * 2 * 128 = 2048 per lane, so 16 chunks
 // (1024 columns) fit i16 before folding into i32.
 
-import { dotCodes, hsum16 } from './simd';
+import { dotCodes, hsum16, mask3 } from './simd';
 
 const BLOCK: i32 = 16; // chunks per i16 accumulation block
 
@@ -21,6 +21,7 @@ const BLOCK: i32 = 16; // chunks per i16 accumulation block
 
 /** One token, one group of 4 rows. */
 function gemvGroup(wg: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f32, out: usize, nValid: i32): void {
+  const m = mask3();
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   let p = wg;
   let ap = a;
@@ -29,7 +30,6 @@ function gemvGroup(wg: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f
     let c0 = i16x8.splat(0), c1 = i16x8.splat(0), c2 = i16x8.splat(0), c3 = i16x8.splat(0);
     for (let j = j0; j < jEnd; j++) {
       const a0 = v128.load(ap), a1 = v128.load(ap, 16), a2 = v128.load(ap, 32), a3 = v128.load(ap, 48);
-      const m = i8x16.splat(3);
       let v = v128.load(p);
       c0 = i16x8.add(c0, i16x8.add(
         i16x8.add(dotCodes(a0, v128.and(v, m)), dotCodes(a1, v128.and(i16x8.shr_u(v, 2), m))),
@@ -62,64 +62,137 @@ function gemvGroup(wg: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f
 
 /** Four tokens (activations at a, a + qStride, ...), one row (16-byte slices every 64 bytes at wr). */
 
-/** out[t * rows + r] for rows of groups [g0, g1), tokens t < nTok. */
-export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
-                       q: usize, qStride: i32, scales: usize, sums: usize, nTok: i32,
-                       alpha: f32, out: usize): void {
+/** Interleaves the int8 activations of full tiles of 4 tokens for the GEMM: tile i, 16-column step k,
+ *  token j at dst + (i * steps + k) * 64 + j * 16 (steps = chunks * 4; reads past cols are harmless:
+ *  their codes are 0). */
+export function interleaveActs(q: usize, qStride: i32, nTok: i32, chunks: i32, dst: usize): void {
+  const steps = chunks << 2;
+  const qs = <usize>qStride;
+  let o = dst;
+  for (let t = 0; t + 4 <= nTok; t += 4) {
+    const a = q + <usize>t * qs;
+    for (let k = 0; k < steps; k++) {
+      const c = <usize>k << 4;
+      v128.store(o, v128.load(a + c));
+      v128.store(o, v128.load(a + qs + c), 16);
+      v128.store(o, v128.load(a + 2 * qs + c), 32);
+      v128.store(o, v128.load(a + 3 * qs + c), 48);
+      o += 64;
+    }
+  }
+}
+
+/** Many tokens. Each group of 4 rows is unpacked once into U (one code byte per column, rows paired:
+ *  pair p, step k, row r of the pair at U + (p * steps + k) * 32 + r * 16; L1-resident), then every
+ *  tile of 4 tokens (interleaved by interleaveActs) runs a 2-row x 4-token register tile: per 16
+ *  columns 2 code loads and 4 activation loads feed 8 dots, one pointer each. */
+function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize, q: usize, qStride: i32,
+              scales: usize, sums: usize, nTok: i32, alpha: f32, out: usize, U: usize): void {
+  const m = mask3();
   const groupBytes = <usize>chunks << 6;
+  const steps = chunks << 2;
+  const pairBytes = <usize>steps << 5;
+  const tileBytes = <usize>steps << 6;
   const outStride = <usize>rows << 2;
   const qs = <usize>qStride;
-  let t0 = 0;
-  // token tiles of 4: each 16-byte weight slice is unpacked once and serves 4 tokens
-  for (; t0 + 4 <= nTok; t0 += 4) {
-    const a = q + <usize>t0 * qs;
-    const sc = scales + (<usize>t0 << 2);
-    const su = sums + (<usize>t0 << 2);
-    for (let g = g0; g < g1; g++) {
-      const wg = w + <usize>g * groupBytes;
-      for (let i = 0; i < 4; i++) {
-        const r = (g << 2) + i;
-        if (r >= rows) break;
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        let p = wg + (<usize>i << 4);
-        let ap = a;
-        for (let j0 = 0; j0 < chunks; j0 += BLOCK) {
-          const jEnd = min(chunks, j0 + BLOCK);
-          let c0 = i16x8.splat(0), c1 = i16x8.splat(0), c2 = i16x8.splat(0), c3 = i16x8.splat(0);
-          for (let j = j0; j < jEnd; j++) {
-            const m = i8x16.splat(3);
-            const v = v128.load(p);
-            const k0 = v128.and(v, m), k1 = v128.and(i16x8.shr_u(v, 2), m);
-            const k2 = v128.and(i16x8.shr_u(v, 4), m), k3 = v128.and(i16x8.shr_u(v, 6), m);
-            let ar = ap;
-            c0 = i16x8.add(c0, i16x8.add(i16x8.add(dotCodes(v128.load(ar), k0), dotCodes(v128.load(ar, 16), k1)),
-                                         i16x8.add(dotCodes(v128.load(ar, 32), k2), dotCodes(v128.load(ar, 48), k3))));
-            ar += qs;
-            c1 = i16x8.add(c1, i16x8.add(i16x8.add(dotCodes(v128.load(ar), k0), dotCodes(v128.load(ar, 16), k1)),
-                                         i16x8.add(dotCodes(v128.load(ar, 32), k2), dotCodes(v128.load(ar, 48), k3))));
-            ar += qs;
-            c2 = i16x8.add(c2, i16x8.add(i16x8.add(dotCodes(v128.load(ar), k0), dotCodes(v128.load(ar, 16), k1)),
-                                         i16x8.add(dotCodes(v128.load(ar, 32), k2), dotCodes(v128.load(ar, 48), k3))));
-            ar += qs;
-            c3 = i16x8.add(c3, i16x8.add(i16x8.add(dotCodes(v128.load(ar), k0), dotCodes(v128.load(ar, 16), k1)),
-                                         i16x8.add(dotCodes(v128.load(ar, 32), k2), dotCodes(v128.load(ar, 48), k3))));
-            p += 64;
+  const tiles = nTok >> 2;
+  for (let g = g0; g < g1; g++) {
+    const wg = w + <usize>g * groupBytes;
+    const nValid = min(4, rows - (g << 2));
+    for (let i = 0; i < 4; i++) {
+      let p = wg + (<usize>i << 4);
+      let u = U + <usize>(i >> 1) * pairBytes + (<usize>(i & 1) << 4);
+      for (let j = 0; j < chunks; j++) {
+        const v = v128.load(p);
+        v128.store(u, v128.and(v, m));
+        v128.store(u, v128.and(i16x8.shr_u(v, 2), m), 32);
+        v128.store(u, v128.and(i16x8.shr_u(v, 4), m), 64);
+        v128.store(u, v128.and(i16x8.shr_u(v, 6), m), 96);
+        p += 64;
+        u += 128;
+      }
+    }
+    for (let tt = 0; tt < tiles; tt++) {
+      const t = tt << 2;
+      for (let pr = 0; pr < 2; pr++) {
+        const r0 = (g << 2) + (pr << 1);
+        if (r0 >= rows) break;
+        const up = U + <usize>pr * pairBytes;
+        const at = A + <usize>tt * tileBytes;
+        let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+        for (let k0 = 0; k0 < steps; k0 += 4 * BLOCK) {
+          const kEnd = min(steps, k0 + 4 * BLOCK);
+          let c00 = i16x8.splat(0), c01 = i16x8.splat(0), c02 = i16x8.splat(0), c03 = i16x8.splat(0);
+          let c10 = i16x8.splat(0), c11 = i16x8.splat(0), c12 = i16x8.splat(0), c13 = i16x8.splat(0);
+          let cp = up + (<usize>k0 << 5);
+          let ap = at + (<usize>k0 << 6);
+          for (let k = k0; k < kEnd; k++) {
+            const x0 = v128.load(cp), x1 = v128.load(cp, 16);
+            const a0 = v128.load(ap), a1 = v128.load(ap, 16), a2 = v128.load(ap, 32), a3 = v128.load(ap, 48);
+            c00 = i16x8.add(c00, dotCodes(a0, x0));
+            c10 = i16x8.add(c10, dotCodes(a0, x1));
+            c01 = i16x8.add(c01, dotCodes(a1, x0));
+            c11 = i16x8.add(c11, dotCodes(a1, x1));
+            c02 = i16x8.add(c02, dotCodes(a2, x0));
+            c12 = i16x8.add(c12, dotCodes(a2, x1));
+            c03 = i16x8.add(c03, dotCodes(a3, x0));
+            c13 = i16x8.add(c13, dotCodes(a3, x1));
+            cp += 32;
             ap += 64;
           }
-          s0 += hsum16(c0);
-          s1 += hsum16(c1);
-          s2 += hsum16(c2);
-          s3 += hsum16(c3);
+          s00 += hsum16(c00); s01 += hsum16(c01); s02 += hsum16(c02); s03 += hsum16(c03);
+          s10 += hsum16(c10); s11 += hsum16(c11); s12 += hsum16(c12); s13 += hsum16(c13);
         }
-        const o = out + <usize>t0 * outStride + (<usize>r << 2);
-        store<f32>(o, finish(s0, load<i32>(su), load<f32>(sc), alpha));
-        store<f32>(o + outStride, finish(s1, load<i32>(su, 4), load<f32>(sc, 4), alpha));
-        store<f32>(o + 2 * outStride, finish(s2, load<i32>(su, 8), load<f32>(sc, 8), alpha));
-        store<f32>(o + 3 * outStride, finish(s3, load<i32>(su, 12), load<f32>(sc, 12), alpha));
+        const sc = scales + (<usize>t << 2), su = sums + (<usize>t << 2);
+        const q0 = load<i32>(su), q1 = load<i32>(su, 4), q2 = load<i32>(su, 8), q3 = load<i32>(su, 12);
+        const f0 = load<f32>(sc), f1 = load<f32>(sc, 4), f2 = load<f32>(sc, 8), f3 = load<f32>(sc, 12);
+        let o = out + <usize>t * outStride + (<usize>r0 << 2);
+        store<f32>(o, finish(s00, q0, f0, alpha));
+        store<f32>(o + outStride, finish(s01, q1, f1, alpha));
+        store<f32>(o + 2 * outStride, finish(s02, q2, f2, alpha));
+        store<f32>(o + 3 * outStride, finish(s03, q3, f3, alpha));
+        if (r0 + 1 < rows) {
+          o += 4;
+          store<f32>(o, finish(s10, q0, f0, alpha));
+          store<f32>(o + outStride, finish(s11, q1, f1, alpha));
+          store<f32>(o + 2 * outStride, finish(s12, q2, f2, alpha));
+          store<f32>(o + 3 * outStride, finish(s13, q3, f3, alpha));
+        }
+      }
+    }
+    for (let t = tiles << 2; t < nTok; t++) {
+      const a = q + <usize>t * qs;
+      const sTok = load<f32>(scales + (<usize>t << 2));
+      const sumQ = load<i32>(sums + (<usize>t << 2));
+      for (let i = 0; i < nValid; i++) {
+        const up = U + <usize>(i >> 1) * pairBytes + (<usize>(i & 1) << 4);
+        let s0 = 0;
+        for (let k0 = 0; k0 < steps; k0 += 4 * BLOCK) {
+          const kEnd = min(steps, k0 + 4 * BLOCK);
+          let c0 = i16x8.splat(0);
+          for (let k = k0; k < kEnd; k++) c0 = i16x8.add(c0, dotCodes(v128.load(a + (<usize>k << 4)), v128.load(up + (<usize>k << 5))));
+          s0 += hsum16(c0);
+        }
+        store<f32>(out + <usize>t * outStride + (<usize>((g << 2) + i) << 2), finish(s0, sumQ, sTok, alpha));
       }
     }
   }
-  for (let t = t0; t < nTok; t++) {
+}
+
+/** out[t * rows + r] for rows of groups [g0, g1), tokens t < nTok. For nTok >= 4: scratch of
+ *  chunks * 256 bytes per thread (the unpacked group) and A = the activations interleaved by
+ *  interleaveActs. */
+export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
+                       q: usize, qStride: i32, scales: usize, sums: usize, nTok: i32,
+                       alpha: f32, out: usize, scratch: usize, A: usize): void {
+  const groupBytes = <usize>chunks << 6;
+  const outStride = <usize>rows << 2;
+  const qs = <usize>qStride;
+  if (nTok >= 4) {
+    gemm(w, g0, g1, chunks, rows, A, q, qStride, scales, sums, nTok, alpha, out, scratch);
+    return;
+  }
+  for (let t = 0; t < nTok; t++) {
     const a = q + <usize>t * qs;
     const s = load<f32>(scales + (<usize>t << 2));
     const sumQ = load<i32>(sums + (<usize>t << 2));
