@@ -5,7 +5,7 @@
 // Reproduce one case: GGUF_FUZZ_SEED=<seed> GGUF_FUZZ_CASE=<n> npx tsx --test test/gguf/fuzz.test.ts
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readGGUF, serializeGGUF, GGUFError, type GGUFFile } from '../../src/gguf/index.js';
+import { readGGUF, serializeGGUF, GGUFError, GGUFValueType, metaArray, metaString, type GGUFFile } from '../../src/gguf/index.js';
 import { oracleBytes } from '../helpers/oracle.js';
 import { allTypesMetadata, syntheticTensors } from './synthetic.js';
 
@@ -150,5 +150,18 @@ test('fuzz: tiny oracle file (bitnet.cpp I2_S)', async () => {
   const base = oracleBytes('bitnet-tiny-silu-i2_s.gguf');
   const hot = (await readGGUF(base)).dataOffset;
   const r = await fuzz('oracle i2_s', base, hot, 1500, SEED ^ 0x9e3779b9);
+  if (ONLY_CASE === undefined) assert.ok(r.ok > 50 && r.errors > 200, `ok ${r.ok}, errors ${r.errors}`);
+});
+
+test('fuzz: a 300-string array (the bulk string decoder) with multi-byte characters', async () => {
+  const pieces = ['a', 'Ġ', 'é', '日', '🦙', '', '\uFEFF', 'long ' + '語'.repeat(50)];
+  const strings = Array.from({ length: 300 }, (_, i) => pieces[i % pieces.length] + pieces[(i * 7) % pieces.length] + i);
+  const base = serializeGGUF({
+    metadata: [['general.architecture', metaString('x')], ['tokenizer.ggml.tokens', metaArray(GGUFValueType.STRING, strings)]],
+    tensors: syntheticTensors().slice(0, 2),
+  });
+  const f = await readGGUF(base);
+  assert.deepEqual(f.get('tokenizer.ggml.tokens'), strings);
+  const r = await fuzz('string array', base, f.dataOffset, 1500, SEED ^ 0x51ed27);
   if (ONLY_CASE === undefined) assert.ok(r.ok > 50 && r.errors > 200, `ok ${r.ok}, errors ${r.errors}`);
 });
