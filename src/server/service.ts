@@ -10,7 +10,8 @@
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
 import type { LoadedModel, Session } from '../engine.js';
-import type { GenerationEvent, GenerationResult } from '../generate/generate.js';
+import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
+import type { CachedSequence } from '../model/cached-sequence.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -69,6 +70,37 @@ export interface ModelInfo {
   chat_template: string;
 }
 
+/**
+ * A slot's cache as the token loop sees it, giving the event loop a turn before every forward
+ * call (so I/O such as /health and disconnects is served between tokens even when the kernels run
+ * on this thread only).
+ */
+class YieldingModel implements GenerationModel {
+  constructor(private readonly cache: CachedSequence) {}
+  get contextLength(): number {
+    return this.cache.contextLength;
+  }
+  get vocabSize(): number {
+    return this.cache.vocabSize;
+  }
+  get bosToken(): number | undefined {
+    return this.cache.bosToken;
+  }
+  tokenBytes(id: number): Uint8Array {
+    return this.cache.tokenBytes(id);
+  }
+  isEndOfGeneration(id: number): boolean {
+    return this.cache.isEndOfGeneration(id);
+  }
+  reset(): void {
+    this.cache.reset();
+  }
+  async evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.cache.evaluate(tokens, startPos);
+  }
+}
+
 export class GenerationService {
   readonly modelId: string;
   readonly slotContext: number;
@@ -78,6 +110,7 @@ export class GenerationService {
   private readonly template: string | undefined;
   private readonly templateOrigin: string;
   private readonly maxTokensCap: number | undefined;
+  private readonly promptBatchSize: number;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
@@ -98,6 +131,9 @@ export class GenerationService {
     this.slotContext = perSlot;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
+    // the whole prompt in one evaluate() call: CachedSequence reuses cached tokens only within the
+    // first call of a generation, so smaller prompt batches would limit prefix reuse to one batch
+    this.promptBatchSize = perSlot;
     this.template = opts.chatTemplate;
     this.templateOrigin = chatTemplateFor(model.tokenizer, opts.chatTemplate).origin;
     // a template that does not render fails here, at start-up, not on the first request
@@ -203,16 +239,18 @@ export class GenerationService {
     };
     const scheduler = this.scheduler;
     const slot = lease.slot;
+    const promptBatchSize = this.promptBatchSize;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {
       let cached: readonly number[] = [];
       try {
-        const it = session.generate(prompt, {
+        session.cache.ignoreEndOfGeneration = params.ignoreEos;
+        const it = generate(new YieldingModel(session.cache), prompt, {
           maxTokens,
           sampler: params.sampler,
           stop: params.stop,
           logprobs: params.logprobs,
-          ignoreEos: params.ignoreEos,
           signal: ac.signal,
+          promptBatchSize,
         });
         const result = yield* scheduler.steps(it);
         cached = [...prompt, ...result.tokens];

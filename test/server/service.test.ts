@@ -72,6 +72,15 @@ test('a repeated prompt goes back to its slot and reuses the cached prefix', asy
   assert.deepEqual(r3.result.tokens, r1.result.tokens);
 });
 
+test('a long prompt (over 512 tokens) is reused from the cache in full', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 1 });
+  const prompt = Array.from({ length: 600 }, (_, i) => 65 + (i % 26));
+  const r1 = await svc.complete(prompt, params({ maxTokens: 1 }));
+  assert.equal(r1.cachedTokens, 0);
+  const r2 = await svc.complete([...prompt.slice(0, 580), 66, 67], params({ maxTokens: 1 }));
+  assert.equal(r2.cachedTokens, 580);
+});
+
 test('aborting a running generation frees its slot; a waiting one then runs', async () => {
   const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 1 });
   const prompt = svc.chatPrompt({ messages: [{ role: 'user', content: 'long answer please' }] });

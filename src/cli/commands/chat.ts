@@ -94,7 +94,8 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
       ask();
       continue;
     }
-    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens });
+    // one prompt batch: the cache reuses earlier turns only within the first evaluate() call
+    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens, promptBatchSize: ctx });
     let result: GenerationResult;
     for (;;) {
       const r = await it.next();
