@@ -55,6 +55,22 @@ export interface ConvertResult {
   bytesWritten: number;
   seconds: number;
   validated: boolean;
+  /** where the file will not load (other engines' limits), for the user */
+  notes: string[];
+}
+
+/** Which engines can load the result, as far as we know (checked with llama.cpp via node-llama-cpp 3.21.1). */
+function compatibilityNotes(arch: GGUFArch, outtype: OutType, untied: boolean): string[] {
+  const notes: string[] = [];
+  if (arch === 'bitnet-b1.58') {
+    notes.push("arch 'bitnet-b1.58' loads in bitnet.cpp and WrinkleFree; mainline llama.cpp does not know it (use --arch bitnet --outtype tq2_0 for llama.cpp)");
+  } else if (outtype === 'i2_s') {
+    notes.push('I2_S (type 36) loads only in the bitnet.cpp fork and WrinkleFree, not in mainline llama.cpp (use --outtype tq2_0 or tq1_0)');
+  }
+  if (arch === 'bitnet' && untied) {
+    notes.push("output.weight (untied lm_head) is written; mainline llama.cpp's bitnet graph always uses token_embd as the lm_head and refuses a file with output.weight");
+  }
+  return notes;
 }
 
 /** Paths of temp files being written, so a CLI signal handler can remove them. */
@@ -185,6 +201,7 @@ export async function convertCheckpoint(opts: ConvertOptions): Promise<ConvertRe
     return {
       outfile, arch: hp.arch, outtype, tensors: jobs.length, bytesRead: bytesTotal, bytesWritten: layout.totalSize,
       seconds: (Date.now() - t0) / 1000, validated: opts.validate === true,
+      notes: compatibilityNotes(hp.arch, outtype, jobs.some((j) => j.plan.gguf === 'output.weight')),
     };
   } catch (e) {
     if (fh) await fh.close().catch(() => {});

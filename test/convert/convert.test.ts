@@ -33,6 +33,13 @@ for (const form of FORMS) {
         const path = join(out.dir, `${form}-${outtype}.gguf`);
         const r = await convertCheckpoint({ checkpointDir: ck.dir, outfile: path, outtype, validate: outtype === 'tq1_0' });
         assert.equal(r.outfile, path);
+        const notes = r.notes.join('\n');
+        if (form === 'onebit') {
+          assert.match(notes, /mainline llama\.cpp's bitnet graph .* refuses a file with output\.weight/);
+          assert.equal(/I2_S/.test(notes), outtype === 'i2_s');
+        } else {
+          assert.match(notes, /arch 'bitnet-b1\.58' loads in bitnet\.cpp and WrinkleFree/);
+        }
         const { file, close } = await load(path);
         try {
           assert.equal(file.get('general.file_type'), FILE_TYPE[outtype]);
@@ -136,13 +143,14 @@ test('--arch bitnet on a relu2 model writes bitnet.* keys and hidden_activation 
   const ck = buildCheckpoint('latent-bf16');
   try {
     const path = join(out.dir, 'arch-bitnet.gguf');
-    await convertCheckpoint({ checkpointDir: ck.dir, outfile: path, outtype: 'tq2_0', arch: 'bitnet' });
+    const r = await convertCheckpoint({ checkpointDir: ck.dir, outfile: path, outtype: 'tq2_0', arch: 'bitnet' });
     const { file, close } = await load(path);
     try {
       assert.equal(file.architecture, 'bitnet');
       assert.equal(file.get('bitnet.hidden_activation'), 'relu2');
       assert.equal(file.get('bitnet.block_count'), 2);
       assert.equal(file.get('bitnet-b1.58.block_count'), undefined);
+      assert.deepEqual(r.notes, [], 'tq2_0 under arch bitnet: no compatibility caveat');
     } finally {
       await close();
     }

@@ -98,6 +98,7 @@ export async function run(argv: string[]): Promise<number> {
           `from ${(r.bytesRead / MB).toFixed(1)} MB in ${r.seconds.toFixed(1)} s (${(r.bytesRead / MB / Math.max(r.seconds, 1e-3)).toFixed(1)} MB/s)` +
           (r.validated ? ', validated' : ''),
       );
+      for (const n of r.notes) console.error(`note: ${n}`);
     }
     return 0;
   } finally {
