@@ -37,20 +37,30 @@ export class CachedSequence implements GenerationModel {
   }
 
   async evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array> {
-    let skip = 0;
-    if (startPos === 0) {
-      // reuse the longest cached prefix, but always evaluate at least the last token (its logits are needed)
-      const max = Math.min(this.cached.length, tokens.length - 1);
-      while (skip < max && this.cached[skip] === tokens[skip]) skip++;
-      this.reusedTokens = skip;
-    } else if (startPos > this.cached.length) {
+    if (startPos > this.cached.length) {
       throw new Error(`evaluate at position ${startPos} but only ${this.cached.length} tokens are cached`);
     }
+    // Skip tokens already cached at these positions (the token loop sends a long prompt in several
+    // batches, so this applies to every batch), but always evaluate the call's last token: its
+    // logits are what the caller gets back.
+    let skip = 0;
+    const max = tokens.length - 1;
+    while (skip < max && startPos + skip < this.cached.length && this.cached[startPos + skip] === tokens[skip]) skip++;
+    if (startPos === 0) this.reusedTokens = 0;
+    this.reusedTokens += skip;
     const from = startPos + skip;
-    this.seq.truncate(from);
-    this.cached.length = from;
-    const logits = await this.seq.forward(tokens.slice(skip));
-    this.cached.push(...tokens.slice(skip));
+    const rest = tokens.slice(skip);
+    // the cache stays valid past this call only if every evaluated token is the cached one
+    let same = 0;
+    while (same < rest.length && this.cached[from + same] === rest[same]) same++;
+    if (same === rest.length) {
+      this.seq.seek(from);
+    } else {
+      this.seq.truncate(from);
+      this.cached.length = from;
+    }
+    const logits = await this.seq.forward(rest);
+    if (same !== rest.length) this.cached.push(...rest);
     return logits;
   }
 

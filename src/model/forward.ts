@@ -82,8 +82,10 @@ export class Sequence {
   readonly kv: KVCache;
   private readonly s: RunState;
   private readonly rope: RopeTable;
-  /** tokens in the KV cache so far */
+  /** the position the next token goes to */
   position = 0;
+  /** positions 0..filled-1 hold keys/values written by earlier calls */
+  private filled = 0;
 
   constructor(
     private readonly k: Kernels,
@@ -99,7 +101,19 @@ export class Sequence {
 
   /** forgets everything after `pos` tokens (pos = 0 clears the sequence) */
   truncate(pos: number): void {
-    if (pos < 0 || pos > this.position) throw new ModelError(`cannot truncate a ${this.position}-token sequence to ${pos}`);
+    this.seek(pos);
+    this.filled = pos;
+  }
+
+  /**
+   * Moves the next-token position to `pos` without forgetting the cache beyond it: evaluating the
+   * same tokens again at the same positions rewrites identical keys/values, so a caller that knows
+   * the cached tokens (CachedSequence) can re-run one of them for its logits and keep the rest.
+   */
+  seek(pos: number): void {
+    if (!(Number.isInteger(pos) && pos >= 0 && pos <= this.filled)) {
+      throw new ModelError(`cannot move to position ${pos}: only ${this.filled} positions are cached`);
+    }
     this.position = pos;
   }
 
@@ -168,6 +182,7 @@ export class Sequence {
       addInPlace(s.x, s.tmp, n * D);
     }
     this.position += n;
+    this.filled = Math.max(this.filled, this.position);
     if (!needLogits) return;
 
     // final norm and lm_head, for the last row only unless every position's logits are wanted

@@ -21,3 +21,15 @@ test('prefix reuse gives the same tokens as a fresh session and skips the shared
   assert.deepEqual(other.tokens, otherFresh.tokens);
   assert.equal(a.cache.reusedTokens, 2);
 });
+
+test('prefix reuse spans the prompt batches of the token loop', async () => {
+  const lm = await loadModel(buildSyntheticModel({ nEmbd: 128, nLayers: 1, nFF: 256, nHeads: 4, nKVHeads: 2, seed: 4 }), { kernels: await testKernels() });
+  const s = lm.createSession({ ctxSize: 128 });
+  const prompt = Array.from({ length: 70 }, (_, i) => (i * 13) % 250);
+  const a = await s.complete(prompt, { maxTokens: 3, sampler: { temperature: 0 }, promptBatchSize: 16 });
+  const b = await s.complete([...prompt, ...a.tokens, 7], { maxTokens: 3, sampler: { temperature: 0 }, promptBatchSize: 16 });
+  // everything but the last token of each 16-token batch is reused: at least the 70 prompt tokens minus one per batch
+  assert.ok(s.cache.reusedTokens >= 70 - 5, `reused ${s.cache.reusedTokens}`);
+  const fresh = await lm.createSession({ ctxSize: 128 }).complete([...prompt, ...a.tokens, 7], { maxTokens: 3, sampler: { temperature: 0 } });
+  assert.deepEqual(b.tokens, fresh.tokens);
+});
