@@ -8,7 +8,9 @@
 //                           Llama-3's split regex + ByteLevel(use_regex false) -> 'llama-bpe', plain
 //                           ByteLevel(use_regex true) -> 'gpt2', anything else refused.
 //   tokenizer_config.json   chat_template, add_bos_token / add_eos_token, bos/eos/pad token strings -> ids
-//   generation_config.json  eos_token_id (int or list); bos_token_id
+//   generation_config.json  eos_token_id (int or list); bos_token_id. eos: tokenizer_config's eos_token, else
+//                           config.json's, else generation_config's; eot: the <|eot_id|> token when present (if
+//                           tokenizer_config calls it eos, eos becomes the other listed end id, e.g. <|end_of_text|>)
 //   chat_template.jinja     chat template when tokenizer_config.json has none (newer transformers)
 // A SentencePiece-only checkpoint (tokenizer.model, no tokenizer.json) is refused with a clear message.
 
@@ -186,15 +188,19 @@ export async function convertTokenizer(
     return id;
   };
   const bos = checkId(resolve('bos_token') ?? ids(gc.bos_token_id)[0] ?? cfg.bosTokenId, 'bos token id');
-  const eos = checkId(resolve('eos_token') ?? cfg.eosTokenIds[0] ?? ids(gc.eos_token_id)[0], 'eos token id');
+  let eos = checkId(resolve('eos_token') ?? cfg.eosTokenIds[0] ?? ids(gc.eos_token_id)[0], 'eos token id');
   const pad = resolve('pad_token');
   // End of turn: the <|eot_id|> token (Llama-3 chat), which generation_config usually lists among its eos ids.
   const eotText = '<|eot_id|>';
   let eot = idOf.get(eotText);
-  if (eot === undefined) {
-    for (const id of ids(gc.eos_token_id)) if (tokenList[id] === eotText) eot = id;
+  if (eot !== undefined && eot === eos) {
+    // tokenizer_config names <|eot_id|> as eos (chat checkpoints do): keep it as eot and take the other
+    // end-of-sequence id config.json / generation_config.json list (e.g. <|end_of_text|>) as eos, so that
+    // both stop generation
+    const other = [...cfg.eosTokenIds, ...ids(gc.eos_token_id)].find((id) => id !== eot && id < vocabSize);
+    if (other !== undefined) eos = other;
+    else eot = undefined;
   }
-  if (eot === eos) eot = undefined;
 
   let addBos: boolean | undefined = typeof tc.add_bos_token === 'boolean' ? tc.add_bos_token : undefined;
   if (addBos === undefined) addBos = postProcessorAddsBos(tj.post_processor, bos !== undefined ? tokenList[bos] : undefined);

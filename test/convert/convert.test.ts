@@ -213,3 +213,24 @@ test('autobitlinear offline checkpoints multiply by weight_scale; online ones ar
     packed.cleanup();
   }
 });
+
+test('eos named <|eot_id|> in tokenizer_config: eot keeps it, eos comes from generation_config', async () => {
+  const { writeFileSync } = await import('node:fs');
+  const ck = buildCheckpoint('latent-bf16', { mutateConfig: (c) => delete c.eos_token_id });
+  try {
+    writeFileSync(join(ck.dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|begin_of_text|>', eos_token: '<|eot_id|>' }));
+    const path = join(out.dir, 'eot.gguf');
+    await convertCheckpoint({ checkpointDir: ck.dir, outfile: path, outtype: 'tq2_0' });
+    const { file, close } = await load(path);
+    try {
+      assert.equal(file.get('tokenizer.ggml.eos_token_id'), 262);
+      assert.equal(file.get('tokenizer.ggml.eot_token_id'), 263);
+      assert.equal(file.get('tokenizer.ggml.add_bos_token'), true, 'from the TemplateProcessing post-processor');
+      assert.equal(file.get('tokenizer.chat_template'), undefined);
+    } finally {
+      await close();
+    }
+  } finally {
+    ck.cleanup();
+  }
+});
