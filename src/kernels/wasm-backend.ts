@@ -67,6 +67,7 @@ function writeKernelConstants(memory: WebAssembly.Memory): void {
   const c = new Uint8Array(memory.buffer, 64, 64);
   c.fill(0x03, 0, 16);
   c.fill(0x0f, 16, 32);
+  c.fill(0x0c, 32, 48);
 }
 
 /** Whether shared WebAssembly memory can be made here (not in a page without cross-origin isolation). */

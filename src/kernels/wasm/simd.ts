@@ -41,6 +41,10 @@ export const CONST_BASE: usize = 64;
 @inline export function mask3(): v128 {
   return v128.load(CONST_BASE);
 }
+/** 16 bytes of 0x0C */
+@inline export function mask12(): v128 {
+  return v128.load(CONST_BASE, 32);
+}
 /** 16 bytes of 0x0F */
 @inline export function mask15(): v128 {
   return v128.load(CONST_BASE, 16);
