@@ -7,6 +7,7 @@ import { dequantize, getFormat } from '../formats/index.js';
 import type { Int8Matrix, Kernels } from '../kernels/api.js';
 
 const CHUNK_ROWS = 16384;
+const DECODE_ROWS = 512;
 
 export class LmHead {
   private constructor(
@@ -21,8 +22,16 @@ export class LmHead {
     for (let start = 0; start < rows; start += CHUNK_ROWS) {
       const n = Math.min(CHUNK_ROWS, rows - start);
       const bytes = await source.read(t.offset + start * rowBytes, n * rowBytes);
+      // rows are decoded DECODE_ROWS at a time (one allocation per block, not per row)
+      let blockStart = -1;
+      let block = new Float32Array(0);
       const m = k.int8Matrix(n, cols, (r, out) => {
-        out.set(dequantize(t.type, bytes.subarray(r * rowBytes, (r + 1) * rowBytes), cols, cols));
+        if (r < blockStart || r >= blockStart + DECODE_ROWS) {
+          blockStart = r - (r % DECODE_ROWS);
+          const nr = Math.min(DECODE_ROWS, n - blockStart);
+          block = dequantize(t.type, bytes.subarray(blockStart * rowBytes, (blockStart + nr) * rowBytes), nr * cols, cols);
+        }
+        out.set(block.subarray((r - blockStart) * cols, (r - blockStart + 1) * cols));
       });
       chunks.push({ start, m });
     }
