@@ -5,7 +5,8 @@
 //                                              [--quick] [--no-lmhead] [--no-full]
 //
 // Figures: GOPS (2 ops per multiply-add), effective weight GB/s (bytes of the packed matrix read
-// per pass / time) and its fraction of the read ceiling; "full pass" = the ternary matmuls of all
+// per pass / time) and its fraction of the read ceiling measured with the same thread count (a SIMD
+// sum over 512 MB, in the same run); "full pass" = the ternary matmuls of all
 // 30 layers for one token (q, k, v, o, gate, up, down; distinct memory per layer); GEMM@64 vs GEMV
 // per-token throughput. Times are medians of repeated runs. Writes bench/results/kernels.json.
 
@@ -82,14 +83,14 @@ async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: num
   const k = (await createKernels({ path, threads, layout })) as Kernels & WasmBenchHooks;
   const tag = { path: k.name, layout, threads: k.threads };
   try {
-    // memory-read ceiling: one thread's SIMD sum over 512 MB (the same for every path; measured once per thread count)
-    if (!ceilingByThreads.has(1)) {
+    // memory-read ceiling with this many threads: SIMD sum over 512 MB (measured once per thread count)
+    if (!ceilingByThreads.has(k.threads)) {
       const bytes = 512 * 2 ** 20;
-      const s = k.memoryReadProbe(bytes, quick ? 2 : 4);
-      ceilingByThreads.set(1, bytes / s / 1e9);
-      rows.push({ ...tag, what: 'memory read ceiling (1 thread, 512 MB SIMD sum)', ms: s * 1e3, gbps: bytes / s / 1e9 });
+      const s = k.memoryReadProbe(bytes, quick ? 3 : 5, true);
+      ceilingByThreads.set(k.threads, bytes / s / 1e9);
+      rows.push({ ...tag, what: `memory read ceiling (${k.threads} thread${k.threads > 1 ? 's' : ''}, 512 MB SIMD sum)`, ms: s * 1e3, gbps: bytes / s / 1e9 });
     }
-    const ceiling = ceilingByThreads.get(1)!;
+    const ceiling = ceilingByThreads.get(k.threads)!;
     const nMax = 64;
     const acts2560 = k.allocActs(nMax, HIDDEN);
     const acts6912 = k.allocActs(nMax, FFN);
@@ -139,6 +140,11 @@ async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: num
       const t1 = time(() => k.int8Matmul(m, x, 1, logits));
       rows.push({ ...tag, what: 'lm_head 128256x2560 int8, 1 token', ms: t1 * 1e3, gops: (2 * VOCAB * HIDDEN) / t1 / 1e9,
         gbps: bytes / t1 / 1e9, ceilingFraction: bytes / t1 / 1e9 / ceiling });
+      const x4 = k.allocF32(4 * HIDDEN);
+      x4.set(randomF32(4 * HIDDEN));
+      const logits4 = k.allocF32(4 * VOCAB);
+      const t4 = time(() => k.int8Matmul(m, x4, 4, logits4), 2, 0.3);
+      rows.push({ ...tag, what: 'lm_head 128256x2560 int8, 4 tokens (per token)', ms: (t4 / 4) * 1e3, gops: (4 * 2 * VOCAB * HIDDEN) / t4 / 1e9 });
     }
     rows.push({ ...tag, what: 'wasm memory planned (MB)', ms: 0, extra: { plannedMB: k.plannedBytes / 1e6 } });
   } finally {

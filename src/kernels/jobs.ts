@@ -8,6 +8,7 @@ export const JOB_TERN_R4 = 1;
 export const JOB_TERN_LUT = 2;
 export const JOB_INT8 = 3;
 export const JOB_LUT_TABLES = 4;
+export const JOB_MEMSUM = 5;
 
 /** [start, end) of share `index` of `n` over `count` units. */
 export function share(count: number, index: number, n: number): [number, number] {
@@ -24,6 +25,8 @@ export function jobUnits(job: number, a: Float64Array): number {
       return a[2]!; // row groups
     case JOB_LUT_TABLES:
       return a[2]!; // tokens
+    case JOB_MEMSUM:
+      return a[2]!; // blocks
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }
@@ -48,6 +51,10 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
     case JOB_LUT_TABLES:
       // q, qStride, nTok, cols, pairs, tables
       ex.lutTables(a[0]! + u0 * a[1]!, a[1]!, u1 - u0, a[3]!, a[4]!, a[5]! + u0 * a[4]! * 32);
+      return;
+    case JOB_MEMSUM:
+      // p, block bytes, blocks (the memory-read ceiling probe of the benchmark)
+      ex.memsum(a[0]! + u0 * a[1]!, (u1 - u0) * a[1]!);
       return;
     default:
       throw new Error(`kernels: unknown job ${job}`);
