@@ -23,12 +23,14 @@ export class LmHead {
       const n = Math.min(CHUNK_ROWS, rows - start);
       const bytes = await source.read(t.offset + start * rowBytes, n * rowBytes);
       // rows are decoded DECODE_ROWS at a time (one allocation per block, not per row)
-      let blockStart = -1;
-      let block = new Float32Array(0);
+      let blockStart = 0;
+      let blockEnd = 0; // rows [blockStart, blockEnd) are decoded in block
+      let block: Float32Array = new Float32Array(0);
       const m = k.int8Matrix(n, cols, (r, out) => {
-        if (r < blockStart || r >= blockStart + DECODE_ROWS) {
+        if (r < blockStart || r >= blockEnd) {
           blockStart = r - (r % DECODE_ROWS);
           const nr = Math.min(DECODE_ROWS, n - blockStart);
+          blockEnd = blockStart + nr;
           block = dequantize(t.type, bytes.subarray(blockStart * rowBytes, (blockStart + nr) * rowBytes), nr * cols, cols);
         }
         out.set(block.subarray((r - blockStart) * cols, (r - blockStart + 1) * cols));
