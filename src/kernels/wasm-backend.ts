@@ -30,6 +30,9 @@ export interface WasmKernelOptions {
   layout?: TernaryLayout;
   /** Jobs smaller than this many multiply-adds run on the calling thread only (default 1<<16). */
   minParallelWork?: number;
+  /** Force shared (true) or unshared (false) memory; default: shared where available. Unshared means
+   *  one thread and staged copies (what a page without cross-origin isolation gets). */
+  sharedMemory?: boolean;
   /** Spin iterations before a waiting thread sleeps (default 100000, well under a millisecond). */
   spin?: number;
 }
@@ -84,8 +87,9 @@ export function sharedMemoryAvailable(): boolean {
 }
 
 export async function createWasmKernels(opts: WasmKernelOptions): Promise<Kernels> {
-  const module = await loadKernelModule(opts.path);
-  const shared = sharedMemoryAvailable();
+  const shared = opts.sharedMemory ?? sharedMemoryAvailable();
+  if (shared && !sharedMemoryAvailable()) throw new Error('kernels: shared WebAssembly memory is not available here');
+  const module = await loadKernelModule(opts.path, shared);
   const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared } as WebAssembly.MemoryDescriptor);
   const mem = new MemoryPlanner(memory, shared);
   const ex = instantiateKernels(module, memory);

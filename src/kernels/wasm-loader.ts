@@ -1,8 +1,14 @@
 // Picks and compiles the WebAssembly kernel build: relaxed SIMD where the runtime validates a
-// relaxed instruction, else plain SIMD128. The bytes come from wasm-bytes.generated.ts (base64,
+// relaxed instruction, else plain SIMD128; each for a shared memory (threads) or an unshared one. The bytes come from wasm-bytes.generated.ts (base64,
 // written by scripts/build-wasm.mjs), so nothing here touches a file system.
 
-import { KERNELS_RELAXED_WASM, KERNELS_SIMD_WASM, RELAXED_PROBE_WASM } from './wasm-bytes.generated.js';
+import {
+  KERNELS_RELAXED_UNSHARED_WASM,
+  KERNELS_RELAXED_WASM,
+  KERNELS_SIMD_UNSHARED_WASM,
+  KERNELS_SIMD_WASM,
+  RELAXED_PROBE_WASM,
+} from './wasm-bytes.generated.js';
 
 export type WasmPath = 'relaxed' | 'simd';
 
@@ -18,23 +24,27 @@ export function relaxedSimdSupported(): boolean {
   return WebAssembly.validate(decodeBase64(RELAXED_PROBE_WASM));
 }
 
-const cache = new Map<WasmPath, WebAssembly.Module>();
+const cache = new Map<string, WebAssembly.Module>();
 
-/** The compiled kernel module for a path (compiled once per process). */
-export async function loadKernelModule(path: WasmPath): Promise<WebAssembly.Module> {
-  const hit = cache.get(path);
+/** The compiled kernel module for a path and memory kind (compiled once per process). */
+export async function loadKernelModule(path: WasmPath, shared: boolean): Promise<WebAssembly.Module> {
+  const key = `${path}/${shared}`;
+  const hit = cache.get(key);
   if (hit) return hit;
   if (path === 'relaxed' && !relaxedSimdSupported()) {
     throw new Error('kernels: relaxed SIMD is not available in this WebAssembly runtime (use path "simd")');
   }
-  const bytes = decodeBase64(path === 'relaxed' ? KERNELS_RELAXED_WASM : KERNELS_SIMD_WASM);
+  const b64 = path === 'relaxed'
+    ? (shared ? KERNELS_RELAXED_WASM : KERNELS_RELAXED_UNSHARED_WASM)
+    : (shared ? KERNELS_SIMD_WASM : KERNELS_SIMD_UNSHARED_WASM);
+  const bytes = decodeBase64(b64);
   let mod: WebAssembly.Module;
   try {
     mod = await WebAssembly.compile(bytes);
   } catch (e) {
     throw new Error(`kernels: the ${path} WebAssembly build failed to compile here (${(e as Error).message})`);
   }
-  cache.set(path, mod);
+  cache.set(key, mod);
   return mod;
 }
 

@@ -273,3 +273,40 @@ test('WF_KERNELS selects the path', async () => {
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /WF_KERNELS "fast" is not one of relaxed, simd, reference/);
 });
+
+test('unshared memory (a page without cross-origin isolation): plain arrays, staged calls, memory growth between calls', async () => {
+  const { createWasmKernels } = await import('../../src/kernels/wasm-backend.js');
+  for (const path of paths) {
+    const k = await createWasmKernels({ path, threads: 2, sharedMemory: false });
+    try {
+      assert.equal(k.threads, 1);
+      const rows = 45, cols = 320, nTok = 5;
+      const c = codes(rows * cols);
+      const w = k.ternaryMatrix(c, rows, cols, 0.3), wr = ref.ternaryMatrix(c, rows, cols, 0.3);
+      const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+      assert.equal(a.q.buffer instanceof ArrayBuffer, true);
+      const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+      const x = floats(nTok * cols);
+      k.quantize(x, nTok, cols, a);
+      ref.quantize(x, nTok, cols, b);
+      // grow the memory after the buffers were handed out
+      const big = k.ternaryMatrix(codes(512 * 4096), 512, 4096, 1);
+      assert.ok(big);
+      k.ternaryMatmul(w, a, nTok, out);
+      ref.ternaryMatmul(wr, b, nTok, expect);
+      assertSameF32(out, expect, `${path} unshared matmul`);
+      const m = k.int8Matrix(9, cols, (r, o) => o.set(x.subarray(0, cols).map((v) => v * (r + 1))));
+      const mr = ref.int8Matrix(9, cols, (r, o) => o.set(x.subarray(0, cols).map((v) => v * (r + 1))));
+      const lo = k.allocF32(2 * 9), le = new Float32Array(2 * 9);
+      k.int8Matmul(m, x, 2, lo);
+      ref.int8Matmul(mr, x, 2, le);
+      assertSameF32(lo, le, `${path} unshared int8Matmul`);
+      const n1 = k.allocF32(cols), n2 = new Float32Array(cols), g = floats(cols);
+      k.rmsnorm(x, g, 1, cols, 1e-6, n1);
+      ref.rmsnorm(x, g, 1, cols, 1e-6, n2);
+      assertSameF32(n1, n2, `${path} unshared rmsnorm`);
+    } finally {
+      k.dispose();
+    }
+  }
+});

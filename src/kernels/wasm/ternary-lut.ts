@@ -119,18 +119,40 @@ export function ternLut(w: usize, g0: i32, g1: i32, steps: i32, rows: i32, table
  *  Returns -1 when all codes are valid, else the index of the first invalid code. */
 export function packLut(src: usize, rows: i32, cols: i32, dst: usize): i32 {
   const n = <usize>rows * <usize>cols;
-  for (let k: usize = 0; k < n; k++) {
+  const one = i8x16.splat(1), two = i8x16.splat(2);
+  let k: usize = 0;
+  for (; k + 16 <= n; k += 16) {
+    if (v128.any_true(i8x16.gt_u(i8x16.add(v128.load(src + k), one), two))) break;
+  }
+  for (; k < n; k++) {
     const c = load<i8>(src + k);
     if (c < -1 || c > 1) return <i32>k;
   }
   const steps = ((cols + 7) >> 3) << 1;
   const groups = (rows + 15) >> 4;
+  const full = cols >> 4; // 16-column blocks packed with SIMD (4 steps each)
+  const lowByte = i16x8.splat(0xff), lowHalf = i32x4.splat(0xffff), three = i16x8.splat(3);
   for (let g = 0; g < groups; g++) {
     const wg = dst + ((<usize>g * <usize>steps) << 4);
     for (let r = 0; r < 16; r++) {
       const row = (g << 4) + r;
       const rp = src + <usize>row * <usize>cols;
-      for (let s = 0; s < steps; s++) {
+      let s = 0;
+      if (row < rows) {
+        for (let j = 0; j < full; j++) {
+          const u = i8x16.add(v128.load(rp + (<usize>j << 4)), one); // T + 1 in 0..2
+          // pair index e = 3 * u_even + u_odd in the 8 int16 lanes, then two pairs per byte
+          const e = i16x8.add(i16x8.mul(v128.and(u, lowByte), three), i16x8.shr_u(u, 8));
+          const b = v128.or(v128.and(e, lowHalf), i32x4.shr_u(e, 12));
+          const o = wg + (<usize>(j << 2) << 4) + r;
+          store<u8>(o, <u8>i32x4.extract_lane(b, 0));
+          store<u8>(o, <u8>i32x4.extract_lane(b, 1), 16);
+          store<u8>(o, <u8>i32x4.extract_lane(b, 2), 32);
+          store<u8>(o, <u8>i32x4.extract_lane(b, 3), 48);
+        }
+        s = full << 2;
+      }
+      for (; s < steps; s++) {
         let byte = 0x44; // padding: both pairs zero
         if (row < rows) {
           byte = 0;
