@@ -310,3 +310,42 @@ test('unshared memory (a page without cross-origin isolation): plain arrays, sta
     }
   }
 });
+
+test('both V8 tiers (Liftoff only, TurboFan only) give the reference results', async () => {
+  // Node 20's baseline compiler once returned wrong results for a relaxed instruction until the code
+  // was re-optimized; the kernels avoid that instruction, and this checks each tier on its own.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const kernels = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const reference = new URL(`../../src/kernels/reference${ext}`, import.meta.url).href;
+  const code = `
+    const { createKernels } = await import(${JSON.stringify(kernels)});
+    const { createReferenceKernels } = await import(${JSON.stringify(reference)});
+    const ref = createReferenceKernels();
+    let seed = 7; const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    let bad = 0, checked = 0;
+    for (const path of ${JSON.stringify(paths)}) for (const layout of ['r4', 'lut']) {
+      const k = await createKernels({ path, layout, threads: 1 });
+      const rows = 37, cols = 384;
+      const c = new Int8Array(rows * cols).map(() => Math.floor(rnd() * 3) - 1);
+      const w = k.ternaryMatrix(c, rows, cols, 0.5), wr = ref.ternaryMatrix(c, rows, cols, 0.5);
+      for (const nTok of [1, 9]) {
+        const x = new Float32Array(nTok * cols).map(() => rnd() * 2 - 1);
+        const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+        k.quantize(x, nTok, cols, a); ref.quantize(x, nTok, cols, b);
+        const o = new Float32Array(nTok * rows), e = new Float32Array(nTok * rows);
+        k.ternaryMatmul(w, a, nTok, o); ref.ternaryMatmul(wr, b, nTok, e);
+        for (let i = 0; i < e.length; i++) { checked++; if (o[i] !== e[i]) bad++; }
+        for (let i = 0; i < nTok * cols; i++) { checked++; if (a.q[i] !== b.q[i]) bad++; }
+      }
+      k.dispose();
+    }
+    console.log(bad + '/' + checked);`;
+  for (const flag of ['--liftoff-only', '--no-liftoff']) {
+    const r = spawnSync(process.execPath, [flag, ...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
+      { timeout: 60000, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${flag}: ${r.stderr}`);
+    const [bad, checked] = r.stdout.trim().split('/').map(Number);
+    assert.ok(checked! > 1000, `${flag}: ${r.stdout}`);
+    assert.equal(bad, 0, `${flag}: ${bad} of ${checked} values differ from the reference`);
+  }
+});
