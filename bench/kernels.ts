@@ -2,7 +2,7 @@
 // thread count, against the machine's memory-read ceiling measured in the same run.
 //
 //   npm run build && node dist/bench/kernels.js [--paths relaxed,simd] [--threads 1,2] [--layouts r4,lut]
-//                                              [--quick] [--no-lmhead] [--no-full]
+//                                              [--quick] [--no-lmhead] [--no-full] [--out FILE]
 //
 // Figures: GOPS (2 ops per multiply-add), effective weight GB/s (bytes of the packed matrix read
 // per pass / time) and its fraction of the read ceiling measured with the same thread count (a SIMD
@@ -170,5 +170,6 @@ for (const r of rows) {
   console.log([r.path, r.layout, r.threads, r.what, fmt(r.ms, 3), fmt(r.gops, 1), fmt(r.gbps, 2), r.ceilingFraction === undefined ? '' : `${(r.ceilingFraction * 100).toFixed(0)}%`, extra].join('\t'));
 }
 mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/kernels.json', JSON.stringify({ started, machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, argv, rows }, null, 2));
-console.log('wrote bench/results/kernels.json');
+const outFile = opt('out', 'bench/results/kernels.json');
+writeFileSync(outFile, JSON.stringify({ started, machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, argv, rows }, null, 2));
+console.log(`wrote ${outFile}`);
