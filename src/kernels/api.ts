@@ -52,6 +52,17 @@ export interface Kernels {
   /** out[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * weight, for t < nTok (out may be x). */
   rmsnorm(x: Float32Array, weight: Float32Array, nTok: number, dim: number, eps: number, out: Float32Array): void;
 
+  /**
+   * Causal grouped-query attention of nTok query rows at positions pos0 .. pos0+nTok-1 over a KV
+   * cache holding positions 0 .. pos0+nTok-1 (the batch's own keys included):
+   *   out[t,h] = softmax_p(q[t,h] . k[p,g] / sqrt(headDim)) . v[p,g],  p <= pos0+t,  g = h / (nHeads/nKVHeads)
+   * q, out: (nTok, nHeads*headDim); kCache, vCache: (ctx, nKVHeads*headDim). Float math (not exact).
+   */
+  attention(
+    q: Float32Array, kCache: Float32Array, vCache: Float32Array, out: Float32Array,
+    nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
+  ): void;
+
   /** Frees worker threads. */
   dispose(): void;
 }

@@ -9,6 +9,7 @@ export const JOB_TERN_LUT = 2;
 export const JOB_INT8 = 3;
 export const JOB_LUT_TABLES = 4;
 export const JOB_MEMSUM = 5;
+export const JOB_ATTN = 6;
 
 /** [start, end) of share `index` of `n` over `count` units. */
 export function share(count: number, index: number, n: number): [number, number] {
@@ -27,6 +28,8 @@ export function jobUnits(job: number, a: Float64Array): number {
       return a[2]!; // tokens
     case JOB_MEMSUM:
       return a[2]!; // blocks
+    case JOB_ATTN:
+      return a[4]!; // (token, head) pairs
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }
@@ -55,6 +58,10 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
     case JOB_MEMSUM:
       // p, block bytes, blocks (the memory-read ceiling probe of the benchmark)
       ex.memsum(a[0]! + u0 * a[1]!, (u1 - u0) * a[1]!);
+      return;
+    case JOB_ATTN:
+      // q, k, v, out, units, nHeads, group, headDim, qStride, kvStride, pos0, scale, scores, scores bytes per thread
+      ex.attnRows(a[0]!, a[1]!, a[2]!, a[3]!, u0, u1, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]! + thread * a[13]!);
       return;
     default:
       throw new Error(`kernels: unknown job ${job}`);

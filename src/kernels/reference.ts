@@ -82,6 +82,23 @@ export function checkActs(fn: string, acts: QuantizedActs, nTok: number, dim: nu
   if (dim !== acts.dim) throw new Error(`${fn}: dim ${dim} does not match the activation buffer dim ${acts.dim}`);
 }
 
+/** Shape checks of Kernels.attention, shared by both implementations. */
+export function checkAttention(
+  fn: string, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array,
+  nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
+): void {
+  checkCount(`${fn} nTok`, nTok);
+  checkCount(`${fn} pos0`, pos0);
+  checkPositive(`${fn} nHeads`, nHeads);
+  checkPositive(`${fn} nKVHeads`, nKVHeads);
+  checkPositive(`${fn} headDim`, headDim);
+  if (nHeads % nKVHeads !== 0) throw new Error(`${fn}: nHeads ${nHeads} is not a multiple of nKVHeads ${nKVHeads}`);
+  checkLen(fn, 'q', q, nTok * nHeads * headDim);
+  checkLen(fn, 'out', out, nTok * nHeads * headDim);
+  checkLen(fn, 'kCache', k, (pos0 + nTok) * nKVHeads * headDim);
+  checkLen(fn, 'vCache', v, (pos0 + nTok) * nKVHeads * headDim);
+}
+
 export function checkLen(fn: string, name: string, arr: { length: number }, need: number): void {
   if (arr.length < need) throw new Error(`${fn}: ${name} holds ${arr.length} values, needs at least ${need}`);
 }
@@ -247,6 +264,36 @@ export function createReferenceKernels(): Kernels {
         const mean = fround(sum / dim);
         const scale = fround(1 / fround(Math.sqrt(fround(mean + e))));
         for (let c = 0; c < dim; c++) out[o + c] = fround(fround(x[o + c]! * scale) * weight[c]!);
+      }
+    },
+
+    attention(q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim): void {
+      checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim);
+      const qStride = nHeads * headDim;
+      const kvStride = nKVHeads * headDim;
+      const group = nHeads / nKVHeads;
+      const scale = 1 / Math.sqrt(headDim);
+      const scores = new Float64Array(pos0 + nTok);
+      for (let t = 0; t < nTok; t++) {
+        const last = pos0 + t;
+        for (let h = 0; h < nHeads; h++) {
+          const qo = t * qStride + h * headDim;
+          const ko = Math.floor(h / group) * headDim;
+          let max = -Infinity;
+          for (let p = 0; p <= last; p++) {
+            let dot = 0;
+            for (let i = 0; i < headDim; i++) dot += q[qo + i]! * kCache[p * kvStride + ko + i]!;
+            scores[p] = dot * scale;
+            if (scores[p]! > max) max = scores[p]!;
+          }
+          let sum = 0;
+          for (let p = 0; p <= last; p++) sum += scores[p] = Math.exp(scores[p]! - max);
+          for (let i = 0; i < headDim; i++) {
+            let acc = 0;
+            for (let p = 0; p <= last; p++) acc += scores[p]! * vCache[p * kvStride + ko + i]!;
+            out[qo + i] = acc / sum;
+          }
+        }
       }
     },
 

@@ -13,9 +13,9 @@
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
 import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
+import { JOB_ATTN, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
-import { checkActs, checkCount, checkLen, checkPositive } from './reference.js';
+import { checkActs, checkAttention, checkCount, checkLen, checkPositive } from './reference.js';
 import { CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
 
@@ -116,6 +116,9 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   /** Per-thread scratch of the r4 GEMM (one unpacked row group): base and bytes per thread. */
   private gemmScratch = 0;
   private gemmScratchBytes = 0;
+  /** Per-thread attention scores (one f32 per cached position): base and bytes per thread. */
+  private attnScratch = 0;
+  private attnScratchBytes = 0;
 
   constructor(
     private readonly ex: KernelExports,
@@ -346,6 +349,45 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     this.setArgs(m.ptr, m.dPtr, m.groups, m.chunks, rows, q16!, sc!, nTok, o);
     this.run(JOB_INT8, rows * cols * nTok);
     if (!outOwned) out.set(this.f32(o, nTok * rows));
+  }
+
+  attention(
+    q: Float32Array, kCache: Float32Array, vCache: Float32Array, out: Float32Array,
+    nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
+  ): void {
+    this.live('attention');
+    checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim);
+    if (nTok === 0) return;
+    const len = pos0 + nTok;
+    const qStride = nHeads * headDim;
+    const kvStride = nKVHeads * headDim;
+    const need = Math.ceil((len * 4) / 64) * 64;
+    if (need > this.attnScratchBytes) {
+      // grows to the longest context seen (doubling, so a growing sequence reallocates rarely)
+      this.attnScratchBytes = Math.max(need, 2 * this.attnScratchBytes);
+      this.attnScratch = this.mem.alloc(this.threads * this.attnScratchBytes, 'attention scores');
+    }
+    // arrays outside this memory (unshared mode) are copied through scratch space
+    const [qs, ks, vs, os] = this.scratch([
+      this.owned(q) ? 0 : nTok * qStride * 4,
+      this.owned(kCache) ? 0 : len * kvStride * 4,
+      this.owned(vCache) ? 0 : len * kvStride * 4,
+      this.owned(out) ? 0 : nTok * qStride * 4,
+    ], 'attention');
+    const place = (a: Float32Array, tmp: number, n: number): number => {
+      if (this.owned(a)) return a.byteOffset;
+      this.f32(tmp, n).set(a.subarray(0, n));
+      return tmp;
+    };
+    const qp = place(q, qs!, nTok * qStride);
+    const kp = place(kCache, ks!, len * kvStride);
+    const vp = place(vCache, vs!, len * kvStride);
+    const op = this.owned(out) ? out.byteOffset : os!;
+    const units = nTok * nHeads;
+    this.setArgs(qp, kp, vp, op, units, nHeads, nHeads / nKVHeads, headDim, qStride, kvStride, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes);
+    // work ~ positions x head dims x heads (x2 for QK and AV)
+    this.run(JOB_ATTN, nTok * nHeads * len * headDim * 2);
+    if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));
   }
 
   int8Row(mat: Int8Matrix, row: number, out: Float32Array): void {

@@ -19,7 +19,6 @@ class RunState {
   readonly tmp: Float32Array; // (batch, nEmbd) a sub-block's output before the residual add
   readonly gate: Float32Array; // (batch, nFF)
   readonly up: Float32Array; // (batch, nFF)
-  readonly scores: Float32Array; // (ctx) attention scores of one head
   readonly actsEmbd: QuantizedActs; // int8 of an nEmbd-wide input
   readonly actsFF: QuantizedActs; // int8 of an nFF-wide input
   readonly logits: Float32Array; // (batch, vocab) when every position's logits are asked for
@@ -34,7 +33,6 @@ class RunState {
     this.tmp = k.allocF32(batch * c.nEmbd);
     this.gate = k.allocF32(batch * c.nFF);
     this.up = k.allocF32(batch * c.nFF);
-    this.scores = new Float32Array(ctx);
     this.actsEmbd = k.allocActs(batch, c.nEmbd);
     this.actsFF = k.allocActs(batch, c.nFF);
     this.logits = k.allocF32(batch * c.vocabSize);
@@ -161,8 +159,8 @@ export class Sequence {
         this.rope.apply(s.k, t * kvDim, nKVHeads, headDim, pos0 + t);
       }
       this.kv.write(l, pos0, n, s.k, s.v);
-      // causal GQA attention over the cache
-      this.attention(l, n, pos0);
+      // causal GQA attention over the cache: att = softmax(q K^T / sqrt(headDim)) V
+      k.attention(s.q, this.kv.keys(l), this.kv.values(l), s.att, n, pos0, nHeads, nKVHeads, headDim);
       // h = x + Wo(SubNorm(att))
       k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
       k.quantize(s.att, n, D, s.actsEmbd);
@@ -192,45 +190,6 @@ export class Sequence {
     w.lmHead.forward(k, s.xn, rows, allRows ? s.logits : s.logits.subarray((n - 1) * cfg.vocabSize));
   }
 
-  /** att[t] = softmax(q_t K^T / sqrt(headDim)) V over cache positions <= pos0 + t, per head (GQA). */
-  private attention(layer: number, n: number, pos0: number): void {
-    const { s, cfg } = this;
-    const { nEmbd: D, nHeads, headDim, kvDim } = cfg;
-    const group = nHeads / cfg.nKVHeads;
-    const kc = this.kv.keys(layer), vc = this.kv.values(layer);
-    const scale = 1 / Math.sqrt(headDim);
-    const sc = s.scores;
-    for (let t = 0; t < n; t++) {
-      const last = pos0 + t; // attends to positions 0..last
-      for (let h = 0; h < nHeads; h++) {
-        const qo = t * D + h * headDim;
-        const ko = Math.floor(h / group) * headDim;
-        let max = -Infinity;
-        for (let p = 0; p <= last; p++) {
-          const kb = p * kvDim + ko;
-          let dot = 0;
-          for (let i = 0; i < headDim; i++) dot += s.q[qo + i] * kc[kb + i];
-          const v = dot * scale;
-          sc[p] = v;
-          if (v > max) max = v;
-        }
-        let sum = 0;
-        for (let p = 0; p <= last; p++) {
-          const e = Math.exp(sc[p] - max);
-          sc[p] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        const ao = t * D + h * headDim;
-        s.att.fill(0, ao, ao + headDim);
-        for (let p = 0; p <= last; p++) {
-          const a = sc[p] * inv;
-          const vb = p * kvDim + ko;
-          for (let i = 0; i < headDim; i++) s.att[ao + i] += a * vc[vb + i];
-        }
-      }
-    }
-  }
 }
 
 function addInPlace(x: Float32Array, y: Float32Array, n: number): void {

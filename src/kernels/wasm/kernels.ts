@@ -6,3 +6,4 @@ export { quantize, quantizeWide, quantizeWeightRow, rmsnorm, memsum } from './no
 export { ternR4, packR4, interleaveActs } from './ternary-r4';
 export { ternLut, lutTables, packLut } from './ternary-lut';
 export { int8Mm, int8Row } from './int8';
+export { attnRows } from './attention';

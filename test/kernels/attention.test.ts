@@ -1,0 +1,67 @@
+// Kernels.attention: the WebAssembly kernel against the float64 reference. Not bit-exact (f32
+// lane-order dots, a polynomial exp): |delta| <= 2e-5 relative to the output scale, checked on random
+// shapes incl. odd head dims, GQA groups, batches that attend to their own keys, 1 and 2 threads.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Kernels } from '../../src/kernels/api.js';
+import { availablePaths, createKernels } from '../../src/kernels/index.js';
+import { createReferenceKernels } from '../../src/kernels/reference.js';
+
+const ref = createReferenceKernels();
+let seed = 7;
+const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+const floats = (n: number, s = 1) => Float32Array.from({ length: n }, () => rand() * s);
+const made: Kernels[] = [];
+after(() => made.forEach((k) => k.dispose()));
+
+const CASES = [
+  { nTok: 1, pos0: 0, nHeads: 4, nKV: 2, headDim: 64 },
+  { nTok: 1, pos0: 37, nHeads: 20, nKV: 5, headDim: 128 },
+  { nTok: 17, pos0: 0, nHeads: 4, nKV: 1, headDim: 32 },
+  { nTok: 5, pos0: 11, nHeads: 6, nKV: 3, headDim: 10 }, // head dim not a multiple of 4
+  { nTok: 3, pos0: 200, nHeads: 2, nKV: 2, headDim: 8 },
+];
+
+for (const path of ['relaxed', 'simd'] as const) {
+  for (const threads of [1, 2]) {
+    test(`attention matches the reference (${path}, ${threads} thread${threads > 1 ? 's' : ''})`, async (t) => {
+      if (!(await availablePaths()).includes(path)) return t.skip(`${path} not available`);
+      const k = await createKernels({ path, threads, minParallelWork: 0 });
+      made.push(k);
+      for (const c of CASES) {
+        const len = c.pos0 + c.nTok;
+        const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
+        const q = k.allocF32(c.nTok * qd), kc = k.allocF32(len * kvd), vc = k.allocF32(len * kvd), out = k.allocF32(c.nTok * qd);
+        q.set(floats(q.length, 2)); kc.set(floats(kc.length, 2)); vc.set(floats(vc.length));
+        const expect = new Float32Array(out.length);
+        ref.attention(q, kc, vc, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+        k.attention(q, kc, vc, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+        let worst = 0;
+        for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
+        assert.ok(worst <= 2e-5, `${JSON.stringify(c)}: max |delta| ${worst}`);
+      }
+    });
+  }
+}
+
+test('attention on arrays outside the kernel memory (copied through scratch) gives the same result', async () => {
+  const k = await createKernels({ threads: 2, minParallelWork: 0 });
+  made.push(k);
+  const c = CASES[1];
+  const len = c.pos0 + c.nTok, qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
+  const q = floats(c.nTok * qd), kc = floats(len * kvd), vc = floats(len * kvd);
+  const plain = new Float32Array(c.nTok * qd);
+  k.attention(q, kc, vc, plain, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+  const qo = k.allocF32(q.length), ko = k.allocF32(kc.length), vo = k.allocF32(vc.length), oo = k.allocF32(plain.length);
+  qo.set(q); ko.set(kc); vo.set(vc);
+  k.attention(qo, ko, vo, oo, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+  assert.deepEqual(plain, oo);
+});
+
+test('attention shape errors name the argument', async () => {
+  const k = await createKernels({ threads: 1 });
+  made.push(k);
+  const a = k.allocF32(64);
+  assert.throws(() => k.attention(a, a, a, a, 1, 0, 3, 2, 8), /nHeads 3 is not a multiple of nKVHeads 2/);
+  assert.throws(() => k.attention(a, k.allocF32(8), a, a, 1, 4, 2, 1, 8), /kCache holds 8 values, needs at least 40/);
+});
