@@ -2,18 +2,23 @@
 // thread count, against the machine's memory-read ceiling measured in the same run.
 //
 //   npm run build && node dist/bench/kernels.js [--paths relaxed,simd] [--threads 1,2] [--layouts r4,lut]
-//                                              [--quick] [--no-lmhead] [--no-full] [--out FILE]
+//                                              [--quick] [--no-lmhead] [--no-full] [--no-dotadd] [--out FILE]
 //
 // Figures: GOPS (2 ops per multiply-add), effective weight GB/s (bytes of the packed matrix read
 // per pass / time) and its fraction of the read ceiling measured with the same thread count (a SIMD
 // sum over 512 MB, in the same run); "full pass" = the ternary matmuls of all
 // 30 layers for one token (q, k, v, o, gate, up, down; distinct memory per layer); GEMM@64 vs GEMV
 // per-token throughput. Times are medians of repeated runs. Writes bench/results/kernels.json.
+// "dot-add probe": cost of i32x4.relaxed_dot_i8x16_i7x16_add_s against i16x8.relaxed_dot_i8x16_i7x16_s
+// + i16x8.add in this runtime (8 independent accumulators, so throughput, not latency), and whether
+// the baseline tier (Liftoff) gets it right on the first calls. On Node 20 (V8 11.3, x64) it is lowered
+// without VNNI (5 instructions) and Liftoff returns wrong sums, which is why the kernels do not use it;
+// rerun this on a newer runtime before revisiting that.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Int8Matrix, Kernels, TernaryMatrix } from '../src/kernels/api.js';
-import { createKernels, type KernelPath } from '../src/kernels/index.js';
+import { availablePaths, createKernels, type KernelPath } from '../src/kernels/index.js';
 import type { TernaryLayout, WasmBenchHooks } from '../src/kernels/wasm-backend.js';
 
 const argv = process.argv.slice(2);
@@ -27,6 +32,7 @@ const threadList = opt('threads', '1,2').split(',').map(Number);
 const layoutsArg = opt('layouts', '');
 const doLmHead = !argv.includes('--no-lmhead');
 const doFull = !argv.includes('--no-full');
+const doDotAdd = !argv.includes('--no-dotadd');
 
 const HIDDEN = 2560, KV = 640, FFN = 6912, VOCAB = 128256, LAYERS = 30;
 const LAYER_MACS = 2 * HIDDEN * HIDDEN + 2 * KV * HIDDEN + 2 * FFN * HIDDEN + HIDDEN * FFN;
@@ -152,6 +158,90 @@ async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: num
   }
 }
 
+const DOTADD_SRC = `
+export function dotAdd(a: usize, b: usize, n: i32): i32 {
+  let c0 = i32x4.splat(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+  const b0 = v128.load(b), b1 = v128.load(b, 16);
+  for (let i = 0; i < n; i++) {
+    const p = a + (<usize>(i & 63) << 6);
+    const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
+    c0 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, b0, c0); c1 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, b0, c1);
+    c2 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x2, b0, c2); c3 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x3, b0, c3);
+    c4 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x0, b1, c4); c5 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x1, b1, c5);
+    c6 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x2, b1, c6); c7 = i32x4.relaxed_dot_i8x16_i7x16_add_s(x3, b1, c7);
+  }
+  const s = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1) + i32x4.extract_lane(s, 2) + i32x4.extract_lane(s, 3);
+}
+export function dotThenAdd(a: usize, b: usize, n: i32): i32 {
+  let c0 = i16x8.splat(0), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+  const b0 = v128.load(b), b1 = v128.load(b, 16);
+  for (let i = 0; i < n; i++) {
+    const p = a + (<usize>(i & 63) << 6);
+    const x0 = v128.load(p), x1 = v128.load(p, 16), x2 = v128.load(p, 32), x3 = v128.load(p, 48);
+    c0 = i16x8.add(c0, i16x8.relaxed_dot_i8x16_i7x16_s(x0, b0)); c1 = i16x8.add(c1, i16x8.relaxed_dot_i8x16_i7x16_s(x1, b0));
+    c2 = i16x8.add(c2, i16x8.relaxed_dot_i8x16_i7x16_s(x2, b0)); c3 = i16x8.add(c3, i16x8.relaxed_dot_i8x16_i7x16_s(x3, b0));
+    c4 = i16x8.add(c4, i16x8.relaxed_dot_i8x16_i7x16_s(x0, b1)); c5 = i16x8.add(c5, i16x8.relaxed_dot_i8x16_i7x16_s(x1, b1));
+    c6 = i16x8.add(c6, i16x8.relaxed_dot_i8x16_i7x16_s(x2, b1)); c7 = i16x8.add(c7, i16x8.relaxed_dot_i8x16_i7x16_s(x3, b1));
+  }
+  const s = i32x4.add(i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)), i32x4.add(i32x4.add(c4, c5), i32x4.add(c6, c7)));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
+}`;
+
+/** The dot-add probe (see the header): compiles DOTADD_SRC with the AssemblyScript compiler (a dev
+ *  dependency) and adds its rows; skipped with a note where relaxed SIMD or the compiler is missing. */
+async function dotAddProbe(): Promise<void> {
+  await availablePaths(); // loads the platform adapter (under Node it enables relaxed SIMD)
+  let binary: Uint8Array | null = null;
+  try {
+    const asc = (await import('assemblyscript/asc')) as unknown as {
+      compileString(src: string, o: Record<string, unknown>): Promise<{ binary: Uint8Array | null; stderr: { toString(): string } }>;
+    };
+    const r = await asc.compileString(DOTADD_SRC, { enable: ['simd', 'relaxed-simd'], runtime: 'stub', optimizeLevel: 3, importMemory: true });
+    binary = r.binary;
+    if (!binary) throw new Error(r.stderr.toString());
+  } catch (e) {
+    console.error(`dot-add probe skipped: ${(e as Error).message}`);
+    return;
+  }
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  type Probe = { dotAdd(a: number, b: number, n: number): number; dotThenAdd(a: number, b: number, n: number): number };
+  const instantiate = (): Probe => new WebAssembly.Instance(new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>),
+    { env: { memory, abort: () => { throw new Error('abort'); } } }).exports as unknown as Probe;
+  let ex: Probe;
+  try {
+    ex = instantiate();
+  } catch (e) {
+    console.error(`dot-add probe skipped (relaxed SIMD unavailable?): ${(e as Error).message}`);
+    return;
+  }
+  // x: 64 x 64 random int8 at 0; b: 32 bytes in [0, 127] at 8192
+  const x = new Int8Array(memory.buffer, 0, 4096), b = new Uint8Array(memory.buffer, 8192, 32);
+  for (let i = 0; i < 4096; i++) x[i] = Math.floor(rand() * 256) - 128;
+  for (let i = 0; i < 32; i++) b[i] = Math.floor(rand() * 128);
+  const n = 64;
+  let expect = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < 64; j++) expect += x[((i & 63) << 6) + j]! * (b[j & 15]! + b[16 + (j & 15)]!);
+  // what the first calls return (baseline tier) before any tier-up
+  const first = ex.dotAdd(0, 8192, n);
+  // many short calls let the runtime tier the functions up (the timings below are of optimized code)
+  const t0 = performance.now();
+  let calls = 0;
+  while (performance.now() - t0 < 1000) {
+    for (let i = 0; i < 1000; i++) ex.dotAdd(0, 8192, n) + ex.dotThenAdd(0, 8192, n);
+    calls += 1000;
+    if (calls >= 20000 && ex.dotAdd(0, 8192, n) === expect) break;
+  }
+  const iters = 2_000_000;
+  const tDotAdd = time(() => ex.dotAdd(0, 8192, iters), 3, 0.2);
+  const tDotThenAdd = time(() => ex.dotThenAdd(0, 8192, iters), 3, 0.2);
+  const after = ex.dotAdd(0, 8192, n);
+  const tag = { path: 'probe', layout: '-', threads: 1 };
+  rows.push({ ...tag, what: `dot-add probe: first call ${first === expect ? 'exact' : 'WRONG'}, after ${calls} calls ${after === expect ? 'exact' : 'WRONG'}`, ms: 0 });
+  rows.push({ ...tag, what: 'dot-add probe: ns per i32x4.relaxed_dot_i8x16_i7x16_add_s', ms: 0, extra: { ns: (tDotAdd / iters / 8) * 1e9 } });
+  rows.push({ ...tag, what: 'dot-add probe: ns per i16x8.relaxed_dot_i8x16_i7x16_s + i16x8.add', ms: 0, extra: { ns: (tDotThenAdd / iters / 8) * 1e9 } });
+}
+
 const started = new Date().toISOString();
 for (const path of paths) {
   const layouts: TernaryLayout[] = layoutsArg ? (layoutsArg.split(',') as TernaryLayout[]) : [path === 'relaxed' ? 'r4' : 'lut'];
@@ -162,6 +252,8 @@ for (const path of paths) {
     }
   }
 }
+
+if (doDotAdd) await dotAddProbe();
 
 console.log(`kernels benchmark (${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, node ${process.version})`);
 console.log(['path', 'layout', 'thr', 'what', 'ms', 'GOPS', 'GB/s', 'of ceiling', 'extra'].join('\t'));

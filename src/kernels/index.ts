@@ -27,11 +27,14 @@ export interface KernelOptions {
   layout?: TernaryLayout;
   /** Jobs with fewer multiply-adds run on the calling thread only (tests set 0 to force the pool). */
   minParallelWork?: number;
+  /** Polls a waiting pool thread spins before it sleeps (default 100000; Node: WF_KERNEL_SPIN). */
+  spin?: number;
 }
 
 interface Platform {
   host?: ThreadHost;
   envPath?: string;
+  envSpin?: number;
   cores: number;
 }
 
@@ -47,7 +50,7 @@ async function platform(): Promise<Platform> {
     if (isNode()) {
       const spec = '../node/threads.js';
       const node = (await import(/* @vite-ignore */ spec)) as typeof import('../node/threads.js');
-      return { host: node.nodeThreadHost, envPath: node.envKernelPath(), cores: node.coreCount() };
+      return { host: node.nodeThreadHost, envPath: node.envKernelPath(), envSpin: node.envKernelSpin(), cores: node.coreCount() };
     }
     const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
     return { host: webThreadHost(), cores };
@@ -82,6 +85,7 @@ export async function createKernels(options: KernelOptions = {}): Promise<Kernel
     host: options.host ?? plat.host,
     layout: options.layout,
     minParallelWork: options.minParallelWork,
+    spin: options.spin ?? plat.envSpin,
   });
 }
 

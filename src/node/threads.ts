@@ -10,6 +10,15 @@ import { BROKEN, COMPLETED, CTL_BYTES, type ThreadHost, type WorkerHandle, type 
 
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 
+/** Pool spin iterations forced by WF_KERNEL_SPIN (tuning/benchmarks), if set to a non-negative integer. */
+export function envKernelSpin(): number | undefined {
+  const v = process.env['WF_KERNEL_SPIN'];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`kernels: WF_KERNEL_SPIN "${v}" is not a non-negative integer`);
+  return n;
+}
+
 /** The kernel path forced by WF_KERNELS (relaxed | simd | reference), if any. */
 export function envKernelPath(): string | undefined {
   const v = process.env['WF_KERNELS'];

@@ -311,6 +311,43 @@ test('unshared memory (a page without cross-origin isolation): plain arrays, sta
   }
 });
 
+test('spin 0 (threads sleep in Atomics.wait at once): pool results still match the reference', async () => {
+  const k = await createKernels({ path: paths[0], threads: 2, minParallelWork: 0, spin: 0 });
+  try {
+    const rows = 70, cols = 320;
+    const c = codes(rows * cols);
+    const w = k.ternaryMatrix(c, rows, cols, 0.7), wr = ref.ternaryMatrix(c, rows, cols, 0.7);
+    for (const nTok of [1, 6]) {
+      for (let rep = 0; rep < 20; rep++) {
+        const x = floats(nTok * cols);
+        const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+        k.quantize(x, nTok, cols, a);
+        ref.quantize(x, nTok, cols, b);
+        const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+        k.ternaryMatmul(w, a, nTok, out);
+        ref.ternaryMatmul(wr, b, nTok, expect);
+        assertSameF32(out, expect, `spin 0 nTok ${nTok} rep ${rep}`);
+      }
+    }
+  } finally {
+    k.dispose();
+  }
+});
+
+test('WF_KERNEL_SPIN: a bad value is refused by name', () => {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
+  const run = (v: string) => spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
+    { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNEL_SPIN: v } });
+  const ok = run('500');
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), '2');
+  const bad = run('-3');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /WF_KERNEL_SPIN "-3" is not a non-negative integer/);
+});
+
 test('both V8 tiers (Liftoff only, TurboFan only) give the reference results', async () => {
   // Node 20's baseline compiler once returned wrong results for a relaxed instruction until the code
   // was re-optimized; the kernels avoid that instruction, and this checks each tier on its own.
