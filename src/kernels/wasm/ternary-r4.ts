@@ -9,6 +9,14 @@
 //
 // i16 accumulation: one chunk adds at most 4 * 2 * 2 * 128 = 2048 per lane, so 16 chunks
 // (1024 columns) fit i16 before folding into i32.
+//
+// Tried and measured slower on Node 20 (V8 11.3, x64 with AVX-512 VNNI), so not used:
+// i32x4.relaxed_dot_i8x16_i7x16_add_s (lowered without VNNI to 5 instructions, pcmpeqd + psrlw to
+// rebuild the ones constant, pmaddubsw, pmaddwd, paddd: 0.65 ns vs 0.32 ns for dot + i16 add, see
+// the dot-add probe in bench/kernels.ts; Liftoff also returns wrong sums for it until tier-up);
+// lo/hi accumulators per row in the GEMV (13 ops instead of 14, but 8 accumulators spill: +5%);
+// a manually unrolled GEMM step loop or a pointer-bounded one (V8's own loop unrolling then no
+// longer applies: +20-40%); touching the stream 1-8 KB ahead (no change).
 
 import { dotCodes, hsum16, mask12, mask3 } from './simd';
 
