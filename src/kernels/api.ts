@@ -52,6 +52,11 @@ export interface Kernels {
   /** out[t] = x[t] * rsqrt(mean(x[t]^2) + eps) * weight, for t < nTok (out may be x). */
   rmsnorm(x: Float32Array, weight: Float32Array, nTok: number, dim: number, eps: number, out: Float32Array): void;
 
+  /** gate[i] = act(gate[i]) * up[i] for i < n: act = relu(x)^2 ('relu2', exact) or x * sigmoid(x) ('silu'). */
+  gatedActivation(act: 'relu2' | 'silu', gate: Float32Array, up: Float32Array, n: number): void;
+  /** x[i] += y[i] for i < n (the residual add; exact). */
+  addInPlace(x: Float32Array, y: Float32Array, n: number): void;
+
   /**
    * Causal grouped-query attention of nTok query rows at positions pos0 .. pos0+nTok-1 over a KV
    * cache holding positions 0 .. pos0+nTok-1 (the batch's own keys included):

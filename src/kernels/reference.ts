@@ -267,6 +267,29 @@ export function createReferenceKernels(): Kernels {
       }
     },
 
+    gatedActivation(act, gate, up, n): void {
+      checkCount('gatedActivation n', n);
+      checkLen('gatedActivation', 'gate', gate, n);
+      checkLen('gatedActivation', 'up', up, n);
+      if (act === 'relu2') {
+        for (let i = 0; i < n; i++) {
+          const r = gate[i]! > 0 ? gate[i]! : 0;
+          gate[i] = fround(fround(r * r) * up[i]!);
+        }
+      } else if (act === 'silu') {
+        for (let i = 0; i < n; i++) gate[i] = (gate[i]! / (1 + Math.exp(-gate[i]!))) * up[i]!;
+      } else {
+        throw new Error(`gatedActivation: unknown activation '${String(act)}'`);
+      }
+    },
+
+    addInPlace(x, y, n): void {
+      checkCount('addInPlace n', n);
+      checkLen('addInPlace', 'x', x, n);
+      checkLen('addInPlace', 'y', y, n);
+      for (let i = 0; i < n; i++) x[i] = fround(x[i]! + y[i]!);
+    },
+
     attention(q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim): void {
       checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim);
       const qStride = nHeads * headDim;

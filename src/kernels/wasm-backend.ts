@@ -351,6 +351,35 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     if (!outOwned) out.set(this.f32(o, nTok * rows));
   }
 
+  gatedActivation(act: 'relu2' | 'silu', gate: Float32Array, up: Float32Array, n: number): void {
+    this.live('gatedActivation');
+    checkCount('gatedActivation n', n);
+    checkLen('gatedActivation', 'gate', gate, n);
+    checkLen('gatedActivation', 'up', up, n);
+    if (act !== 'relu2' && act !== 'silu') throw new Error(`gatedActivation: unknown activation '${String(act)}'`);
+    this.elementwise(gate, up, n, act === 'relu2' ? this.ex.relu2Gate : this.ex.siluGate);
+  }
+
+  addInPlace(x: Float32Array, y: Float32Array, n: number): void {
+    this.live('addInPlace');
+    checkCount('addInPlace n', n);
+    checkLen('addInPlace', 'x', x, n);
+    checkLen('addInPlace', 'y', y, n);
+    this.elementwise(x, y, n, this.ex.addTo);
+  }
+
+  /** a = f(a, b) over n floats on the calling thread (memory-light: not worth a pool round trip). */
+  private elementwise(a: Float32Array, b: Float32Array, n: number, f: (a: number, b: number, n: number) => void): void {
+    if (n === 0) return;
+    const [as, bs] = this.scratch([this.owned(a) ? 0 : n * 4, this.owned(b) ? 0 : n * 4], 'elementwise');
+    const ap = this.owned(a) ? a.byteOffset : as!;
+    const bp = this.owned(b) ? b.byteOffset : bs!;
+    if (!this.owned(a)) this.f32(ap, n).set(a.subarray(0, n));
+    if (!this.owned(b)) this.f32(bp, n).set(b.subarray(0, n));
+    f(ap, bp, n);
+    if (!this.owned(a)) a.set(this.f32(ap, n));
+  }
+
   attention(
     q: Float32Array, kCache: Float32Array, vCache: Float32Array, out: Float32Array,
     nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,

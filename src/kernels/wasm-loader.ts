@@ -50,6 +50,9 @@ export async function loadKernelModule(path: WasmPath, shared: boolean): Promise
 
 /** The functions the kernel module exports (byte offsets are passed as i32; values >= 2^31 wrap and are read back unsigned). */
 export interface KernelExports {
+  relu2Gate(g: number, u: number, n: number): void;
+  siluGate(g: number, u: number, n: number): void;
+  addTo(x: number, y: number, n: number): void;
   attnRows(q: number, k: number, v: number, out: number, u0: number, u1: number, nHeads: number, group: number,
     headDim: number, qStride: number, kvStride: number, pos0: number, scale: number, scores: number): void;
   quantize(x: number, nTok: number, dim: number, q: number, scales: number, sums: number): void;

@@ -165,19 +165,18 @@ export class Sequence {
       k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
       k.quantize(s.att, n, D, s.actsEmbd);
       k.ternaryMatmul(L.wo, s.actsEmbd, n, s.tmp);
-      addInPlace(s.x, s.tmp, n * D);
+      k.addInPlace(s.x, s.tmp, n * D);
 
       // --- FFN: m = RMSNorm(h); out = h + Wdown(SubNorm(act(Wgate m) * (Wup m)))
       k.rmsnorm(s.x, L.ffnNorm, n, D, eps, s.xn);
       k.quantize(s.xn, n, D, s.actsEmbd);
       k.ternaryMatmul(L.wGate, s.actsEmbd, n, s.gate);
       k.ternaryMatmul(L.wUp, s.actsEmbd, n, s.up);
-      if (cfg.ffnAct === 'relu2') relu2Gate(s.gate, s.up, n * nFF);
-      else siluGate(s.gate, s.up, n * nFF);
+      k.gatedActivation(cfg.ffnAct, s.gate, s.up, n * nFF);
       k.rmsnorm(s.gate, L.ffnSubNorm, n, nFF, eps, s.gate);
       k.quantize(s.gate, n, nFF, s.actsFF);
       k.ternaryMatmul(L.wDown, s.actsFF, n, s.tmp);
-      addInPlace(s.x, s.tmp, n * D);
+      k.addInPlace(s.x, s.tmp, n * D);
     }
     this.position += n;
     this.filled = Math.max(this.filled, this.position);
@@ -188,26 +187,5 @@ export class Sequence {
     const rows = n - first;
     k.rmsnorm(s.x.subarray(first * D), w.outputNorm, rows, D, eps, s.xn);
     w.lmHead.forward(k, s.xn, rows, allRows ? s.logits : s.logits.subarray((n - 1) * cfg.vocabSize));
-  }
-
-}
-
-function addInPlace(x: Float32Array, y: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) x[i] += y[i];
-}
-
-/** gate = relu(gate)^2 * up (BitNet b1.58 2B4T) */
-function relu2Gate(gate: Float32Array, up: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const g = gate[i] > 0 ? gate[i] : 0;
-    gate[i] = g * g * up[i];
-  }
-}
-
-/** gate = silu(gate) * up (1bitLLM bitnet) */
-function siluGate(gate: Float32Array, up: Float32Array, n: number): void {
-  for (let i = 0; i < n; i++) {
-    const g = gate[i];
-    gate[i] = (g / (1 + Math.exp(-g))) * up[i];
   }
 }

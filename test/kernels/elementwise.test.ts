@@ -1,0 +1,48 @@
+// gatedActivation and addInPlace: wasm against the reference. relu2 and the add are bit-exact
+// (the same f32 operations); SiLU uses a polynomial exp, within 1e-6 relative.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Kernels } from '../../src/kernels/api.js';
+import { availablePaths, createKernels } from '../../src/kernels/index.js';
+import { createReferenceKernels } from '../../src/kernels/reference.js';
+
+const ref = createReferenceKernels();
+let seed = 3;
+const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+const made: Kernels[] = [];
+after(() => made.forEach((k) => k.dispose()));
+
+for (const path of ['relaxed', 'simd'] as const) {
+  test(`gated activations and residual add match the reference (${path})`, async (t) => {
+    if (!(await availablePaths()).includes(path)) return t.skip(`${path} not available`);
+    const k = await createKernels({ path, threads: 1 });
+    made.push(k);
+    for (const n of [1, 3, 4, 17, 6912]) {
+      for (const owned of [true, false]) {
+        const mk = () => (owned ? k.allocF32(n) : new Float32Array(n));
+        const g = mk(), u = mk();
+        for (let i = 0; i < n; i++) { g[i] = rand() * 20; u[i] = rand() * 3; }
+        if (n > 2) { g[0] = 0; g[1] = -0; g[2] = -90; } // edges: zero, negative zero, exp underflow
+        for (const act of ['relu2', 'silu'] as const) {
+          const a = g.slice(), e = g.slice();
+          const ga = owned ? k.allocF32(n) : a;
+          ga.set(a);
+          k.gatedActivation(act, ga, u, n);
+          ref.gatedActivation(act, e, u.slice(), n);
+          for (let i = 0; i < n; i++) {
+            if (act === 'relu2') assert.equal(ga[i], e[i], `relu2 n=${n} i=${i}`);
+            else assert.ok(Math.abs(ga[i] - e[i]) <= 1e-6 * Math.max(1, Math.abs(e[i])), `silu n=${n} i=${i}: ${ga[i]} vs ${e[i]}`);
+          }
+        }
+        const x = mk(), y = mk();
+        for (let i = 0; i < n; i++) { x[i] = rand() * 100; y[i] = rand(); }
+        const expect = x.slice();
+        ref.addInPlace(expect, y, n);
+        k.addInPlace(x, y, n);
+        assert.deepEqual(Array.from(x), Array.from(expect), `add n=${n}`);
+      }
+    }
+    assert.throws(() => k.gatedActivation('gelu' as 'silu', k.allocF32(4), k.allocF32(4), 4), /unknown activation 'gelu'/);
+    assert.throws(() => k.addInPlace(k.allocF32(2), k.allocF32(4), 4), /x holds 2 values, needs at least 4/);
+  });
+}
