@@ -107,8 +107,20 @@ export function unpackTernary(bytes: Uint8Array, nElements: number, rowLength: n
   const scale = readScale(bytes, nElements);
   if (!Number.isFinite(scale)) throw new FormatError(`${NAME}: the tensor scale is ${scale}`);
   const codes = new Int8Array(nElements);
+  const bad = bytes.byteOffset % 4 === 0 ? unpackCodesWords(bytes, nElements, codes) : unpackCodesBytes(bytes, nElements, codes);
+  if (bad !== 0) {
+    const e = codes.indexOf(2);
+    throw new FormatError(
+      `${NAME}: element ${e} has code 3, which is not a ternary code (bitnet.cpp's dequantizer reads it as 0, its matmul as +2)`,
+    );
+  }
+  return { codes, scale };
+}
+
+/** codes[i] = c_i - 1, byte by byte; returns nonzero if any code is 3. */
+function unpackCodesBytes(bytes: Uint8Array, n: number, codes: Int8Array): number {
   let bad = 0;
-  for (let k = 0; k < nElements / QK_I2_S; k++) {
+  for (let k = 0; k < n / QK_I2_S; k++) {
     const y = k * QK_I2_S;
     const o = k * 32;
     for (let j = 0; j < 32; j++) {
@@ -120,13 +132,32 @@ export function unpackTernary(bytes: Uint8Array, nElements: number, rowLength: n
       codes[y + j + 96] = (v & 3) - 1;
     }
   }
-  if (bad !== 0) {
-    const e = codes.indexOf(2);
-    throw new FormatError(
-      `${NAME}: element ${e} has code 3, which is not a ternary code (bitnet.cpp's dequantizer reads it as 0, its matmul as +2)`,
-    );
+  return bad;
+}
+
+/**
+ * The same, four bytes at a time (the loader's hot path: 2.1G codes for 2B4T), assuming a
+ * little-endian host like every WebAssembly/JS platform in use. One 32-bit word
+ * holds bytes j..j+3 of a block, whose codes at one shift are elements j..j+3: a word of the
+ * output. Per byte, (c + 0x7f) ^ 0x80 = c - 1 as int8 for c in 0..3, with no carry between bytes.
+ */
+function unpackCodesWords(bytes: Uint8Array, n: number, codes: Int8Array): number {
+  const src = new Uint32Array(bytes.buffer, bytes.byteOffset, n / 16);
+  const dst = new Int32Array(codes.buffer, codes.byteOffset, n / 4);
+  let bad = 0;
+  for (let k = 0; k < n / QK_I2_S; k++) {
+    const s0 = k * 8; // 32 bytes = 8 words per block
+    const d0 = k * 32; // 128 codes = 32 words per block
+    for (let j = 0; j < 8; j++) {
+      const w = src[s0 + j]!;
+      bad |= w & (w >>> 1) & 0x55555555;
+      dst[d0 + j] = (((w >>> 6) & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+      dst[d0 + j + 8] = (((w >>> 4) & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+      dst[d0 + j + 16] = (((w >>> 2) & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+      dst[d0 + j + 24] = ((w & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+    }
   }
-  return { codes, scale };
+  return bad;
 }
 
 /** I2_S's pack functions also take the 28 padding bytes (default zeros). */
