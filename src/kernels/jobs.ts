@@ -29,7 +29,7 @@ export function jobUnits(job: number, a: Float64Array): number {
     case JOB_MEMSUM:
       return a[2]!; // blocks
     case JOB_ATTN:
-      return a[4]!; // (token, head) pairs
+      return a[4]!; // (token, kv head) pairs
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }

@@ -390,7 +390,8 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const len = pos0 + nTok;
     const qStride = nHeads * headDim;
     const kvStride = nKVHeads * headDim;
-    const need = Math.ceil((len * 4) / 64) * 64;
+    const group = nHeads / nKVHeads;
+    const need = Math.ceil((group * len * 4) / 64) * 64;
     if (need > this.attnScratchBytes) {
       // grows to the longest context seen (doubling, so a growing sequence reallocates rarely)
       this.attnScratchBytes = Math.max(need, 2 * this.attnScratchBytes);
@@ -412,8 +413,8 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const kp = place(kCache, ks!, len * kvStride);
     const vp = place(vCache, vs!, len * kvStride);
     const op = this.owned(out) ? out.byteOffset : os!;
-    const units = nTok * nHeads;
-    this.setArgs(qp, kp, vp, op, units, nHeads, nHeads / nKVHeads, headDim, qStride, kvStride, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes);
+    const units = nTok * nKVHeads;
+    this.setArgs(qp, kp, vp, op, units, nHeads, group, headDim, qStride, kvStride, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes);
     // work ~ positions x head dims x heads (x2 for QK and AV)
     this.run(JOB_ATTN, nTok * nHeads * len * headDim * 2);
     if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));

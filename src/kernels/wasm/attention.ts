@@ -1,8 +1,8 @@
-// Causal grouped-query attention over an f32 KV cache, one (token, head) pair per work unit.
+// Causal grouped-query attention over an f32 KV cache, one (token, kv head) pair per work unit.
 // For query row t (position pos0 + t) and head h, with kv head g = h / group:
 //   s_p = (q[t,h] . K[p,g]) * scale, p = 0 .. pos0 + t;  a = softmax(s);  out[t,h] = sum_p a_p V[p,g]
 // Layouts (f32, row-major): q and out (nTok, qStride) with head h at h*headDim; K and V caches
-// (ctx, kvStride) with kv head g at g*headDim. `scores` is this thread's scratch (>= pos0+nTok f32).
+// (ctx, kvStride) with kv head g at g*headDim. `scores` is this thread's scratch (group x (pos0+nTok) f32).
 // Dots use 4-lane f32 accumulators (lane-order sums), so results differ from the plain reference in
 // the last bits only; the model tolerates that (see test/kernels/attention.test.ts for the bound).
 
@@ -17,17 +17,22 @@
   return p * reinterpret<f32>((<i32>n + 127) << 23);
 }
 
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 @inline function dot(a: usize, b: usize, n: i32): f32 {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   let i = 0;
   for (; i + 8 <= n; i += 8) {
     const o = <usize>i << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
-    s1 = f32x4.add(s1, f32x4.mul(v128.load(a + o, 16), v128.load(b + o, 16)));
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    s1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), s1);
   }
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    s0 = f32x4.add(s0, f32x4.mul(v128.load(a + o), v128.load(b + o)));
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
   }
   s0 = f32x4.add(s0, s1);
   let s = (f32x4.extract_lane(s0, 0) + f32x4.extract_lane(s0, 2)) + (f32x4.extract_lane(s0, 1) + f32x4.extract_lane(s0, 3));
@@ -35,45 +40,97 @@
   return s;
 }
 
+/**
+ * Units are (token, kv head) pairs: the `group` query heads that share a kv head are done together,
+ * so each K and V row is read from the cache once per group (the other heads find it in L1).
+ * `scores` holds group x (pos0 + nTok) f32 for this thread.
+ */
 export function attnRows(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
   nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
 ): void {
+  const nKV = nHeads / group;
+  const rowBytes = <usize>kvStride << 2;
+  const headBytes = <usize>headDim << 2;
   for (let u = u0; u < u1; u++) {
-    const t = u / nHeads;
-    const h = u - t * nHeads;
+    const t = u / nKV;
+    const g = u - t * nKV;
     const last = pos0 + t;
-    const qp = q + ((<usize>t * <usize>qStride + <usize>h * <usize>headDim) << 2);
-    const kvOff = (<usize>(h / group) * <usize>headDim) << 2;
-    const rowBytes = <usize>kvStride << 2;
-    let mx: f32 = -Infinity;
-    for (let p = 0; p <= last; p++) {
-      const s = dot(qp, k + <usize>p * rowBytes + kvOff, headDim) * scale;
-      store<f32>(scores + (<usize>p << 2), s);
-      if (s > mx) mx = s;
-    }
-    let sum: f32 = 0;
-    for (let p = 0; p <= last; p++) {
-      const e = expNeg(load<f32>(scores + (<usize>p << 2)) - mx);
-      store<f32>(scores + (<usize>p << 2), e);
-      sum += e;
-    }
-    const inv: f32 = 1 / sum;
-    const op = out + ((<usize>t * <usize>qStride + <usize>h * <usize>headDim) << 2);
-    memory.fill(op, 0, <usize>headDim << 2);
-    const hd4 = headDim & ~3;
-    for (let p = 0; p <= last; p++) {
-      const a = load<f32>(scores + (<usize>p << 2)) * inv;
-      const av = f32x4.splat(a);
-      const vp = v + <usize>p * rowBytes + kvOff;
-      let i = 0;
-      for (; i < hd4; i += 4) {
-        const o = <usize>i << 2;
-        v128.store(op + o, f32x4.add(v128.load(op + o), f32x4.mul(av, v128.load(vp + o))));
+    const len = <usize>(last + 1);
+    const q0 = q + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
+    const o0 = out + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
+    const kvOff = <usize>g * headBytes;
+    // scores[j][p] = q_j . K_p * scale; four positions at a time when headDim % 4 == 0 (four
+    // independent accumulators, reduced together by one 4x4 transpose-add)
+    const sv = f32x4.splat(scale);
+    let p0 = 0;
+    if ((headDim & 3) == 0) {
+      for (; p0 + 4 <= last + 1; p0 += 4) {
+        const k0 = k + <usize>p0 * rowBytes + kvOff;
+        for (let j = 0; j < group; j++) {
+          const qj = q0 + <usize>j * headBytes;
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+          for (let i = 0; i < headDim; i += 4) {
+            const o = <usize>i << 2;
+            const qv = v128.load(qj + o);
+            a0 = madd(qv, v128.load(k0 + o), a0);
+            a1 = madd(qv, v128.load(k0 + rowBytes + o), a1);
+            a2 = madd(qv, v128.load(k0 + 2 * rowBytes + o), a2);
+            a3 = madd(qv, v128.load(k0 + 3 * rowBytes + o), a3);
+          }
+          const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
+          const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
+          const dots = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
+          v128.store(scores + ((<usize>j * len + <usize>p0) << 2), f32x4.mul(dots, sv));
+        }
       }
-      for (; i < headDim; i++) {
-        const o = <usize>i << 2;
-        store<f32>(op + o, load<f32>(op + o) + a * load<f32>(vp + o));
+    }
+    for (let p = p0; p <= last; p++) {
+      const kp = k + <usize>p * rowBytes + kvOff;
+      for (let j = 0; j < group; j++) {
+        store<f32>(scores + ((<usize>j * len + <usize>p) << 2), dot(q0 + <usize>j * headBytes, kp, headDim) * scale);
+      }
+    }
+    // softmax per head (the 1/sum is folded into the V pass)
+    for (let j = 0; j < group; j++) {
+      const sj = scores + ((<usize>j * len) << 2);
+      let mx: f32 = -Infinity;
+      for (let p = 0; p <= last; p++) mx = max(mx, load<f32>(sj + (<usize>p << 2)));
+      let sum: f32 = 0;
+      for (let p = 0; p <= last; p++) {
+        const e = expNeg(load<f32>(sj + (<usize>p << 2)) - mx);
+        store<f32>(sj + (<usize>p << 2), e);
+        sum += e;
+      }
+      const inv: f32 = 1 / sum;
+      for (let p = 0; p <= last; p++) store<f32>(sj + (<usize>p << 2), load<f32>(sj + (<usize>p << 2)) * inv);
+    }
+    // out_j = sum_p a_jp V_p, 16 dims at a time with the accumulators in registers
+    const hd16 = headDim & ~15;
+    for (let j = 0; j < group; j++) {
+      const sj = scores + ((<usize>j * len) << 2);
+      const op = o0 + <usize>j * headBytes;
+      for (let i = 0; i < hd16; i += 16) {
+        let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
+        let vp = v + kvOff + (<usize>i << 2);
+        for (let p = 0; p <= last; p++) {
+          const av = v128.load32_splat(sj + (<usize>p << 2));
+          c0 = madd(av, v128.load(vp), c0);
+          c1 = madd(av, v128.load(vp, 16), c1);
+          c2 = madd(av, v128.load(vp, 32), c2);
+          c3 = madd(av, v128.load(vp, 48), c3);
+          vp += rowBytes;
+        }
+        const o = op + (<usize>i << 2);
+        v128.store(o, c0);
+        v128.store(o, c1, 16);
+        v128.store(o, c2, 32);
+        v128.store(o, c3, 48);
+      }
+      for (let i = hd16; i < headDim; i++) {
+        let acc: f32 = 0;
+        for (let p = 0; p <= last; p++) acc += load<f32>(sj + (<usize>p << 2)) * load<f32>(v + <usize>p * rowBytes + kvOff + (<usize>i << 2));
+        store<f32>(op + (<usize>i << 2), acc);
       }
     }
   }
