@@ -16,17 +16,16 @@
 // which is what the reference quantizer makes of codes * scale (scale rounded to f16).
 
 import {
-  checkByteLength, checkFinite, checkShape, checkTernaryInput,
+  checkByteLength, checkShape,
   type TernaryFormat, type TernaryTensor,
 } from './common.js';
-import { f32ToF16, readF16, writeF16Bits } from './half.js';
-import { roundHalfAway } from './rounding.js';
-import { commonBlockScale, f16BlockScale } from './ternary.js';
+import { readF16 } from './half.js';
+import { packTqTernary, packTqValues, QK_K, type TqLayout } from './tq-blocks.js';
+import { commonBlockScale } from './ternary.js';
 
 const NAME = 'TQ1_0';
-export const QK_K = 256;
+export { QK_K };
 export const BLOCK_BYTES = 54;
-const fround = Math.fround;
 
 /** TRITS[5 * byte + n] = t (-1, 0, +1) of trit n of a byte, decoded as dequantize_row_tq1_0 does. */
 const TRITS = new Int8Array(256 * 5);
@@ -57,37 +56,14 @@ function packBlockCodes(out: Uint8Array, o: number, c: Uint8Array | Int8Array, x
   }
 }
 
+const LAYOUT: TqLayout = { name: NAME, blockBytes: BLOCK_BYTES, dOffset: 52, packBlockCodes };
+
 export function pack(values: Float32Array, rowLength: number): Uint8Array {
-  const n = values.length;
-  const out = new Uint8Array(byteSize(n, rowLength));
-  checkFinite(NAME, values);
-  const codes = new Uint8Array(QK_K);
-  for (let b = 0, o = 0; b < n / QK_K; b++, o += BLOCK_BYTES) {
-    const x0 = b * QK_K;
-    let amax = 0;
-    for (let j = 0; j < QK_K; j++) amax = Math.max(amax, Math.abs(values[x0 + j]!));
-    const d = fround(amax);
-    const id = d !== 0 ? fround(1 / d) : 0;
-    for (let j = 0; j < QK_K; j++) codes[j] = roundHalfAway(fround(values[x0 + j]! * id)) + 1;
-    packBlockCodes(out, o, codes, 0, 0);
-    writeF16Bits(out, o + 52, f32ToF16(d));
-  }
-  return out;
+  return packTqValues(LAYOUT, values, new Uint8Array(byteSize(values.length, rowLength)));
 }
 
 export function packTernary(codes: Int8Array, scale: number, rowLength: number): Uint8Array {
-  const n = codes.length;
-  const out = new Uint8Array(byteSize(n, rowLength));
-  checkTernaryInput(NAME, codes, scale);
-  const dBits = f16BlockScale(NAME, scale);
-  for (let b = 0, o = 0; b < n / QK_K; b++, o += BLOCK_BYTES) {
-    const x0 = b * QK_K;
-    let nz = 0;
-    for (let j = 0; j < QK_K; j++) nz |= codes[x0 + j]!;
-    packBlockCodes(out, o, codes, x0, 1);
-    writeF16Bits(out, o + 52, nz !== 0 ? dBits : 0);
-  }
-  return out;
+  return packTqTernary(LAYOUT, codes, scale, new Uint8Array(byteSize(codes.length, rowLength)));
 }
 
 /** Decodes the codes of block b (bytes at o) into codes[y..y+255]; returns nonzero if any code is. */
