@@ -72,3 +72,15 @@ test('bad input: missing file, bad flag, token out of range give clear errors an
   assert.notEqual(junk.code, 0);
   assert.match(junk.err, /not a GGUF file: bad magic/);
 });
+
+test('wf run: a prompt longer than the context is a clear error, --truncate keeps the newest tokens', () => {
+  const long = Array(600).fill(65).join(','); // the oracle model's context is 512
+  const r = wfRun(['run', '-m', model, '--tokens', long, '-n', '3', '--temp', '0', '-t', '1']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /prompt has 600 tokens but the context holds 512 \(use --truncate/);
+  const t = wfRun(['run', '-m', model, '--tokens', long, '-n', '3', '--temp', '0', '--truncate', '--json', '-t', '1']);
+  assert.equal(t.code, 0, t.err);
+  const j = JSON.parse(t.out);
+  assert.equal(j.tokens.length, 3);
+  assert.ok(j.timings.prompt_n < 512, `prompt_n ${j.timings.prompt_n}`);
+});

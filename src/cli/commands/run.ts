@@ -45,20 +45,26 @@ export async function run(argv: string[]): Promise<number> {
   bar?.end();
   const loadMs = performance.now() - t0;
   try {
-    const ctxSize = o['ctx-size'] as number | undefined;
-    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number });
     if (tokenIds) for (const t of tokenIds) if (t >= lm.config.vocabSize) throw new CliError(`token id ${t} is outside the vocabulary (size ${lm.config.vocabSize})`);
-    const it = session.generate(tokenIds ?? prompt!, {
+    const promptTokens = tokenIds ?? lm.tokenizer.encode(prompt!, { addBos: o['no-bos'] ? false : undefined });
+    // Without --ctx-size a one-shot run needs no more context than prompt + output: the KV cache
+    // (153.6 KB per position for 2B4T, f32) is sized to that instead of the model's full 4096.
+    const modelCtx = Math.min(lm.config.contextLength, 4096);
+    const ctxSize = (o['ctx-size'] as number | undefined) ?? (nPredict >= 0 && !o.truncate ? Math.min(modelCtx, Math.max(promptTokens.length + nPredict, 1)) : modelCtx);
+    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number });
+    const it = session.generate(promptTokens, {
       maxTokens: nPredict < 0 ? undefined : nPredict,
       sampler,
       stop: o.stop as string[] | undefined,
-      addBos: o['no-bos'] ? false : undefined,
       truncate: o.truncate ? 'start' : 'none',
       ignoreEos: !!o['ignore-eos'],
     });
     let result: GenerationResult;
     for (;;) {
-      const r = await it.next();
+      const r = await it.next().catch((e: Error) => {
+        // the library's hint names its option; say the flag instead
+        throw new Error(e.message.replace("(use truncate: 'start' to drop the oldest tokens)", '(use --truncate to drop the oldest tokens, or a larger --ctx-size)'));
+      });
       if (r.done) {
         result = r.value;
         break;
