@@ -131,8 +131,9 @@ export class GenerationService {
     this.slotContext = perSlot;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    // the whole prompt in one evaluate() call: CachedSequence reuses cached tokens only within the
-    // first call of a generation, so smaller prompt batches would limit prefix reuse to one batch
+    // the whole prompt in one evaluate() call: CachedSequence reuses cached tokens across calls too,
+    // but it re-runs the last token of every call for its logits, so one call keeps cached_tokens
+    // exact (prompt - 1 at most). The price: other slots and aborts wait for a long prompt.
     this.promptBatchSize = perSlot;
     this.template = opts.chatTemplate;
     this.templateOrigin = chatTemplateFor(model.tokenizer, opts.chatTemplate).origin;

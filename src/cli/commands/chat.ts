@@ -94,8 +94,8 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
       ask();
       continue;
     }
-    // one prompt batch: the cache reuses earlier turns only within the first evaluate() call
-    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens, promptBatchSize: ctx });
+    // earlier turns are already in the session's KV cache: only the new turn is evaluated
+    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens });
     let result: GenerationResult;
     for (;;) {
       const r = await it.next();
