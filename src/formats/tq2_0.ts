@@ -76,6 +76,10 @@ export function unpackTernary(bytes: Uint8Array, nElements: number, rowLength: n
   checkByteLength(NAME, bytes, byteSize(nElements, rowLength), nElements);
   const nb = nElements / QK_K;
   const codes = new Int8Array(nElements);
+  // codes written a 32-bit word (4 elements) at a time: bytes m..m+3 of a 32-byte group hold
+  // elements m..m+3 at each shift; per byte (c + 0x7f) ^ 0x80 = c - 1 (no carry between bytes).
+  // Little-endian host assumed, as on every JS/WebAssembly platform in use.
+  const words = new Int32Array(codes.buffer, codes.byteOffset, nElements / 4);
   const d = new Float32Array(nb);
   const nonzero = new Uint8Array(nb);
   for (let b = 0, o = 0; b < nb; b++, o += BLOCK_BYTES) {
@@ -83,16 +87,17 @@ export function unpackTernary(bytes: Uint8Array, nElements: number, rowLength: n
     let nz = 0;
     let bad = 0;
     for (let h = 0; h < 2; h++) {
-      const y = b * QK_K + 128 * h;
+      const y = (b * QK_K + 128 * h) >> 2; // in words
       const q = o + 32 * h;
-      for (let m = 0; m < 32; m++) {
-        const v = bytes[q + m]!;
-        nz |= v ^ 0x55; // any pair != 01
-        bad |= v & (v >> 1) & 0x55; // any pair == 11
-        codes[y + m] = (v & 3) - 1;
-        codes[y + m + 32] = ((v >> 2) & 3) - 1;
-        codes[y + m + 64] = ((v >> 4) & 3) - 1;
-        codes[y + m + 96] = (v >> 6) - 1;
+      for (let m = 0; m < 32; m += 4) {
+        const w = bytes[q + m]! | (bytes[q + m + 1]! << 8) | (bytes[q + m + 2]! << 16) | (bytes[q + m + 3]! << 24);
+        nz |= w ^ 0x55555555; // any pair != 01
+        bad |= w & (w >>> 1) & 0x55555555; // any pair == 11
+        const i = y + (m >> 2);
+        words[i] = ((w & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+        words[i + 8] = (((w >>> 2) & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+        words[i + 16] = (((w >>> 4) & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
+        words[i + 24] = (((w >>> 6) & 0x03030303) + 0x7f7f7f7f) ^ 0x80808080;
       }
     }
     if (bad !== 0) {

@@ -1,5 +1,5 @@
-// I2_S unpackTernary has a word-at-a-time path (4-byte aligned input) and a byte path (any
-// alignment): both must give the same codes and both must refuse code 3.
+// The word-at-a-time ternary decoders: I2_S has a word path (4-byte aligned input) and a byte path
+// (any alignment), which must agree and both refuse code 3; TQ2_0 decodes words from unaligned blocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { i2_sFormat } from '../../src/formats/index.js';
@@ -32,4 +32,17 @@ test('code 3 is refused on both paths', () => {
   unaligned.set(packed);
   assert.throws(() => i2_sFormat.unpackTernary(packed, 256, 256), /element \d+ has code 3/);
   assert.throws(() => i2_sFormat.unpackTernary(unaligned, 256, 256), /element \d+ has code 3/);
+});
+
+test('TQ2_0 (word-at-a-time decode): odd blocks are not 4-byte aligned; codes, code 3 and all-zero blocks', async () => {
+  const { tq2_0Format } = await import('../../src/formats/index.js');
+  const codes = randomCodes(4 * 256, 13);
+  codes.fill(0, 256, 512); // block 1 all zero: its d is 0 and must not disturb the common scale
+  const packed = tq2_0Format.packTernary(codes, 0.5, 512);
+  const t = tq2_0Format.unpackTernary(packed, codes.length, 512);
+  assert.deepEqual(t.codes, codes);
+  assert.equal(t.scale, 0.5);
+  const bad = packed.slice();
+  bad[66 + 5] = 0xff; // block 1 (starts at byte 66), byte 5: four elements become code 3
+  assert.throws(() => tq2_0Format.unpackTernary(bad, codes.length, 512), /element 261 \(block 1\) has code 3/);
 });
