@@ -135,6 +135,8 @@ function plan(spec: SyntheticModelSpec) {
   const meta: [string, GGUFMetaValue][] = [
     ['general.architecture', metaString(arch)],
     ['general.name', metaString(spec.name ?? 'wrinklefree-synthetic')],
+    // llama.cpp's LLAMA_FTYPE: ALL_F32 0, MOSTLY_TQ1_0 36, MOSTLY_TQ2_0 37; bitnet.cpp's I2_S 40
+    ['general.file_type', metaU32(({ i2_s: 40, tq2_0: 37, tq1_0: 36, f32: 0 } as const)[spec.weightType ?? 'i2_s'])],
     [`${arch}.context_length`, metaU32(spec.contextLength ?? 2048)],
     [`${arch}.embedding_length`, metaU32(D)],
     [`${arch}.block_count`, metaU32(nLayers)],
