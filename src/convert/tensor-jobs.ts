@@ -158,7 +158,6 @@ export function packTernaryResult(job: TensorJob, t: TernaryResult): Uint8Array 
 /** The source values of a non-ternary job in row chunks (`values` is reused between chunks). */
 export async function* floatChunks(job: TensorJob): AsyncGenerator<{ start: number; count: number; values: Float32Array }> {
   const rowLength = job.dims[0]!;
-  const n = job.src.info.nElements;
   const rowsPerChunk = Math.max(1, Math.floor(CHUNK_ELEMENTS / rowLength));
   let buf: Float32Array | undefined;
   for await (const c of chunkBytes(job, rowsPerChunk * rowLength)) {

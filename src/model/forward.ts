@@ -23,7 +23,7 @@ class RunState {
   readonly actsFF: QuantizedActs; // int8 of an nFF-wide input
   readonly logits: Float32Array; // (batch, vocab) when every position's logits are asked for
 
-  constructor(k: Kernels, c: ModelConfig, readonly batch: number, ctx: number) {
+  constructor(k: Kernels, c: ModelConfig, readonly batch: number) {
     this.x = k.allocF32(batch * c.nEmbd);
     this.xn = k.allocF32(batch * c.nEmbd);
     this.q = k.allocF32(batch * c.nEmbd);
@@ -93,7 +93,7 @@ export class Sequence {
     readonly batchSize: number,
   ) {
     this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.kvDim);
-    this.s = new RunState(k, cfg, batchSize, ctxSize);
+    this.s = new RunState(k, cfg, batchSize);
     this.rope = new RopeTable(cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
   }
 
