@@ -41,6 +41,8 @@ export interface SyntheticModelSpec {
   /** write bitnet.hidden_activation for arch 'bitnet' */
   hiddenActivation?: 'relu2' | 'silu';
   seed?: number;
+  /** embedding values are uniform in [-embedScale, embedScale] (default 1); small values flatten the logits */
+  embedScale?: number;
 }
 
 const WEIGHT_TYPES = { i2_s: GGMLType.I2_S, tq2_0: GGMLType.TQ2_0, tq1_0: GGMLType.TQ1_0, f32: GGMLType.F32 } as const;
@@ -111,7 +113,8 @@ function plan(spec: SyntheticModelSpec) {
   };
   const embedding = () => {
     const v = new Float32Array(V * D);
-    for (let i = 0; i < v.length; i++) v[i] = rand() * 2 - 1;
+    const e = spec.embedScale ?? 1;
+    for (let i = 0; i < v.length; i++) v[i] = (rand() * 2 - 1) * e;
     return getFormat(embType).pack!(v, D);
   };
 
@@ -204,6 +207,7 @@ export const DEMO_MODEL_SPEC: SyntheticModelSpec = {
   contextLength: 1024,
   vocabSize: 264, // the byte tokens, 5 merges and 3 specials: no reserved tokens to emit
   seed: 42,
+  embedScale: 0.1, // flatter logits: varied noise instead of one token repeated
 };
 
 /** The shapes of BitNet b1.58 2B4T (SPEC.md §1), for benchmarks. */
