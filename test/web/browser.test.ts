@@ -13,8 +13,7 @@ import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../src/engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../src/model/synthetic.js';
-
-const CHROMIUM = process.env.WF_CHROMIUM ?? '/usr/bin/chromium';
+import { launchChromium, NO_BROWSER } from '../helpers/browser.js';
 const root = fileURLToPath(new URL('../../' + (import.meta.url.includes('/dist/') ? '../' : ''), import.meta.url));
 const PROMPT = [263, 72, 105, 32, 116];
 
@@ -64,16 +63,12 @@ function serve(isolated: boolean, threads: number): Promise<{ server: Server; ur
 }
 
 test('the engine runs in Chromium and decodes the same tokens as in Node', async (t) => {
-  if (!existsSync(CHROMIUM)) return t.skip(`no browser at ${CHROMIUM} (apt-get install chromium, or set WF_CHROMIUM)`);
   assert.ok(existsSync(join(root, 'dist/src/index.js')), 'dist is not built: run `npm run build` first');
+  const browser = await launchChromium();
+  if (!browser) return t.skip(NO_BROWSER);
   const lm = await loadModel(buildSyntheticModel(DEMO_MODEL_SPEC), { threads: 1 });
   const expected = (await lm.createSession({ ctxSize: 64 }).complete(PROMPT, { maxTokens: 8, sampler: { temperature: 0 } })).tokens;
   lm.dispose();
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
   try {
     for (const [isolated, threads] of [[false, 1], [true, 2]] as const) {
       const { server, url } = await serve(isolated, threads);
