@@ -4,7 +4,7 @@
 // NaN kept quiet); unpack appends 16 zero bits (exact).
 
 import { checkByteLength, checkShape, type WeightFormat } from './common.js';
-import { f32BitsToBf16Bits } from './half.js';
+import { f32BitsToBf16Bits, packHalfWords } from './half.js';
 
 const NAME = 'BF16';
 
@@ -22,15 +22,7 @@ export function unpack(bytes: Uint8Array, nElements: number, rowLength: number):
 }
 
 export function pack(values: Float32Array, rowLength: number): Uint8Array {
-  const n = values.length;
-  const out = new Uint8Array(byteSize(n, rowLength));
-  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-  for (let i = 0, j = 0; i < n; i++, j += 2) {
-    const h = f32BitsToBf16Bits(bits[i]!);
-    out[j] = h & 0xff;
-    out[j + 1] = h >>> 8;
-  }
-  return out;
+  return packHalfWords(values, new Uint8Array(byteSize(values.length, rowLength)), f32BitsToBf16Bits);
 }
 
 export const bf16Format: WeightFormat = { type: 30, name: NAME, blockSize: 1, byteSize, unpack, pack };

@@ -3,7 +3,7 @@
 // pack rounds f32 -> f16 to nearest even as ggml (see half.ts); unpack is exact.
 
 import { checkByteLength, checkShape, type WeightFormat } from './common.js';
-import { f16ToF32BitsTable, f32BitsToF16Bits } from './half.js';
+import { f16ToF32BitsTable, f32BitsToF16Bits, packHalfWords } from './half.js';
 
 const NAME = 'F16';
 
@@ -22,15 +22,7 @@ export function unpack(bytes: Uint8Array, nElements: number, rowLength: number):
 }
 
 export function pack(values: Float32Array, rowLength: number): Uint8Array {
-  const n = values.length;
-  const out = new Uint8Array(byteSize(n, rowLength));
-  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
-  for (let i = 0, j = 0; i < n; i++, j += 2) {
-    const h = f32BitsToF16Bits(bits[i]!);
-    out[j] = h & 0xff;
-    out[j + 1] = h >>> 8;
-  }
-  return out;
+  return packHalfWords(values, new Uint8Array(byteSize(values.length, rowLength)), f32BitsToF16Bits);
 }
 
 export const f16Format: WeightFormat = { type: 1, name: NAME, blockSize: 1, byteSize, unpack, pack };

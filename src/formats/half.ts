@@ -115,3 +115,15 @@ export function writeF16Bits(bytes: Uint8Array, offset: number, h: number): void
   bytes[offset] = h & 0xff;
   bytes[offset + 1] = (h >>> 8) & 0xff;
 }
+
+/** Writes each f32 of values as a 16-bit little-endian word convert(f32 bits) (F16 and BF16 pack). */
+export function packHalfWords(values: Float32Array, out: Uint8Array, convert: (f32Bits: number) => number): Uint8Array {
+  const n = values.length;
+  const bits = new Uint32Array(values.buffer, values.byteOffset, n);
+  for (let i = 0, j = 0; i < n; i++, j += 2) {
+    const h = convert(bits[i]!);
+    out[j] = h & 0xff;
+    out[j + 1] = h >>> 8;
+  }
+  return out;
+}

@@ -348,6 +348,10 @@ export class ApiServer {
     throw new ApiError(503, 'generation stopped: the server is shutting down', 'server_error', null, 'server_shutting_down');
   }
 
+  private responseBase(kind: 'chat' | 'completion'): R.ResponseBase {
+    return { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
+  }
+
   private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
     const lps: TokenLogprobs[] = [];
     let info: RunInfo;
@@ -360,7 +364,7 @@ export class ApiServer {
       if (r.value.type === 'token' && r.value.logprobs) lps.push(r.value.logprobs);
     }
     if (!this.ended(ctx, info)) return info;
-    const base = { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
+    const base = this.responseBase(kind);
     const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
     const piece = (id: number) => this.service.tokenPiece(id);
@@ -375,7 +379,7 @@ export class ApiServer {
 
   private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
     const { res } = ctx;
-    const base = { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
+    const base = this.responseBase(kind);
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
     res.writeHead(200, SSE_HEADERS);

@@ -124,6 +124,11 @@ export interface ResponseBase {
   model: string;
 }
 
+/** The fields every response object starts with (id, object, created, model, fingerprint). */
+function envelope<O extends string>(base: ResponseBase, object: O) {
+  return { id: base.id, object, created: base.created, model: base.model, system_fingerprint: 'wrinklefree' };
+}
+
 export function chatCompletion(
   base: ResponseBase,
   result: GenerationResult,
@@ -132,11 +137,7 @@ export function chatCompletion(
   extra: Record<string, unknown> = {},
 ) {
   return {
-    id: base.id,
-    object: 'chat.completion' as const,
-    created: base.created,
-    model: base.model,
-    system_fingerprint: 'wrinklefree',
+    ...envelope(base, 'chat.completion'),
     choices: [
       {
         index: 0,
@@ -158,11 +159,7 @@ export function textCompletion(
   extra: Record<string, unknown> = {},
 ) {
   return {
-    id: base.id,
-    object: 'text_completion' as const,
-    created: base.created,
-    model: base.model,
-    system_fingerprint: 'wrinklefree',
+    ...envelope(base, 'text_completion'),
     choices: [{ index: 0, text: result.text, logprobs, finish_reason: finishReason(result.finishReason) }],
     usage: u,
     ...extra,
@@ -178,22 +175,14 @@ export function chatChunk(
   logprobs: ChatTokenLogprob[] | null = null,
 ) {
   return {
-    id: base.id,
-    object: 'chat.completion.chunk' as const,
-    created: base.created,
-    model: base.model,
-    system_fingerprint: 'wrinklefree',
+    ...envelope(base, 'chat.completion.chunk'),
     choices: [{ index: 0, delta, logprobs: logprobs ? { content: logprobs, refusal: null } : null, finish_reason: finish }],
   };
 }
 
 export function chatUsageChunk(base: ResponseBase, u: Usage, extra: Record<string, unknown> = {}) {
   return {
-    id: base.id,
-    object: 'chat.completion.chunk' as const,
-    created: base.created,
-    model: base.model,
-    system_fingerprint: 'wrinklefree',
+    ...envelope(base, 'chat.completion.chunk'),
     choices: [],
     usage: u,
     ...extra,
@@ -207,22 +196,14 @@ export function completionChunk(
   logprobs: CompletionLogprobs | null = null,
 ) {
   return {
-    id: base.id,
-    object: 'text_completion' as const,
-    created: base.created,
-    model: base.model,
-    system_fingerprint: 'wrinklefree',
+    ...envelope(base, 'text_completion'),
     choices: [{ index: 0, text, logprobs, finish_reason: finish }],
   };
 }
 
 export function completionUsageChunk(base: ResponseBase, u: Usage, extra: Record<string, unknown> = {}) {
   return {
-    id: base.id,
-    object: 'text_completion' as const,
-    created: base.created,
-    model: base.model,
-    system_fingerprint: 'wrinklefree',
+    ...envelope(base, 'text_completion'),
     choices: [],
     usage: u,
     ...extra,

@@ -49,3 +49,18 @@ export const CONST_BASE: usize = 64;
 @inline export function mask15(): v128 {
   return v128.load(CONST_BASE, 16);
 }
+
+/** Index of the first int8 code outside {-1, 0, +1} among n at src, or -1 when all are valid
+ *  (16 at a time: T + 1 must be 0, 1 or 2 as an unsigned byte). */
+export function firstInvalidCode(src: usize, n: usize): i32 {
+  const one = i8x16.splat(1), two = i8x16.splat(2);
+  let k: usize = 0;
+  for (; k + 16 <= n; k += 16) {
+    if (v128.any_true(i8x16.gt_u(i8x16.add(v128.load(src + k), one), two))) break;
+  }
+  for (; k < n; k++) {
+    const c = load<i8>(src + k);
+    if (c < -1 || c > 1) return <i32>k;
+  }
+  return -1;
+}

@@ -12,7 +12,7 @@
 // block (4 pairs: <= 120 and <= 64), then dot = sum(lo) + 16 * sum(hi) is formed in int16
 // (<= 1144 per block; 16 blocks per int16 run) and folded into int32.
 
-import { lookup, mask15 } from './simd';
+import { firstInvalidCode, lookup, mask15 } from './simd';
 
 const RUN: i32 = 16; // blocks per int16 run
 
@@ -118,16 +118,9 @@ export function ternLut(w: usize, g0: i32, g1: i32, steps: i32, rows: i32, table
 /** Packs codes (int8 T in {-1,0,1}, row-major rows x cols at src) into layout L16 at dst.
  *  Returns -1 when all codes are valid, else the index of the first invalid code. */
 export function packLut(src: usize, rows: i32, cols: i32, dst: usize): i32 {
-  const n = <usize>rows * <usize>cols;
-  const one = i8x16.splat(1), two = i8x16.splat(2);
-  let k: usize = 0;
-  for (; k + 16 <= n; k += 16) {
-    if (v128.any_true(i8x16.gt_u(i8x16.add(v128.load(src + k), one), two))) break;
-  }
-  for (; k < n; k++) {
-    const c = load<i8>(src + k);
-    if (c < -1 || c > 1) return <i32>k;
-  }
+  const bad = firstInvalidCode(src, <usize>rows * <usize>cols);
+  if (bad >= 0) return bad;
+  const one = i8x16.splat(1);
   const steps = ((cols + 7) >> 3) << 1;
   const groups = (rows + 15) >> 4;
   const full = cols >> 4; // 16-column blocks packed with SIMD (4 steps each)

@@ -18,7 +18,7 @@
 // a manually unrolled GEMM step loop or a pointer-bounded one (V8's own loop unrolling then no
 // longer applies: +20-40%); touching the stream 1-8 KB ahead (no change).
 
-import { dotCodes, hsum16, mask12, mask3 } from './simd';
+import { dotCodes, firstInvalidCode, hsum16, mask12, mask3 } from './simd';
 
 const BLOCK: i32 = 16; // chunks per i16 accumulation block
 
@@ -211,17 +211,9 @@ export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
 /** Packs codes (int8 T in {-1,0,1}, row-major rows x cols at src) into layout R4 at dst.
  *  Returns -1 when all codes are valid, else the index of the first invalid code. */
 export function packR4(src: usize, rows: i32, cols: i32, dst: usize): i32 {
-  // validate: T + 1 must be 0, 1 or 2
-  const n = <usize>rows * <usize>cols;
-  const one = i8x16.splat(1), two = i8x16.splat(2);
-  let k: usize = 0;
-  for (; k + 16 <= n; k += 16) {
-    if (v128.any_true(i8x16.gt_u(i8x16.add(v128.load(src + k), one), two))) break;
-  }
-  for (; k < n; k++) {
-    const c = load<i8>(src + k);
-    if (c < -1 || c > 1) return <i32>k;
-  }
+  const bad = firstInvalidCode(src, <usize>rows * <usize>cols);
+  if (bad >= 0) return bad;
+  const one = i8x16.splat(1);
   const chunks = (cols + 63) >> 6;
   const full = cols >> 6;
   const groups = (rows + 3) >> 2;
