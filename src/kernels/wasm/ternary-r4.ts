@@ -67,6 +67,73 @@ function gemvGroup(wg: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f
   if (nValid > 3) store<f32>(out, finish(s3, sumQ, s, alpha), 12);
 }
 
+@inline function store4(out: usize, s0: i32, s1: i32, s2: i32, s3: i32, sumQ: i32, s: f32, alpha: f32): void {
+  store<f32>(out, finish(s0, sumQ, s, alpha));
+  store<f32>(out, finish(s1, sumQ, s, alpha), 4);
+  store<f32>(out, finish(s2, sumQ, s, alpha), 8);
+  store<f32>(out, finish(s3, sumQ, s, alpha), 12);
+}
+
+/** One token, three full groups at once (wa, wb, wc: three separate places in the matrix). Reading
+ *  three streams keeps more cache-line fills in flight than one: the hardware prefetcher stops at
+ *  every 4 KB page, and one stream stalls there while the others still run. Measured on the dev
+ *  box: 2 threads 23.4 -> 19.6 ms per 256 MiB of weights, 1 thread 45.0 -> 41.3 ms; two streams
+ *  gave 20.4, four 19.6 (their 16 accumulators spill). */
+function gemvGroups3(wa: usize, wb: usize, wc: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f32,
+                     oa: usize, ob: usize, oc: usize): void {
+  const m3 = mask3(), m12 = mask12();
+  let a0s = 0, a1s = 0, a2s = 0, a3s = 0, b0s = 0, b1s = 0, b2s = 0, b3s = 0, c0s = 0, c1s = 0, c2s = 0, c3s = 0;
+  let p = wa, q = wb, r = wc;
+  let ap = a;
+  for (let j0 = 0; j0 < chunks; j0 += BLOCK) {
+    const jEnd = min(chunks, j0 + BLOCK);
+    let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
+    let b0 = i16x8.splat(0), b1 = i16x8.splat(0), b2 = i16x8.splat(0), b3 = i16x8.splat(0);
+    let c0 = i16x8.splat(0), c1 = i16x8.splat(0), c2 = i16x8.splat(0), c3 = i16x8.splat(0);
+    for (let j = j0; j < jEnd; j++) {
+      const x0 = v128.load(ap), x1 = v128.load(ap, 16), x2 = v128.load(ap, 32), x3 = v128.load(ap, 48);
+      a0 = i16x8.add(a0, rowDot(v128.load(p), x0, x1, x2, x3, m3, m12));
+      b0 = i16x8.add(b0, rowDot(v128.load(q), x0, x1, x2, x3, m3, m12));
+      c0 = i16x8.add(c0, rowDot(v128.load(r), x0, x1, x2, x3, m3, m12));
+      a1 = i16x8.add(a1, rowDot(v128.load(p, 16), x0, x1, x2, x3, m3, m12));
+      b1 = i16x8.add(b1, rowDot(v128.load(q, 16), x0, x1, x2, x3, m3, m12));
+      c1 = i16x8.add(c1, rowDot(v128.load(r, 16), x0, x1, x2, x3, m3, m12));
+      a2 = i16x8.add(a2, rowDot(v128.load(p, 32), x0, x1, x2, x3, m3, m12));
+      b2 = i16x8.add(b2, rowDot(v128.load(q, 32), x0, x1, x2, x3, m3, m12));
+      c2 = i16x8.add(c2, rowDot(v128.load(r, 32), x0, x1, x2, x3, m3, m12));
+      a3 = i16x8.add(a3, rowDot(v128.load(p, 48), x0, x1, x2, x3, m3, m12));
+      b3 = i16x8.add(b3, rowDot(v128.load(q, 48), x0, x1, x2, x3, m3, m12));
+      c3 = i16x8.add(c3, rowDot(v128.load(r, 48), x0, x1, x2, x3, m3, m12));
+      p += 64;
+      q += 64;
+      r += 64;
+      ap += 64;
+    }
+    a0s += hsum16(a0); a1s += hsum16(a1); a2s += hsum16(a2); a3s += hsum16(a3);
+    b0s += hsum16(b0); b1s += hsum16(b1); b2s += hsum16(b2); b3s += hsum16(b3);
+    c0s += hsum16(c0); c1s += hsum16(c1); c2s += hsum16(c2); c3s += hsum16(c3);
+  }
+  store4(oa, a0s, a1s, a2s, a3s, sumQ, s, alpha);
+  store4(ob, b0s, b1s, b2s, b3s, sumQ, s, alpha);
+  store4(oc, c0s, c1s, c2s, c3s, sumQ, s, alpha);
+}
+
+/** One token, groups [g0, g1): full groups three streams at a time (thirds of the range), the rest
+ *  (at most two, plus a partial last group of the matrix) one at a time. */
+function gemvRange(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, a: usize, s: f32, sumQ: i32, alpha: f32, out: usize): void {
+  const groupBytes = <usize>chunks << 6;
+  const full = min(g1, rows >> 2); // groups below this one have 4 real rows
+  const third = max(0, full - g0) / 3;
+  for (let i = 0; i < third; i++) {
+    const ga = g0 + i, gb = ga + third, gc = gb + third;
+    gemvGroups3(w + <usize>ga * groupBytes, w + <usize>gb * groupBytes, w + <usize>gc * groupBytes, chunks, a, s, sumQ, alpha,
+                out + (<usize>ga << 4), out + (<usize>gb << 4), out + (<usize>gc << 4));
+  }
+  for (let g = g0 + 3 * third; g < g1; g++) {
+    gemvGroup(w + <usize>g * groupBytes, chunks, a, s, sumQ, alpha, out + (<usize>g << 4), min(4, rows - (g << 2)));
+  }
+}
+
 /** Interleaves the int8 activations of full tiles of 4 tokens for the GEMM: tile i, 16-column step k,
  *  token j at dst + (i * steps + k) * 64 + j * 16 (steps = chunks * 4; reads past cols are harmless:
  *  their codes are 0). */
@@ -190,7 +257,6 @@ function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize, q: u
 export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
                        q: usize, qStride: i32, scales: usize, sums: usize, nTok: i32,
                        alpha: f32, out: usize, scratch: usize, A: usize): void {
-  const groupBytes = <usize>chunks << 6;
   const outStride = <usize>rows << 2;
   const qs = <usize>qStride;
   if (nTok >= 4) {
@@ -201,10 +267,7 @@ export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
     const a = q + <usize>t * qs;
     const s = load<f32>(scales + (<usize>t << 2));
     const sumQ = load<i32>(sums + (<usize>t << 2));
-    const ot = out + <usize>t * outStride;
-    for (let g = g0; g < g1; g++) {
-      gemvGroup(w + <usize>g * groupBytes, chunks, a, s, sumQ, alpha, ot + (<usize>g << 4), min(4, rows - (g << 2)));
-    }
+    gemvRange(w, g0, g1, chunks, rows, a, s, sumQ, alpha, out + <usize>t * outStride);
   }
 }
 
