@@ -64,6 +64,87 @@ export function lutTables(q: usize, qStride: i32, nTok: i32, cols: i32, pairs: i
   if (n > 2) store<f32>(o, f32x4.extract_lane(f, 2), 8);
 }
 
+/** Sum over 8 columns (one block: two 16-byte steps) of 16 rows for the tables at tb: the int8 lo
+ *  and hi halves (see the layout comment). */
+@inline function blockLo(p: usize, tb: usize, m: v128): v128 {
+  let v = v128.load(p);
+  let L = i8x16.add(lookup(v128.load(tb), v128.and(v, m)), lookup(v128.load(tb, 32), v128.and(i16x8.shr_u(v, 4), m)));
+  v = v128.load(p, 16);
+  return i8x16.add(L, i8x16.add(lookup(v128.load(tb, 64), v128.and(v, m)), lookup(v128.load(tb, 96), v128.and(i16x8.shr_u(v, 4), m))));
+}
+@inline function blockHi(p: usize, tb: usize, m: v128): v128 {
+  let v = v128.load(p);
+  let H = i8x16.add(lookup(v128.load(tb, 16), v128.and(v, m)), lookup(v128.load(tb, 48), v128.and(i16x8.shr_u(v, 4), m)));
+  v = v128.load(p, 16);
+  return i8x16.add(H, i8x16.add(lookup(v128.load(tb, 80), v128.and(v, m)), lookup(v128.load(tb, 112), v128.and(i16x8.shr_u(v, 4), m))));
+}
+
+/** One token, group at wg (nValid real rows), into o. */
+function lutGroup(wg: usize, blocks: i32, tb0: usize, m: v128, sv: v128, av: v128, o: usize, nValid: i32): void {
+  let p = wg;
+  let tb = tb0;
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  for (let b0 = 0; b0 < blocks; b0 += RUN) {
+    const bEnd = min(blocks, b0 + RUN);
+    let lo16 = i16x8.splat(0), hi16 = i16x8.splat(0);
+    for (let b = b0; b < bEnd; b++) {
+      const L = blockLo(p, tb, m), H = blockHi(p, tb, m);
+      lo16 = i16x8.add(lo16, combineLow(L, H));
+      hi16 = i16x8.add(hi16, combineHigh(L, H));
+      p += 32;
+      tb += 128;
+    }
+    a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo16));
+    a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo16));
+    a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi16));
+    a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi16));
+  }
+  storeRows(o, a0, sv, av, nValid);
+  storeRows(o + 16, a1, sv, av, nValid - 4);
+  storeRows(o + 32, a2, sv, av, nValid - 8);
+  storeRows(o + 48, a3, sv, av, nValid - 12);
+}
+
+/** One token, two full groups at once (wa, wb: two separate places in the matrix) sharing the table
+ *  loads: two streams of cache-line fills in flight (see gemvGroups3 in ternary-r4.ts). */
+function lutGroups2(wa: usize, wb: usize, blocks: i32, tb0: usize, m: v128, sv: v128, av: v128, oa: usize, ob: usize): void {
+  let p = wa, q = wb;
+  let tb = tb0;
+  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+  let b0s = i32x4.splat(0), b1s = i32x4.splat(0), b2s = i32x4.splat(0), b3s = i32x4.splat(0);
+  for (let b0 = 0; b0 < blocks; b0 += RUN) {
+    const bEnd = min(blocks, b0 + RUN);
+    let lo16 = i16x8.splat(0), hi16 = i16x8.splat(0), lo16b = i16x8.splat(0), hi16b = i16x8.splat(0);
+    for (let b = b0; b < bEnd; b++) {
+      const L = blockLo(p, tb, m), H = blockHi(p, tb, m);
+      lo16 = i16x8.add(lo16, combineLow(L, H));
+      hi16 = i16x8.add(hi16, combineHigh(L, H));
+      const Lb = blockLo(q, tb, m), Hb = blockHi(q, tb, m);
+      lo16b = i16x8.add(lo16b, combineLow(Lb, Hb));
+      hi16b = i16x8.add(hi16b, combineHigh(Lb, Hb));
+      p += 32;
+      q += 32;
+      tb += 128;
+    }
+    a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo16));
+    a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo16));
+    a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi16));
+    a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi16));
+    b0s = i32x4.add(b0s, i32x4.extend_low_i16x8_s(lo16b));
+    b1s = i32x4.add(b1s, i32x4.extend_high_i16x8_s(lo16b));
+    b2s = i32x4.add(b2s, i32x4.extend_low_i16x8_s(hi16b));
+    b3s = i32x4.add(b3s, i32x4.extend_high_i16x8_s(hi16b));
+  }
+  storeRows(oa, a0, sv, av, 16);
+  storeRows(oa + 16, a1, sv, av, 16);
+  storeRows(oa + 32, a2, sv, av, 16);
+  storeRows(oa + 48, a3, sv, av, 16);
+  storeRows(ob, b0s, sv, av, 16);
+  storeRows(ob + 16, b1s, sv, av, 16);
+  storeRows(ob + 32, b2s, sv, av, 16);
+  storeRows(ob + 48, b3s, sv, av, 16);
+}
+
 /** out[t * rows + r] for the rows of groups [g0, g1), tokens t < nTok (tables tableStride bytes apart). */
 export function ternLut(w: usize, g0: i32, g1: i32, steps: i32, rows: i32, tables: usize, tableStride: i32,
                         scales: usize, nTok: i32, alpha: f32, out: usize): void {
@@ -74,42 +155,28 @@ export function ternLut(w: usize, g0: i32, g1: i32, steps: i32, rows: i32, table
   // tokens in tiles of 8 keep the tiles' tables cache-resident while the weights stream
   for (let tt = 0; tt < nTok; tt += 8) {
     const tEnd = min(nTok, tt + 8);
+    if (nTok == 1) {
+      // decode: full groups two streams at a time (halves of the range), the rest one at a time
+      const sv = f32x4.splat(load<f32>(scales));
+      const full = min(g1, rows >> 4);
+      const half = max(0, full - g0) >> 1;
+      for (let i = 0; i < half; i++) {
+        const ga = g0 + i, gb = ga + half;
+        lutGroups2(w + <usize>ga * groupBytes, w + <usize>gb * groupBytes, blocks, tables, m, sv, av,
+                   out + (<usize>ga << 6), out + (<usize>gb << 6));
+      }
+      for (let g = g0 + 2 * half; g < g1; g++) {
+        lutGroup(w + <usize>g * groupBytes, blocks, tables, m, sv, av, out + (<usize>g << 6), rows - (g << 4));
+      }
+      return;
+    }
     for (let g = g0; g < g1; g++) {
       const wg = w + <usize>g * groupBytes;
       const nValid = rows - (g << 4);
       for (let t = tt; t < tEnd; t++) {
-        let p = wg;
-        let tb = tables + <usize>t * <usize>tableStride;
-        let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-        for (let b0 = 0; b0 < blocks; b0 += RUN) {
-          const bEnd = min(blocks, b0 + RUN);
-          let lo16 = i16x8.splat(0), hi16 = i16x8.splat(0);
-          for (let b = b0; b < bEnd; b++) {
-            let v = v128.load(p);
-            let i0 = v128.and(v, m), i1 = v128.and(i16x8.shr_u(v, 4), m);
-            let L = i8x16.add(lookup(v128.load(tb), i0), lookup(v128.load(tb, 32), i1));
-            let H = i8x16.add(lookup(v128.load(tb, 16), i0), lookup(v128.load(tb, 48), i1));
-            v = v128.load(p, 16);
-            i0 = v128.and(v, m);
-            i1 = v128.and(i16x8.shr_u(v, 4), m);
-            L = i8x16.add(L, i8x16.add(lookup(v128.load(tb, 64), i0), lookup(v128.load(tb, 96), i1)));
-            H = i8x16.add(H, i8x16.add(lookup(v128.load(tb, 80), i0), lookup(v128.load(tb, 112), i1)));
-            lo16 = i16x8.add(lo16, combineLow(L, H));
-            hi16 = i16x8.add(hi16, combineHigh(L, H));
-            p += 32;
-            tb += 128;
-          }
-          a0 = i32x4.add(a0, i32x4.extend_low_i16x8_s(lo16));
-          a1 = i32x4.add(a1, i32x4.extend_high_i16x8_s(lo16));
-          a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi16));
-          a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi16));
-        }
         const sv = f32x4.splat(load<f32>(scales + (<usize>t << 2)));
-        const o = out + ((<usize>t * <usize>rows + (<usize>g << 4)) << 2);
-        storeRows(o, a0, sv, av, nValid);
-        storeRows(o + 16, a1, sv, av, nValid - 4);
-        storeRows(o + 32, a2, sv, av, nValid - 8);
-        storeRows(o + 48, a3, sv, av, nValid - 12);
+        lutGroup(wg, blocks, tables + <usize>t * <usize>tableStride, m, sv, av,
+                 out + ((<usize>t * <usize>rows + (<usize>g << 4)) << 2), nValid);
       }
     }
   }
