@@ -391,7 +391,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const qStride = nHeads * headDim;
     const kvStride = nKVHeads * headDim;
     const group = nHeads / nKVHeads;
-    const need = Math.ceil((group * len * 4) / 64) * 64;
+    const need = Math.ceil((group * (len + 1) * 4) / 64) * 64; // scores, then one 1/sum per head
     if (need > this.attnScratchBytes) {
       // grows to the longest context seen (doubling, so a growing sequence reallocates rarely)
       this.attnScratchBytes = Math.max(need, 2 * this.attnScratchBytes);

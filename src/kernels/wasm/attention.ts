@@ -2,7 +2,7 @@
 // For query row t (position pos0 + t) and head h, with kv head g = h / group:
 //   s_p = (q[t,h] . K[p,g]) * scale, p = 0 .. pos0 + t;  a = softmax(s);  out[t,h] = sum_p a_p V[p,g]
 // Layouts (f32, row-major): q and out (nTok, qStride) with head h at h*headDim; K and V caches
-// (ctx, kvStride) with kv head g at g*headDim. `scores` is this thread's scratch (group x (pos0+nTok) f32).
+// (ctx, kvStride) with kv head g at g*headDim. `scores` is this thread's scratch (group x (pos0+nTok) + group f32).
 // Dots use 4-lane f32 accumulators (lane-order sums), so results differ from the plain reference in
 // the last bits only; the model tolerates that (see test/kernels/attention.test.ts for the bound).
 
@@ -15,6 +15,24 @@
   const r: f32 = x - n * <f32>0.6931471805599453;
   const p: f32 = 1 + r * (1 + r * (0.5 + r * (0.16666667 + r * (0.041666668 + r * (0.008333334 + r * 0.0013888889)))));
   return p * reinterpret<f32>((<i32>n + 127) << 23);
+}
+
+/** expNeg on four lanes (same reduction and polynomial; arguments below -87 are clamped there, giving
+ *  about 1.6e-38 instead of 0: nothing next to the softmax's largest term, which is 1). */
+// The constants are splatted once per call by the caller: V8 rebuilds a splat or v128.const
+// that sits inside a loop on every iteration.
+@inline function expNeg4(x: v128, lo: v128, log2e: v128, ln2: v128, c6: v128, c5: v128, c4: v128, c3: v128,
+                         c2: v128, one: v128, bias: v128): v128 {
+  const xc = f32x4.max(x, lo);
+  const n = f32x4.nearest(f32x4.mul(xc, log2e));
+  const r = f32x4.sub(xc, f32x4.mul(n, ln2));
+  let p = f32x4.add(f32x4.mul(r, c6), c5);
+  p = f32x4.add(f32x4.mul(r, p), c4);
+  p = f32x4.add(f32x4.mul(r, p), c3);
+  p = f32x4.add(f32x4.mul(r, p), c2);
+  p = f32x4.add(f32x4.mul(r, p), one);
+  p = f32x4.add(f32x4.mul(r, p), one);
+  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), bias), 23));
 }
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
@@ -43,7 +61,7 @@
 /**
  * Units are (token, kv head) pairs: the `group` query heads that share a kv head are done together,
  * so each K and V row is read from the cache once per group (the other heads find it in L1).
- * `scores` holds group x (pos0 + nTok) f32 for this thread.
+ * `scores` holds group x (pos0 + nTok) + group f32 for this thread.
  */
 export function attnRows(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
@@ -52,6 +70,9 @@ export function attnRows(
   const nKV = nHeads / group;
   const rowBytes = <usize>kvStride << 2;
   const headBytes = <usize>headDim << 2;
+  const lo = f32x4.splat(-87.0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
+  const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
+  const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1), bias = i32x4.splat(127);
   for (let u = u0; u < u1; u++) {
     const t = u / nKV;
     const g = u - t * nKV;
@@ -60,6 +81,7 @@ export function attnRows(
     const q0 = q + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
     const o0 = out + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
     const kvOff = <usize>g * headBytes;
+    const inv = scores + ((<usize>group * len) << 2); // group f32: 1 / sum of each head's e^(s - max)
     // scores[j][p] = q_j . K_p * scale; four positions at a time when headDim % 4 == 0 (four
     // independent accumulators, reduced together by one 4x4 transpose-add)
     const sv = f32x4.splat(scale);
@@ -91,25 +113,37 @@ export function attnRows(
         store<f32>(scores + ((<usize>j * len + <usize>p) << 2), dot(q0 + <usize>j * headBytes, kp, headDim) * scale);
       }
     }
-    // softmax per head (the 1/sum is folded into the V pass)
+    // softmax per head: max and e^(s - max) four positions at a time; the 1/sum scales the V pass's output
     for (let j = 0; j < group; j++) {
       const sj = scores + ((<usize>j * len) << 2);
-      let mx: f32 = -Infinity;
-      for (let p = 0; p <= last; p++) mx = max(mx, load<f32>(sj + (<usize>p << 2)));
-      let sum: f32 = 0;
-      for (let p = 0; p <= last; p++) {
+      let mv = f32x4.splat(-Infinity);
+      let p = 0;
+      for (; p + 4 <= last + 1; p += 4) mv = f32x4.max(mv, v128.load(sj + (<usize>p << 2)));
+      let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
+      for (; p <= last; p++) mx = max(mx, load<f32>(sj + (<usize>p << 2)));
+      const mxv = f32x4.splat(mx);
+      let sv4 = f32x4.splat(0);
+      p = 0;
+      for (; p + 4 <= last + 1; p += 4) {
+        const e = expNeg4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, log2e, ln2, c6, c5, c4, c3, c2, one, bias);
+        v128.store(sj + (<usize>p << 2), e);
+        sv4 = f32x4.add(sv4, e);
+      }
+      let sum: f32 = (f32x4.extract_lane(sv4, 0) + f32x4.extract_lane(sv4, 1)) + (f32x4.extract_lane(sv4, 2) + f32x4.extract_lane(sv4, 3));
+      for (; p <= last; p++) {
         const e = expNeg(load<f32>(sj + (<usize>p << 2)) - mx);
         store<f32>(sj + (<usize>p << 2), e);
         sum += e;
       }
-      const inv: f32 = 1 / sum;
-      for (let p = 0; p <= last; p++) store<f32>(sj + (<usize>p << 2), load<f32>(sj + (<usize>p << 2)) * inv);
+      store<f32>(inv + (<usize>j << 2), 1 / sum);
     }
     // out_j = sum_p a_jp V_p, 16 dims at a time with the accumulators in registers
     const hd16 = headDim & ~15;
     for (let j = 0; j < group; j++) {
       const sj = scores + ((<usize>j * len) << 2);
       const op = o0 + <usize>j * headBytes;
+      const invJ = load<f32>(inv + (<usize>j << 2));
+      const iv = f32x4.splat(invJ);
       for (let i = 0; i < hd16; i += 16) {
         let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
         let vp = v + kvOff + (<usize>i << 2);
@@ -122,15 +156,15 @@ export function attnRows(
           vp += rowBytes;
         }
         const o = op + (<usize>i << 2);
-        v128.store(o, c0);
-        v128.store(o, c1, 16);
-        v128.store(o, c2, 32);
-        v128.store(o, c3, 48);
+        v128.store(o, f32x4.mul(c0, iv));
+        v128.store(o, f32x4.mul(c1, iv), 16);
+        v128.store(o, f32x4.mul(c2, iv), 32);
+        v128.store(o, f32x4.mul(c3, iv), 48);
       }
       for (let i = hd16; i < headDim; i++) {
         let acc: f32 = 0;
         for (let p = 0; p <= last; p++) acc += load<f32>(sj + (<usize>p << 2)) * load<f32>(v + <usize>p * rowBytes + kvOff + (<usize>i << 2));
-        store<f32>(op + (<usize>i << 2), acc);
+        store<f32>(op + (<usize>i << 2), acc * invJ);
       }
     }
   }
