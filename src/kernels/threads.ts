@@ -59,10 +59,13 @@ function work(ex: KernelExports, ctl: Int32Array, args: Float64Array, seq: numbe
     const v = Atomics.load(ctl, NEXT);
     if ((v & ~0xffff) !== tag) return last; // another job
     const chunk = v & 0xffff;
-    const chunks = ctl[CHUNKS]!;
+    // CHUNKS and JOB are read atomically: if CHUNKS is already the next job's, the caller has
+    // closed NEXT before writing it (see run), so the claim below fails instead of taking a chunk
+    // that does not exist
+    const chunks = Atomics.load(ctl, CHUNKS);
     if (chunk >= chunks) return last;
     if (Atomics.compareExchange(ctl, NEXT, v, v + 1) !== v) continue;
-    const job = ctl[JOB]!;
+    const job = Atomics.load(ctl, JOB);
     const [u0, u1] = share(jobUnits(job, args), chunk, chunks);
     try {
       runJob(ex, job, args, u0, u1, thread);
@@ -137,8 +140,13 @@ export class ThreadPool {
     // a few chunks per thread: small enough to balance, large enough that claiming is cheap
     const chunks = Math.max(1, Math.min(units, this.threads * 8, 0xffff));
     const seq = (this.seq = (this.seq + 1) | 0);
-    ctl[JOB] = job;
-    ctl[CHUNKS] = chunks;
+    // Close the previous job's claim counter before changing JOB and CHUNKS: a worker that read
+    // NEXT of the finished job just before could otherwise pair it with the new, larger CHUNKS,
+    // claim a chunk past the old end, run it on the new arguments and count it as done (the
+    // completion count then overshoots and the wait below never ends).
+    Atomics.store(ctl, NEXT, 0xffff);
+    Atomics.store(ctl, JOB, job);
+    Atomics.store(ctl, CHUNKS, chunks);
     Atomics.store(ctl, COMPLETED, 0);
     Atomics.store(ctl, NEXT, (seq & 0xffff) << 16);
     Atomics.store(ctl, SEQ, seq);
@@ -148,6 +156,7 @@ export class ThreadPool {
     for (;;) {
       const d = Atomics.load(ctl, COMPLETED);
       if (d === chunks) break;
+      if (d > chunks) throw new Error(`kernels: thread pool out of step (${d} of ${chunks} chunks reported done)`);
       if (Atomics.load(ctl, BROKEN)) throw new Error('kernels: a worker thread died while running a kernel');
       if (this.canBlock && ++spins > this.spin) {
         Atomics.wait(ctl, COMPLETED, d, 20);

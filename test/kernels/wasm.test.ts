@@ -335,6 +335,40 @@ test('spin 0 (threads sleep in Atomics.wait at once): pool results still match t
   }
 });
 
+test('back-to-back jobs of 1 and 16 chunks: every result matches (a stale claim would corrupt or hang)', { timeout: 60000 }, async () => {
+  // A worker finishing a job races the caller posting the next one; a claim that mixed the old job's
+  // counter with the new job's chunk count once ran a chunk that did not exist. The race is rare, so
+  // this runs many short alternating jobs and checks every output.
+  const k = await createKernels({ path: paths[0], threads: 2, minParallelWork: 0 });
+  try {
+    const cols = 64;
+    const small = codes(4 * cols), large = codes(256 * cols);
+    const ws = k.ternaryMatrix(small, 4, cols, 1), wl = k.ternaryMatrix(large, 256, cols, 1);
+    const wsr = ref.ternaryMatrix(small, 4, cols, 1), wlr = ref.ternaryMatrix(large, 256, cols, 1);
+    const x = floats(cols);
+    const a = k.allocActs(1, cols), b = ref.allocActs(1, cols);
+    k.quantize(x, 1, cols, a);
+    ref.quantize(x, 1, cols, b);
+    const outS = k.allocF32(4), outL = k.allocF32(256);
+    const expS = new Float32Array(4), expL = new Float32Array(256);
+    ref.ternaryMatmul(wsr, b, 1, expS);
+    ref.ternaryMatmul(wlr, b, 1, expL);
+    for (let rep = 0; rep < 3000; rep++) {
+      outS.fill(NaN);
+      outL.fill(NaN);
+      k.ternaryMatmul(ws, a, 1, outS);
+      k.ternaryMatmul(wl, a, 1, outL);
+      if (rep % 100 === 0 || outS.some(Number.isNaN) || outL.some(Number.isNaN)) {
+        assertSameF32(outS, expS, `small job, rep ${rep}`);
+        assertSameF32(outL, expL, `large job, rep ${rep}`);
+      }
+    }
+    assertSameF32(outL, expL, 'large job, last rep');
+  } finally {
+    k.dispose();
+  }
+});
+
 test('WF_KERNEL_SPIN: a bad value is refused by name', () => {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
