@@ -4,19 +4,31 @@
 //
 //   npm run build && node dist/bench/model.js [--reps 3] [--threads 1,2] [--type i2_s] [--kernels relaxed]
 //                                           [--layers 30] [--pp 512] [--tg 128]
-// Writes bench/results/model.json.
+//                                           [--arch bitnet-b1.58|bitnet] [--embed f16|q8_0] [--model FILE]
+//                                           [--llama-cpp] [--out FILE]
+// --llama-cpp also runs llama.cpp on the same file, same threads, same measurements (through
+// node-llama-cpp, which is not a dependency: `mkdir /tmp/nlc && cd /tmp/nlc && npm i node-llama-cpp@3.21.1`,
+// then NODE_PATH=/tmp/nlc/node_modules). Mainline llama.cpp reads arch `bitnet` with TQ2_0/TQ1_0
+// weights only, and runs its FFN with SiLU, so use --arch bitnet --type tq2_0 (WrinkleFree then
+// runs SiLU too). Writes bench/results/model.json (or --out).
 import { fork } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BITNET_2B4T_SHAPE, byteLevelTokenizer, syntheticModelChunks, type SyntheticModelSpec } from '../src/model/synthetic.js';
 
-interface Args { reps: number; threads: number[]; type: 'i2_s' | 'tq2_0' | 'tq1_0'; kernels?: string; layers: number; pp: number; tg: number }
+interface Args {
+  reps: number; threads: number[]; type: 'i2_s' | 'tq2_0' | 'tq1_0'; kernels?: string; layers: number; pp: number; tg: number;
+  arch: 'bitnet-b1.58' | 'bitnet'; embed: 'f16' | 'q8_0'; model?: string; llamaCpp: boolean; out: string;
+}
 
 function parse(argv: string[]): Args {
-  const a: Args = { reps: 3, threads: [1, 2], type: 'i2_s', layers: BITNET_2B4T_SHAPE.nLayers, pp: 512, tg: 128 };
+  const a: Args = {
+    reps: 3, threads: [1, 2], type: 'i2_s', layers: BITNET_2B4T_SHAPE.nLayers, pp: 512, tg: 128,
+    arch: 'bitnet-b1.58', embed: 'f16', llamaCpp: false, out: 'bench/results/model.json',
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
     switch (argv[i]) {
@@ -27,6 +39,11 @@ function parse(argv: string[]): Args {
       case '--layers': a.layers = Number(v); i++; break;
       case '--pp': a.pp = Number(v); i++; break;
       case '--tg': a.tg = Number(v); i++; break;
+      case '--arch': a.arch = v as Args['arch']; i++; break;
+      case '--embed': a.embed = v as Args['embed']; i++; break;
+      case '--model': a.model = v; i++; break;
+      case '--out': a.out = v; i++; break;
+      case '--llama-cpp': a.llamaCpp = true; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -36,9 +53,14 @@ function parse(argv: string[]): Args {
 async function ensureModel(a: Args): Promise<string> {
   const dir = join(tmpdir(), 'wf-bench');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}.gguf`);
+  if (a.model) return a.model;
+  const variant = (a.arch === 'bitnet' ? '-bitnet' : '') + (a.embed === 'f16' ? '' : `-emb-${a.embed}`);
+  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}${variant}.gguf`);
   if (existsSync(path)) return path;
-  const spec: SyntheticModelSpec = { ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1 };
+  const spec: SyntheticModelSpec = {
+    ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
+    arch: a.arch, embedType: a.embed,
+  };
   const t0 = performance.now();
   const tmp = path + '.tmp';
   const out = createWriteStream(tmp);
@@ -53,6 +75,39 @@ async function ensureModel(a: Args): Promise<string> {
 
 const mean = (x: number[]) => x.reduce((a, b) => a + b, 0) / x.length;
 const std = (x: number[]) => (x.length < 2 ? 0 : Math.sqrt(x.reduce((a, b) => a + (b - mean(x)) ** 2, 0) / (x.length - 1)));
+
+/** llama.cpp child (node-llama-cpp from NODE_PATH): the same measurements on the same file. */
+async function llamaCppChild(path: string, threads: number, a: Args): Promise<void> {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(join(process.env.NODE_PATH ?? '/tmp/nlc/node_modules', 'x.js'));
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const nlc: any = await import(require.resolve('node-llama-cpp'));
+  const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
+  const t0 = performance.now();
+  const model = await llama.loadModel({ modelPath: path });
+  const ctx = await model.createContext({ contextSize: Math.max(a.pp, a.tg) + 8, threads, batchSize: a.pp });
+  const loadMs = performance.now() - t0;
+  const seq = ctx.getSequence();
+  const prompt = Array.from({ length: a.pp }, (_, i) => (i * 7919) % 256);
+  await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, 16));
+  const pp: number[] = [];
+  const tg: number[] = [];
+  for (let r = 0; r < a.reps; r++) {
+    await seq.clearHistory();
+    let t = performance.now();
+    await seq.evaluateWithoutGeneratingNewTokens(prompt);
+    pp.push((a.pp * 1000) / (performance.now() - t));
+    await seq.clearHistory();
+    let n = 0;
+    t = performance.now();
+    for await (const _ of seq.evaluate([1], { temperature: 0 })) if (++n >= a.tg) break;
+    tg.push((a.tg * 1000) / (performance.now() - t));
+  }
+  const maxRssMB = process.resourceUsage().maxRSS / 1024;
+  process.send!({ threads, kernels: `llama.cpp (node-llama-cpp ${nlc.version ?? ''})`.replace(' )', ')'), loadMs, pp, tg, maxRssMB });
+  await model.dispose();
+  process.exit(0);
+}
 
 /** Child: load the model with N threads, run the measurements, send the figures back. */
 async function child(path: string, threads: number, a: Args): Promise<void> {
@@ -91,9 +146,9 @@ async function child(path: string, threads: number, a: Args): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--child') {
+  if (process.argv[2] === '--child' || process.argv[2] === '--llama-cpp-child') {
     const [path, threads, json] = process.argv.slice(3);
-    return child(path, Number(threads), JSON.parse(json));
+    return (process.argv[2] === '--child' ? child : llamaCppChild)(path, Number(threads), JSON.parse(json));
   }
   const a = parse(process.argv.slice(2));
   const path = await ensureModel(a);
@@ -102,8 +157,10 @@ async function main(): Promise<void> {
   console.log(`model: ${path} (${fileMB.toFixed(0)} MB), ${a.reps} reps`);
   console.log('| threads | kernels | load s | pp' + a.pp + ' t/s | tg' + a.tg + ' t/s | peak RSS MB | RSS / file |');
   console.log('|---|---|---|---|---|---|---|');
-  for (const threads of a.threads) {
-    const p = fork(fileURLToPath(import.meta.url), ['--child', path, String(threads), JSON.stringify(a)], { stdio: 'inherit' });
+  const runs: [string, number][] = a.threads.map((t) => ['--child', t]);
+  if (a.llamaCpp) runs.push(...a.threads.map((t): [string, number] => ['--llama-cpp-child', t]));
+  for (const [mode, threads] of runs) {
+    const p = fork(fileURLToPath(import.meta.url), [mode, path, String(threads), JSON.stringify(a)], { stdio: 'inherit' });
     const [msg] = (await once(p, 'message')) as [{ threads: number; kernels: string; loadMs: number; pp: number[]; tg: number[]; maxRssMB: number }];
     await once(p, 'exit');
     const row = {
@@ -116,11 +173,17 @@ async function main(): Promise<void> {
     console.log(`| ${threads} | ${msg.kernels} | ${row.load_s.toFixed(1)} | ${mean(msg.pp).toFixed(2)} ± ${std(msg.pp).toFixed(2)} | ${mean(msg.tg).toFixed(2)} ± ${std(msg.tg).toFixed(2)} | ${msg.maxRssMB.toFixed(0)} | ${row.rss_over_file.toFixed(2)} |`);
   }
   const base = rows[0] as any;
-  for (const r of rows.slice(1) as any[]) {
+  for (const r of rows.slice(1, a.threads.length) as any[]) {
     console.log(`ratio vs ${base.threads} thread(s): pp x${(r[`pp${a.pp}`].mean / base[`pp${a.pp}`].mean).toFixed(2)}, tg x${(r[`tg${a.tg}`].mean / base[`tg${a.tg}`].mean).toFixed(2)}`);
   }
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/model.json', JSON.stringify({ date: new Date().toISOString(), model: path, file_mb: fileMB, args: a, rows }, null, 2));
+  if (a.llamaCpp) {
+    for (let i = 0; i < a.threads.length; i++) {
+      const w = rows[i] as any, l = rows[a.threads.length + i] as any;
+      console.log(`WrinkleFree / llama.cpp at ${w.threads} thread(s): pp x${(w[`pp${a.pp}`].mean / l[`pp${a.pp}`].mean).toFixed(2)}, tg x${(w[`tg${a.tg}`].mean / l[`tg${a.tg}`].mean).toFixed(2)}`);
+    }
+  }
+  mkdirSync(dirname(a.out), { recursive: true });
+  writeFileSync(a.out, JSON.stringify({ date: new Date().toISOString(), model: path, file_mb: fileMB, args: a, rows }, null, 2));
 }
 
 main().catch((e) => {
