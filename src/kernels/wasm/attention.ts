@@ -6,6 +6,8 @@
 // Dots use 4-lane f32 accumulators (lane-order sums), so results differ from the plain reference in
 // the last bits only; the model tolerates that (see test/kernels/attention.test.ts for the bound).
 
+import { exp4 } from './simd';
+
 /** e^x for x <= 0 (softmax arguments), without the standard library's lookup tables (the module
  *  must have no data segment): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 Taylor polynomial
  *  (relative error < 2e-7 on that interval), times 2^n built from the exponent bits. */
@@ -15,24 +17,6 @@
   const r: f32 = x - n * <f32>0.6931471805599453;
   const p: f32 = 1 + r * (1 + r * (0.5 + r * (0.16666667 + r * (0.041666668 + r * (0.008333334 + r * 0.0013888889)))));
   return p * reinterpret<f32>((<i32>n + 127) << 23);
-}
-
-/** expNeg on four lanes (same reduction and polynomial; arguments below -87 are clamped there, giving
- *  about 1.6e-38 instead of 0: nothing next to the softmax's largest term, which is 1). */
-// The constants are splatted once per call by the caller: V8 rebuilds a splat or v128.const
-// that sits inside a loop on every iteration.
-@inline function expNeg4(x: v128, lo: v128, log2e: v128, ln2: v128, c6: v128, c5: v128, c4: v128, c3: v128,
-                         c2: v128, one: v128, bias: v128): v128 {
-  const xc = f32x4.max(x, lo);
-  const n = f32x4.nearest(f32x4.mul(xc, log2e));
-  const r = f32x4.sub(xc, f32x4.mul(n, ln2));
-  let p = f32x4.add(f32x4.mul(r, c6), c5);
-  p = f32x4.add(f32x4.mul(r, p), c4);
-  p = f32x4.add(f32x4.mul(r, p), c3);
-  p = f32x4.add(f32x4.mul(r, p), c2);
-  p = f32x4.add(f32x4.mul(r, p), one);
-  p = f32x4.add(f32x4.mul(r, p), one);
-  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), bias), 23));
 }
 
 @inline function madd(a: v128, b: v128, c: v128): v128 {
@@ -70,7 +54,7 @@ export function attnRows(
   const nKV = nHeads / group;
   const rowBytes = <usize>kvStride << 2;
   const headBytes = <usize>headDim << 2;
-  const lo = f32x4.splat(-87.0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
+  const lo = f32x4.splat(-87.0), zero = f32x4.splat(0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
   const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
   const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1), bias = i32x4.splat(127);
   for (let u = u0; u < u1; u++) {
@@ -125,7 +109,7 @@ export function attnRows(
       let sv4 = f32x4.splat(0);
       p = 0;
       for (; p + 4 <= last + 1; p += 4) {
-        const e = expNeg4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, log2e, ln2, c6, c5, c4, c3, c2, one, bias);
+        const e = exp4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, zero, log2e, ln2, c6, c5, c4, c3, c2, one, bias);
         v128.store(sj + (<usize>p << 2), e);
         sv4 = f32x4.add(sv4, e);
       }

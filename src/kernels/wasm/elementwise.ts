@@ -3,6 +3,8 @@
 //   siluGate:  g = g / (1 + e^-g) * u (e^x by range reduction + polynomial: ~2e-7 relative error)
 //   addTo:     x = x + y              (bit-exact)
 
+import { exp4 } from './simd';
+
 export function relu2Gate(g: usize, u: usize, n: i32): void {
   const z = f32x4.splat(0);
   let i = 0;
@@ -28,7 +30,17 @@ export function relu2Gate(g: usize, u: usize, n: i32): void {
 }
 
 export function siluGate(g: usize, u: usize, n: i32): void {
-  for (let i = 0; i < n; i++) {
+  const lo = f32x4.splat(-87.0), hi = f32x4.splat(88.0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
+  const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
+  const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1), bias = i32x4.splat(127);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const x = v128.load(g + o);
+    const e = exp4(f32x4.neg(x), lo, hi, log2e, ln2, c6, c5, c4, c3, c2, one, bias);
+    v128.store(g + o, f32x4.mul(f32x4.div(x, f32x4.add(one, e)), v128.load(u + o)));
+  }
+  for (; i < n; i++) {
     const o = <usize>i << 2;
     const x = load<f32>(g + o);
     store<f32>(g + o, (x / (1 + expF(-x))) * load<f32>(u + o));
