@@ -11,9 +11,15 @@ export const JOB_LUT_TABLES = 4;
 export const JOB_MEMSUM = 5;
 export const JOB_ATTN = 6;
 
-/** [start, end) of share `index` of `n` over `count` units. */
+/** [start, end) of chunk `index` of `n` over `count` units, in shrinking sizes: chunk i gets a share
+ *  proportional to n - i (the first about 2/n of the work, the last about 2/n^2). Threads claim chunks
+ *  in order, so big chunks go first and the last ones are small: a thread that finishes early waits
+ *  at most one small chunk for the others (equal chunks left the calling thread waiting about 6% of
+ *  a decode step). */
 export function share(count: number, index: number, n: number): [number, number] {
-  return [Math.floor((count * index) / n), Math.floor((count * (index + 1)) / n)];
+  const total = (n * (n + 1)) / 2;
+  const before = (i: number) => Math.floor((count * (i * n - (i * (i - 1)) / 2)) / total);
+  return [before(index), before(index + 1)];
 }
 
 /** How many work units a job has (a holds its arguments; see the callers in wasm-backend.ts). */
