@@ -24,6 +24,13 @@ import { exp4 } from './simd';
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/** [sum(a), sum(b), sum(c), sum(d)]: one 4x4 transpose-add of four accumulators. */
+@inline function sum4x4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
 @inline function dot(a: usize, b: usize, n: i32): f32 {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   let i = 0;
@@ -73,7 +80,32 @@ export function attnRows(
     if ((headDim & 3) == 0) {
       for (; p0 + 4 <= last + 1; p0 += 4) {
         const k0 = k + <usize>p0 * rowBytes + kvOff;
-        for (let j = 0; j < group; j++) {
+        // heads in pairs: eight independent accumulator chains, each K load feeds two heads
+        let j = 0;
+        for (; j + 2 <= group; j += 2) {
+          const qa = q0 + <usize>j * headBytes, qb = qa + headBytes;
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+          let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+          for (let i = 0; i < headDim; i += 4) {
+            const o = <usize>i << 2;
+            const qva = v128.load(qa + o), qvb = v128.load(qb + o);
+            let kv = v128.load(k0 + o);
+            a0 = madd(qva, kv, a0);
+            b0 = madd(qvb, kv, b0);
+            kv = v128.load(k0 + rowBytes + o);
+            a1 = madd(qva, kv, a1);
+            b1 = madd(qvb, kv, b1);
+            kv = v128.load(k0 + 2 * rowBytes + o);
+            a2 = madd(qva, kv, a2);
+            b2 = madd(qvb, kv, b2);
+            kv = v128.load(k0 + 3 * rowBytes + o);
+            a3 = madd(qva, kv, a3);
+            b3 = madd(qvb, kv, b3);
+          }
+          v128.store(scores + ((<usize>j * len + <usize>p0) << 2), f32x4.mul(sum4x4(a0, a1, a2, a3), sv));
+          v128.store(scores + ((<usize>(j + 1) * len + <usize>p0) << 2), f32x4.mul(sum4x4(b0, b1, b2, b3), sv));
+        }
+        for (; j < group; j++) {
           const qj = q0 + <usize>j * headBytes;
           let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
           for (let i = 0; i < headDim; i += 4) {
@@ -84,10 +116,7 @@ export function attnRows(
             a2 = madd(qv, v128.load(k0 + 2 * rowBytes + o), a2);
             a3 = madd(qv, v128.load(k0 + 3 * rowBytes + o), a3);
           }
-          const s01 = f32x4.add(v128.shuffle<f32>(a0, a1, 0, 4, 1, 5), v128.shuffle<f32>(a0, a1, 2, 6, 3, 7));
-          const s23 = f32x4.add(v128.shuffle<f32>(a2, a3, 0, 4, 1, 5), v128.shuffle<f32>(a2, a3, 2, 6, 3, 7));
-          const dots = f32x4.add(v128.shuffle<f32>(s01, s23, 0, 1, 4, 5), v128.shuffle<f32>(s01, s23, 2, 3, 6, 7));
-          v128.store(scores + ((<usize>j * len + <usize>p0) << 2), f32x4.mul(dots, sv));
+          v128.store(scores + ((<usize>j * len + <usize>p0) << 2), f32x4.mul(sum4x4(a0, a1, a2, a3), sv));
         }
       }
     }
@@ -123,12 +152,49 @@ export function attnRows(
     }
     // out_j = sum_p a_jp V_p, 16 dims at a time with the accumulators in registers
     const hd16 = headDim & ~15;
+    // heads in pairs again: eight accumulator chains, each V load feeds two heads
+    let jp = 0;
+    for (; jp + 2 <= group && hd16 > 0; jp += 2) {
+      const sa = scores + ((<usize>jp * len) << 2), sb = sa + (len << 2);
+      const opa = o0 + <usize>jp * headBytes, opb = opa + headBytes;
+      const iva = f32x4.splat(load<f32>(inv + (<usize>jp << 2))), ivb = f32x4.splat(load<f32>(inv + (<usize>jp << 2), 4));
+      for (let i = 0; i < hd16; i += 16) {
+        let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
+        let y0 = f32x4.splat(0), y1 = f32x4.splat(0), y2 = f32x4.splat(0), y3 = f32x4.splat(0);
+        let vp = v + kvOff + (<usize>i << 2);
+        for (let p = 0; p <= last; p++) {
+          const wa = v128.load32_splat(sa + (<usize>p << 2)), wb = v128.load32_splat(sb + (<usize>p << 2));
+          let vv = v128.load(vp);
+          x0 = madd(wa, vv, x0);
+          y0 = madd(wb, vv, y0);
+          vv = v128.load(vp, 16);
+          x1 = madd(wa, vv, x1);
+          y1 = madd(wb, vv, y1);
+          vv = v128.load(vp, 32);
+          x2 = madd(wa, vv, x2);
+          y2 = madd(wb, vv, y2);
+          vv = v128.load(vp, 48);
+          x3 = madd(wa, vv, x3);
+          y3 = madd(wb, vv, y3);
+          vp += rowBytes;
+        }
+        const oa = opa + (<usize>i << 2), ob = opb + (<usize>i << 2);
+        v128.store(oa, f32x4.mul(x0, iva));
+        v128.store(oa, f32x4.mul(x1, iva), 16);
+        v128.store(oa, f32x4.mul(x2, iva), 32);
+        v128.store(oa, f32x4.mul(x3, iva), 48);
+        v128.store(ob, f32x4.mul(y0, ivb));
+        v128.store(ob, f32x4.mul(y1, ivb), 16);
+        v128.store(ob, f32x4.mul(y2, ivb), 32);
+        v128.store(ob, f32x4.mul(y3, ivb), 48);
+      }
+    }
     for (let j = 0; j < group; j++) {
       const sj = scores + ((<usize>j * len) << 2);
       const op = o0 + <usize>j * headBytes;
       const invJ = load<f32>(inv + (<usize>j << 2));
       const iv = f32x4.splat(invJ);
-      for (let i = 0; i < hd16; i += 16) {
+      for (let i = j < jp ? hd16 : 0; i < hd16; i += 16) { // heads below jp: slabs done in pairs above
         let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
         let vp = v + kvOff + (<usize>i << 2);
         for (let p = 0; p <= last; p++) {
