@@ -58,6 +58,15 @@ export interface Kernels {
   addInPlace(x: Float32Array, y: Float32Array, n: number): void;
 
   /**
+   * NEOX rotary embedding in place. x: (nTok, nHeads * headDim); token t sits at position pos0 + t.
+   * In each head, pairs (i, i + half) for i < half rotate by the angle of table row pos:
+   *   (a, b) -> (a c - b s, a s + b c),  c = cos[pos * half + i], s = sin[pos * half + i]
+   * computed in f64 and rounded once to f32 (exact: every path gives the same bits).
+   */
+  rope(x: Float32Array, nTok: number, nHeads: number, headDim: number, half: number, pos0: number,
+       cos: Float32Array, sin: Float32Array): void;
+
+  /**
    * Causal grouped-query attention of nTok query rows at positions pos0 .. pos0+nTok-1 over a KV
    * cache holding positions 0 .. pos0+nTok-1 (the batch's own keys included):
    *   out[t,h] = softmax_p(q[t,h] . k[p,g] / sqrt(headDim)) . v[p,g],  p <= pos0+t,  g = h / (nHeads/nKVHeads)

@@ -99,6 +99,18 @@ export function checkAttention(
   checkLen(fn, 'vCache', v, (pos0 + nTok) * nKVHeads * headDim);
 }
 
+export function checkRope(x: Float32Array, nTok: number, nHeads: number, headDim: number, half: number, pos0: number,
+  cos: Float32Array, sin: Float32Array): void {
+  checkCount('rope nTok', nTok);
+  checkPositive('rope nHeads', nHeads);
+  checkPositive('rope headDim', headDim);
+  checkCount('rope pos0', pos0);
+  if (!Number.isInteger(half) || half < 0 || 2 * half > headDim) throw new Error(`rope: half ${half} must be an integer in [0, headDim/2 = ${headDim / 2}]`);
+  checkLen('rope', 'x', x, nTok * nHeads * headDim);
+  checkLen('rope', 'cos', cos, (pos0 + nTok) * half);
+  checkLen('rope', 'sin', sin, (pos0 + nTok) * half);
+}
+
 export function checkLen(fn: string, name: string, arr: { length: number }, need: number): void {
   if (arr.length < need) throw new Error(`${fn}: ${name} holds ${arr.length} values, needs at least ${need}`);
 }
@@ -288,6 +300,22 @@ export function createReferenceKernels(): Kernels {
       checkLen('addInPlace', 'x', x, n);
       checkLen('addInPlace', 'y', y, n);
       for (let i = 0; i < n; i++) x[i] = fround(x[i]! + y[i]!);
+    },
+
+    rope(x, nTok, nHeads, headDim, half, pos0, cos, sin): void {
+      checkRope(x, nTok, nHeads, headDim, half, pos0, cos, sin);
+      for (let t = 0; t < nTok; t++) {
+        const base = (pos0 + t) * half;
+        for (let h = 0; h < nHeads; h++) {
+          const o = (t * nHeads + h) * headDim;
+          for (let i = 0; i < half; i++) {
+            const a = x[o + i]!, b = x[o + i + half]!;
+            const c = cos[base + i]!, s = sin[base + i]!;
+            x[o + i] = a * c - b * s;
+            x[o + i + half] = a * s + b * c;
+          }
+        }
+      }
     },
 
     attention(q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim): void {

@@ -15,7 +15,7 @@
 import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
 import { JOB_ATTN, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
-import { checkActs, checkAttention, checkCount, checkLen, checkPositive } from './reference.js';
+import { checkActs, checkAttention, checkCount, checkLen, checkPositive, checkRope } from './reference.js';
 import { CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
 
@@ -366,6 +366,26 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     checkLen('addInPlace', 'x', x, n);
     checkLen('addInPlace', 'y', y, n);
     this.elementwise(x, y, n, this.ex.addTo);
+  }
+
+  rope(x: Float32Array, nTok: number, nHeads: number, headDim: number, half: number, pos0: number,
+       cos: Float32Array, sin: Float32Array): void {
+    this.live('rope');
+    checkRope(x, nTok, nHeads, headDim, half, pos0, cos, sin);
+    if (nTok === 0 || half === 0) return;
+    const n = nTok * nHeads * headDim, rows = nTok * half;
+    const xo = this.owned(x), co = this.owned(cos), so = this.owned(sin);
+    // tables outside this memory: only the rows of these positions are staged
+    const [xs, cs, ss] = this.scratch([xo ? 0 : n * 4, co ? 0 : rows * 4, so ? 0 : rows * 4], 'rope');
+    const xp = xo ? x.byteOffset : xs!;
+    if (!xo) this.f32(xp, n).set(x.subarray(0, n));
+    const row0 = pos0 * half;
+    const cp = co ? cos.byteOffset + row0 * 4 : cs!;
+    const sp = so ? sin.byteOffset + row0 * 4 : ss!;
+    if (!co) this.f32(cp, rows).set(cos.subarray(row0, row0 + rows));
+    if (!so) this.f32(sp, rows).set(sin.subarray(row0, row0 + rows));
+    this.ex.rope(xp, nTok, nHeads, headDim, half, cp, sp);
+    if (!xo) x.set(this.f32(xp, n));
   }
 
   /** a = f(a, b) over n floats on the calling thread (memory-light: not worth a pool round trip). */

@@ -53,6 +53,7 @@ export interface KernelExports {
   relu2Gate(g: number, u: number, n: number): void;
   siluGate(g: number, u: number, n: number): void;
   addTo(x: number, y: number, n: number): void;
+  rope(x: number, nTok: number, nHeads: number, headDim: number, half: number, cs: number, sn: number): void;
   attnRows(q: number, k: number, v: number, out: number, u0: number, u1: number, nHeads: number, group: number,
     headDim: number, qStride: number, kvStride: number, pos0: number, scale: number, scores: number): void;
   quantize(x: number, nTok: number, dim: number, q: number, scales: number, sums: number): void;

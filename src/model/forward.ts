@@ -40,31 +40,18 @@ class RunState {
 }
 
 /** NEOX ("rotate half") RoPE tables: cos/sin of pos * theta^(-2i/ropeDim), i < ropeDim/2. */
+/** cos and sin of every (position, pair) angle, in the kernels' memory: NEOX RoPE with the file's theta. */
 class RopeTable {
   readonly cos: Float32Array;
   readonly sin: Float32Array;
-  constructor(readonly half: number, ctx: number, theta: number) {
-    this.cos = new Float32Array(ctx * half);
-    this.sin = new Float32Array(ctx * half);
+  constructor(k: Kernels, readonly half: number, ctx: number, theta: number) {
+    this.cos = k.allocF32(ctx * half);
+    this.sin = k.allocF32(ctx * half);
     for (let i = 0; i < half; i++) {
       const freq = Math.pow(theta, (-2 * i) / (2 * half));
       for (let p = 0; p < ctx; p++) {
         this.cos[p * half + i] = Math.cos(p * freq);
         this.sin[p * half + i] = Math.sin(p * freq);
-      }
-    }
-  }
-  /** rotates pairs (i, i + half) of each head of vec (nHeads * headDim) at position pos */
-  apply(vec: Float32Array, off: number, nHeads: number, headDim: number, pos: number): void {
-    const h2 = this.half;
-    const cs = this.cos, sn = this.sin, base = pos * h2;
-    for (let h = 0; h < nHeads; h++) {
-      const o = off + h * headDim;
-      for (let i = 0; i < h2; i++) {
-        const a = vec[o + i], b = vec[o + i + h2];
-        const c = cs[base + i], s = sn[base + i];
-        vec[o + i] = a * c - b * s;
-        vec[o + i + h2] = a * s + b * c;
       }
     }
   }
@@ -94,7 +81,7 @@ export class Sequence {
   ) {
     this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.kvDim);
     this.s = new RunState(k, cfg, batchSize);
-    this.rope = new RopeTable(cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
+    this.rope = new RopeTable(k, cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
   }
 
   /** forgets everything after `pos` tokens (pos = 0 clears the sequence) */
@@ -154,10 +141,8 @@ export class Sequence {
       k.ternaryMatmul(L.wk, s.actsEmbd, n, s.k);
       k.ternaryMatmul(L.wv, s.actsEmbd, n, s.v);
       // RoPE on q and k, then append k, v to the cache
-      for (let t = 0; t < n; t++) {
-        this.rope.apply(s.q, t * D, nHeads, headDim, pos0 + t);
-        this.rope.apply(s.k, t * kvDim, nKVHeads, headDim, pos0 + t);
-      }
+      k.rope(s.q, n, nHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
+      k.rope(s.k, n, nKVHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
       this.kv.write(l, pos0, n, s.k, s.v);
       // causal GQA attention over the cache: att = softmax(q K^T / sqrt(headDim)) V
       k.attention(s.q, this.kv.keys(l), this.kv.values(l), s.att, n, pos0, nHeads, nKVHeads, headDim);

@@ -2,6 +2,7 @@
 //   relu2Gate: g = max(g, 0)^2 * u   (bit-exact with the reference: the same f32 products)
 //   siluGate:  g = g / (1 + e^-g) * u (e^x by range reduction + polynomial: ~2e-7 relative error)
 //   addTo:     x = x + y              (bit-exact)
+//   rope:      NEOX rotation in f64x2, rounded once to f32 (bit-exact with the f64 TypeScript)
 
 import { exp4 } from './simd';
 
@@ -56,5 +57,35 @@ export function addTo(x: usize, y: usize, n: i32): void {
   for (; i < n; i++) {
     const o = <usize>i << 2;
     store<f32>(x + o, load<f32>(x + o) + load<f32>(y + o));
+  }
+}
+
+/** Rotary embedding of nTok rows of nHeads heads (x: (nTok, nHeads * headDim)) in place; cs and sn
+ *  point at the table rows of the first token (half f32 each, one row per position). */
+export function rope(x: usize, nTok: i32, nHeads: i32, headDim: i32, half: i32, cs: usize, sn: usize): void {
+  const halfBytes = <usize>half << 2;
+  for (let t = 0; t < nTok; t++) {
+    const cp = cs + <usize>t * halfBytes, sp = sn + <usize>t * halfBytes;
+    for (let h = 0; h < nHeads; h++) {
+      const o = x + ((<usize>(t * nHeads + h) * <usize>headDim) << 2);
+      const ob = o + halfBytes;
+      let i = 0;
+      for (; i + 2 <= half; i += 2) {
+        const off = <usize>i << 2;
+        const a = f64x2.promote_low_f32x4(v128.load64_zero(o + off));
+        const b = f64x2.promote_low_f32x4(v128.load64_zero(ob + off));
+        const c = f64x2.promote_low_f32x4(v128.load64_zero(cp + off));
+        const s = f64x2.promote_low_f32x4(v128.load64_zero(sp + off));
+        v128.store64_lane(o + off, f32x4.demote_f64x2_zero(f64x2.sub(f64x2.mul(a, c), f64x2.mul(b, s))), 0);
+        v128.store64_lane(ob + off, f32x4.demote_f64x2_zero(f64x2.add(f64x2.mul(a, s), f64x2.mul(b, c))), 0);
+      }
+      for (; i < half; i++) {
+        const off = <usize>i << 2;
+        const a = <f64>load<f32>(o + off), b = <f64>load<f32>(ob + off);
+        const c = <f64>load<f32>(cp + off), s = <f64>load<f32>(sp + off);
+        store<f32>(o + off, <f32>(a * c - b * s));
+        store<f32>(ob + off, <f32>(a * s + b * c));
+      }
+    }
   }
 }

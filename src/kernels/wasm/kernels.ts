@@ -7,4 +7,4 @@ export { ternR4, packR4, interleaveActs } from './ternary-r4';
 export { ternLut, lutTables, packLut } from './ternary-lut';
 export { int8Mm, int8Row } from './int8';
 export { attnRows } from './attention';
-export { relu2Gate, siluGate, addTo } from './elementwise';
+export { relu2Gate, siluGate, addTo, rope } from './elementwise';
