@@ -30,6 +30,15 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct };
 }
 
+/** The KV cache option shared by run, chat and the server (llama.cpp's -ctk/-ctv, for both). */
+export const CACHE_TYPE_OPTION: OptionSpec = { name: 'cache-type', type: 'string', description: 'KV cache element type: f32 | f16 (f16 halves the cache)', default: 'f32' };
+
+export function cacheTypeFrom(args: ParsedArgs): 'f32' | 'f16' {
+  const t = args.options['cache-type'] as string | undefined;
+  if (t === undefined || t === 'f32' || t === 'f16') return t ?? 'f32';
+  throw new CliError(`--cache-type must be f32 or f16, got '${t}'`);
+}
+
 /** "1,2,3" -> [1,2,3], with a clear error for anything else. */
 export function parseTokenList(s: string): number[] {
   const parts = s.split(',').map((x) => x.trim()).filter((x) => x.length);

@@ -33,6 +33,8 @@ export interface Kernels {
   readonly threads: number;
 
   allocF32(n: number): Float32Array;
+  /** n f16 values (their bits), e.g. an f16 KV cache. */
+  allocF16(n: number): Uint16Array;
   allocActs(capacity: number, dim: number): QuantizedActs;
 
   /** Takes ternary codes (-1/0/+1, row-major [rows][cols]) into the layout the kernel reads fastest. */
@@ -70,10 +72,11 @@ export interface Kernels {
    * Causal grouped-query attention of nTok query rows at positions pos0 .. pos0+nTok-1 over a KV
    * cache holding positions 0 .. pos0+nTok-1 (the batch's own keys included):
    *   out[t,h] = softmax_p(q[t,h] . k[p,g] / sqrt(headDim)) . v[p,g],  p <= pos0+t,  g = h / (nHeads/nKVHeads)
-   * q, out: (nTok, nHeads*headDim); kCache, vCache: (ctx, nKVHeads*headDim). Float math (not exact).
+   * q, out: (nTok, nHeads*headDim); kCache, vCache: (ctx, nKVHeads*headDim), both f32 or both f16
+   * (Uint16Array of f16 bits, widened exactly to f32 as they are read). Float math (not exact).
    */
   attention(
-    q: Float32Array, kCache: Float32Array, vCache: Float32Array, out: Float32Array,
+    q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, out: Float32Array,
     nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
   ): void;
 

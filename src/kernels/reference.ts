@@ -19,6 +19,7 @@
 //   scale = f32(1 / f32(sqrt(f32(mean + eps)))), out = f32(f32(x * scale) * weight).
 
 import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
+import { f16ToF32 } from '../formats/half.js';
 
 const fround = Math.fround;
 const EPS_SCALE = 1e-5;
@@ -83,8 +84,13 @@ export function checkActs(fn: string, acts: QuantizedActs, nTok: number, dim: nu
 }
 
 /** Shape checks of Kernels.attention, shared by both implementations. */
+/** Element reader of an f32 or f16 (Uint16Array of bits) cache. */
+function widen(c: Float32Array | Uint16Array): (i: number) => number {
+  return c instanceof Uint16Array ? (i) => f16ToF32(c[i]!) : (i) => c[i]!;
+}
+
 export function checkAttention(
-  fn: string, q: Float32Array, k: Float32Array, v: Float32Array, out: Float32Array,
+  fn: string, q: Float32Array, k: Float32Array | Uint16Array, v: Float32Array | Uint16Array, out: Float32Array,
   nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
 ): void {
   checkCount(`${fn} nTok`, nTok);
@@ -97,6 +103,7 @@ export function checkAttention(
   checkLen(fn, 'out', out, nTok * nHeads * headDim);
   checkLen(fn, 'kCache', k, (pos0 + nTok) * nKVHeads * headDim);
   checkLen(fn, 'vCache', v, (pos0 + nTok) * nKVHeads * headDim);
+  if ((k instanceof Uint16Array) !== (v instanceof Uint16Array)) throw new Error(`${fn}: kCache and vCache must both be f32 or both f16`);
 }
 
 export function checkRope(x: Float32Array, nTok: number, nHeads: number, headDim: number, half: number, pos0: number,
@@ -152,6 +159,11 @@ export function createReferenceKernels(): Kernels {
     allocF32(n: number): Float32Array {
       checkCount('allocF32 n', n);
       return new Float32Array(n);
+    },
+
+    allocF16(n: number): Uint16Array {
+      checkCount('allocF16 n', n);
+      return new Uint16Array(n);
     },
 
     allocActs(capacity: number, dim: number): QuantizedActs {
@@ -320,6 +332,7 @@ export function createReferenceKernels(): Kernels {
 
     attention(q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim): void {
       checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim);
+      const kc = widen(kCache), vc = widen(vCache);
       const qStride = nHeads * headDim;
       const kvStride = nKVHeads * headDim;
       const group = nHeads / nKVHeads;
@@ -333,7 +346,7 @@ export function createReferenceKernels(): Kernels {
           let max = -Infinity;
           for (let p = 0; p <= last; p++) {
             let dot = 0;
-            for (let i = 0; i < headDim; i++) dot += q[qo + i]! * kCache[p * kvStride + ko + i]!;
+            for (let i = 0; i < headDim; i++) dot += q[qo + i]! * kc(p * kvStride + ko + i);
             scores[p] = dot * scale;
             if (scores[p]! > max) max = scores[p]!;
           }
@@ -341,7 +354,7 @@ export function createReferenceKernels(): Kernels {
           for (let p = 0; p <= last; p++) sum += scores[p] = Math.exp(scores[p]! - max);
           for (let i = 0; i < headDim; i++) {
             let acc = 0;
-            for (let p = 0; p <= last; p++) acc += scores[p]! * vCache[p * kvStride + ko + i]!;
+            for (let p = 0; p <= last; p++) acc += scores[p]! * vc(p * kvStride + ko + i);
             out[qo + i] = acc / sum;
           }
         }

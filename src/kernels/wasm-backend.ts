@@ -180,6 +180,14 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     return this.f32(this.mem.alloc(n * 4, `allocF32(${n})`), n);
   }
 
+  allocF16(n: number): Uint16Array {
+    this.live('allocF16');
+    checkCount('allocF16 n', n);
+    if (!this.mem.shared) return new Uint16Array(n);
+    const ptr = this.mem.alloc(n * 2, `allocF16(${n})`); // first: it may grow the memory (a new buffer)
+    return new Uint16Array(this.mem.buffer, ptr, n);
+  }
+
   allocActs(capacity: number, dim: number): QuantizedActs {
     this.live('allocActs');
     checkPositive('allocActs capacity', capacity);
@@ -401,7 +409,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   }
 
   attention(
-    q: Float32Array, kCache: Float32Array, vCache: Float32Array, out: Float32Array,
+    q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, out: Float32Array,
     nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
   ): void {
     this.live('attention');
@@ -420,13 +428,14 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     // arrays outside this memory (unshared mode) are copied through scratch space
     const [qs, ks, vs, os] = this.scratch([
       this.owned(q) ? 0 : nTok * qStride * 4,
-      this.owned(kCache) ? 0 : len * kvStride * 4,
-      this.owned(vCache) ? 0 : len * kvStride * 4,
+      this.owned(kCache) ? 0 : len * kvStride * kCache.BYTES_PER_ELEMENT,
+      this.owned(vCache) ? 0 : len * kvStride * vCache.BYTES_PER_ELEMENT,
       this.owned(out) ? 0 : nTok * qStride * 4,
     ], 'attention');
-    const place = (a: Float32Array, tmp: number, n: number): number => {
+    const place = (a: Float32Array | Uint16Array, tmp: number, n: number): number => {
       if (this.owned(a)) return a.byteOffset;
-      this.f32(tmp, n).set(a.subarray(0, n));
+      if (a instanceof Uint16Array) new Uint16Array(this.mem.buffer, tmp, n).set(a.subarray(0, n));
+      else this.f32(tmp, n).set(a.subarray(0, n));
       return tmp;
     };
     const qp = place(q, qs!, nTok * qStride);
@@ -434,7 +443,8 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const vp = place(vCache, vs!, len * kvStride);
     const op = this.owned(out) ? out.byteOffset : os!;
     const units = nTok * nKVHeads;
-    this.setArgs(qp, kp, vp, op, units, nHeads, group, headDim, qStride, kvStride, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes);
+    this.setArgs(qp, kp, vp, op, units, nHeads, group, headDim, qStride, kvStride, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes,
+      kCache instanceof Uint16Array ? 1 : 0);
     // work ~ positions x head dims x heads (x2 for QK and AV)
     this.run(JOB_ATTN, nTok * nHeads * len * headDim * 2);
     if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));

@@ -5,7 +5,7 @@
 import type { Kernels, QuantizedActs } from '../kernels/api.js';
 import type { ModelConfig } from './config.js';
 import { ModelError } from './config.js';
-import { KVCache } from './kv-cache.js';
+import { KVCache, type KVCacheType } from './kv-cache.js';
 import type { ModelWeights } from './weights.js';
 
 /** Activation buffers of one sequence, allocated once (nothing is allocated in the token loop). */
@@ -78,8 +78,9 @@ export class Sequence {
     private readonly w: ModelWeights,
     readonly ctxSize: number,
     readonly batchSize: number,
+    cacheType: KVCacheType = 'f32',
   ) {
-    this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.kvDim);
+    this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.kvDim, cacheType);
     this.s = new RunState(k, cfg, batchSize);
     this.rope = new RopeTable(k, cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
   }

@@ -6,6 +6,7 @@ import type { Kernels } from '../kernels/api.js';
 import { modelConfigFromGGUF, ModelError, type ConfigOverrides, type ModelConfig } from './config.js';
 import { Sequence } from './forward.js';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights.js';
+import type { KVCacheType } from './kv-cache.js';
 
 export interface LoadModelOptions extends ConfigOverrides {
   /** the compute backend; the caller owns it (and disposes it) */
@@ -18,6 +19,8 @@ export interface SequenceOptions {
   ctxSize?: number;
   /** prompt tokens per forward batch (default 64) */
   batchSize?: number;
+  /** KV cache element type (default f32; f16 halves the cache's memory) */
+  cacheType?: KVCacheType;
 }
 
 export class BitNetModel {
@@ -43,7 +46,7 @@ export class BitNetModel {
     const ctx = opts.ctxSize ?? Math.min(this.config.contextLength, 4096);
     if (!(Number.isInteger(ctx) && ctx > 0)) throw new ModelError(`context size must be a positive integer, got ${ctx}`);
     const batch = Math.min(opts.batchSize ?? 64, ctx);
-    return new Sequence(this.kernels, this.config, this.weights, ctx, batch);
+    return new Sequence(this.kernels, this.config, this.weights, ctx, batch, opts.cacheType ?? 'f32');
   }
 }
 

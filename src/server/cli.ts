@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from '../cli/args.js';
-import { loadOptionsFrom } from '../cli/common.js';
+import { CACHE_TYPE_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../model/synthetic.js';
 import { loadModelFile } from '../node/model-file.js';
@@ -23,6 +23,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens, divided between the slots (default: the model's, at most 4096)" },
+  CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: 'parallel slots (sessions with their own KV cache)', default: 1 },
   { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens generated per request; -1 = no cap', default: -1 },
@@ -95,6 +96,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     if (args.positionals.length) throw new CliError(`unexpected argument '${args.positionals[0]}'`);
     const benchmark = !!o.benchmark || !!o['benchmark-json'];
     const ctxSize = positiveInt(o, 'ctx-size');
+    const cacheType = cacheTypeFrom(args);
     const parallel = positiveInt(o, 'parallel')!;
     const batchSize = positiveInt(o, 'batch-size')!;
     const maxQueue = positiveInt(o, 'max-queue', 0)!;
@@ -125,6 +127,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       host: o.host as string,
       port,
       ctxSize,
+      cacheType,
       slots: parallel,
       batchSize,
       maxQueue,
@@ -173,6 +176,7 @@ export interface StartOptions {
   host?: string;
   port?: number;
   ctxSize?: number;
+  cacheType?: 'f32' | 'f16';
   slots?: number;
   batchSize?: number;
   maxQueue?: number;
@@ -191,6 +195,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       modelId: opts.id,
       demo: opts.demo,
       ctxSize: opts.ctxSize,
+      cacheType: opts.cacheType,
       slots: opts.slots,
       batchSize: opts.batchSize,
       maxQueue: opts.maxQueue,

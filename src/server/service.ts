@@ -22,6 +22,8 @@ export interface ServiceOptions {
   modelId: string;
   /** total context in tokens, divided between the slots (default: the model's, at most 4096) */
   ctxSize?: number;
+  /** KV cache element type (default f32) */
+  cacheType?: 'f32' | 'f16';
   /** parallel slots (default 1) */
   slots?: number;
   /** prompt tokens per forward batch (default 64) */
@@ -140,7 +142,7 @@ export class GenerationService {
     // a template that does not render fails here, at start-up, not on the first request
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
     const sessions: Session[] = [];
-    for (let i = 0; i < slots; i++) sessions.push(model.createSession({ ctxSize: perSlot, batchSize: opts.batchSize }));
+    for (let i = 0; i < slots; i++) sessions.push(model.createSession({ ctxSize: perSlot, batchSize: opts.batchSize, cacheType: opts.cacheType }));
     this.scheduler = new Scheduler(sessions, { maxQueue: opts.maxQueue });
   }
 

@@ -35,6 +35,15 @@ test('wf run --json: greedy tokens equal llama.cpp\'s on the oracle model', () =
   assert.ok(j.timings.predicted_n >= n);
 });
 
+test('wf run --cache-type f16 runs; a bad cache type is refused by name', () => {
+  const ok = wfRun(['run', '-m', model, '-p', 'the cat', '-n', '4', '--temp', '0', '--json', '--cache-type', 'f16', '-t', '1']);
+  assert.equal(ok.code, 0, ok.err);
+  assert.equal(JSON.parse(ok.out).tokens.length, 4);
+  const bad = wfRun(['run', '-m', model, '-p', 'the cat', '-n', '4', '--cache-type', 'q4_0']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /--cache-type must be f32 or f16, got 'q4_0'/);
+});
+
 test('wf run streams text and prints a timing line on stderr', () => {
   const r = wfRun(['run', '-m', model, '-p', 'the cat', '-n', '6', '--temp', '0.7', '--seed', '5']);
   assert.equal(r.code, 0, r.err);

@@ -99,3 +99,27 @@ test('the same ternary weights in F32, TQ2_0, TQ1_0 and I2_S give identical logi
     }
   }
 });
+
+test('an f16 KV cache: half the bytes, logits at every position still within the oracle tolerances', async () => {
+  const name = 'bitnet-tiny-silu-tq2_0';
+  const kernels = await testKernels();
+  const model = await BitNetModel.load(oracleBytes(`${name}.gguf`), { kernels });
+  const llama = oracleJson<{ prompts: PromptRef[] }>(`${name}.json`);
+  let worstVsF32 = 0;
+  for (const [pi, p] of int8Ref.models.silu.prompts.entries()) {
+    const f16 = model.createSequence({ ctxSize: 128, batchSize: 16, cacheType: 'f16' });
+    const f32 = model.createSequence({ ctxSize: 128, batchSize: 16 });
+    assert.equal(f16.kv.byteSize * 2, f32.kv.byteSize);
+    const a = await f16.forward(p.tokens, { allLogits: true });
+    const b = await f32.forward(p.tokens, { allLogits: true });
+    worstVsF32 = Math.max(worstVsF32, maxAbsDiff(a, b));
+    for (let i = 0; i < p.tokens.length; i++) {
+      const row = a.subarray(i * VOCAB, (i + 1) * VOCAB);
+      assert.ok(maxAbsDiff(row, p.logits_all[i]) <= INT8_TOL, `f16 cache, prompt ${pi} pos ${i}: vs int8 reference`);
+      assert.ok(maxAbsDiff(row, llama.prompts[pi].logits_all[i]) <= LLAMA_TOL, `f16 cache, prompt ${pi} pos ${i}: vs llama.cpp`);
+    }
+  }
+  // the f16 cache is really in use: its rounding moves the logits, a little
+  assert.ok(worstVsF32 > 0 && worstVsF32 < INT8_TOL, `f16 vs f32 cache: max |delta| ${worstVsF32}`);
+  assert.throws(() => model.createSequence({ cacheType: 'q8_0' as 'f16' }), /KV cache type must be f32 or f16, got 'q8_0'/);
+});

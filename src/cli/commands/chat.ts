@@ -9,7 +9,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { MODEL_OPTIONS, loadOptionsFrom, progressBar } from '../common.js';
+import { CACHE_TYPE_OPTION, MODEL_OPTIONS, cacheTypeFrom, loadOptionsFrom, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import { loadModel, type LoadedModel, type Session } from '../../engine.js';
@@ -23,6 +23,7 @@ const SPECS: OptionSpec[] = [
   ...MODEL_OPTIONS,
   { name: 'system', type: 'string', description: 'system prompt' },
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens (default: the model's, at most 4096)" },
+  CACHE_TYPE_OPTION,
   { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens per reply; -1 = until end of turn or context', default: -1 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
@@ -131,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
   const nPredict = o['n-predict'] as number;
   if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
   const ctxSize = o['ctx-size'] as number | undefined;
+  const cacheType = cacheTypeFrom(args);
   if (ctxSize !== undefined && !(Number.isInteger(ctxSize) && ctxSize > 1)) throw new CliError(`--ctx-size must be an integer > 1, got ${ctxSize}`);
   const sampler = samplerOptionsFrom(args);
   const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : undefined;
@@ -146,7 +148,7 @@ export async function run(argv: string[]): Promise<number> {
     lm = await loadModel(buildSyntheticModel(DEMO_MODEL_SPEC), loadOpts);
   }
   try {
-    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number });
+    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number, cacheType });
     const interactive = !!process.stdin.isTTY;
     if (interactive) process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | /reset to start over, /exit to quit]\n`);
     await chatLoop({

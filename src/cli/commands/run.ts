@@ -1,7 +1,7 @@
 // wf run -m FILE (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]
 // Streams the generated text to stdout; a timing line goes to stderr.
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { MODEL_OPTIONS, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
+import { CACHE_TYPE_OPTION, MODEL_OPTIONS, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { GenerationResult } from '../../generate/generate.js';
@@ -13,6 +13,7 @@ const SPECS: OptionSpec[] = [
   { name: 'n-predict', short: 'n', type: 'number', description: 'tokens to generate; -1 = until end of generation or context', default: 128 },
   { name: 'ctx-size', short: 'c', type: 'number', description: 'context size in tokens (default: the model\'s, at most 4096)' },
   { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
+  CACHE_TYPE_OPTION,
   { name: 'stop', type: 'list', description: 'stop string (repeatable)' },
   { name: 'ignore-eos', type: 'boolean', description: 'do not stop at end-of-generation tokens' },
   { name: 'no-bos', type: 'boolean', description: 'do not add BOS to a text prompt' },
@@ -25,6 +26,7 @@ const SPECS: OptionSpec[] = [
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, SPECS);
   const o = args.options;
+  const cacheType = cacheTypeFrom(args);
   if (o.help) {
     console.log(helpText('usage: wf run -m FILE.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]', SPECS));
     return 0;
@@ -51,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     // (153.6 KB per position for 2B4T, f32) is sized to that instead of the model's full 4096.
     const modelCtx = Math.min(lm.config.contextLength, 4096);
     const ctxSize = (o['ctx-size'] as number | undefined) ?? (nPredict >= 0 && !o.truncate ? Math.min(modelCtx, Math.max(promptTokens.length + nPredict, 1)) : modelCtx);
-    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number });
+    const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number, cacheType });
     const it = session.generate(promptTokens, {
       maxTokens: nPredict < 0 ? undefined : nPredict,
       sampler,

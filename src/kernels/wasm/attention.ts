@@ -1,4 +1,5 @@
-// Causal grouped-query attention over an f32 KV cache, one (token, kv head) pair per work unit.
+// Causal grouped-query attention over an f32 or f16 KV cache (attnRows / attnRowsF16: one generic
+// body, K and V widened to f32 as they are loaded), one (token, kv head) pair per work unit.
 // For query row t (position pos0 + t) and head h, with kv head g = h / group:
 //   s_p = (q[t,h] . K[p,g]) * scale, p = 0 .. pos0 + t;  a = softmax(s);  out[t,h] = sum_p a_p V[p,g]
 // Layouts (f32, row-major): q and out (nTok, qStride) with head h at h*headDim; K and V caches
@@ -31,6 +32,33 @@ import { exp4 } from './simd';
   return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
 }
 
+/** Four K/V values at p as f32: an f32 load, or four f16 widened exactly. The f16 bits go to the top
+ *  of each 32-bit lane (interleaved with zeros); an arithmetic shift by 3 lines the exponent and
+ *  mantissa up with f32's, and the AND clears the three sign copies it left below the sign bit; times
+ *  2^112 rebiases the exponent (and turns f16 subnormals into normal f32). f16 inf/NaN are not
+ *  expected in a KV cache. z, m, sc: zero, splat(0x8fffffff), splat(2^112), made once by the caller
+ *  (V8 rebuilds a splat inside a loop every iteration). */
+@inline function kv4<T>(p: usize, z: v128, m: v128, sc: v128): v128 {
+  if (sizeof<T>() == 4) return v128.load(p);
+  const w = i8x16.shuffle(z, v128.load64_zero(p), 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  return f32x4.mul(v128.and(i32x4.shr_s(w, 3), m), sc);
+}
+
+/** One K/V value at p as f32 (see kv4). */
+@inline function kv1<T>(p: usize): f32 {
+  if (sizeof<T>() == 4) return load<f32>(p);
+  const h = <u32>load<u16>(p);
+  const f = reinterpret<f32>((h & 0x7fff) << 13) * <f32>5.192296858534828e33;
+  return (h & 0x8000) != 0 ? -f : f;
+}
+
+/** q (f32) . K row (T) over n values, for head dims that are not a multiple of 4. */
+@inline function dotKV<T>(a: usize, b: usize, n: i32): f32 {
+  let s: f32 = 0;
+  for (let i = 0; i < n; i++) s += load<f32>(a + (<usize>i << 2)) * kv1<T>(b + (<usize>i * sizeof<T>()));
+  return s;
+}
+
 @inline function dot(a: usize, b: usize, n: i32): f32 {
   let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
   let i = 0;
@@ -58,8 +86,25 @@ export function attnRows(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
   nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
 ): void {
+  attn<f32>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, kvStride, pos0, scale, scores);
+}
+
+/** attnRows over an f16 cache (k and v hold f16 bits). */
+export function attnRowsF16(
+  q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
+  nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
+): void {
+  attn<u16>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, kvStride, pos0, scale, scores);
+}
+
+function attn<T>(
+  q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
+  nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
+): void {
+  const KS: usize = sizeof<T>() == 4 ? 2 : 1; // log2 of the cache's element size
+  const z = i32x4.splat(0), m = i32x4.splat(<i32>0x8fffffff), sc = f32x4.splat(5.192296858534828e33); // kv4's zero, mask, scale
   const nKV = nHeads / group;
-  const rowBytes = <usize>kvStride << 2;
+  const rowBytes = <usize>kvStride << KS;
   const headBytes = <usize>headDim << 2;
   const lo = f32x4.splat(-87.0), zero = f32x4.splat(0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
   const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
@@ -71,7 +116,7 @@ export function attnRows(
     const len = <usize>(last + 1);
     const q0 = q + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
     const o0 = out + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
-    const kvOff = <usize>g * headBytes;
+    const kvOff = (<usize>g * <usize>headDim) << KS;
     const inv = scores + ((<usize>group * len) << 2); // group f32: 1 / sum of each head's e^(s - max)
     // scores[j][p] = q_j . K_p * scale; four positions at a time when headDim % 4 == 0 (four
     // independent accumulators, reduced together by one 4x4 transpose-add)
@@ -87,18 +132,18 @@ export function attnRows(
           let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
           let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
           for (let i = 0; i < headDim; i += 4) {
-            const o = <usize>i << 2;
+            const o = <usize>i << 2, ok = <usize>i << KS;
             const qva = v128.load(qa + o), qvb = v128.load(qb + o);
-            let kv = v128.load(k0 + o);
+            let kv = kv4<T>(k0 + ok, z, m, sc);
             a0 = madd(qva, kv, a0);
             b0 = madd(qvb, kv, b0);
-            kv = v128.load(k0 + rowBytes + o);
+            kv = kv4<T>(k0 + rowBytes + ok, z, m, sc);
             a1 = madd(qva, kv, a1);
             b1 = madd(qvb, kv, b1);
-            kv = v128.load(k0 + 2 * rowBytes + o);
+            kv = kv4<T>(k0 + 2 * rowBytes + ok, z, m, sc);
             a2 = madd(qva, kv, a2);
             b2 = madd(qvb, kv, b2);
-            kv = v128.load(k0 + 3 * rowBytes + o);
+            kv = kv4<T>(k0 + 3 * rowBytes + ok, z, m, sc);
             a3 = madd(qva, kv, a3);
             b3 = madd(qvb, kv, b3);
           }
@@ -109,12 +154,12 @@ export function attnRows(
           const qj = q0 + <usize>j * headBytes;
           let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
           for (let i = 0; i < headDim; i += 4) {
-            const o = <usize>i << 2;
+            const o = <usize>i << 2, ok = <usize>i << KS;
             const qv = v128.load(qj + o);
-            a0 = madd(qv, v128.load(k0 + o), a0);
-            a1 = madd(qv, v128.load(k0 + rowBytes + o), a1);
-            a2 = madd(qv, v128.load(k0 + 2 * rowBytes + o), a2);
-            a3 = madd(qv, v128.load(k0 + 3 * rowBytes + o), a3);
+            a0 = madd(qv, kv4<T>(k0 + ok, z, m, sc), a0);
+            a1 = madd(qv, kv4<T>(k0 + rowBytes + ok, z, m, sc), a1);
+            a2 = madd(qv, kv4<T>(k0 + 2 * rowBytes + ok, z, m, sc), a2);
+            a3 = madd(qv, kv4<T>(k0 + 3 * rowBytes + ok, z, m, sc), a3);
           }
           v128.store(scores + ((<usize>j * len + <usize>p0) << 2), f32x4.mul(sum4x4(a0, a1, a2, a3), sv));
         }
@@ -123,7 +168,7 @@ export function attnRows(
     for (let p = p0; p <= last; p++) {
       const kp = k + <usize>p * rowBytes + kvOff;
       for (let j = 0; j < group; j++) {
-        store<f32>(scores + ((<usize>j * len + <usize>p) << 2), dot(q0 + <usize>j * headBytes, kp, headDim) * scale);
+        store<f32>(scores + ((<usize>j * len + <usize>p) << 2), (sizeof<T>() == 4 ? dot(q0 + <usize>j * headBytes, kp, headDim) : dotKV<T>(q0 + <usize>j * headBytes, kp, headDim)) * scale);
       }
     }
     // softmax per head: max and e^(s - max) four positions at a time; the 1/sum scales the V pass's output
@@ -161,19 +206,19 @@ export function attnRows(
       for (let i = 0; i < hd16; i += 16) {
         let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
         let y0 = f32x4.splat(0), y1 = f32x4.splat(0), y2 = f32x4.splat(0), y3 = f32x4.splat(0);
-        let vp = v + kvOff + (<usize>i << 2);
+        let vp = v + kvOff + (<usize>i << KS);
         for (let p = 0; p <= last; p++) {
           const wa = v128.load32_splat(sa + (<usize>p << 2)), wb = v128.load32_splat(sb + (<usize>p << 2));
-          let vv = v128.load(vp);
+          let vv = kv4<T>(vp, z, m, sc);
           x0 = madd(wa, vv, x0);
           y0 = madd(wb, vv, y0);
-          vv = v128.load(vp, 16);
+          vv = kv4<T>(vp + (4 << KS), z, m, sc);
           x1 = madd(wa, vv, x1);
           y1 = madd(wb, vv, y1);
-          vv = v128.load(vp, 32);
+          vv = kv4<T>(vp + (8 << KS), z, m, sc);
           x2 = madd(wa, vv, x2);
           y2 = madd(wb, vv, y2);
-          vv = v128.load(vp, 48);
+          vv = kv4<T>(vp + (12 << KS), z, m, sc);
           x3 = madd(wa, vv, x3);
           y3 = madd(wb, vv, y3);
           vp += rowBytes;
@@ -196,13 +241,13 @@ export function attnRows(
       const iv = f32x4.splat(invJ);
       for (let i = j < jp ? hd16 : 0; i < hd16; i += 16) { // heads below jp: slabs done in pairs above
         let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-        let vp = v + kvOff + (<usize>i << 2);
+        let vp = v + kvOff + (<usize>i << KS);
         for (let p = 0; p <= last; p++) {
           const av = v128.load32_splat(sj + (<usize>p << 2));
-          c0 = madd(av, v128.load(vp), c0);
-          c1 = madd(av, v128.load(vp, 16), c1);
-          c2 = madd(av, v128.load(vp, 32), c2);
-          c3 = madd(av, v128.load(vp, 48), c3);
+          c0 = madd(av, kv4<T>(vp, z, m, sc), c0);
+          c1 = madd(av, kv4<T>(vp + (4 << KS), z, m, sc), c1);
+          c2 = madd(av, kv4<T>(vp + (8 << KS), z, m, sc), c2);
+          c3 = madd(av, kv4<T>(vp + (12 << KS), z, m, sc), c3);
           vp += rowBytes;
         }
         const o = op + (<usize>i << 2);
@@ -213,7 +258,7 @@ export function attnRows(
       }
       for (let i = hd16; i < headDim; i++) {
         let acc: f32 = 0;
-        for (let p = 0; p <= last; p++) acc += load<f32>(sj + (<usize>p << 2)) * load<f32>(v + <usize>p * rowBytes + kvOff + (<usize>i << 2));
+        for (let p = 0; p <= last; p++) acc += load<f32>(sj + (<usize>p << 2)) * kv1<T>(v + <usize>p * rowBytes + kvOff + (<usize>i << KS));
         store<f32>(op + (<usize>i << 2), acc * invJ);
       }
     }
