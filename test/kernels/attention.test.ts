@@ -23,6 +23,9 @@ const CASES = [
   { nTok: 3, pos0: 200, nHeads: 2, nKV: 2, headDim: 8 },
   // sharp softmax: scores spread over hundreds, so most e^(s - max) underflow (the SIMD exp's clamp)
   { nTok: 2, pos0: 61, nHeads: 4, nKV: 2, headDim: 32, qScale: 40 },
+  // several blocks of V positions, for head pairs and for a group's odd head out
+  { nTok: 2, pos0: 150, nHeads: 4, nKV: 1, headDim: 64 },
+  { nTok: 1, pos0: 70, nHeads: 3, nKV: 1, headDim: 32 },
 ];
 
 for (const path of ['relaxed', 'simd'] as const) {

@@ -97,11 +97,14 @@ export function attnRowsF16(
   attn<u16>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, kvStride, pos0, scale, scores);
 }
 
+const VB: i32 = 32; // V positions per block (32 rows of one kv head: 16 KB of f32, 8 KB of f16)
+
 function attn<T>(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
   nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
 ): void {
   const KS: usize = sizeof<T>() == 4 ? 2 : 1; // log2 of the cache's element size
+  const zf = f32x4.splat(0), onef = f32x4.splat(1);
   const z = i32x4.splat(0), m = i32x4.splat(<i32>0x8fffffff), sc = f32x4.splat(5.192296858534828e33); // kv4's zero, mask, scale
   const nKV = nHeads / group;
   const rowBytes = <usize>kvStride << KS;
@@ -203,11 +206,16 @@ function attn<T>(
       const sa = scores + ((<usize>jp * len) << 2), sb = sa + (len << 2);
       const opa = o0 + <usize>jp * headBytes, opb = opa + headBytes;
       const iva = f32x4.splat(load<f32>(inv + (<usize>jp << 2))), ivb = f32x4.splat(load<f32>(inv + (<usize>jp << 2), 4));
+      // positions in blocks of VB: the block's V rows stay in L1 while all slabs walk them; the
+      // running sums wait in the output between blocks (the same additions in the same order)
+      for (let pb = 0; pb <= last; pb += VB) {
+      const pe = min(last + 1, pb + VB), fresh = pb == 0, fin = pe > last;
       for (let i = 0; i < hd16; i += 16) {
-        let x0 = f32x4.splat(0), x1 = f32x4.splat(0), x2 = f32x4.splat(0), x3 = f32x4.splat(0);
-        let y0 = f32x4.splat(0), y1 = f32x4.splat(0), y2 = f32x4.splat(0), y3 = f32x4.splat(0);
-        let vp = v + kvOff + (<usize>i << KS);
-        for (let p = 0; p <= last; p++) {
+        const oa = opa + (<usize>i << 2), ob = opb + (<usize>i << 2);
+        let x0 = fresh ? zf : v128.load(oa), x1 = fresh ? zf : v128.load(oa, 16), x2 = fresh ? zf : v128.load(oa, 32), x3 = fresh ? zf : v128.load(oa, 48);
+        let y0 = fresh ? zf : v128.load(ob), y1 = fresh ? zf : v128.load(ob, 16), y2 = fresh ? zf : v128.load(ob, 32), y3 = fresh ? zf : v128.load(ob, 48);
+        let vp = v + kvOff + (<usize>i << KS) + <usize>pb * rowBytes;
+        for (let p = pb; p < pe; p++) {
           const wa = v128.load32_splat(sa + (<usize>p << 2)), wb = v128.load32_splat(sb + (<usize>p << 2));
           let vv = kv4<T>(vp, z, m, sc);
           x0 = madd(wa, vv, x0);
@@ -223,15 +231,16 @@ function attn<T>(
           y3 = madd(wb, vv, y3);
           vp += rowBytes;
         }
-        const oa = opa + (<usize>i << 2), ob = opb + (<usize>i << 2);
-        v128.store(oa, f32x4.mul(x0, iva));
-        v128.store(oa, f32x4.mul(x1, iva), 16);
-        v128.store(oa, f32x4.mul(x2, iva), 32);
-        v128.store(oa, f32x4.mul(x3, iva), 48);
-        v128.store(ob, f32x4.mul(y0, ivb));
-        v128.store(ob, f32x4.mul(y1, ivb), 16);
-        v128.store(ob, f32x4.mul(y2, ivb), 32);
-        v128.store(ob, f32x4.mul(y3, ivb), 48);
+        const fa = fin ? iva : onef, fb = fin ? ivb : onef;
+        v128.store(oa, f32x4.mul(x0, fa));
+        v128.store(oa, f32x4.mul(x1, fa), 16);
+        v128.store(oa, f32x4.mul(x2, fa), 32);
+        v128.store(oa, f32x4.mul(x3, fa), 48);
+        v128.store(ob, f32x4.mul(y0, fb));
+        v128.store(ob, f32x4.mul(y1, fb), 16);
+        v128.store(ob, f32x4.mul(y2, fb), 32);
+        v128.store(ob, f32x4.mul(y3, fb), 48);
+      }
       }
     }
     for (let j = 0; j < group; j++) {
@@ -239,10 +248,13 @@ function attn<T>(
       const op = o0 + <usize>j * headBytes;
       const invJ = load<f32>(inv + (<usize>j << 2));
       const iv = f32x4.splat(invJ);
-      for (let i = j < jp ? hd16 : 0; i < hd16; i += 16) { // heads below jp: slabs done in pairs above
-        let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-        let vp = v + kvOff + (<usize>i << KS);
-        for (let p = 0; p <= last; p++) {
+      for (let pb = 0; pb <= last && j >= jp; pb += VB) { // heads below jp: slabs done in pairs above
+      const pe = min(last + 1, pb + VB), fresh = pb == 0, fin = pe > last;
+      for (let i = 0; i < hd16; i += 16) {
+        const o = op + (<usize>i << 2);
+        let c0 = fresh ? zf : v128.load(o), c1 = fresh ? zf : v128.load(o, 16), c2 = fresh ? zf : v128.load(o, 32), c3 = fresh ? zf : v128.load(o, 48);
+        let vp = v + kvOff + (<usize>i << KS) + <usize>pb * rowBytes;
+        for (let p = pb; p < pe; p++) {
           const av = v128.load32_splat(sj + (<usize>p << 2));
           c0 = madd(av, kv4<T>(vp, z, m, sc), c0);
           c1 = madd(av, kv4<T>(vp + (4 << KS), z, m, sc), c1);
@@ -250,11 +262,12 @@ function attn<T>(
           c3 = madd(av, kv4<T>(vp + (12 << KS), z, m, sc), c3);
           vp += rowBytes;
         }
-        const o = op + (<usize>i << 2);
-        v128.store(o, f32x4.mul(c0, iv));
-        v128.store(o, f32x4.mul(c1, iv), 16);
-        v128.store(o, f32x4.mul(c2, iv), 32);
-        v128.store(o, f32x4.mul(c3, iv), 48);
+        const f = fin ? iv : onef;
+        v128.store(o, f32x4.mul(c0, f));
+        v128.store(o, f32x4.mul(c1, f), 16);
+        v128.store(o, f32x4.mul(c2, f), 32);
+        v128.store(o, f32x4.mul(c3, f), 48);
+      }
       }
       for (let i = hd16; i < headDim; i++) {
         let acc: f32 = 0;
