@@ -28,27 +28,34 @@ const CASES = [
   { nTok: 1, pos0: 70, nHeads: 3, nKV: 1, headDim: 32 },
 ];
 
-for (const path of ['relaxed', 'simd'] as const) {
-  for (const threads of [1, 2]) {
-    test(`attention matches the reference (${path}, ${threads} thread${threads > 1 ? 's' : ''})`, async (t) => {
-      if (!(await availablePaths()).includes(path)) return t.skip(`${path} not available`);
-      const k = await createKernels({ path, threads, minParallelWork: 0 });
-      made.push(k);
-      for (const c of CASES) {
-        const len = c.pos0 + c.nTok;
-        const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
-        const q = k.allocF32(c.nTok * qd), kc = k.allocF32(len * kvd), vc = k.allocF32(len * kvd), out = k.allocF32(c.nTok * qd);
-        q.set(floats(q.length, 2 * ((c as { qScale?: number }).qScale ?? 1))); kc.set(floats(kc.length, 2)); vc.set(floats(vc.length));
-        const expect = new Float32Array(out.length);
-        ref.attention(q, kc, vc, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-        k.attention(q, kc, vc, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-        let worst = 0;
-        for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
-        assert.ok(worst <= 2e-5, `${JSON.stringify(c)}: max |delta| ${worst}`);
-      }
-    });
+/** One test per kernel path and thread count (1, 2), each with its own kernels. */
+function onEveryPath(title: string, body: (k: Kernels) => void): void {
+  for (const path of ['relaxed', 'simd'] as const) {
+    for (const threads of [1, 2]) {
+      test(`${title} (${path}, ${threads} thread${threads > 1 ? 's' : ''})`, async (t) => {
+        if (!(await availablePaths()).includes(path)) return t.skip(`${path} not available`);
+        const k = await createKernels({ path, threads, minParallelWork: 0 });
+        made.push(k);
+        body(k);
+      });
+    }
   }
 }
+
+onEveryPath('attention matches the reference', (k) => {
+  for (const c of CASES) {
+    const len = c.pos0 + c.nTok;
+    const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
+    const q = k.allocF32(c.nTok * qd), kc = k.allocF32(len * kvd), vc = k.allocF32(len * kvd), out = k.allocF32(c.nTok * qd);
+    q.set(floats(q.length, 2 * ((c as { qScale?: number }).qScale ?? 1))); kc.set(floats(kc.length, 2)); vc.set(floats(vc.length));
+    const expect = new Float32Array(out.length);
+    ref.attention(q, kc, vc, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    k.attention(q, kc, vc, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    let worst = 0;
+    for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
+    assert.ok(worst <= 2e-5, `${JSON.stringify(c)}: max |delta| ${worst}`);
+  }
+});
 
 test('attention on arrays outside the kernel memory (copied through scratch) gives the same result', async () => {
   const k = await createKernels({ threads: 2, minParallelWork: 0 });
@@ -64,44 +71,37 @@ test('attention on arrays outside the kernel memory (copied through scratch) giv
   assert.deepEqual(plain, oo);
 });
 
-for (const path of ['relaxed', 'simd'] as const) {
-  for (const threads of [1, 2]) {
-    test(`attention over an f16 cache matches the reference reading the same f16 values (${path}, ${threads} thread${threads > 1 ? 's' : ''})`, async (t) => {
-      if (!(await availablePaths()).includes(path)) return t.skip(`${path} not available`);
-      const k = await createKernels({ path, threads, minParallelWork: 0 });
-      made.push(k);
-      for (const c of CASES) {
-        const len = c.pos0 + c.nTok;
-        const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
-        const q = k.allocF32(c.nTok * qd), out = k.allocF32(c.nTok * qd);
-        q.set(floats(q.length, 2 * ((c as { qScale?: number }).qScale ?? 1)));
-        const kh = k.allocF16(len * kvd), vh = k.allocF16(len * kvd);
-        const kf = floats(len * kvd, 2), vf = floats(len * kvd);
-        kf[0] = 3e-6; kf[1] = -0; vf[0] = -6e-8; // f16 subnormals and a negative zero
-        for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(kf[i]!); vh[i] = f32ToF16(vf[i]!); }
-        const expect = new Float32Array(out.length);
-        ref.attention(q, kh, vh, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-        k.attention(q, kh, vh, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-        let worst = 0;
-        for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
-        assert.ok(worst <= 2e-5, `f16 ${JSON.stringify(c)}: max |delta| ${worst}`);
-        // and the reference really read f16: the same math over the widened values as f32 agrees
-        const ref32 = new Float32Array(out.length);
-        ref.attention(q, Float32Array.from(kh, f16ToF32), Float32Array.from(vh, f16ToF32), ref32, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-        assert.deepEqual(expect, ref32);
-      }
-      // unshared copies of an f16 cache give the same result
-      const c = CASES[1], len = c.pos0 + c.nTok, kvd = c.nKV * c.headDim, qd = c.nHeads * c.headDim;
-      const kh = k.allocF16(len * kvd), vh = k.allocF16(len * kvd);
-      for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(rand()); vh[i] = f32ToF16(rand()); }
-      const q = k.allocF32(c.nTok * qd), a = k.allocF32(q.length), b = new Float32Array(q.length);
-      q.set(floats(q.length));
-      k.attention(q, kh, vh, a, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-      k.attention(Float32Array.from(q), Uint16Array.from(kh), Uint16Array.from(vh), b, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-      assert.deepEqual(b, a);
-    });
+onEveryPath('attention over an f16 cache matches the reference reading the same f16 values', (k) => {
+  for (const c of CASES) {
+    const len = c.pos0 + c.nTok;
+    const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
+    const q = k.allocF32(c.nTok * qd), out = k.allocF32(c.nTok * qd);
+    q.set(floats(q.length, 2 * ((c as { qScale?: number }).qScale ?? 1)));
+    const kh = k.allocF16(len * kvd), vh = k.allocF16(len * kvd);
+    const kf = floats(len * kvd, 2), vf = floats(len * kvd);
+    kf[0] = 3e-6; kf[1] = -0; vf[0] = -6e-8; // f16 subnormals and a negative zero
+    for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(kf[i]!); vh[i] = f32ToF16(vf[i]!); }
+    const expect = new Float32Array(out.length);
+    ref.attention(q, kh, vh, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    k.attention(q, kh, vh, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    let worst = 0;
+    for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
+    assert.ok(worst <= 2e-5, `f16 ${JSON.stringify(c)}: max |delta| ${worst}`);
+    // and the reference really read f16: the same math over the widened values as f32 agrees
+    const ref32 = new Float32Array(out.length);
+    ref.attention(q, Float32Array.from(kh, f16ToF32), Float32Array.from(vh, f16ToF32), ref32, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    assert.deepEqual(expect, ref32);
   }
-}
+  // unshared copies of an f16 cache give the same result
+  const c = CASES[1], len = c.pos0 + c.nTok, kvd = c.nKV * c.headDim, qd = c.nHeads * c.headDim;
+  const kh = k.allocF16(len * kvd), vh = k.allocF16(len * kvd);
+  for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(rand()); vh[i] = f32ToF16(rand()); }
+  const q = k.allocF32(c.nTok * qd), a = k.allocF32(q.length), b = new Float32Array(q.length);
+  q.set(floats(q.length));
+  k.attention(q, kh, vh, a, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+  k.attention(Float32Array.from(q), Uint16Array.from(kh), Uint16Array.from(vh), b, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+  assert.deepEqual(b, a);
+});
 
 test('attention shape errors name the argument', async () => {
   const k = await createKernels({ threads: 1 });
