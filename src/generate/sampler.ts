@@ -352,17 +352,7 @@ export class Sampler implements TokenSampler {
       p[j] = e;
       sum += e;
     }
-    let u = this.rng.nextFloat() * sum;
-    let last = 0;
-    for (let j = 0; j < count; j++) {
-      const e = p[j]!;
-      if (e > 0) {
-        last = j;
-        if (u < e) return ids[j]!;
-        u -= e;
-      }
-    }
-    return ids[last]!; // rounding left u just above the total
+    return ids[this.pick(sum, count)]!;
   }
 
   /** Draws over the whole vocabulary (temperature only). */
@@ -375,17 +365,23 @@ export class Sampler implements TokenSampler {
       p[i] = e;
       sum += e;
     }
+    return this.pick(sum, n);
+  }
+
+  /** Index j < count drawn with probability weights[j] / sum (one uniform draw). */
+  private pick(sum: number, count: number): number {
+    const p = this.weights;
     let u = this.rng.nextFloat() * sum;
     let last = 0;
-    for (let i = 0; i < n; i++) {
-      const e = p[i]!;
+    for (let j = 0; j < count; j++) {
+      const e = p[j]!;
       if (e > 0) {
-        last = i;
-        if (u < e) return i;
+        last = j;
+        if (u < e) return j;
         u -= e;
       }
     }
-    return last;
+    return last; // rounding left u just above the total
   }
 
   /**

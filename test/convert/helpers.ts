@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mulberry32 } from '../helpers/random.js';
 
 export type DType = 'BF16' | 'F16' | 'F32' | 'U8' | 'I8' | string;
 
@@ -39,14 +40,7 @@ export function safetensorsBytes(tensors: StTensor[], metadata?: Record<string, 
 
 /** Deterministic PRNG (mulberry32) and a normal sampler. */
 export function rng(seed: number): { next(): number; normal(): number } {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     normal: () => Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next()),

@@ -1,16 +1,8 @@
 // Test helpers for the format tests: a seeded PRNG and f32 bit views (written independently of src/formats).
+import { mulberry32 } from '../helpers/random.js';
 
 /** mulberry32: small deterministic PRNG, uniform in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 const dv = new DataView(new ArrayBuffer(4));
 export function bitsOf(x: number): number {

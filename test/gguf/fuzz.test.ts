@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readGGUF, serializeGGUF, GGUFError, GGUFValueType, metaArray, metaString, type GGUFFile } from '../../src/gguf/index.js';
 import { oracleBytes } from '../helpers/oracle.js';
+import { mulberry32 } from '../helpers/random.js';
 import { allTypesMetadata, syntheticTensors } from './synthetic.js';
 
 /** a hang detector, not a speed check: a good parse of these files takes well under a millisecond */
@@ -14,16 +15,6 @@ const HANG_MS = 500;
 const SEED = Number(process.env.GGUF_FUZZ_SEED ?? 0x5eed1234) >>> 0;
 const ONLY_CASE = process.env.GGUF_FUZZ_CASE === undefined ? undefined : Number(process.env.GGUF_FUZZ_CASE);
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const U32_SPECIAL = [0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 24, 30, 34, 35, 36, 38, 39, 0x7f, 0x80, 0xff, 0xffff, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
 

@@ -6,7 +6,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import type { Kernels, QuantizedActs } from '../../src/kernels/api.js';
+import type { Kernels, QuantizedActs, TernaryMatrix } from '../../src/kernels/api.js';
 import { availablePaths, createKernels } from '../../src/kernels/index.js';
 import { createReferenceKernels } from '../../src/kernels/reference.js';
 import type { TernaryLayout } from '../../src/kernels/wasm-backend.js';
@@ -38,6 +38,16 @@ function assertSameF32(actual: Float32Array, expected: Float32Array, what: strin
       assert.fail(`${what}: element ${i}: ${actual[i]} !== ${expected[i]}`);
     }
   }
+}
+/** Quantizes x on both sides, runs the ternary matmul on both and compares the outputs bit for bit. */
+function assertMatmulMatches(k: Kernels, w: TernaryMatrix, wr: TernaryMatrix, x: Float32Array, nTok: number, rows: number, cols: number, what: string): void {
+  const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+  k.quantize(x, nTok, cols, a);
+  ref.quantize(x, nTok, cols, b);
+  const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+  k.ternaryMatmul(w, a, nTok, out);
+  ref.ternaryMatmul(wr, b, nTok, expect);
+  assertSameF32(out, expect, what);
 }
 function assertSameActs(a: QuantizedActs, b: QuantizedActs, nTok: number, what: string): void {
   const n = nTok * a.dim;
@@ -106,14 +116,7 @@ for (const cfg of configs) {
         const wr = ref.ternaryMatrix(c, rows, cols, scale);
         for (const nTok of TOKENS) {
           if (rows * cols * nTok > 3e6) continue;
-          const x = floats(nTok * cols, 2);
-          const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
-          k.quantize(x, nTok, cols, a);
-          ref.quantize(x, nTok, cols, b);
-          const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
-          k.ternaryMatmul(w, a, nTok, out);
-          ref.ternaryMatmul(wr, b, nTok, expect);
-          assertSameF32(out, expect, `${rows}x${cols} nTok ${nTok}`);
+          assertMatmulMatches(k, w, wr, floats(nTok * cols, 2), nTok, rows, cols, `${rows}x${cols} nTok ${nTok}`);
         }
       }
     });
@@ -320,14 +323,7 @@ test('spin 0 (threads sleep in Atomics.wait at once): pool results still match t
     const w = k.ternaryMatrix(c, rows, cols, 0.7), wr = ref.ternaryMatrix(c, rows, cols, 0.7);
     for (const nTok of [1, 6]) {
       for (let rep = 0; rep < 20; rep++) {
-        const x = floats(nTok * cols);
-        const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
-        k.quantize(x, nTok, cols, a);
-        ref.quantize(x, nTok, cols, b);
-        const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
-        k.ternaryMatmul(w, a, nTok, out);
-        ref.ternaryMatmul(wr, b, nTok, expect);
-        assertSameF32(out, expect, `spin 0 nTok ${nTok} rep ${rep}`);
+        assertMatmulMatches(k, w, wr, floats(nTok * cols), nTok, rows, cols, `spin 0 nTok ${nTok} rep ${rep}`);
       }
     }
   } finally {
