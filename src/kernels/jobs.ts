@@ -17,9 +17,12 @@ export const JOB_ATTN = 6;
  *  at most one small chunk for the others (equal chunks left the calling thread waiting about 6% of
  *  a decode step). */
 export function share(count: number, index: number, n: number): [number, number] {
-  const total = (n * (n + 1)) / 2;
-  const before = (i: number) => Math.floor((count * (i * n - (i * (i - 1)) / 2)) / total);
-  return [before(index), before(index + 1)];
+  return [chunkStart(count, index, n), chunkStart(count, index + 1, n)];
+}
+
+/** Units before chunk i: count times the shares of chunks 0..i-1, (i*n - i*(i-1)/2) / (n*(n+1)/2). */
+function chunkStart(count: number, i: number, n: number): number {
+  return Math.floor((count * (i * n - (i * (i - 1)) / 2)) / ((n * (n + 1)) / 2));
 }
 
 /** How many work units a job has (a holds its arguments; see the callers in wasm-backend.ts). */
