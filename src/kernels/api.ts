@@ -71,13 +71,14 @@ export interface Kernels {
   /**
    * Causal grouped-query attention of nTok query rows at positions pos0 .. pos0+nTok-1 over a KV
    * cache holding positions 0 .. pos0+nTok-1 (the batch's own keys included):
-   *   out[t,h] = softmax_p(q[t,h] . k[p,g] / sqrt(headDim)) . v[p,g],  p <= pos0+t,  g = h / (nHeads/nKVHeads)
-   * q, out: (nTok, nHeads*headDim); kCache, vCache: (ctx, nKVHeads*headDim), both f32 or both f16
-   * (Uint16Array of f16 bits, widened exactly to f32 as they are read). Float math (not exact).
+   *   out[t,h] = softmax_p(q[t,h] . k[g,p] / sqrt(headDim)) . v[g,p],  p <= pos0+t,  g = h / (nHeads/nKVHeads)
+   * q, out: (nTok, nHeads*headDim); kCache, vCache: head-major (nKVHeads, cacheCtx, headDim), so each
+   * kv head's positions are one contiguous block; both f32 or both f16 (Uint16Array of f16 bits,
+   * widened exactly to f32 as they are read). Float math (not exact).
    */
   attention(
     q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, out: Float32Array,
-    nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
+    nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: number,
   ): void;
 
   /** Frees worker threads. */

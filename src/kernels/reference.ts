@@ -91,7 +91,7 @@ function widen(c: Float32Array | Uint16Array): (i: number) => number {
 
 export function checkAttention(
   fn: string, q: Float32Array, k: Float32Array | Uint16Array, v: Float32Array | Uint16Array, out: Float32Array,
-  nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
+  nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: number,
 ): void {
   checkCount(`${fn} nTok`, nTok);
   checkCount(`${fn} pos0`, pos0);
@@ -101,8 +101,9 @@ export function checkAttention(
   if (nHeads % nKVHeads !== 0) throw new Error(`${fn}: nHeads ${nHeads} is not a multiple of nKVHeads ${nKVHeads}`);
   checkLen(fn, 'q', q, nTok * nHeads * headDim);
   checkLen(fn, 'out', out, nTok * nHeads * headDim);
-  checkLen(fn, 'kCache', k, (pos0 + nTok) * nKVHeads * headDim);
-  checkLen(fn, 'vCache', v, (pos0 + nTok) * nKVHeads * headDim);
+  if (!Number.isInteger(cacheCtx) || cacheCtx < pos0 + nTok) throw new Error(`${fn}: cacheCtx ${cacheCtx} is less than the ${pos0 + nTok} positions attended`);
+  checkLen(fn, 'kCache', k, nKVHeads * cacheCtx * headDim);
+  checkLen(fn, 'vCache', v, nKVHeads * cacheCtx * headDim);
   if ((k instanceof Uint16Array) !== (v instanceof Uint16Array)) throw new Error(`${fn}: kCache and vCache must both be f32 or both f16`);
 }
 
@@ -330,11 +331,10 @@ export function createReferenceKernels(): Kernels {
       }
     },
 
-    attention(q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim): void {
-      checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim);
+    attention(q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim, cacheCtx): void {
+      checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim, cacheCtx);
       const kc = widen(kCache), vc = widen(vCache);
       const qStride = nHeads * headDim;
-      const kvStride = nKVHeads * headDim;
       const group = nHeads / nKVHeads;
       const scale = 1 / Math.sqrt(headDim);
       const scores = new Float64Array(pos0 + nTok);
@@ -342,11 +342,11 @@ export function createReferenceKernels(): Kernels {
         const last = pos0 + t;
         for (let h = 0; h < nHeads; h++) {
           const qo = t * qStride + h * headDim;
-          const ko = Math.floor(h / group) * headDim;
+          const ko = Math.floor(h / group) * cacheCtx * headDim; // head-major: (kv head, position, dim)
           let max = -Infinity;
           for (let p = 0; p <= last; p++) {
             let dot = 0;
-            for (let i = 0; i < headDim; i++) dot += q[qo + i]! * kc(p * kvStride + ko + i);
+            for (let i = 0; i < headDim; i++) dot += q[qo + i]! * kc(ko + p * headDim + i);
             scores[p] = dot * scale;
             if (scores[p]! > max) max = scores[p]!;
           }
@@ -354,7 +354,7 @@ export function createReferenceKernels(): Kernels {
           for (let p = 0; p <= last; p++) sum += scores[p] = Math.exp(scores[p]! - max);
           for (let i = 0; i < headDim; i++) {
             let acc = 0;
-            for (let p = 0; p <= last; p++) acc += scores[p]! * vc(p * kvStride + ko + i);
+            for (let p = 0; p <= last; p++) acc += scores[p]! * vc(ko + p * headDim + i);
             out[qo + i] = acc / sum;
           }
         }

@@ -12,7 +12,7 @@
 //     [49] CHUNKS     chunk count of the current job
 //     [50] ERR        set by a worker whose part threw
 //     [51] BROKEN     set by a host when a worker died (the pool then refuses work)
-//   args: Float64Array of 16 at ctl + 256 (pointers and counts are exact in f64)
+//   args: Float64Array of ARGS at ctl + 256 (pointers and counts are exact in f64)
 //
 // Thread creation sits behind ThreadHost (Node: src/node/threads.ts, browsers: web-threads.ts),
 // so this module has no platform imports.
@@ -20,7 +20,9 @@
 import { jobUnits, runJob, share } from './jobs.js';
 import { instantiateKernels, type KernelExports } from './wasm-loader.js';
 
-export const CTL_BYTES = 256 + 16 * 8;
+/** job argument slots */
+export const ARGS = 20;
+export const CTL_BYTES = 256 + ARGS * 8;
 export const SEQ = 0;
 export const NEXT = 16;
 export const COMPLETED = 32;
@@ -80,7 +82,7 @@ function work(ex: KernelExports, ctl: Int32Array, args: Float64Array, seq: numbe
 export function runKernelWorker(init: WorkerInit, ready: () => void): void {
   const ex = instantiateKernels(init.module, init.memory);
   const ctl = new Int32Array(init.memory.buffer, init.ctl, CTL_BYTES / 4);
-  const args = new Float64Array(init.memory.buffer, init.ctl + 256, 16);
+  const args = new Float64Array(init.memory.buffer, init.ctl + 256, ARGS);
   let seen = Atomics.load(ctl, SEQ);
   ready();
   for (;;) {
@@ -114,7 +116,7 @@ export class ThreadPool {
     private readonly spin: number,
   ) {
     this.ctl = new Int32Array(memory.buffer, ctlPtr, CTL_BYTES / 4);
-    this.args = new Float64Array(memory.buffer, ctlPtr + 256, 16);
+    this.args = new Float64Array(memory.buffer, ctlPtr + 256, ARGS);
   }
 
   static async create(host: ThreadHost, ex: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory,

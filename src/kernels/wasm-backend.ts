@@ -16,7 +16,7 @@ import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js
 import { JOB_ATTN, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
 import { checkActs, checkAttention, checkCount, checkLen, checkPositive, checkRope } from './reference.js';
-import { CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
+import { ARGS, CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
 
 export type TernaryLayout = 'r4' | 'lut';
@@ -130,7 +130,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     private readonly minParallelWork: number,
   ) {
     this.name = `wasm-${path}`;
-    this.args = pool ? pool.args : new Float64Array(16);
+    this.args = pool ? pool.args : new Float64Array(ARGS);
   }
 
   // ---- plumbing -------------------------------------------------------------------------------
@@ -408,45 +408,60 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     if (!this.owned(a)) a.set(this.f32(ap, n));
   }
 
+  /** Position splits per (token, kv head) for attention: 1 unless there are too few units to keep
+   *  every thread busy (decode), then enough for about 4 units per thread, each of at least 128
+   *  positions (a shorter split costs more in its merge than it saves). */
+  private attentionSplits(units: number, shortest: number): number {
+    if (!this.pool || units >= 4 * this.threads) return 1;
+    return Math.max(1, Math.min(Math.ceil((4 * this.threads) / units), Math.floor(shortest / 128)));
+  }
+
   attention(
     q: Float32Array, kCache: Float32Array | Uint16Array, vCache: Float32Array | Uint16Array, out: Float32Array,
-    nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number,
+    nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: number,
   ): void {
     this.live('attention');
-    checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim);
+    checkAttention('attention', q, kCache, vCache, out, nTok, pos0, nHeads, nKVHeads, headDim, cacheCtx);
     if (nTok === 0) return;
     const len = pos0 + nTok;
     const qStride = nHeads * headDim;
-    const kvStride = nKVHeads * headDim;
     const group = nHeads / nKVHeads;
+    const splits = this.attentionSplits(nTok * nKVHeads, pos0 + 1);
     const need = Math.ceil((group * (len + 1) * 4) / 64) * 64; // scores, then one 1/sum per head
     if (need > this.attnScratchBytes) {
       // grows to the longest context seen (doubling, so a growing sequence reallocates rarely)
       this.attnScratchBytes = Math.max(need, 2 * this.attnScratchBytes);
       this.attnScratch = this.mem.alloc(this.threads * this.attnScratchBytes, 'attention scores');
     }
-    // arrays outside this memory (unshared mode) are copied through scratch space
-    const [qs, ks, vs, os] = this.scratch([
+    // arrays outside this memory (unshared mode) are copied through scratch space, the caches as
+    // (nKVHeads, len, headDim); the split records: (nTok, nHeads, splits) x (headDim outputs, max, sum)
+    const copyCaches = !this.owned(kCache) || !this.owned(vCache);
+    const cacheBytes = (c: Float32Array | Uint16Array) => (copyCaches ? nKVHeads * len * headDim * c.BYTES_PER_ELEMENT : 0);
+    const [qs, ks, vs, os, ps] = this.scratch([
       this.owned(q) ? 0 : nTok * qStride * 4,
-      this.owned(kCache) ? 0 : len * kvStride * kCache.BYTES_PER_ELEMENT,
-      this.owned(vCache) ? 0 : len * kvStride * vCache.BYTES_PER_ELEMENT,
+      cacheBytes(kCache),
+      cacheBytes(vCache),
       this.owned(out) ? 0 : nTok * qStride * 4,
+      splits > 1 ? nTok * nHeads * splits * (headDim + 2) * 4 : 0,
     ], 'attention');
-    const place = (a: Float32Array | Uint16Array, tmp: number, n: number): number => {
-      if (this.owned(a)) return a.byteOffset;
-      if (a instanceof Uint16Array) new Uint16Array(this.mem.buffer, tmp, n).set(a.subarray(0, n));
-      else this.f32(tmp, n).set(a.subarray(0, n));
+    const qp = this.owned(q) ? q.byteOffset : qs!;
+    if (!this.owned(q)) this.f32(qp, nTok * qStride).set(q.subarray(0, nTok * qStride));
+    const placeCache = (c: Float32Array | Uint16Array, tmp: number): number => {
+      if (!copyCaches) return c.byteOffset;
+      const dst = c instanceof Uint16Array ? new Uint16Array(this.mem.buffer, tmp, nKVHeads * len * headDim) : this.f32(tmp, nKVHeads * len * headDim);
+      for (let g = 0; g < nKVHeads; g++) dst.set(c.subarray(g * cacheCtx * headDim, (g * cacheCtx + len) * headDim), g * len * headDim);
       return tmp;
     };
-    const qp = place(q, qs!, nTok * qStride);
-    const kp = place(kCache, ks!, len * kvStride);
-    const vp = place(vCache, vs!, len * kvStride);
+    const kp = placeCache(kCache, ks!);
+    const vp = placeCache(vCache, vs!);
+    const ctx = copyCaches ? len : cacheCtx;
     const op = this.owned(out) ? out.byteOffset : os!;
-    const units = nTok * nKVHeads;
-    this.setArgs(qp, kp, vp, op, units, nHeads, group, headDim, qStride, kvStride, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes,
-      kCache instanceof Uint16Array ? 1 : 0);
+    const units = nTok * nKVHeads * splits;
+    this.setArgs(qp, kp, vp, op, units, nHeads, group, headDim, qStride, ctx, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes,
+      kCache instanceof Uint16Array ? 1 : 0, splits, splits > 1 ? ps! : 0);
     // work ~ positions x head dims x heads (x2 for QK and AV)
     this.run(JOB_ATTN, nTok * nHeads * len * headDim * 2);
+    if (splits > 1) this.ex.attnMerge(op, ps!, nTok, nHeads, headDim, qStride, splits);
     if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));
   }
 

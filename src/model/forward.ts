@@ -80,7 +80,7 @@ export class Sequence {
     readonly batchSize: number,
     cacheType: KVCacheType = 'f32',
   ) {
-    this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.kvDim, cacheType);
+    this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.nKVHeads, cfg.headDim, cacheType);
     this.s = new RunState(k, cfg, batchSize);
     this.rope = new RopeTable(k, cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
   }
@@ -146,7 +146,7 @@ export class Sequence {
       k.rope(s.k, n, nKVHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
       this.kv.write(l, pos0, n, s.k, s.v);
       // causal GQA attention over the cache: att = softmax(q K^T / sqrt(headDim)) V
-      k.attention(s.q, this.kv.keys(l), this.kv.values(l), s.att, n, pos0, nHeads, nKVHeads, headDim);
+      k.attention(s.q, this.kv.keys(l), this.kv.values(l), s.att, n, pos0, nHeads, nKVHeads, headDim, this.kv.ctx);
       // h = x + Wo(SubNorm(att))
       k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
       k.quantize(s.att, n, D, s.actsEmbd);

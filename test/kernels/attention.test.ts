@@ -1,6 +1,8 @@
 // Kernels.attention: the WebAssembly kernel against the float64 reference. Not bit-exact (f32
 // lane-order dots, a polynomial exp): |delta| <= 2e-5 relative to the output scale, checked on random
-// shapes incl. odd head dims, GQA groups, batches that attend to their own keys, 1 and 2 threads.
+// shapes incl. odd head dims, GQA groups, batches that attend to their own keys, 1 and 2 threads,
+// caches with room past the attended positions (filled with NaN: a read there would show), and
+// decode steps long enough to be cut into position splits and merged (2 threads).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Kernels } from '../../src/kernels/api.js';
@@ -26,7 +28,27 @@ const CASES = [
   // several blocks of V positions, for head pairs and for a group's odd head out
   { nTok: 2, pos0: 150, nHeads: 4, nKV: 1, headDim: 64 },
   { nTok: 1, pos0: 70, nHeads: 3, nKV: 1, headDim: 32 },
+  // cache capacity beyond the attended positions
+  { nTok: 3, pos0: 9, nHeads: 4, nKV: 2, headDim: 16, ctx: 40 },
+  // decode steps that 2 threads cut into position splits (2, 4 and 2 of them), incl. an odd head dim
+  { nTok: 1, pos0: 700, nHeads: 20, nKV: 5, headDim: 128, ctx: 720 },
+  { nTok: 1, pos0: 600, nHeads: 4, nKV: 1, headDim: 64 },
+  { nTok: 2, pos0: 300, nHeads: 2, nKV: 1, headDim: 10, ctx: 305 },
 ];
+
+type Case = (typeof CASES)[number] & { ctx?: number; qScale?: number };
+
+/** Head-major caches (nKV, ctx, headDim) of random values, NaN past the attended positions. */
+function caches(c: Case, make: (n: number) => Float32Array): { kc: Float32Array; vc: Float32Array; ctx: number } {
+  const len = c.pos0 + c.nTok, ctx = c.ctx ?? len;
+  const kc = make(c.nKV * ctx * c.headDim), vc = make(c.nKV * ctx * c.headDim);
+  kc.set(floats(kc.length, 2)); vc.set(floats(vc.length));
+  for (let g = 0; g < c.nKV; g++) {
+    kc.fill(NaN, (g * ctx + len) * c.headDim, (g + 1) * ctx * c.headDim);
+    vc.fill(NaN, (g * ctx + len) * c.headDim, (g + 1) * ctx * c.headDim);
+  }
+  return { kc, vc, ctx };
+}
 
 /** One test per kernel path and thread count (1, 2), each with its own kernels. */
 function onEveryPath(title: string, body: (k: Kernels) => void): void {
@@ -43,14 +65,14 @@ function onEveryPath(title: string, body: (k: Kernels) => void): void {
 }
 
 onEveryPath('attention matches the reference', (k) => {
-  for (const c of CASES) {
-    const len = c.pos0 + c.nTok;
-    const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
-    const q = k.allocF32(c.nTok * qd), kc = k.allocF32(len * kvd), vc = k.allocF32(len * kvd), out = k.allocF32(c.nTok * qd);
-    q.set(floats(q.length, 2 * ((c as { qScale?: number }).qScale ?? 1))); kc.set(floats(kc.length, 2)); vc.set(floats(vc.length));
+  for (const c of CASES as Case[]) {
+    const qd = c.nHeads * c.headDim;
+    const q = k.allocF32(c.nTok * qd), out = k.allocF32(c.nTok * qd);
+    const { kc, vc, ctx } = caches(c, (n) => k.allocF32(n));
+    q.set(floats(q.length, 2 * (c.qScale ?? 1)));
     const expect = new Float32Array(out.length);
-    ref.attention(q, kc, vc, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-    k.attention(q, kc, vc, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    ref.attention(q, kc, vc, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    k.attention(q, kc, vc, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
     let worst = 0;
     for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
     assert.ok(worst <= 2e-5, `${JSON.stringify(c)}: max |delta| ${worst}`);
@@ -60,54 +82,61 @@ onEveryPath('attention matches the reference', (k) => {
 test('attention on arrays outside the kernel memory (copied through scratch) gives the same result', async () => {
   const k = await createKernels({ threads: 2, minParallelWork: 0 });
   made.push(k);
-  const c = CASES[1];
-  const len = c.pos0 + c.nTok, qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
-  const q = floats(c.nTok * qd), kc = floats(len * kvd), vc = floats(len * kvd);
-  const plain = new Float32Array(c.nTok * qd);
-  k.attention(q, kc, vc, plain, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-  const qo = k.allocF32(q.length), ko = k.allocF32(kc.length), vo = k.allocF32(vc.length), oo = k.allocF32(plain.length);
-  qo.set(q); ko.set(kc); vo.set(vc);
-  k.attention(qo, ko, vo, oo, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-  assert.deepEqual(plain, oo);
+  for (const c of [CASES[1], CASES[8], CASES[9]] as Case[]) { // one with cache room past the positions, one split
+    const qd = c.nHeads * c.headDim;
+    const q = floats(c.nTok * qd), { kc, vc, ctx } = caches(c, (n) => new Float32Array(n));
+    const plain = new Float32Array(c.nTok * qd);
+    k.attention(q, kc, vc, plain, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    const qo = k.allocF32(q.length), ko = k.allocF32(kc.length), vo = k.allocF32(vc.length), oo = k.allocF32(plain.length);
+    qo.set(q); ko.set(kc); vo.set(vc);
+    k.attention(qo, ko, vo, oo, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    assert.deepEqual(plain, oo, JSON.stringify(c));
+    // one cache inside the memory and one outside
+    k.attention(qo, ko, vc, oo, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    assert.deepEqual(plain, oo, JSON.stringify(c));
+  }
 });
 
 onEveryPath('attention over an f16 cache matches the reference reading the same f16 values', (k) => {
-  for (const c of CASES) {
-    const len = c.pos0 + c.nTok;
-    const qd = c.nHeads * c.headDim, kvd = c.nKV * c.headDim;
+  for (const c of CASES as Case[]) {
+    const qd = c.nHeads * c.headDim;
     const q = k.allocF32(c.nTok * qd), out = k.allocF32(c.nTok * qd);
-    q.set(floats(q.length, 2 * ((c as { qScale?: number }).qScale ?? 1)));
-    const kh = k.allocF16(len * kvd), vh = k.allocF16(len * kvd);
-    const kf = floats(len * kvd, 2), vf = floats(len * kvd);
+    q.set(floats(q.length, 2 * (c.qScale ?? 1)));
+    const { kc: kf, vc: vf, ctx } = caches(c, (n) => new Float32Array(n));
+    const kh = k.allocF16(kf.length), vh = k.allocF16(vf.length);
     kf[0] = 3e-6; kf[1] = -0; vf[0] = -6e-8; // f16 subnormals and a negative zero
     for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(kf[i]!); vh[i] = f32ToF16(vf[i]!); }
     const expect = new Float32Array(out.length);
-    ref.attention(q, kh, vh, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-    k.attention(q, kh, vh, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    ref.attention(q, kh, vh, expect, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    k.attention(q, kh, vh, out, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
     let worst = 0;
     for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - expect[i]));
     assert.ok(worst <= 2e-5, `f16 ${JSON.stringify(c)}: max |delta| ${worst}`);
     // and the reference really read f16: the same math over the widened values as f32 agrees
     const ref32 = new Float32Array(out.length);
-    ref.attention(q, Float32Array.from(kh, f16ToF32), Float32Array.from(vh, f16ToF32), ref32, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
+    ref.attention(q, Float32Array.from(kh, f16ToF32), Float32Array.from(vh, f16ToF32), ref32, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
     assert.deepEqual(expect, ref32);
   }
   // unshared copies of an f16 cache give the same result
-  const c = CASES[1], len = c.pos0 + c.nTok, kvd = c.nKV * c.headDim, qd = c.nHeads * c.headDim;
-  const kh = k.allocF16(len * kvd), vh = k.allocF16(len * kvd);
-  for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(rand()); vh[i] = f32ToF16(rand()); }
-  const q = k.allocF32(c.nTok * qd), a = k.allocF32(q.length), b = new Float32Array(q.length);
-  q.set(floats(q.length));
-  k.attention(q, kh, vh, a, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-  k.attention(Float32Array.from(q), Uint16Array.from(kh), Uint16Array.from(vh), b, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim);
-  assert.deepEqual(b, a);
+  for (const c of [CASES[1], CASES[9]] as Case[]) {
+    const qd = c.nHeads * c.headDim, { kc: kf, vc: vf, ctx } = caches(c, (n) => new Float32Array(n));
+    const kh = k.allocF16(kf.length), vh = k.allocF16(vf.length);
+    for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(kf[i]!); vh[i] = f32ToF16(vf[i]!); }
+    const q = k.allocF32(c.nTok * qd), a = k.allocF32(q.length), b = new Float32Array(q.length);
+    q.set(floats(q.length));
+    k.attention(q, kh, vh, a, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    k.attention(Float32Array.from(q), Uint16Array.from(kh), Uint16Array.from(vh), b, c.nTok, c.pos0, c.nHeads, c.nKV, c.headDim, ctx);
+    assert.deepEqual(b, a, JSON.stringify(c));
+  }
 });
 
 test('attention shape errors name the argument', async () => {
   const k = await createKernels({ threads: 1 });
   made.push(k);
   const a = k.allocF32(64);
-  assert.throws(() => k.attention(a, a, a, a, 1, 0, 3, 2, 8), /nHeads 3 is not a multiple of nKVHeads 2/);
-  assert.throws(() => k.attention(a, k.allocF32(8), a, a, 1, 4, 2, 1, 8), /kCache holds 8 values, needs at least 40/);
-  assert.throws(() => k.attention(a, k.allocF16(64), a, a, 1, 0, 2, 1, 8), /kCache and vCache must both be f32 or both f16/);
+  assert.throws(() => k.attention(a, a, a, a, 1, 0, 3, 2, 8, 1), /nHeads 3 is not a multiple of nKVHeads 2/);
+  assert.throws(() => k.attention(a, k.allocF32(8), a, a, 1, 4, 2, 1, 8, 5), /kCache holds 8 values, needs at least 40/);
+  assert.throws(() => k.attention(a, a, a, a, 1, 4, 2, 1, 8, 4), /cacheCtx 4 is less than the 5 positions attended/);
+  assert.throws(() => k.attention(a, k.allocF32(40), k.allocF32(48), a, 1, 0, 2, 2, 8, 3), /kCache holds 40 values, needs at least 48/);
+  assert.throws(() => k.attention(a, k.allocF16(64), a, a, 1, 0, 2, 1, 8, 1), /kCache and vCache must both be f32 or both f16/);
 });

@@ -1,9 +1,13 @@
 // Causal grouped-query attention over an f32 or f16 KV cache (attnRows / attnRowsF16: one generic
-// body, K and V widened to f32 as they are loaded), one (token, kv head) pair per work unit.
+// body, K and V widened to f32 as they are loaded), one (token, kv head, split) triple per work unit.
 // For query row t (position pos0 + t) and head h, with kv head g = h / group:
-//   s_p = (q[t,h] . K[p,g]) * scale, p = 0 .. pos0 + t;  a = softmax(s);  out[t,h] = sum_p a_p V[p,g]
+//   s_p = (q[t,h] . K[g,p]) * scale, p = 0 .. pos0 + t;  a = softmax(s);  out[t,h] = sum_p a_p V[g,p]
 // Layouts (f32, row-major): q and out (nTok, qStride) with head h at h*headDim; K and V caches
-// (ctx, kvStride) with kv head g at g*headDim. `scores` is this thread's scratch (group x (pos0+nTok) + group f32).
+// head-major (nKV, cacheCtx, headDim), so one unit streams one contiguous block (a position-major
+// cache made each unit read a strided fifth of every row, at about a quarter of the memory bandwidth).
+// Splits: with few units (decode), each (token, kv head) is cut into `splits` position ranges so every
+// thread gets work; a split leaves its unnormalized output, max and sum in `part` and attnMerge
+// combines them (flash-decoding). `scores` is this thread's scratch (group x (pos0+nTok) + group f32).
 // Dots use 4-lane f32 accumulators (lane-order sums), so results differ from the plain reference in
 // the last bits only; the model tolerates that (see test/kernels/attention.test.ts for the bound).
 
@@ -84,50 +88,62 @@ import { exp4 } from './simd';
  */
 export function attnRows(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
-  nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
+  nHeads: i32, group: i32, headDim: i32, qStride: i32, cacheCtx: i32, pos0: i32, scale: f32, scores: usize,
+  splits: i32, part: usize,
 ): void {
-  attn<f32>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, kvStride, pos0, scale, scores);
+  attn<f32>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, splits, part);
 }
 
 /** attnRows over an f16 cache (k and v hold f16 bits). */
 export function attnRowsF16(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
-  nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
+  nHeads: i32, group: i32, headDim: i32, qStride: i32, cacheCtx: i32, pos0: i32, scale: f32, scores: usize,
+  splits: i32, part: usize,
 ): void {
-  attn<u16>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, kvStride, pos0, scale, scores);
+  attn<u16>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, splits, part);
 }
 
 const VB: i32 = 32; // V positions per block (32 rows of one kv head: 16 KB of f32, 8 KB of f16)
 
 function attn<T>(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
-  nHeads: i32, group: i32, headDim: i32, qStride: i32, kvStride: i32, pos0: i32, scale: f32, scores: usize,
+  nHeads: i32, group: i32, headDim: i32, qStride: i32, cacheCtx: i32, pos0: i32, scale: f32, scores: usize,
+  splits: i32, part: usize,
 ): void {
   const KS: usize = sizeof<T>() == 4 ? 2 : 1; // log2 of the cache's element size
   const zf = f32x4.splat(0), onef = f32x4.splat(1);
   const z = i32x4.splat(0), m = i32x4.splat(<i32>0x8fffffff), sc = f32x4.splat(5.192296858534828e33); // kv4's zero, mask, scale
   const nKV = nHeads / group;
-  const rowBytes = <usize>kvStride << KS;
+  const rowBytes = <usize>headDim << KS; // one position of one kv head
   const headBytes = <usize>headDim << 2;
+  const recBytes = headBytes + 8; // a split's record per head: headDim outputs, then max and sum
   const lo = f32x4.splat(-87.0), zero = f32x4.splat(0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
   const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
   const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1), bias = i32x4.splat(127);
   for (let u = u0; u < u1; u++) {
-    const t = u / nKV;
-    const g = u - t * nKV;
-    const last = pos0 + t;
+    const tg = u / splits;
+    const sp = u - tg * splits;
+    const t = tg / nKV;
+    const g = tg - t * nKV;
+    const total = pos0 + t + 1; // positions token t attends to; this unit takes [pa, pb)
+    const pa = (sp * total) / splits, pb = ((sp + 1) * total) / splits;
+    const last = pb - pa - 1; // positions below are relative to pa
     const len = <usize>(last + 1);
     const q0 = q + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
-    const o0 = out + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2);
-    const kvOff = (<usize>g * <usize>headDim) << KS;
-    const inv = scores + ((<usize>group * len) << 2); // group f32: 1 / sum of each head's e^(s - max)
+    // outputs of head j at o0 + j * oStride: the rows of out, or this split's records in part
+    const o0 = splits == 1
+      ? out + ((<usize>t * <usize>qStride + <usize>(g * group) * <usize>headDim) << 2)
+      : part + (<usize>((t * nHeads + g * group) * splits + sp)) * recBytes;
+    const oStride = splits == 1 ? headBytes : <usize>splits * recBytes;
+    const kvOff = ((<usize>g * <usize>cacheCtx + <usize>pa) * <usize>headDim) << KS;
+    const inv = scores + ((<usize>group * len) << 2); // group f32: 1 / sum of each head's e^(s - max) (1 for a split)
     // scores[j][p] = q_j . K_p * scale; four positions at a time when headDim % 4 == 0 (four
     // independent accumulators, reduced together by one 4x4 transpose-add)
     const sv = f32x4.splat(scale);
     let p0 = 0;
     if ((headDim & 3) == 0) {
       for (; p0 + 4 <= last + 1; p0 += 4) {
-        const k0 = k + <usize>p0 * rowBytes + kvOff;
+        const k0 = k + kvOff + <usize>p0 * rowBytes;
         // heads in pairs: eight independent accumulator chains, each K load feeds two heads
         let j = 0;
         for (; j + 2 <= group; j += 2) {
@@ -169,7 +185,7 @@ function attn<T>(
       }
     }
     for (let p = p0; p <= last; p++) {
-      const kp = k + <usize>p * rowBytes + kvOff;
+      const kp = k + kvOff + <usize>p * rowBytes;
       for (let j = 0; j < group; j++) {
         store<f32>(scores + ((<usize>j * len + <usize>p) << 2), (sizeof<T>() == 4 ? dot(q0 + <usize>j * headBytes, kp, headDim) : dotKV<T>(q0 + <usize>j * headBytes, kp, headDim)) * scale);
       }
@@ -196,7 +212,14 @@ function attn<T>(
         store<f32>(sj + (<usize>p << 2), e);
         sum += e;
       }
-      store<f32>(inv + (<usize>j << 2), 1 / sum);
+      if (splits == 1) {
+        store<f32>(inv + (<usize>j << 2), 1 / sum);
+      } else {
+        const rec = o0 + <usize>j * oStride + headBytes;
+        store<f32>(rec, mx);
+        store<f32>(rec, sum, 4);
+        store<f32>(inv + (<usize>j << 2), 1);
+      }
     }
     // out_j = sum_p a_jp V_p, 16 dims at a time with the accumulators in registers
     const hd16 = headDim & ~15;
@@ -204,7 +227,7 @@ function attn<T>(
     let jp = 0;
     for (; jp + 2 <= group && hd16 > 0; jp += 2) {
       const sa = scores + ((<usize>jp * len) << 2), sb = sa + (len << 2);
-      const opa = o0 + <usize>jp * headBytes, opb = opa + headBytes;
+      const opa = o0 + <usize>jp * oStride, opb = opa + oStride;
       const iva = f32x4.splat(load<f32>(inv + (<usize>jp << 2))), ivb = f32x4.splat(load<f32>(inv + (<usize>jp << 2), 4));
       // positions in blocks of VB: the block's V rows stay in L1 while all slabs walk them; the
       // running sums wait in the output between blocks (the same additions in the same order)
@@ -245,7 +268,7 @@ function attn<T>(
     }
     for (let j = 0; j < group; j++) {
       const sj = scores + ((<usize>j * len) << 2);
-      const op = o0 + <usize>j * headBytes;
+      const op = o0 + <usize>j * oStride;
       const invJ = load<f32>(inv + (<usize>j << 2));
       const iv = f32x4.splat(invJ);
       for (let pb = 0; pb <= last && j >= jp; pb += VB) { // heads below jp: slabs done in pairs above
@@ -271,9 +294,49 @@ function attn<T>(
       }
       for (let i = hd16; i < headDim; i++) {
         let acc: f32 = 0;
-        for (let p = 0; p <= last; p++) acc += load<f32>(sj + (<usize>p << 2)) * kv1<T>(v + <usize>p * rowBytes + kvOff + (<usize>i << KS));
+        for (let p = 0; p <= last; p++) acc += load<f32>(sj + (<usize>p << 2)) * kv1<T>(v + kvOff + <usize>p * rowBytes + (<usize>i << KS));
         store<f32>(op + (<usize>i << 2), acc * invJ);
       }
+    }
+  }
+}
+
+/**
+ * Combines the splits of every (token, head): with each split's max m_s, sum l_s and unnormalized
+ * output o_s (its record in part), M = max m_s and w_s = e^(m_s - M):
+ *   out[t,h] = sum_s w_s o_s / sum_s w_s l_s
+ */
+export function attnMerge(out: usize, part: usize, nTok: i32, nHeads: i32, headDim: i32, qStride: i32, splits: i32): void {
+  const headBytes = <usize>headDim << 2;
+  const recBytes = headBytes + 8;
+  const hd4 = headDim & ~3;
+  for (let t = 0; t < nTok; t++) {
+    for (let h = 0; h < nHeads; h++) {
+      const base = part + <usize>((t * nHeads + h) * splits) * recBytes;
+      const o = out + ((<usize>t * <usize>qStride + <usize>h * <usize>headDim) << 2);
+      let mx: f32 = -Infinity;
+      for (let s = 0; s < splits; s++) mx = max(mx, load<f32>(base + <usize>s * recBytes + headBytes));
+      let l: f32 = 0;
+      for (let s = 0; s < splits; s++) {
+        const r = base + <usize>s * recBytes;
+        const w = expNeg(load<f32>(r + headBytes) - mx);
+        l += w * load<f32>(r + headBytes, 4);
+        const wv = f32x4.splat(w);
+        let i = 0;
+        for (; i < hd4; i += 4) {
+          const oi = o + (<usize>i << 2), ri = r + (<usize>i << 2);
+          const x = f32x4.mul(v128.load(ri), wv);
+          v128.store(oi, s == 0 ? x : f32x4.add(v128.load(oi), x));
+        }
+        for (; i < headDim; i++) {
+          const oi = o + (<usize>i << 2), x = load<f32>(r + (<usize>i << 2)) * w;
+          store<f32>(oi, s == 0 ? x : load<f32>(oi) + x);
+        }
+      }
+      const iv: f32 = 1 / l, ivv = f32x4.splat(iv);
+      let i = 0;
+      for (; i < hd4; i += 4) v128.store(o + (<usize>i << 2), f32x4.mul(v128.load(o + (<usize>i << 2)), ivv));
+      for (; i < headDim; i++) store<f32>(o + (<usize>i << 2), load<f32>(o + (<usize>i << 2)) * iv);
     }
   }
 }

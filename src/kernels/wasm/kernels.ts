@@ -6,5 +6,5 @@ export { quantize, quantizeWide, quantizeWeightRow, rmsnorm, memsum } from './no
 export { ternR4, packR4, interleaveActs } from './ternary-r4';
 export { ternLut, lutTables, packLut } from './ternary-lut';
 export { int8Mm, int8Row } from './int8';
-export { attnRows, attnRowsF16 } from './attention';
+export { attnRows, attnRowsF16, attnMerge } from './attention';
 export { relu2Gate, siluGate, addTo, rope } from './elementwise';
