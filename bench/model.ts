@@ -5,7 +5,9 @@
 //   npm run build && node dist/bench/model.js [--reps 3] [--threads 1,2] [--type i2_s] [--kernels relaxed]
 //                                           [--layers 30] [--pp 512] [--tg 128]
 //                                           [--arch bitnet-b1.58|bitnet] [--embed f16|q8_0] [--model FILE]
-//                                           [--llama-cpp] [--out FILE]
+//                                           [--depth 0] [--cache-type f32|f16] [--llama-cpp] [--out FILE]
+// --depth D measures pp and tg after D tokens already in the KV cache (llama-bench's -d: "tg128 @ d2048"),
+// where attention over the cache weighs in; --cache-type sets the KV cache type of both engines.
 // --llama-cpp also runs llama.cpp on the same file, same threads, same measurements (through
 // node-llama-cpp, which is not a dependency: `mkdir /tmp/nlc && cd /tmp/nlc && npm i node-llama-cpp@3.21.1`,
 // then NODE_PATH=/tmp/nlc/node_modules). Mainline llama.cpp reads arch `bitnet` with TQ2_0/TQ1_0
@@ -22,12 +24,13 @@ import { BITNET_2B4T_SHAPE, byteLevelTokenizer, syntheticModelChunks, type Synth
 interface Args {
   reps: number; threads: number[]; type: 'i2_s' | 'tq2_0' | 'tq1_0'; kernels?: string; layers: number; pp: number; tg: number;
   arch: 'bitnet-b1.58' | 'bitnet'; embed: 'f16' | 'q8_0'; model?: string; llamaCpp: boolean; out: string;
+  depth: number; cacheType: 'f32' | 'f16';
 }
 
 function parse(argv: string[]): Args {
   const a: Args = {
     reps: 3, threads: [1, 2], type: 'i2_s', layers: BITNET_2B4T_SHAPE.nLayers, pp: 512, tg: 128,
-    arch: 'bitnet-b1.58', embed: 'f16', llamaCpp: false, out: 'bench/results/model.json',
+    arch: 'bitnet-b1.58', embed: 'f16', llamaCpp: false, out: 'bench/results/model.json', depth: 0, cacheType: 'f32',
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -43,12 +46,19 @@ function parse(argv: string[]): Args {
       case '--embed': a.embed = v as Args['embed']; i++; break;
       case '--model': a.model = v; i++; break;
       case '--out': a.out = v; i++; break;
+      case '--depth': a.depth = Number(v); i++; break;
+      case '--cache-type': a.cacheType = v as Args['cacheType']; i++; break;
       case '--llama-cpp': a.llamaCpp = true; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
+  if (!Number.isInteger(a.depth) || a.depth < 0) throw new Error(`--depth must be a whole number, got ${a.depth}`);
+  if (a.cacheType !== 'f32' && a.cacheType !== 'f16') throw new Error(`--cache-type must be f32 or f16, got ${a.cacheType}`);
   return a;
 }
+
+/** Token ids of the synthetic prompts: the depth filler, then the timed prompt. */
+const tokens = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ((from + i) * 7919) % 256);
 
 async function ensureModel(a: Args): Promise<string> {
   const dir = join(tmpdir(), 'wf-bench');
@@ -85,19 +95,33 @@ async function llamaCppChild(path: string, threads: number, a: Args): Promise<vo
   const llama = await nlc.getLlama({ gpu: false, build: 'never', logLevel: nlc.LlamaLogLevel.error });
   const t0 = performance.now();
   const model = await llama.loadModel({ modelPath: path });
-  const ctx = await model.createContext({ contextSize: Math.max(a.pp, a.tg) + 8, threads, batchSize: a.pp });
+  const kv = a.cacheType.toUpperCase();
+  const ctx = await model.createContext({
+    contextSize: a.depth + Math.max(a.pp, a.tg) + 8, threads, batchSize: a.pp,
+    experimentalKvCacheKeyType: kv, experimentalKvCacheValueType: kv,
+  });
   const loadMs = performance.now() - t0;
   const seq = ctx.getSequence();
-  const prompt = Array.from({ length: a.pp }, (_, i) => (i * 7919) % 256);
+  const prompt = tokens(a.pp, a.depth);
   await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, 16));
+  // back to the depth: the filler stays in the cache, what came after it goes
+  const toDepth = async () => {
+    if (a.depth === 0) return seq.clearHistory();
+    if (seq.nextTokenIndex < a.depth) {
+      await seq.clearHistory();
+      await seq.evaluateWithoutGeneratingNewTokens(tokens(a.depth));
+    } else if (seq.nextTokenIndex > a.depth) {
+      await seq.eraseContextTokenRanges([{ start: a.depth, end: seq.nextTokenIndex }]);
+    }
+  };
   const pp: number[] = [];
   const tg: number[] = [];
   for (let r = 0; r < a.reps; r++) {
-    await seq.clearHistory();
+    await toDepth();
     let t = performance.now();
     await seq.evaluateWithoutGeneratingNewTokens(prompt);
     pp.push((a.pp * 1000) / (performance.now() - t));
-    await seq.clearHistory();
+    await toDepth();
     let n = 0;
     t = performance.now();
     for await (const _ of seq.evaluate([1], { temperature: 0 })) if (++n >= a.tg) break;
@@ -115,21 +139,24 @@ async function child(path: string, threads: number, a: Args): Promise<void> {
   const t0 = performance.now();
   const lm = await loadModelFile(path, { threads, kernelPath: a.kernels as 'relaxed' | undefined });
   const loadMs = performance.now() - t0;
-  const seq = lm.createSequence({ ctxSize: Math.max(a.pp, a.tg) + 8, batchSize: 64 });
+  const seq = lm.createSequence({ ctxSize: a.depth + Math.max(a.pp, a.tg) + 8, batchSize: 64, cacheType: a.cacheType });
   const V = lm.config.vocabSize;
-  const prompt = Array.from({ length: a.pp }, (_, i) => (i * 7919) % 256);
+  const prompt = tokens(a.pp, a.depth);
   // warm-up: compile and tier up the kernels and JS paths before timing
   await seq.forward(prompt.slice(0, 16));
   for (let i = 0; i < 4; i++) await seq.forward([1]);
+  // the depth filler, kept in the cache by every rep (truncate only drops what came after it)
+  seq.truncate(0);
+  if (a.depth > 0) await seq.forward(tokens(a.depth));
   const pp: number[] = [];
   const tg: number[] = [];
   for (let r = 0; r < a.reps; r++) {
-    seq.truncate(0);
+    seq.truncate(a.depth);
     let t = performance.now();
     await seq.forward(prompt);
     pp.push((a.pp * 1000) / (performance.now() - t));
-    // tg: one token at a time from an empty context, greedy on the logits (llama-bench's tg)
-    seq.truncate(0);
+    // tg: one token at a time from the depth (an empty context by default), greedy on the logits (llama-bench's tg)
+    seq.truncate(a.depth);
     let tok = 1;
     t = performance.now();
     for (let i = 0; i < a.tg; i++) {
@@ -154,8 +181,9 @@ async function main(): Promise<void> {
   const path = await ensureModel(a);
   const fileMB = statSync(path).size / 1e6;
   const rows: Record<string, unknown>[] = [];
-  console.log(`model: ${path} (${fileMB.toFixed(0)} MB), ${a.reps} reps`);
-  console.log('| threads | kernels | load s | pp' + a.pp + ' t/s | tg' + a.tg + ' t/s | peak RSS MB | RSS / file |');
+  const at = a.depth > 0 ? ` @ d${a.depth}` : '';
+  console.log(`model: ${path} (${fileMB.toFixed(0)} MB), ${a.reps} reps, KV cache ${a.cacheType}${a.depth > 0 ? `, depth ${a.depth}` : ''}`);
+  console.log(`| threads | kernels | load s | pp${a.pp}${at} t/s | tg${a.tg}${at} t/s | peak RSS MB | RSS / file |`);
   console.log('|---|---|---|---|---|---|---|');
   const runs: [string, number][] = a.threads.map((t) => ['--child', t]);
   if (a.llamaCpp) runs.push(...a.threads.map((t): [string, number] => ['--llama-cpp-child', t]));

@@ -38,7 +38,7 @@ export function jobUnits(job: number, a: Float64Array): number {
     case JOB_MEMSUM:
       return a[2]!; // blocks
     case JOB_ATTN:
-      return a[4]!; // (token, kv head, split) triples
+      return a[4]!; // (kv head, token, split) triples
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }
@@ -69,8 +69,8 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
       ex.memsum(a[0]! + u0 * a[1]!, (u1 - u0) * a[1]!);
       return;
     case JOB_ATTN:
-      // q, k, v, out, units, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, scores bytes per thread, f16 cache, splits, partials
-      (a[14] ? ex.attnRowsF16 : ex.attnRows)(a[0]!, a[1]!, a[2]!, a[3]!, u0, u1, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]! + thread * a[13]!, a[15]!, a[16]!);
+      // q, k, v, out, units, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, scores bytes per thread, f16 cache, splits, partials, nTok
+      (a[14] ? ex.attnRowsF16 : ex.attnRows)(a[0]!, a[1]!, a[2]!, a[3]!, u0, u1, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]! + thread * a[13]!, a[15]!, a[16]!, a[17]!);
       return;
     default:
       throw new Error(`kernels: unknown job ${job}`);

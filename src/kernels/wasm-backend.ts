@@ -458,7 +458,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const op = this.owned(out) ? out.byteOffset : os!;
     const units = nTok * nKVHeads * splits;
     this.setArgs(qp, kp, vp, op, units, nHeads, group, headDim, qStride, ctx, pos0, Math.fround(1 / Math.sqrt(headDim)), this.attnScratch, this.attnScratchBytes,
-      kCache instanceof Uint16Array ? 1 : 0, splits, splits > 1 ? ps! : 0);
+      kCache instanceof Uint16Array ? 1 : 0, splits, splits > 1 ? ps! : 0, nTok);
     // work ~ positions x head dims x heads (x2 for QK and AV)
     this.run(JOB_ATTN, nTok * nHeads * len * headDim * 2);
     if (splits > 1) this.ex.attnMerge(op, ps!, nTok, nHeads, headDim, qStride, splits);

@@ -1,5 +1,5 @@
 // Causal grouped-query attention over an f32 or f16 KV cache (attnRows / attnRowsF16: one generic
-// body, K and V widened to f32 as they are loaded), one (token, kv head, split) triple per work unit.
+// body, K and V widened to f32 as they are loaded), one (kv head, token, split) triple per work unit.
 // For query row t (position pos0 + t) and head h, with kv head g = h / group:
 //   s_p = (q[t,h] . K[g,p]) * scale, p = 0 .. pos0 + t;  a = softmax(s);  out[t,h] = sum_p a_p V[g,p]
 // Layouts (f32, row-major): q and out (nTok, qStride) with head h at h*headDim; K and V caches
@@ -11,7 +11,7 @@
 // Dots use 4-lane f32 accumulators (lane-order sums), so results differ from the plain reference in
 // the last bits only; the model tolerates that (see test/kernels/attention.test.ts for the bound).
 
-import { exp4 } from './simd';
+import { EXP_BIAS, EXP_MAGIC, exp4 } from './simd';
 
 /** e^x for x <= 0 (softmax arguments), without the standard library's lookup tables (the module
  *  must have no data segment): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 Taylor polynomial
@@ -44,8 +44,42 @@ import { exp4 } from './simd';
  *  (V8 rebuilds a splat inside a loop every iteration). */
 @inline function kv4<T>(p: usize, z: v128, m: v128, sc: v128): v128 {
   if (sizeof<T>() == 4) return v128.load(p);
-  const w = i8x16.shuffle(z, v128.load64_zero(p), 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+  return widen4(v128.load64_zero(p), z, m, sc);
+}
+
+/** The four f16 values in the low half of h as f32 (see kv4). */
+@inline function widen4(h: v128, z: v128, m: v128, sc: v128): v128 {
+  const w = i8x16.shuffle(z, h, 0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
   return f32x4.mul(v128.and(i32x4.shr_s(w, 3), m), sc);
+}
+
+/** Scores of two heads (q rows at qa and qa + 512 bytes) against four consecutive K rows at k0, for
+ *  head dim 128: every offset is a constant that V8 folds into its load, where the generic loop's
+ *  runtime row stride costs an address computation per load (23 instructions per 8 multiply-adds
+ *  there, 17 here). Same accumulators, same order as the generic loop. */
+@inline function qkPair128<T>(qa: usize, k0: usize, sa: usize, sb: usize, sv: v128, z: v128, m: v128, sc: v128): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  let qp = qa, kp = k0;
+  const qEnd = qa + 512;
+  for (; qp < qEnd; qp += 16) {
+    const qva = v128.load(qp), qvb = v128.load(qp, 512);
+    let kv = sizeof<T>() == 4 ? v128.load(kp) : widen4(v128.load64_zero(kp), z, m, sc);
+    a0 = madd(qva, kv, a0);
+    b0 = madd(qvb, kv, b0);
+    kv = sizeof<T>() == 4 ? v128.load(kp, 512) : widen4(v128.load64_zero(kp, 256), z, m, sc);
+    a1 = madd(qva, kv, a1);
+    b1 = madd(qvb, kv, b1);
+    kv = sizeof<T>() == 4 ? v128.load(kp, 1024) : widen4(v128.load64_zero(kp, 512), z, m, sc);
+    a2 = madd(qva, kv, a2);
+    b2 = madd(qvb, kv, b2);
+    kv = sizeof<T>() == 4 ? v128.load(kp, 1536) : widen4(v128.load64_zero(kp, 768), z, m, sc);
+    a3 = madd(qva, kv, a3);
+    b3 = madd(qvb, kv, b3);
+    kp += sizeof<T>() << 2;
+  }
+  v128.store(sa, f32x4.mul(sum4x4(a0, a1, a2, a3), sv));
+  v128.store(sb, f32x4.mul(sum4x4(b0, b1, b2, b3), sv));
 }
 
 /** One K/V value at p as f32 (see kv4). */
@@ -89,18 +123,18 @@ import { exp4 } from './simd';
 export function attnRows(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
   nHeads: i32, group: i32, headDim: i32, qStride: i32, cacheCtx: i32, pos0: i32, scale: f32, scores: usize,
-  splits: i32, part: usize,
+  splits: i32, part: usize, nTok: i32,
 ): void {
-  attn<f32>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, splits, part);
+  attn<f32>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, splits, part, nTok);
 }
 
 /** attnRows over an f16 cache (k and v hold f16 bits). */
 export function attnRowsF16(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
   nHeads: i32, group: i32, headDim: i32, qStride: i32, cacheCtx: i32, pos0: i32, scale: f32, scores: usize,
-  splits: i32, part: usize,
+  splits: i32, part: usize, nTok: i32,
 ): void {
-  attn<u16>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, splits, part);
+  attn<u16>(q, k, v, out, u0, u1, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, splits, part, nTok);
 }
 
 const VB: i32 = 32; // V positions per block (32 rows of one kv head: 16 KB of f32, 8 KB of f16)
@@ -108,7 +142,7 @@ const VB: i32 = 32; // V positions per block (32 rows of one kv head: 16 KB of f
 function attn<T>(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
   nHeads: i32, group: i32, headDim: i32, qStride: i32, cacheCtx: i32, pos0: i32, scale: f32, scores: usize,
-  splits: i32, part: usize,
+  splits: i32, part: usize, nTok: i32,
 ): void {
   const KS: usize = sizeof<T>() == 4 ? 2 : 1; // log2 of the cache's element size
   const zf = f32x4.splat(0), onef = f32x4.splat(1);
@@ -119,12 +153,15 @@ function attn<T>(
   const recBytes = headBytes + 8; // a split's record per head: headDim outputs, then max and sum
   const lo = f32x4.splat(-87.0), zero = f32x4.splat(0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
   const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
-  const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1), bias = i32x4.splat(127);
+  const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1);
+  const magic = f32x4.splat(EXP_MAGIC), bias = i32x4.splat(EXP_BIAS);
   for (let u = u0; u < u1; u++) {
-    const tg = u / splits;
-    const sp = u - tg * splits;
-    const t = tg / nKV;
-    const g = tg - t * nKV;
+    // units kv head by kv head: the threads work through one kv head's block for many tokens in a
+    // row, so a prefill finds it in cache (token by token, all heads' blocks competed for it)
+    const gt = u / splits;
+    const sp = u - gt * splits;
+    const g = gt / nTok;
+    const t = gt - g * nTok;
     const total = pos0 + t + 1; // positions token t attends to; this unit takes [pa, pb)
     const pa = (sp * total) / splits, pb = ((sp + 1) * total) / splits;
     const last = pb - pa - 1; // positions below are relative to pa
@@ -146,6 +183,12 @@ function attn<T>(
         const k0 = k + kvOff + <usize>p0 * rowBytes;
         // heads in pairs: eight independent accumulator chains, each K load feeds two heads
         let j = 0;
+        if (headDim == 128) {
+          for (; j + 2 <= group; j += 2) {
+            qkPair128<T>(q0 + <usize>j * headBytes, k0, scores + ((<usize>j * len + <usize>p0) << 2),
+                         scores + ((<usize>(j + 1) * len + <usize>p0) << 2), sv, z, m, sc);
+          }
+        }
         for (; j + 2 <= group; j += 2) {
           const qa = q0 + <usize>j * headBytes, qb = qa + headBytes;
           let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
@@ -202,7 +245,7 @@ function attn<T>(
       let sv4 = f32x4.splat(0);
       p = 0;
       for (; p + 4 <= last + 1; p += 4) {
-        const e = exp4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, zero, log2e, ln2, c6, c5, c4, c3, c2, one, bias);
+        const e = exp4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, zero, log2e, ln2, c6, c5, c4, c3, c2, one, magic, bias);
         v128.store(sj + (<usize>p << 2), e);
         sv4 = f32x4.add(sv4, e);
       }

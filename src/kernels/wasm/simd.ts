@@ -65,14 +65,19 @@ export function firstInvalidCode(src: usize, n: usize): i32 {
   return -1;
 }
 
-/** e^x on four lanes, x clamped to [lo, hi] (callers pass -87 and 88 or 0): x = n ln2 + r, e^r by a
- *  degree-6 polynomial, times 2^n from the exponent bits; the same operations, in the same order, as
- *  the scalar versions, so lane results equal theirs. The constants come from the caller, splatted
- *  once before its loop (V8 rebuilds a splat that sits inside a loop on every iteration). */
+/** e^x on four lanes, x clamped to [lo, hi] (callers pass -87 and 88 or 0): x = n ln2 + r with n the
+ *  nearest integer to x log2e (ties to even), e^r by a degree-6 polynomial, times 2^n from the exponent
+ *  bits. n comes from adding magic = 1.5 * 2^23: the f32 sum rounds x log2e to an integer exactly as
+ *  nearest() does and holds n in its low bits, so t + bias (bias = 127 - bits(magic)) is the biased
+ *  exponent of 2^n; this avoids V8's multi-instruction lowering of trunc_sat. The values are those of
+ *  the scalar versions (nearest, then the same operations in the same order), so lane results equal
+ *  theirs. The constants come from the caller, splatted once before its loop (V8 rebuilds a splat
+ *  that sits inside a loop on every iteration). */
 @inline export function exp4(x: v128, lo: v128, hi: v128, log2e: v128, ln2: v128, c6: v128, c5: v128, c4: v128,
-                             c3: v128, c2: v128, one: v128, bias: v128): v128 {
+                             c3: v128, c2: v128, one: v128, magic: v128, bias: v128): v128 {
   const xc = f32x4.min(f32x4.max(x, lo), hi);
-  const n = f32x4.nearest(f32x4.mul(xc, log2e));
+  const t = f32x4.add(f32x4.mul(xc, log2e), magic);
+  const n = f32x4.sub(t, magic);
   const r = f32x4.sub(xc, f32x4.mul(n, ln2));
   let p = f32x4.add(f32x4.mul(r, c6), c5);
   p = f32x4.add(f32x4.mul(r, p), c4);
@@ -80,5 +85,9 @@ export function firstInvalidCode(src: usize, n: usize): i32 {
   p = f32x4.add(f32x4.mul(r, p), c2);
   p = f32x4.add(f32x4.mul(r, p), one);
   p = f32x4.add(f32x4.mul(r, p), one);
-  return f32x4.mul(p, i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), bias), 23));
+  return f32x4.mul(p, i32x4.shl(i32x4.add(t, bias), 23));
 }
+
+/** exp4's magic and bias constants (splat them once, before a loop) */
+export const EXP_MAGIC: f32 = 12582912.0; // 1.5 * 2^23, bits 0x4b400000
+export const EXP_BIAS: i32 = 127 - 0x4b400000;
