@@ -53,14 +53,16 @@ import { EXP_BIAS, EXP_MAGIC, exp4 } from './simd';
   return f32x4.mul(v128.and(i32x4.shr_s(w, 3), m), sc);
 }
 
-/** Scores of two heads (q rows at qa and qa + 512 bytes) against four consecutive K rows at k0, for
- *  head dim 128: every offset is a constant that V8 folds into its load, where the generic loop's
- *  runtime row stride costs an address computation per load (23 instructions per 8 multiply-adds
- *  there, 17 here). Same accumulators, same order as the generic loop. */
-@inline function qkPair128<T>(qa: usize, k0: usize, sa: usize, sb: usize, sv: v128, z: v128, m: v128, sc: v128): void {
+/** Scores of two heads (q rows at qa and qa + 512 bytes) against K rows p, p + 1 (at ka) and
+ *  H + p, H + p + 1 (at kb), for head dim 128, stored to sa/sb (lanes 0, 1) and sa/sb + s2 (lanes 2, 3).
+ *  Two places in the block at once: two streams keep more cache-line fills in flight than one (a
+ *  decode step's K rows come from DRAM: 1 thread, 1024 positions, 250 -> 138 cycles per position
+ *  and kv head). Every offset is a constant that V8 folds into its load (a runtime row stride costs an
+ *  address computation per load). */
+@inline function qkPair128<T>(qa: usize, ka: usize, kb: usize, sa: usize, sb: usize, s2: usize, sv: v128, z: v128, m: v128, sc: v128): void {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-  let qp = qa, kp = k0;
+  let qp = qa, kp = ka, kq = kb;
   const qEnd = qa + 512;
   for (; qp < qEnd; qp += 16) {
     const qva = v128.load(qp), qvb = v128.load(qp, 512);
@@ -70,16 +72,20 @@ import { EXP_BIAS, EXP_MAGIC, exp4 } from './simd';
     kv = sizeof<T>() == 4 ? v128.load(kp, 512) : widen4(v128.load64_zero(kp, 256), z, m, sc);
     a1 = madd(qva, kv, a1);
     b1 = madd(qvb, kv, b1);
-    kv = sizeof<T>() == 4 ? v128.load(kp, 1024) : widen4(v128.load64_zero(kp, 512), z, m, sc);
+    kv = sizeof<T>() == 4 ? v128.load(kq) : widen4(v128.load64_zero(kq), z, m, sc);
     a2 = madd(qva, kv, a2);
     b2 = madd(qvb, kv, b2);
-    kv = sizeof<T>() == 4 ? v128.load(kp, 1536) : widen4(v128.load64_zero(kp, 768), z, m, sc);
+    kv = sizeof<T>() == 4 ? v128.load(kq, 512) : widen4(v128.load64_zero(kq, 256), z, m, sc);
     a3 = madd(qva, kv, a3);
     b3 = madd(qvb, kv, b3);
     kp += sizeof<T>() << 2;
+    kq += sizeof<T>() << 2;
   }
-  v128.store(sa, f32x4.mul(sum4x4(a0, a1, a2, a3), sv));
-  v128.store(sb, f32x4.mul(sum4x4(b0, b1, b2, b3), sv));
+  const ra = f32x4.mul(sum4x4(a0, a1, a2, a3), sv), rb = f32x4.mul(sum4x4(b0, b1, b2, b3), sv);
+  v128.store64_lane(sa, ra, 0);
+  v128.store64_lane(sa + s2, ra, 1);
+  v128.store64_lane(sb, rb, 0);
+  v128.store64_lane(sb + s2, rb, 1);
 }
 
 /** One K/V value at p as f32 (see kv4). */
@@ -178,17 +184,23 @@ function attn<T>(
     // independent accumulators, reduced together by one 4x4 transpose-add)
     const sv = f32x4.splat(scale);
     let p0 = 0;
+    if (headDim == 128 && (group & 1) == 0) {
+      // positions [0, 2H) as two streams, [0, H) and [H, 2H), two of each at a time; the rest below
+      const H = ((last + 1) >> 2) << 1;
+      for (let p = 0; p < H; p += 2) {
+        const ka = k + kvOff + <usize>p * rowBytes;
+        for (let j = 0; j < group; j += 2) {
+          const sa = scores + ((<usize>j * len + <usize>p) << 2);
+          qkPair128<T>(q0 + <usize>j * headBytes, ka, ka + <usize>H * rowBytes, sa, sa + (len << 2), <usize>H << 2, sv, z, m, sc);
+        }
+      }
+      p0 = 2 * H;
+    }
     if ((headDim & 3) == 0) {
       for (; p0 + 4 <= last + 1; p0 += 4) {
         const k0 = k + kvOff + <usize>p0 * rowBytes;
         // heads in pairs: eight independent accumulator chains, each K load feeds two heads
         let j = 0;
-        if (headDim == 128) {
-          for (; j + 2 <= group; j += 2) {
-            qkPair128<T>(q0 + <usize>j * headBytes, k0, scores + ((<usize>j * len + <usize>p0) << 2),
-                         scores + ((<usize>(j + 1) * len + <usize>p0) << 2), sv, z, m, sc);
-          }
-        }
         for (; j + 2 <= group; j += 2) {
           const qa = q0 + <usize>j * headBytes, qb = qa + headBytes;
           let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
@@ -266,48 +278,97 @@ function attn<T>(
     }
     // out_j = sum_p a_jp V_p, 16 dims at a time with the accumulators in registers
     const hd16 = headDim & ~15;
-    // heads in pairs again: eight accumulator chains, each V load feeds two heads
-    let jp = 0;
-    for (; jp + 2 <= group && hd16 > 0; jp += 2) {
-      const sa = scores + ((<usize>jp * len) << 2), sb = sa + (len << 2);
-      const opa = o0 + <usize>jp * oStride, opb = opa + oStride;
-      const iva = f32x4.splat(load<f32>(inv + (<usize>jp << 2))), ivb = f32x4.splat(load<f32>(inv + (<usize>jp << 2), 4));
-      // positions in blocks of VB: the block's V rows stay in L1 while all slabs walk them; the
-      // running sums wait in the output between blocks (the same additions in the same order)
-      for (let pb = 0; pb <= last; pb += VB) {
-      const pe = min(last + 1, pb + VB), fresh = pb == 0, fin = pe > last;
-      for (let i = 0; i < hd16; i += 16) {
-        const oa = opa + (<usize>i << 2), ob = opb + (<usize>i << 2);
-        let x0 = fresh ? zf : v128.load(oa), x1 = fresh ? zf : v128.load(oa, 16), x2 = fresh ? zf : v128.load(oa, 32), x3 = fresh ? zf : v128.load(oa, 48);
-        let y0 = fresh ? zf : v128.load(ob), y1 = fresh ? zf : v128.load(ob, 16), y2 = fresh ? zf : v128.load(ob, 32), y3 = fresh ? zf : v128.load(ob, 48);
-        let vp = v + kvOff + (<usize>i << KS) + <usize>pb * rowBytes;
-        for (let p = pb; p < pe; p++) {
-          const wa = v128.load32_splat(sa + (<usize>p << 2)), wb = v128.load32_splat(sb + (<usize>p << 2));
-          let vv = kv4<T>(vp, z, m, sc);
-          x0 = madd(wa, vv, x0);
-          y0 = madd(wb, vv, y0);
-          vv = kv4<T>(vp + (4 << KS), z, m, sc);
-          x1 = madd(wa, vv, x1);
-          y1 = madd(wb, vv, y1);
-          vv = kv4<T>(vp + (8 << KS), z, m, sc);
-          x2 = madd(wa, vv, x2);
-          y2 = madd(wb, vv, y2);
-          vv = kv4<T>(vp + (12 << KS), z, m, sc);
-          x3 = madd(wa, vv, x3);
-          y3 = madd(wb, vv, y3);
-          vp += rowBytes;
+    // heads in pairs again: eight accumulator chains, each V load feeds two heads.
+    // Positions as two streams, [0, H) and [H, 2H), a block of VB from each at a time (two places in
+    // the cache keep more line fills in flight than one), then the odd one out, 2H, alone. Every pair
+    // of heads walks a block while its V rows are in L1; the running sums wait in the output.
+    const pairs = hd16 > 0 ? group >> 1 : 0;
+    const jp = pairs << 1; // heads below jp are done here, the rest (an odd one, or no 16-value slab) below
+    const n = last + 1, H = n >> 1;
+    for (let pb = 0; pairs > 0 && (pb < H || (pb == H && (n & 1) != 0));) {
+      const two = pb < H;
+      const cnt = two ? min(VB, H - pb) : 1;
+      const p1 = two ? pb : 2 * H; // first position of the block (of its first stream)
+      const next = two ? pb + cnt : n;
+      const fresh = pb == 0, fin = next >= H && (two ? (n & 1) == 0 : true);
+      // read the block's V rows line by line in address order first: the slab loops below walk them
+      // a line per row, a stride the prefetchers follow badly (a decode step from DRAM: -7%)
+      const rb = <usize>cnt * rowBytes, ta = v + kvOff + <usize>p1 * rowBytes;
+      let touched: i32 = 0;
+      for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + q);
+      if (two) for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + <usize>H * rowBytes + q);
+      if (touched == 0x7fffffff) store<i32>(scores, touched); // keeps the loads (a store that never matters)
+      for (let j = 0; j < jp; j += 2) {
+        const sa = scores + ((<usize>j * len) << 2), sb = sa + (len << 2);
+        const opa = o0 + <usize>j * oStride, opb = opa + oStride;
+        const fa = fin ? f32x4.splat(load<f32>(inv + (<usize>j << 2))) : onef;
+        const fb = fin ? f32x4.splat(load<f32>(inv + (<usize>j << 2), 4)) : onef;
+        for (let i = 0; i < hd16; i += 16) {
+          const oa = opa + (<usize>i << 2), ob = opb + (<usize>i << 2);
+          let x0 = fresh ? zf : v128.load(oa), x1 = fresh ? zf : v128.load(oa, 16), x2 = fresh ? zf : v128.load(oa, 32), x3 = fresh ? zf : v128.load(oa, 48);
+          let y0 = fresh ? zf : v128.load(ob), y1 = fresh ? zf : v128.load(ob, 16), y2 = fresh ? zf : v128.load(ob, 32), y3 = fresh ? zf : v128.load(ob, 48);
+          let vp = v + kvOff + (<usize>i << KS) + <usize>p1 * rowBytes;
+          let ws = sa + (<usize>p1 << 2), wt = sb + (<usize>p1 << 2);
+          const wEnd = ws + (<usize>cnt << 2);
+          if (two) {
+            let vq = vp + <usize>H * rowBytes;
+            const h4 = <usize>H << 2;
+            for (; ws < wEnd; ws += 4, wt += 4) {
+              const wa = v128.load32_splat(ws), wb = v128.load32_splat(wt);
+              const wc = v128.load32_splat(ws + h4), wd = v128.load32_splat(wt + h4);
+              let vv = kv4<T>(vp, z, m, sc);
+              x0 = madd(wa, vv, x0);
+              y0 = madd(wb, vv, y0);
+              vv = kv4<T>(vp + (4 << KS), z, m, sc);
+              x1 = madd(wa, vv, x1);
+              y1 = madd(wb, vv, y1);
+              vv = kv4<T>(vp + (8 << KS), z, m, sc);
+              x2 = madd(wa, vv, x2);
+              y2 = madd(wb, vv, y2);
+              vv = kv4<T>(vp + (12 << KS), z, m, sc);
+              x3 = madd(wa, vv, x3);
+              y3 = madd(wb, vv, y3);
+              vv = kv4<T>(vq, z, m, sc);
+              x0 = madd(wc, vv, x0);
+              y0 = madd(wd, vv, y0);
+              vv = kv4<T>(vq + (4 << KS), z, m, sc);
+              x1 = madd(wc, vv, x1);
+              y1 = madd(wd, vv, y1);
+              vv = kv4<T>(vq + (8 << KS), z, m, sc);
+              x2 = madd(wc, vv, x2);
+              y2 = madd(wd, vv, y2);
+              vv = kv4<T>(vq + (12 << KS), z, m, sc);
+              x3 = madd(wc, vv, x3);
+              y3 = madd(wd, vv, y3);
+              vp += rowBytes;
+              vq += rowBytes;
+            }
+          } else {
+            const wa = v128.load32_splat(ws), wb = v128.load32_splat(wt);
+            let vv = kv4<T>(vp, z, m, sc);
+            x0 = madd(wa, vv, x0);
+            y0 = madd(wb, vv, y0);
+            vv = kv4<T>(vp + (4 << KS), z, m, sc);
+            x1 = madd(wa, vv, x1);
+            y1 = madd(wb, vv, y1);
+            vv = kv4<T>(vp + (8 << KS), z, m, sc);
+            x2 = madd(wa, vv, x2);
+            y2 = madd(wb, vv, y2);
+            vv = kv4<T>(vp + (12 << KS), z, m, sc);
+            x3 = madd(wa, vv, x3);
+            y3 = madd(wb, vv, y3);
+          }
+          v128.store(oa, f32x4.mul(x0, fa));
+          v128.store(oa, f32x4.mul(x1, fa), 16);
+          v128.store(oa, f32x4.mul(x2, fa), 32);
+          v128.store(oa, f32x4.mul(x3, fa), 48);
+          v128.store(ob, f32x4.mul(y0, fb));
+          v128.store(ob, f32x4.mul(y1, fb), 16);
+          v128.store(ob, f32x4.mul(y2, fb), 32);
+          v128.store(ob, f32x4.mul(y3, fb), 48);
         }
-        const fa = fin ? iva : onef, fb = fin ? ivb : onef;
-        v128.store(oa, f32x4.mul(x0, fa));
-        v128.store(oa, f32x4.mul(x1, fa), 16);
-        v128.store(oa, f32x4.mul(x2, fa), 32);
-        v128.store(oa, f32x4.mul(x3, fa), 48);
-        v128.store(ob, f32x4.mul(y0, fb));
-        v128.store(ob, f32x4.mul(y1, fb), 16);
-        v128.store(ob, f32x4.mul(y2, fb), 32);
-        v128.store(ob, f32x4.mul(y3, fb), 48);
       }
-      }
+      pb = next;
     }
     for (let j = 0; j < group; j++) {
       const sj = scores + ((<usize>j * len) << 2);
