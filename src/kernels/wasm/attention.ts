@@ -250,7 +250,7 @@ function attn<T>(
       const sj = scores + ((<usize>j * len) << 2);
       let mv = f32x4.splat(-Infinity);
       let p = 0;
-      for (; p + 4 <= last + 1; p += 4) mv = f32x4.max(mv, v128.load(sj + (<usize>p << 2)));
+      for (; p + 4 <= last + 1; p += 4) mv = f32x4.pmax(mv, v128.load(sj + (<usize>p << 2)));
       let mx: f32 = max(max(f32x4.extract_lane(mv, 0), f32x4.extract_lane(mv, 1)), max(f32x4.extract_lane(mv, 2), f32x4.extract_lane(mv, 3)));
       for (; p <= last; p++) mx = max(mx, load<f32>(sj + (<usize>p << 2)));
       const mxv = f32x4.splat(mx);

@@ -11,7 +11,7 @@ export function relu2Gate(g: usize, u: usize, n: i32): void {
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
-    const r = f32x4.max(v128.load(g + o), z);
+    const r = f32x4.pmax(v128.load(g + o), z);
     v128.store(g + o, f32x4.mul(f32x4.mul(r, r), v128.load(u + o)));
   }
   for (; i < n; i++) {

@@ -1,6 +1,8 @@
 // Activation quantizer (SPEC.md §2) and RMSNorm, bit-exact with src/kernels/reference.ts.
 //   s = f32(127 / max(1e-5, max|x|)) (max in f64), q = clamp(nearest_even(f32(x * s)), -128, 127).
-//   f32x4.nearest rounds half to even; trunc_sat + saturating narrows give the clamp.
+//   f32x4.nearest rounds half to even; the saturating narrows give the clamp (|x * s| <= 127 plus
+//   rounding, so the conversion to i32 never saturates: the relaxed build uses the one-instruction
+//   relaxed_trunc, the plain build trunc_sat, which V8 lowers to a longer sequence).
 
 /** Max |x| over n f32 values at x. */
 function absMax(x: usize, n: i32): f32 {
@@ -12,7 +14,7 @@ function absMax(x: usize, n: i32): f32 {
     m1 = f32x4.max(m1, f32x4.abs(v128.load(p, 16)));
   }
   for (; k + 4 <= n; k += 4) m0 = f32x4.max(m0, f32x4.abs(v128.load(x + (<usize>k << 2))));
-  m0 = f32x4.max(m0, m1);
+  m0 = f32x4.max(m0, m1); // max, not pmax: a NaN must reach the result (non-finite weight rows are refused)
   let m = max(max(f32x4.extract_lane(m0, 0), f32x4.extract_lane(m0, 1)), max(f32x4.extract_lane(m0, 2), f32x4.extract_lane(m0, 3)));
   for (; k < n; k++) m = max(m, abs(load<f32>(x + (<usize>k << 2))));
   return m;
@@ -25,7 +27,9 @@ function absMax(x: usize, n: i32): f32 {
 }
 
 @inline function q4(x: usize, sv: v128): v128 {
-  return i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(x), sv)));
+  const r = f32x4.nearest(f32x4.mul(v128.load(x), sv));
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_trunc_f32x4_s(r);
+  return i32x4.trunc_sat_f32x4_s(r);
 }
 
 @inline function qScalar(v: f32, s: f32): i32 {
