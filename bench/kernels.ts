@@ -2,7 +2,7 @@
 // thread count, against the machine's memory-read ceiling measured in the same run.
 //
 //   npm run build && node dist/bench/kernels.js [--paths relaxed,simd] [--threads 1,2] [--layouts r4,lut]
-//                                              [--quick] [--no-lmhead] [--no-full] [--no-dotadd] [--out FILE]
+//                                              [--quick] [--no-lmhead] [--no-full] [--no-attention] [--no-dotadd] [--out FILE]
 //
 // Figures: GOPS (2 ops per multiply-add), effective weight GB/s (bytes of the packed matrix read
 // per pass / time) and its fraction of the read ceiling measured with the same thread count (a SIMD
@@ -33,8 +33,10 @@ const layoutsArg = opt('layouts', '');
 const doLmHead = !argv.includes('--no-lmhead');
 const doFull = !argv.includes('--no-full');
 const doDotAdd = !argv.includes('--no-dotadd');
+const doAttention = !argv.includes('--no-attention');
 
 const HIDDEN = 2560, KV = 640, FFN = 6912, VOCAB = 128256, LAYERS = 30;
+const HEADS = 20, KV_HEADS = 5, HEAD_DIM = 128;
 const LAYER_MACS = 2 * HIDDEN * HIDDEN + 2 * KV * HIDDEN + 2 * FFN * HIDDEN + HIDDEN * FFN;
 const SHAPES: [string, number, number][] = [
   ['q/o 2560x2560', HIDDEN, HIDDEN],
@@ -151,6 +153,26 @@ async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: num
       const logits4 = k.allocF32(4 * VOCAB);
       const t4 = time(() => k.int8Matmul(m, x4, 4, logits4), 2, 0.3);
       rows.push({ ...tag, what: 'lm_head 128256x2560 int8, 4 tokens (per token)', ms: (t4 / 4) * 1e3, gops: (4 * 2 * VOCAB * HIDDEN) / t4 / 1e9 });
+    }
+    if (doAttention) {
+      // GQA attention of 2B4T over f32 caches of 30 layers (distinct memory, so a decode step reads
+      // its K/V from DRAM as in the model): one token at a depth (decode), 64 tokens at 2048 (prefill)
+      const ctx = 2048 + 64;
+      const q = k.allocF32(64 * HEADS * HEAD_DIM), o = k.allocF32(64 * HEADS * HEAD_DIM);
+      q.set(randomF32(q.length));
+      const caches: [Float32Array, Float32Array][] = [];
+      for (let l = 0; l < LAYERS; l++) {
+        const kc = k.allocF32(KV_HEADS * ctx * HEAD_DIM), vc = k.allocF32(KV_HEADS * ctx * HEAD_DIM);
+        kc.set(randomF32(kc.length));
+        vc.set(randomF32(vc.length));
+        caches.push([kc, vc]);
+      }
+      for (const [nTok, pos0] of [[1, 511], [1, 2047], [64, 2048]] as const) {
+        const t = time(() => { for (const [kc, vc] of caches) k.attention(q, kc, vc, o, nTok, pos0, HEADS, KV_HEADS, HEAD_DIM, ctx); }, 2, 0.3);
+        const kvBytes = (pos0 + nTok) * KV_HEADS * HEAD_DIM * 4 * 2 * LAYERS;
+        rows.push({ ...tag, what: `attention 30 layers, ${nTok} token${nTok > 1 ? 's' : ''} at ${pos0} (per token)`, ms: (t / nTok) * 1e3,
+          gbps: nTok === 1 ? kvBytes / t / 1e9 : undefined, ceilingFraction: nTok === 1 ? kvBytes / t / 1e9 / ceiling : undefined });
+      }
     }
     rows.push({ ...tag, what: 'wasm memory planned (MB)', ms: 0, extra: { plannedMB: k.plannedBytes / 1e6 } });
   } finally {
