@@ -122,9 +122,10 @@ import { EXP_BIAS, EXP_MAGIC, exp4 } from './simd';
 }
 
 /**
- * Units are (token, kv head) pairs: the `group` query heads that share a kv head are done together,
- * so each K and V row is read from the cache once per group (the other heads find it in L1).
- * `scores` holds group x (pos0 + nTok) + group f32 for this thread.
+ * Units are (kv head, token, split) triples: the `group` query heads that share a kv head are done
+ * together, so each K and V row is read from the cache once per group (the other heads find it in
+ * L1). `scores` holds group x (pos0 + nTok) + group f32 for this thread; `part` the split records
+ * (splits > 1 only), combined afterwards by attnMerge.
  */
 export function attnRows(
   q: usize, k: usize, v: usize, out: usize, u0: i32, u1: i32,
@@ -297,7 +298,7 @@ function attn<T>(
       let touched: i32 = 0;
       for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + q);
       if (two) for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + <usize>H * rowBytes + q);
-      if (touched == 0x7fffffff) store<i32>(scores, touched); // keeps the loads (a store that never matters)
+      if (splits < 0) store<i32>(scores, touched); // never runs (splits >= 1); it keeps the loads alive
       for (let j = 0; j < jp; j += 2) {
         const sa = scores + ((<usize>j * len) << 2), sb = sa + (len << 2);
         const opa = o0 + <usize>j * oStride, opb = opa + oStride;
