@@ -280,24 +280,22 @@ function attn<T>(
     // out_j = sum_p a_jp V_p, 16 dims at a time with the accumulators in registers
     const hd16 = headDim & ~15;
     // heads in pairs again: eight accumulator chains, each V load feeds two heads.
-    // Positions as two streams, [0, H) and [H, 2H), a block of VB from each at a time (two places in
-    // the cache keep more line fills in flight than one), then the odd one out, 2H, alone. Every pair
-    // of heads walks a block while its V rows are in L1; the running sums wait in the output.
+    // Positions [0, 2H) as two streams, [0, H) and [H, 2H), a block of VB from each at a time (two
+    // places in the cache keep more line fills in flight than one); an odd last position, 2H, goes
+    // to the one-head loop below. Every pair of heads walks a block while its V rows are in L1; the
+    // running sums wait in the output between blocks.
     const pairs = hd16 > 0 ? group >> 1 : 0;
-    const jp = pairs << 1; // heads below jp are done here, the rest (an odd one, or no 16-value slab) below
+    const jp = pairs << 1; // heads below jp are paired here; the rest (an odd one, or no 16-value slab) below
     const n = last + 1, H = n >> 1;
-    for (let pb = 0; pairs > 0 && (pb < H || (pb == H && (n & 1) != 0));) {
-      const two = pb < H;
-      const cnt = two ? min(VB, H - pb) : 1;
-      const p1 = two ? pb : 2 * H; // first position of the block (of its first stream)
-      const next = two ? pb + cnt : n;
-      const fresh = pb == 0, fin = next >= H && (two ? (n & 1) == 0 : true);
+    for (let pb = 0; pairs > 0 && pb < H;) {
+      const cnt = min(VB, H - pb);
+      const next = pb + cnt;
+      const fresh = pb == 0, fin = next >= H && (n & 1) == 0;
       // read the block's V rows line by line in address order first: the slab loops below walk them
       // a line per row, a stride the prefetchers follow badly (a decode step from DRAM: -7%)
-      const rb = <usize>cnt * rowBytes, ta = v + kvOff + <usize>p1 * rowBytes;
+      const rb = <usize>cnt * rowBytes, ta = v + kvOff + <usize>pb * rowBytes, tb = ta + <usize>H * rowBytes;
       let touched: i32 = 0;
-      for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + q);
-      if (two) for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + <usize>H * rowBytes + q);
+      for (let q: usize = 0; q < rb; q += 64) touched |= load<i32>(ta + q) | load<i32>(tb + q);
       if (splits < 0) store<i32>(scores, touched); // never runs (splits >= 1); it keeps the loads alive
       for (let j = 0; j < jp; j += 2) {
         const sa = scores + ((<usize>j * len) << 2), sb = sa + (len << 2);
@@ -308,44 +306,13 @@ function attn<T>(
           const oa = opa + (<usize>i << 2), ob = opb + (<usize>i << 2);
           let x0 = fresh ? zf : v128.load(oa), x1 = fresh ? zf : v128.load(oa, 16), x2 = fresh ? zf : v128.load(oa, 32), x3 = fresh ? zf : v128.load(oa, 48);
           let y0 = fresh ? zf : v128.load(ob), y1 = fresh ? zf : v128.load(ob, 16), y2 = fresh ? zf : v128.load(ob, 32), y3 = fresh ? zf : v128.load(ob, 48);
-          let vp = v + kvOff + (<usize>i << KS) + <usize>p1 * rowBytes;
-          let ws = sa + (<usize>p1 << 2), wt = sb + (<usize>p1 << 2);
-          const wEnd = ws + (<usize>cnt << 2);
-          if (two) {
-            let vq = vp + <usize>H * rowBytes;
-            const h4 = <usize>H << 2;
-            for (; ws < wEnd; ws += 4, wt += 4) {
-              const wa = v128.load32_splat(ws), wb = v128.load32_splat(wt);
-              const wc = v128.load32_splat(ws + h4), wd = v128.load32_splat(wt + h4);
-              let vv = kv4<T>(vp, z, m, sc);
-              x0 = madd(wa, vv, x0);
-              y0 = madd(wb, vv, y0);
-              vv = kv4<T>(vp + (4 << KS), z, m, sc);
-              x1 = madd(wa, vv, x1);
-              y1 = madd(wb, vv, y1);
-              vv = kv4<T>(vp + (8 << KS), z, m, sc);
-              x2 = madd(wa, vv, x2);
-              y2 = madd(wb, vv, y2);
-              vv = kv4<T>(vp + (12 << KS), z, m, sc);
-              x3 = madd(wa, vv, x3);
-              y3 = madd(wb, vv, y3);
-              vv = kv4<T>(vq, z, m, sc);
-              x0 = madd(wc, vv, x0);
-              y0 = madd(wd, vv, y0);
-              vv = kv4<T>(vq + (4 << KS), z, m, sc);
-              x1 = madd(wc, vv, x1);
-              y1 = madd(wd, vv, y1);
-              vv = kv4<T>(vq + (8 << KS), z, m, sc);
-              x2 = madd(wc, vv, x2);
-              y2 = madd(wd, vv, y2);
-              vv = kv4<T>(vq + (12 << KS), z, m, sc);
-              x3 = madd(wc, vv, x3);
-              y3 = madd(wd, vv, y3);
-              vp += rowBytes;
-              vq += rowBytes;
-            }
-          } else {
+          let vp = v + kvOff + (<usize>i << KS) + <usize>pb * rowBytes;
+          let vq = vp + <usize>H * rowBytes;
+          let ws = sa + (<usize>pb << 2), wt = sb + (<usize>pb << 2);
+          const wEnd = ws + (<usize>cnt << 2), h4 = <usize>H << 2;
+          for (; ws < wEnd; ws += 4, wt += 4) {
             const wa = v128.load32_splat(ws), wb = v128.load32_splat(wt);
+            const wc = v128.load32_splat(ws + h4), wd = v128.load32_splat(wt + h4);
             let vv = kv4<T>(vp, z, m, sc);
             x0 = madd(wa, vv, x0);
             y0 = madd(wb, vv, y0);
@@ -358,6 +325,20 @@ function attn<T>(
             vv = kv4<T>(vp + (12 << KS), z, m, sc);
             x3 = madd(wa, vv, x3);
             y3 = madd(wb, vv, y3);
+            vv = kv4<T>(vq, z, m, sc);
+            x0 = madd(wc, vv, x0);
+            y0 = madd(wd, vv, y0);
+            vv = kv4<T>(vq + (4 << KS), z, m, sc);
+            x1 = madd(wc, vv, x1);
+            y1 = madd(wd, vv, y1);
+            vv = kv4<T>(vq + (8 << KS), z, m, sc);
+            x2 = madd(wc, vv, x2);
+            y2 = madd(wd, vv, y2);
+            vv = kv4<T>(vq + (12 << KS), z, m, sc);
+            x3 = madd(wc, vv, x3);
+            y3 = madd(wd, vv, y3);
+            vp += rowBytes;
+            vq += rowBytes;
           }
           v128.store(oa, f32x4.mul(x0, fa));
           v128.store(oa, f32x4.mul(x1, fa), 16);
@@ -376,7 +357,8 @@ function attn<T>(
       const op = o0 + <usize>j * oStride;
       const invJ = load<f32>(inv + (<usize>j << 2));
       const iv = f32x4.splat(invJ);
-      for (let pb = 0; pb <= last && j >= jp; pb += VB) { // heads below jp: slabs done in pairs above
+      // heads from jp: every position; paired heads: only an odd last position (2H), if any
+      for (let pb = j >= jp ? 0 : 2 * H; pb <= last; pb += VB) {
       const pe = min(last + 1, pb + VB), fresh = pb == 0, fin = pe > last;
       for (let i = 0; i < hd16; i += 16) {
         const o = op + (<usize>i << 2);
