@@ -83,12 +83,12 @@ export function checkActs(fn: string, acts: QuantizedActs, nTok: number, dim: nu
   if (dim !== acts.dim) throw new Error(`${fn}: dim ${dim} does not match the activation buffer dim ${acts.dim}`);
 }
 
-/** Shape checks of Kernels.attention, shared by both implementations. */
 /** Element reader of an f32 or f16 (Uint16Array of bits) cache. */
 function widen(c: Float32Array | Uint16Array): (i: number) => number {
   return c instanceof Uint16Array ? (i) => f16ToF32(c[i]!) : (i) => c[i]!;
 }
 
+/** Shape checks of Kernels.attention, shared by both implementations. */
 export function checkAttention(
   fn: string, q: Float32Array, k: Float32Array | Uint16Array, v: Float32Array | Uint16Array, out: Float32Array,
   nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: number,

@@ -39,8 +39,7 @@ class RunState {
   }
 }
 
-/** NEOX ("rotate half") RoPE tables: cos/sin of pos * theta^(-2i/ropeDim), i < ropeDim/2. */
-/** cos and sin of every (position, pair) angle, in the kernels' memory: NEOX RoPE with the file's theta. */
+/** NEOX ("rotate half") RoPE tables in the kernels' memory: cos/sin of pos * theta^(-2i/ropeDim), i < ropeDim/2. */
 class RopeTable {
   readonly cos: Float32Array;
   readonly sin: Float32Array;

@@ -44,20 +44,21 @@ export class KVCache {
     const hd = this.headDim, kvDim = this.kvDim;
     const kc = this.k[layer]!, vc = this.v[layer]!;
     const bits = this.bits, f = this.f32View;
+    const f32 = kc instanceof Float32Array && vc instanceof Float32Array;
     for (let g = 0; g < this.nKVHeads; g++) {
       const at = (g * this.ctx + pos) * hd; // head g's block, position pos
       for (let t = 0; t < n; t++) {
         const src = t * kvDim + g * hd, dst = at + t * hd;
-        if (kc instanceof Float32Array && vc instanceof Float32Array) {
+        if (f32) {
           kc.set(k.subarray(src, src + hd), dst);
           vc.set(v.subarray(src, src + hd), dst);
-          continue;
-        }
-        for (let i = 0; i < hd; i++) {
-          f[0] = k[src + i]!;
-          kc[dst + i] = f32BitsToF16Bits(bits[0]!);
-          f[0] = v[src + i]!;
-          vc[dst + i] = f32BitsToF16Bits(bits[0]!);
+        } else {
+          for (let i = 0; i < hd; i++) {
+            f[0] = k[src + i]!;
+            kc[dst + i] = f32BitsToF16Bits(bits[0]!);
+            f[0] = v[src + i]!;
+            vc[dst + i] = f32BitsToF16Bits(bits[0]!);
+          }
         }
       }
     }

@@ -158,7 +158,7 @@ function attn<T>(
   const rowBytes = <usize>headDim << KS; // one position of one kv head
   const headBytes = <usize>headDim << 2;
   const recBytes = headBytes + 8; // a split's record per head: headDim outputs, then max and sum
-  const lo = f32x4.splat(-87.0), zero = f32x4.splat(0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
+  const lo = f32x4.splat(-87.0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
   const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
   const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1);
   const magic = f32x4.splat(EXP_MAGIC), bias = i32x4.splat(EXP_BIAS);
@@ -258,7 +258,7 @@ function attn<T>(
       let sv4 = f32x4.splat(0);
       p = 0;
       for (; p + 4 <= last + 1; p += 4) {
-        const e = exp4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, zero, log2e, ln2, c6, c5, c4, c3, c2, one, magic, bias);
+        const e = exp4(f32x4.sub(v128.load(sj + (<usize>p << 2)), mxv), lo, zf, log2e, ln2, c6, c5, c4, c3, c2, one, magic, bias);
         v128.store(sj + (<usize>p << 2), e);
         sv4 = f32x4.add(sv4, e);
       }

@@ -64,6 +64,14 @@ export function lutTables(q: usize, qStride: i32, nTok: i32, cols: i32, pairs: i
   if (n > 2) store<f32>(o, f32x4.extract_lane(f, 2), 8);
 }
 
+/** The 16 rows of a group (nValid real) from their four i32 accumulators. */
+@inline function storeGroup(o: usize, a0: v128, a1: v128, a2: v128, a3: v128, sv: v128, av: v128, nValid: i32): void {
+  storeRows(o, a0, sv, av, nValid);
+  storeRows(o + 16, a1, sv, av, nValid - 4);
+  storeRows(o + 32, a2, sv, av, nValid - 8);
+  storeRows(o + 48, a3, sv, av, nValid - 12);
+}
+
 /** Sum over 8 columns (one block: two 16-byte steps) of 16 rows for the tables at tb: the int8 lo
  *  and hi halves (see the layout comment). */
 @inline function blockLo(p: usize, tb: usize, m: v128): v128 {
@@ -99,10 +107,7 @@ function lutGroup(wg: usize, blocks: i32, tb0: usize, m: v128, sv: v128, av: v12
     a2 = i32x4.add(a2, i32x4.extend_low_i16x8_s(hi16));
     a3 = i32x4.add(a3, i32x4.extend_high_i16x8_s(hi16));
   }
-  storeRows(o, a0, sv, av, nValid);
-  storeRows(o + 16, a1, sv, av, nValid - 4);
-  storeRows(o + 32, a2, sv, av, nValid - 8);
-  storeRows(o + 48, a3, sv, av, nValid - 12);
+  storeGroup(o, a0, a1, a2, a3, sv, av, nValid);
 }
 
 /** One token, two full groups at once (wa, wb: two separate places in the matrix) sharing the table
@@ -135,14 +140,8 @@ function lutGroups2(wa: usize, wb: usize, blocks: i32, tb0: usize, m: v128, sv: 
     b2s = i32x4.add(b2s, i32x4.extend_low_i16x8_s(hi16b));
     b3s = i32x4.add(b3s, i32x4.extend_high_i16x8_s(hi16b));
   }
-  storeRows(oa, a0, sv, av, 16);
-  storeRows(oa + 16, a1, sv, av, 16);
-  storeRows(oa + 32, a2, sv, av, 16);
-  storeRows(oa + 48, a3, sv, av, 16);
-  storeRows(ob, b0s, sv, av, 16);
-  storeRows(ob + 16, b1s, sv, av, 16);
-  storeRows(ob + 32, b2s, sv, av, 16);
-  storeRows(ob + 48, b3s, sv, av, 16);
+  storeGroup(oa, a0, a1, a2, a3, sv, av, 16);
+  storeGroup(ob, b0s, b1s, b2s, b3s, sv, av, 16);
 }
 
 /** out[t * rows + r] for the rows of groups [g0, g1), tokens t < nTok (tables tableStride bytes apart). */
