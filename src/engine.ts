@@ -7,6 +7,7 @@ import type { Kernels } from './kernels/api.js';
 import { createKernels, type KernelOptions } from './kernels/index.js';
 import { BitNetModel, type SequenceOptions } from './model/model.js';
 import type { FfnActivation } from './model/config.js';
+import type { LmHeadPrecision } from './model/lm-head.js';
 import type { LoadProgress } from './model/weights.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat-template.js';
@@ -20,6 +21,8 @@ export interface LoadOptions {
   kernelPath?: KernelOptions['path'];
   /** an existing kernels instance to use instead of creating one (its owner disposes it) */
   kernels?: Kernels;
+  /** output head precision: 'int8' (int8 rows and activations, fastest) or 'f16' (the file's own rows, float activations) */
+  lmHead?: LmHeadPrecision;
   /** force the FFN activation of a `bitnet` file */
   ffnAct?: FfnActivation;
   onProgress?: (p: LoadProgress) => void;
@@ -42,7 +45,7 @@ export class LoadedModel {
     const tokenizer = Tokenizer.fromGGUF(file);
     const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath }));
     try {
-      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress });
+      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, lmHead: opts.lmHead, onProgress: opts.onProgress });
       return new LoadedModel(model, tokenizer, kernels, !opts.kernels);
     } catch (e) {
       if (!opts.kernels) kernels.dispose();

@@ -12,10 +12,10 @@
 // "lut" (16-row nibble indices into per-token lookup tables; the plain SIMD path). See the layout
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
-import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_ATTN, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
+import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
+import { JOB_ATTN, JOB_FLOAT, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
-import { checkActs, checkAttention, checkCount, checkLen, checkPositive, checkRope } from './reference.js';
+import { checkActs, checkAttention, checkCount, checkF16Row, checkLen, checkPositive, checkRope } from './reference.js';
 import { ARGS, CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
 
@@ -51,10 +51,16 @@ interface WasmInt8 extends Int8Matrix {
   readonly chunks: number; // 16-column chunks
 }
 
+interface WasmFloat extends FloatMatrix {
+  readonly ptr: number;
+  readonly groups: number; // 4-row groups (the job's work units)
+  readonly chunks: number; // 16-column chunks (rows are zero-padded to chunks * 16)
+}
+
 /** Extra methods of the wasm kernels used by bench/kernels.ts. */
 export interface WasmBenchHooks {
   cloneTernary(w: TernaryMatrix): TernaryMatrix;
-  weightBytes(w: TernaryMatrix | Int8Matrix): number;
+  weightBytes(w: TernaryMatrix | Int8Matrix | FloatMatrix): number;
   memoryReadProbe(bytes: number, reps: number, allThreads?: boolean): number;
   readonly plannedBytes: number;
 }
@@ -67,10 +73,12 @@ interface ActPtrs {
 
 /** The constant block the kernels load their masks from (wasm/simd.ts CONST_BASE; below the planner's base). */
 function writeKernelConstants(memory: WebAssembly.Memory): void {
-  const c = new Uint8Array(memory.buffer, 64, 64);
+  const c = new Uint8Array(memory.buffer, 64, 128);
   c.fill(0x03, 0, 16);
   c.fill(0x0f, 16, 32);
   c.fill(0x0c, 32, 48);
+  // f16 widening (wasm/float-matmul.ts): 0x8fffffff masks, then 2^112 as f32
+  new Uint32Array(memory.buffer, 128, 8).set([0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, 0x77800000, 0x77800000, 0x77800000, 0x77800000]);
 }
 
 /** Whether shared WebAssembly memory can be made here (not in a page without cross-origin isolation). */
@@ -110,6 +118,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   readonly name: string;
   private readonly ternaries = new WeakSet<object>();
   private readonly int8s = new WeakSet<object>();
+  private readonly floats = new WeakSet<object>();
   private readonly acts = new WeakMap<QuantizedActs, ActPtrs>();
   private readonly args: Float64Array;
   private disposed = false;
@@ -268,6 +277,33 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     }
     const m: WasmInt8 = { rows, cols, ptr, dPtr, groups, chunks };
     this.int8s.add(m);
+    return m;
+  }
+
+  f16Matrix(rows: number, cols: number, getRow: (r: number, out: Uint16Array) => void): FloatMatrix {
+    return this.floatMatrix('f16', rows, cols, (r, p) => {
+      const row = new Uint16Array(this.mem.buffer, p, cols);
+      getRow(r, row);
+      checkF16Row(row, r);
+    });
+  }
+
+  f32Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): FloatMatrix {
+    return this.floatMatrix('f32', rows, cols, (r, p) => getRow(r, this.f32(p, cols)));
+  }
+
+  /** Rows are written straight into their place (zeroed first: the padding must be 0). */
+  private floatMatrix(type: 'f16' | 'f32', rows: number, cols: number, fill: (r: number, ptr: number) => void): FloatMatrix {
+    this.live(`${type}Matrix`);
+    checkPositive(`${type}Matrix rows`, rows);
+    checkPositive(`${type}Matrix cols`, cols);
+    const chunks = Math.ceil(cols / 16);
+    const rowBytes = chunks * 16 * (type === 'f16' ? 2 : 4);
+    const ptr = this.mem.alloc(rows * rowBytes, `${type}Matrix ${rows} x ${cols}`);
+    new Uint8Array(this.mem.buffer, ptr, rows * rowBytes).fill(0);
+    for (let r = 0; r < rows; r++) fill(r, ptr + r * rowBytes);
+    const m: WasmFloat = { rows, cols, type, ptr, groups: Math.ceil(rows / 4), chunks };
+    this.floats.add(m);
     return m;
   }
 
@@ -465,6 +501,32 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));
   }
 
+  floatMatmul(mat: FloatMatrix, x: Float32Array, nTok: number, out: Float32Array): void {
+    this.live('floatMatmul');
+    if (!this.floats.has(mat)) throw new Error('floatMatmul: matrix was not made by this backend');
+    const m = mat as WasmFloat;
+    const { rows, cols, chunks } = m;
+    checkCount('floatMatmul nTok', nTok);
+    checkLen('floatMatmul', 'x', x, nTok * cols);
+    checkLen('floatMatmul', 'out', out, nTok * rows);
+    if (nTok === 0) return;
+    // the kernel reads activation rows of chunks * 16 floats: staged (zero-padded) unless already so
+    const stride = chunks * 16;
+    const inPlace = this.owned(x) && stride === cols;
+    const outOwned = this.owned(out);
+    const [xs, os] = this.scratch([inPlace ? 0 : nTok * stride * 4, outOwned ? 0 : nTok * rows * 4], 'floatMatmul');
+    const xp = inPlace ? x.byteOffset : xs!;
+    if (!inPlace) {
+      const staged = this.f32(xp, nTok * stride);
+      staged.fill(0);
+      for (let t = 0; t < nTok; t++) staged.set(x.subarray(t * cols, (t + 1) * cols), t * stride);
+    }
+    const op = outOwned ? out.byteOffset : os!;
+    this.setArgs(m.ptr, m.type === 'f16' ? 1 : 0, m.groups, chunks, rows, xp, nTok, op);
+    this.run(JOB_FLOAT, rows * cols * nTok);
+    if (!outOwned) out.set(this.f32(op, nTok * rows));
+  }
+
   int8Row(mat: Int8Matrix, row: number, out: Float32Array): void {
     this.live('int8Row');
     if (!this.int8s.has(mat)) throw new Error('int8Row: matrix was not made by this backend');
@@ -518,8 +580,9 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   }
 
   /** Bytes the kernel reads for one pass over a matrix. */
-  weightBytes(w: TernaryMatrix | Int8Matrix): number {
-    const m = w as Partial<WasmTernary> & Partial<WasmInt8>;
+  weightBytes(w: TernaryMatrix | Int8Matrix | FloatMatrix): number {
+    const m = w as Partial<WasmTernary> & Partial<WasmInt8> & Partial<WasmFloat>;
+    if (this.floats.has(w)) return m.rows! * m.chunks! * 16 * (m.type === 'f16' ? 2 : 4);
     if (this.ternaries.has(w)) return m.layout === 'r4' ? m.groups! * m.chunks! * 64 : m.groups! * m.chunks! * 16;
     if (this.int8s.has(w)) return m.groups! * m.chunks! * 64 + m.groups! * 16;
     throw new Error('weightBytes: matrix was not made by this backend');

@@ -7,11 +7,14 @@ import { modelConfigFromGGUF, ModelError, type ConfigOverrides, type ModelConfig
 import { Sequence } from './forward.js';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights.js';
 import type { KVCacheType } from './kv-cache.js';
+import type { LmHeadPrecision } from './lm-head.js';
 
 export interface LoadModelOptions extends ConfigOverrides {
   /** the compute backend; the caller owns it (and disposes it) */
   kernels: Kernels;
   onProgress?: (p: LoadProgress) => void;
+  /** output head precision (default int8; lm-head.ts) */
+  lmHead?: LmHeadPrecision;
 }
 
 export interface SequenceOptions {
@@ -38,8 +41,13 @@ export class BitNetModel {
   /** Loads the weights of an already opened GGUF file. */
   static async fromFile(file: GGUFFile, opts: LoadModelOptions): Promise<BitNetModel> {
     const config = modelConfigFromGGUF(file, opts);
-    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress);
+    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress, opts.lmHead);
     return new BitNetModel(file, config, opts.kernels, weights);
+  }
+
+  /** the output head's precision: 'int8' or 'f16' (the file's own rows) */
+  get lmHead(): LmHeadPrecision {
+    return this.weights.lmHead.precision;
   }
 
   createSequence(opts: SequenceOptions = {}): Sequence {

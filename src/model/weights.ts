@@ -1,12 +1,12 @@
 // Moves a GGUF's tensors into the kernels' memory: ternary matrices repacked for the matmul
-// kernels, norms as f32, the lm_head as int8 rows. The token embedding stays in the file and is
+// kernels, norms as f32, the lm_head as int8 or float rows (lm-head.ts). The token embedding stays in the file and is
 // read one row per token (it is the largest tensor; keeping a second copy would double its memory).
 import type { GGUFFile, GGUFTensor } from '../gguf/reader.js';
 import type { ByteSource } from '../gguf/source.js';
 import { typeName } from '../gguf/types.js';
 import { dequantize, getFormat, ternaryFromTensor } from '../formats/index.js';
 import type { Kernels, TernaryMatrix } from '../kernels/api.js';
-import { LmHead } from './lm-head.js';
+import { loadLmHead, type LmHead, type LmHeadPrecision } from './lm-head.js';
 import { ModelError, type ModelConfig } from './config.js';
 
 export interface LayerWeights {
@@ -27,7 +27,7 @@ export interface ModelWeights {
   tokenEmbd: EmbeddingTable; // (vocab, nEmbd)
   layers: LayerWeights[];
   outputNorm: Float32Array; // (nEmbd)
-  lmHead: LmHead; // (vocab, nEmbd) int8: output.weight, or token_embd when tied
+  lmHead: LmHead; // (vocab, nEmbd) int8 or float: output.weight, or token_embd when tied
   tiedOutput: boolean;
 }
 
@@ -66,6 +66,7 @@ export async function loadWeights(
   cfg: ModelConfig,
   kernels: Kernels,
   onProgress?: (p: LoadProgress) => void,
+  lmHeadPrecision: LmHeadPrecision = 'int8',
 ): Promise<ModelWeights> {
   const { nEmbd, nFF, kvDim, nLayers, vocabSize } = cfg;
   const need = (name: string, shape: number[]): GGUFTensor => {
@@ -139,7 +140,7 @@ export async function loadWeights(
 
   const outT = file.tensor('output.weight');
   const headT = outT ? need('output.weight', [nEmbd, vocabSize]) : embT;
-  const lmHead = await LmHead.load(kernels, headT, file.source, vocabSize, nEmbd);
+  const lmHead = await loadLmHead(kernels, headT, file.source, vocabSize, nEmbd, lmHeadPrecision);
   step(embT);
   if (outT) step(outT);
   return { tokenEmbd, layers, outputNorm, lmHead, tiedOutput: !outT };

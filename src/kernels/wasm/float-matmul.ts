@@ -1,0 +1,117 @@
+// Dense float matrix (the output head at full precision) x f32 activations: out[t][r] = M[r] . x[t].
+//
+// Layout: row-major, each row zero-padded to `chunks` chunks of 16 columns; f16 rows (bits, 32 bytes
+// a chunk) or f32 rows (64 bytes a chunk). Activations: f32 rows of chunks*16 (zero-padded) at x.
+// No integer quantization anywhere: bitnet.cpp computes its F16 head from f32 activations too.
+//
+// Summation order (the contract reference.ts reproduces bit for bit): per row, four f32x4
+// accumulators a0..a3; column k of chunk c goes to a[(k % 16) >> 2], lane k % 4, as
+// a = f32(a + f32(w * x)) (a multiply then an add, never a fused multiply-add, so both builds and
+// every CPU give the same bits). At the end v = (a0 + a1) + (a2 + a3) lane-wise and the dot is
+// (v0 + v2) + (v1 + v3).
+//
+// f16 -> f32 without a conversion instruction: sign-extend the 16 bits to 32, shift left 13 (sign
+// lands in bit 31, exponent in 27..23, mantissa in 22..13; bits 30..28 are copies of the sign),
+// clear bits 30..28, and multiply by 2^112 to move the exponent bias from 15 to 127. Exact for
+// normal and subnormal halves (WebAssembly keeps subnormals); inf/NaN halves are refused at load.
+
+import { CONST_BASE } from './simd';
+
+/** 4 x 0x8fffffff (clears bits 30..28), written by wasm-backend.ts writeKernelConstants */
+@inline function halfMask(): v128 {
+  return v128.load(CONST_BASE, 64);
+}
+/** 4 x 2^112 as f32 */
+@inline function halfScale(): v128 {
+  return v128.load(CONST_BASE, 80);
+}
+
+@inline function halfLow(h: v128, mask: v128, k: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), mask), k);
+}
+@inline function halfHigh(h: v128, mask: v128, k: v128): v128 {
+  return f32x4.mul(v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(h), 13), mask), k);
+}
+
+@inline function madd(acc: v128, w: v128, x: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(w, x));
+}
+
+@inline function finish(a0: v128, a1: v128, a2: v128, a3: v128): f32 {
+  const v = f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+  const s = f32x4.add(v, i32x4.shuffle(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+}
+
+/** f16 rows: rows of groups [g0, g1) (4 rows a group), tokens t < nTok; two rows at a time so two
+ *  weight streams are in flight and each activation vector is loaded once for both. */
+export function floatMmF16(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x: usize, nTok: i32, out: usize): void {
+  const rowBytes = <usize>chunks << 5;
+  const xBytes = <usize>chunks << 6;
+  const mask = halfMask(), k = halfScale();
+  const rEnd = min(rows, g1 << 2);
+  for (let r = g0 << 2; r < rEnd; r += 2) {
+    const pair = r + 1 < rEnd;
+    const ra = m + <usize>r * rowBytes;
+    const rb = pair ? ra + rowBytes : ra;
+    for (let t = 0; t < nTok; t++) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+      let pa = ra, pb = rb;
+      let px = x + <usize>t * xBytes;
+      for (let j = 0; j < chunks; j++) {
+        const x0 = v128.load(px), x1 = v128.load(px, 16), x2 = v128.load(px, 32), x3 = v128.load(px, 48);
+        const ha = v128.load(pa), ha2 = v128.load(pa, 16);
+        const hb = v128.load(pb), hb2 = v128.load(pb, 16);
+        a0 = madd(a0, halfLow(ha, mask, k), x0);
+        a1 = madd(a1, halfHigh(ha, mask, k), x1);
+        a2 = madd(a2, halfLow(ha2, mask, k), x2);
+        a3 = madd(a3, halfHigh(ha2, mask, k), x3);
+        b0 = madd(b0, halfLow(hb, mask, k), x0);
+        b1 = madd(b1, halfHigh(hb, mask, k), x1);
+        b2 = madd(b2, halfLow(hb2, mask, k), x2);
+        b3 = madd(b3, halfHigh(hb2, mask, k), x3);
+        pa += 32;
+        pb += 32;
+        px += 64;
+      }
+      const o = out + ((<usize>t * <usize>rows + <usize>r) << 2);
+      store<f32>(o, finish(a0, a1, a2, a3));
+      if (pair) store<f32>(o, finish(b0, b1, b2, b3), 4);
+    }
+  }
+}
+
+/** f32 rows: as floatMmF16. */
+export function floatMmF32(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x: usize, nTok: i32, out: usize): void {
+  const rowBytes = <usize>chunks << 6;
+  const rEnd = min(rows, g1 << 2);
+  for (let r = g0 << 2; r < rEnd; r += 2) {
+    const pair = r + 1 < rEnd;
+    const ra = m + <usize>r * rowBytes;
+    const rb = pair ? ra + rowBytes : ra;
+    for (let t = 0; t < nTok; t++) {
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+      let pa = ra, pb = rb;
+      let px = x + <usize>t * rowBytes;
+      for (let j = 0; j < chunks; j++) {
+        const x0 = v128.load(px), x1 = v128.load(px, 16), x2 = v128.load(px, 32), x3 = v128.load(px, 48);
+        a0 = madd(a0, v128.load(pa), x0);
+        a1 = madd(a1, v128.load(pa, 16), x1);
+        a2 = madd(a2, v128.load(pa, 32), x2);
+        a3 = madd(a3, v128.load(pa, 48), x3);
+        b0 = madd(b0, v128.load(pb), x0);
+        b1 = madd(b1, v128.load(pb, 16), x1);
+        b2 = madd(b2, v128.load(pb, 32), x2);
+        b3 = madd(b3, v128.load(pb, 48), x3);
+        pa += 64;
+        pb += 64;
+        px += 64;
+      }
+      const o = out + ((<usize>t * <usize>rows + <usize>r) << 2);
+      store<f32>(o, finish(a0, a1, a2, a3));
+      if (pair) store<f32>(o, finish(b0, b1, b2, b3), 4);
+    }
+  }
+}
