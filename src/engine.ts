@@ -13,6 +13,7 @@ import { Tokenizer } from './tokenizer/tokenizer.js';
 import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat-template.js';
 import { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
 import { CachedSequence } from './model/cached-sequence.js';
+import { computePerplexity, type PerplexityOptions, type PerplexityResult } from './model/perplexity.js';
 
 export interface LoadOptions {
   /** worker threads for the kernels (default: all cores; 1 = no workers) */
@@ -67,6 +68,18 @@ export class LoadedModel {
    */
   createSession(opts: SequenceOptions = {}): Session {
     return new Session(this, new CachedSequence(this.model.createSequence(opts), this.tokenizer));
+  }
+
+  /**
+   * Perplexity of a text, as llama-perplexity computes it (model/perplexity.ts): the text is
+   * tokenized as plain text (special-token strings are not parsed) with BOS in front when the
+   * model adds one, and each chunk starts with BOS in that case.
+   */
+  async perplexity(text: string, opts: Omit<PerplexityOptions, 'bos'> = {}): Promise<PerplexityResult & { textTokens: number }> {
+    const addBos = this.tokenizer.addBosDefault;
+    const tokens = this.tokenizer.encode(text, { addBos, addEos: false, parseSpecial: false });
+    const r = await computePerplexity(this.model, tokens, { ...opts, bos: addBos ? this.tokenizer.bos : undefined });
+    return { ...r, textTokens: tokens.length };
   }
 
   private readonly disposers: (() => unknown)[] = [];

@@ -2,12 +2,22 @@
 import { cpus } from 'node:os';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
+import { DEFAULT_LM_HEAD, type LmHeadPrecision } from '../model/lm-head.js';
+
+/** Output head precision, shared by run, chat, logits, perplexity and the server. */
+export const LM_HEAD_OPTION: OptionSpec = {
+  name: 'lm-head',
+  type: 'string',
+  description: 'output head: int8 (int8 rows and activations, faster) | f16 (the file\'s own rows, float activations, as bitnet.cpp)',
+  default: DEFAULT_LM_HEAD,
+};
 
 export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  LM_HEAD_OPTION,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
@@ -27,7 +37,9 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   }
   const ffnAct = o['ffn-act'] as string | undefined;
   if (ffnAct !== undefined && ffnAct !== 'relu2' && ffnAct !== 'silu') throw new CliError(`--ffn-act must be relu2 or silu, got '${ffnAct}'`);
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct };
+  const lmHead = (o['lm-head'] as string | undefined) ?? DEFAULT_LM_HEAD;
+  if (lmHead !== 'int8' && lmHead !== 'f16') throw new CliError(`--lm-head must be int8 or f16, got '${lmHead}'`);
+  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, lmHead: lmHead as LmHeadPrecision };
 }
 
 /** The KV cache option shared by run, chat and the server (llama.cpp's -ctk/-ctv, for both). */

@@ -13,7 +13,8 @@ import type { FloatMatrix, Int8Matrix, Kernels } from '../kernels/api.js';
 import { ModelError } from './config.js';
 
 export type LmHeadPrecision = 'int8' | 'f16';
-export const LM_HEAD_PRECISIONS: readonly LmHeadPrecision[] = ['int8', 'f16'];
+/** The default: see README (Output head precision) for the measured perplexity cost behind it. */
+export const DEFAULT_LM_HEAD: LmHeadPrecision = 'int8';
 
 export interface LmHead {
   readonly rows: number;
@@ -29,7 +30,7 @@ export function checkLmHeadPrecision(p: string): LmHeadPrecision {
 }
 
 export async function loadLmHead(
-  k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number, precision: LmHeadPrecision = 'int8',
+  k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number, precision: LmHeadPrecision = DEFAULT_LM_HEAD,
 ): Promise<LmHead> {
   return checkLmHeadPrecision(precision) === 'f16'
     ? FloatLmHead.load(k, t, source, rows, cols)

@@ -13,7 +13,7 @@ export interface LoadModelOptions extends ConfigOverrides {
   /** the compute backend; the caller owns it (and disposes it) */
   kernels: Kernels;
   onProgress?: (p: LoadProgress) => void;
-  /** output head precision (default int8; lm-head.ts) */
+  /** output head precision (default DEFAULT_LM_HEAD; lm-head.ts) */
   lmHead?: LmHeadPrecision;
 }
 

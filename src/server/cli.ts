@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from '../cli/args.js';
-import { CACHE_TYPE_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
+import { CACHE_TYPE_OPTION, LM_HEAD_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../model/synthetic.js';
 import { loadModelFile } from '../node/model-file.js';
@@ -22,6 +22,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  LM_HEAD_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens, divided between the slots (default: the model's, at most 4096)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: 'parallel slots (sessions with their own KV cache)', default: 1 },
@@ -139,7 +140,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (demo, random weights: output is noise)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
-        ` | ${info.kernels} x${info.threads} | chat template: ${info.chat_template}`,
+        ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head} | chat template: ${info.chat_template}`,
     );
     log(`${prog}: listening on ${running.url} (chat page: ${running.url}/, API: ${running.url}/v1)`);
     const sig = await new Promise<string>((resolve) => {

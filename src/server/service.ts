@@ -69,6 +69,8 @@ export interface ModelInfo {
   slots: number;
   kernels: string;
   threads: number;
+  /** output head precision: int8 or f16 (--lm-head) */
+  lm_head: string;
   chat_template: string;
 }
 
@@ -173,6 +175,7 @@ export class GenerationService {
       slots: this.scheduler.stats().slots,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
+      lm_head: this.model.model.lmHead,
       chat_template: this.templateOrigin,
     };
   }
