@@ -15,7 +15,8 @@
 import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
 import { JOB_ATTN, JOB_FLOAT, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
-import { checkActs, checkAttention, checkCount, checkF16Row, checkLen, checkPositive, checkRope } from './reference.js';
+import { checkActs, checkAttention, checkCount, checkF16Row, checkLen, checkPositive, checkRope, floatDot } from './reference.js';
+import { f16ToF32 } from '../formats/half.js';
 import { ARGS, CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
 
@@ -77,8 +78,19 @@ function writeKernelConstants(memory: WebAssembly.Memory): void {
   c.fill(0x03, 0, 16);
   c.fill(0x0f, 16, 32);
   c.fill(0x0c, 32, 48);
-  // f16 widening (wasm/float-matmul.ts): 0x8fffffff masks, then 2^112 as f32
-  new Uint32Array(memory.buffer, 128, 8).set([0x8fffffff, 0x8fffffff, 0x8fffffff, 0x8fffffff, 0x77800000, 0x77800000, 0x77800000, 0x77800000]);
+  // f16 widening (wasm/float-matmul.ts): 8 x 0x8fff
+  new Uint16Array(memory.buffer, 128, 8).fill(0x8fff);
+}
+
+/** max |x[i]| over i < n (NaN when x holds one) */
+function maxAbs(x: Float32Array, n: number): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(x[i]!);
+    if (a > m) m = a;
+    else if (a !== a) return NaN;
+  }
+  return m;
 }
 
 /** Whether shared WebAssembly memory can be made here (not in a page without cross-origin isolation). */
@@ -510,9 +522,13 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     checkLen('floatMatmul', 'x', x, nTok * cols);
     checkLen('floatMatmul', 'out', out, nTok * rows);
     if (nTok === 0) return;
-    // the kernel reads activation rows of chunks * 16 floats: staged (zero-padded) unless already so
+    // the kernel reads activation rows of chunks * 16 floats: staged (zero-padded) unless already
+    // so; an f16 matrix always stages them, times 2^112 (the widening's exponent rebias, see
+    // wasm/float-matmul.ts), which is exact only while |x| < 2^16: beyond that the reference runs
+    const f16 = m.type === 'f16';
+    if (f16 && !(maxAbs(x, nTok * cols) < 65536)) return this.floatMatmulReference(m, x, nTok, out);
     const stride = chunks * 16;
-    const inPlace = this.owned(x) && stride === cols;
+    const inPlace = !f16 && this.owned(x) && stride === cols;
     const outOwned = this.owned(out);
     const [xs, os] = this.scratch([inPlace ? 0 : nTok * stride * 4, outOwned ? 0 : nTok * rows * 4], 'floatMatmul');
     const xp = inPlace ? x.byteOffset : xs!;
@@ -520,11 +536,22 @@ class WasmKernels implements Kernels, WasmBenchHooks {
       const staged = this.f32(xp, nTok * stride);
       staged.fill(0);
       for (let t = 0; t < nTok; t++) staged.set(x.subarray(t * cols, (t + 1) * cols), t * stride);
+      if (f16) for (let i = 0; i < nTok * stride; i++) staged[i] *= 2 ** 112;
     }
     const op = outOwned ? out.byteOffset : os!;
     this.setArgs(m.ptr, m.type === 'f16' ? 1 : 0, m.groups, chunks, rows, xp, nTok, op);
     this.run(JOB_FLOAT, rows * cols * nTok);
     if (!outOwned) out.set(this.f32(op, nTok * rows));
+  }
+
+  /** floatMatmul in TypeScript on the matrix in wasm memory (activations too large to prescale). */
+  private floatMatmulReference(m: WasmFloat, x: Float32Array, nTok: number, out: Float32Array): void {
+    const rowElems = m.chunks * 16;
+    const halves = new Uint16Array(this.mem.buffer, m.ptr, m.rows * rowElems);
+    for (let r = 0; r < m.rows; r++) {
+      const w = (k: number) => f16ToF32(halves[r * rowElems + k]!);
+      for (let t = 0; t < nTok; t++) out[t * m.rows + r] = floatDot(w, x, t * m.cols, m.cols);
+    }
   }
 
   int8Row(mat: Int8Matrix, row: number, out: Float32Array): void {

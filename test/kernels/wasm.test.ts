@@ -232,6 +232,18 @@ for (const cfg of configs) {
           }
         }
       }
+      // activations of 2^16 and more cannot be prescaled by 2^112: the same bits come from the fallback
+      const big = Uint16Array.from(floats(3 * 40, 1), (v) => f32ToF16(v));
+      const mb = k.f16Matrix(3, 40, (r, o) => o.set(big.subarray(r * 40, (r + 1) * 40)));
+      const rb = ref.f16Matrix(3, 40, (r, o) => o.set(big.subarray(r * 40, (r + 1) * 40)));
+      const xb = floats(2 * 40, 1);
+      xb[5] = 70000;
+      xb[47] = -1e30;
+      const ob = new Float32Array(6), eb = new Float32Array(6);
+      k.floatMatmul(mb, xb, 2, ob);
+      ref.floatMatmul(rb, xb, 2, eb);
+      assertSameF32(ob, eb, 'floatMatmul f16, |x| >= 2^16');
+      assert.ok(Math.abs(eb[0]!) > 1000 && Math.abs(eb[3]!) > 1e25);
       assert.throws(() => k.f16Matrix(2, 3, (r, o) => o.set(r ? [0, 0, 0xfc00] : [0, 0, 0])), /row 1 holds a non-finite value at column 2/);
       const m = k.f32Matrix(2, 4, (_r, o) => o.fill(1));
       assert.throws(() => k.floatMatmul(m, k.allocF32(4), 1, k.allocF32(1)), /out holds 1 values, needs at least 2/);

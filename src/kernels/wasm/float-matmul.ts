@@ -10,27 +10,34 @@
 // every CPU give the same bits). At the end v = (a0 + a1) + (a2 + a3) lane-wise and the dot is
 // (v0 + v2) + (v1 + v3).
 //
-// f16 -> f32 without a conversion instruction: sign-extend the 16 bits to 32, shift left 13 (sign
-// lands in bit 31, exponent in 27..23, mantissa in 22..13; bits 30..28 are copies of the sign),
-// clear bits 30..28, and multiply by 2^112 to move the exponent bias from 15 to 127. Exact for
-// normal and subnormal halves (WebAssembly keeps subnormals); inf/NaN halves are refused at load.
+// f16 -> f32 without a conversion instruction, eight halves at a time in 16-bit lanes: the f32 bits
+// of a half h, scaled by 2^-112, are hi:lo with hi = (h >>s 3) & 0x8fff (sign in bit 15, bits 14..12
+// cleared, exponent and top mantissa bits below) and lo = h << 13; two interleaving shuffles make
+// the 32-bit lanes. The 2^112 that restores the exponent bias (15 -> 127) is folded into the
+// activations by the caller (x * 2^112, exact while |x| < 2^16; wasm-backend.ts falls back to the
+// reference otherwise), so each product w * x is the exact product rounded once, as in reference.ts.
+// Exact for normal and subnormal halves (WebAssembly keeps subnormals); inf/NaN halves are refused at load.
 
 import { CONST_BASE } from './simd';
 
-/** 4 x 0x8fffffff (clears bits 30..28), written by wasm-backend.ts writeKernelConstants */
+/** 8 x 0x8fff, written by wasm-backend.ts writeKernelConstants */
 @inline function halfMask(): v128 {
   return v128.load(CONST_BASE, 64);
 }
-/** 4 x 2^112 as f32 */
-@inline function halfScale(): v128 {
-  return v128.load(CONST_BASE, 80);
-}
 
-@inline function halfLow(h: v128, mask: v128, k: v128): v128 {
-  return f32x4.mul(v128.and(i32x4.shl(i32x4.extend_low_i16x8_s(h), 13), mask), k);
+/** halves 0..3 of h as f32 * 2^-112 */
+@inline function halfLow(hi: v128, lo: v128): v128 {
+  return i16x8.shuffle(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11);
 }
-@inline function halfHigh(h: v128, mask: v128, k: v128): v128 {
-  return f32x4.mul(v128.and(i32x4.shl(i32x4.extend_high_i16x8_s(h), 13), mask), k);
+/** halves 4..7 of h as f32 * 2^-112 */
+@inline function halfHigh(hi: v128, lo: v128): v128 {
+  return i16x8.shuffle(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+@inline function upper(h: v128, mask: v128): v128 {
+  return v128.and(i16x8.shr_s(h, 3), mask);
+}
+@inline function lower(h: v128): v128 {
+  return i16x8.shl(h, 13);
 }
 
 @inline function madd(acc: v128, w: v128, x: v128): v128 {
@@ -44,11 +51,12 @@ import { CONST_BASE } from './simd';
 }
 
 /** f16 rows: rows of groups [g0, g1) (4 rows a group), tokens t < nTok; two rows at a time so two
- *  weight streams are in flight and each activation vector is loaded once for both. */
+ *  weight streams are in flight and each activation vector is loaded once for both. x holds the
+ *  activations times 2^112 (see above). */
 export function floatMmF16(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x: usize, nTok: i32, out: usize): void {
   const rowBytes = <usize>chunks << 5;
   const xBytes = <usize>chunks << 6;
-  const mask = halfMask(), k = halfScale();
+  const mask = halfMask();
   const rEnd = min(rows, g1 << 2);
   for (let r = g0 << 2; r < rEnd; r += 2) {
     const pair = r + 1 < rEnd;
@@ -63,14 +71,16 @@ export function floatMmF16(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x
         const x0 = v128.load(px), x1 = v128.load(px, 16), x2 = v128.load(px, 32), x3 = v128.load(px, 48);
         const ha = v128.load(pa), ha2 = v128.load(pa, 16);
         const hb = v128.load(pb), hb2 = v128.load(pb, 16);
-        a0 = madd(a0, halfLow(ha, mask, k), x0);
-        a1 = madd(a1, halfHigh(ha, mask, k), x1);
-        a2 = madd(a2, halfLow(ha2, mask, k), x2);
-        a3 = madd(a3, halfHigh(ha2, mask, k), x3);
-        b0 = madd(b0, halfLow(hb, mask, k), x0);
-        b1 = madd(b1, halfHigh(hb, mask, k), x1);
-        b2 = madd(b2, halfLow(hb2, mask, k), x2);
-        b3 = madd(b3, halfHigh(hb2, mask, k), x3);
+        const ua = upper(ha, mask), la = lower(ha), ua2 = upper(ha2, mask), la2 = lower(ha2);
+        const ub = upper(hb, mask), lb = lower(hb), ub2 = upper(hb2, mask), lb2 = lower(hb2);
+        a0 = madd(a0, halfLow(ua, la), x0);
+        a1 = madd(a1, halfHigh(ua, la), x1);
+        a2 = madd(a2, halfLow(ua2, la2), x2);
+        a3 = madd(a3, halfHigh(ua2, la2), x3);
+        b0 = madd(b0, halfLow(ub, lb), x0);
+        b1 = madd(b1, halfHigh(ub, lb), x1);
+        b2 = madd(b2, halfLow(ub2, lb2), x2);
+        b3 = madd(b3, halfHigh(ub2, lb2), x3);
         pa += 32;
         pb += 32;
         px += 64;
