@@ -64,6 +64,20 @@ test('wf perplexity prints PPL = x +/- y and llama-style progress on stderr', as
   assert.match(r.stderr, /10 chunks of 256 tokens \(2805 in the text, 3234 bytes\) \| 1270 scored/);
 });
 
+test('--kernels and --threads reach the model (the figure stays within float noise)', async () => {
+  const simd1 = await finished(spawnCli('wf', ['perplexity', '-m', tq2, '-f', TEXT, '-c', '512', '--kernels', 'simd', '-t', '1']), 120000);
+  assert.equal(simd1.code, 0, simd1.stderr);
+  assert.match(simd1.stderr, /\| wasm-simd x1\]/);
+  const simd2 = await finished(spawnCli('wf', ['perplexity', '-m', tq2, '-f', TEXT, '-c', '512', '--kernels', 'simd', '-t', '2']), 120000);
+  assert.equal(simd2.code, 0, simd2.stderr);
+  assert.match(simd2.stderr, /\| wasm-simd x2\]/);
+  const ppl = (out: string) => Number(/PPL = ([\d.]+)/.exec(out)![1]);
+  assert.ok(Math.abs(ppl(simd1.stdout) / ppl(simd2.stdout) - 1) < 1e-3);
+  const bad = await wf(['-m', tq2, '-f', TEXT, '--kernels', 'cuda']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--kernels must be relaxed, simd or reference, got 'cuda'/);
+});
+
 test('without -m it scores with the built-in demo model', async () => {
   const r = await wf(['-f', TEXT, '-c', '64', '--json', '--no-progress']);
   assert.equal(r.code, 0, r.stderr);
