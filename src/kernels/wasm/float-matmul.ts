@@ -51,48 +51,48 @@ import { CONST_BASE } from './simd';
 }
 
 /** f16 rows: rows of groups [g0, g1) (4 rows a group), tokens t < nTok; for one token two rows at a
- *  time so two weight streams are in flight and each activation vector is loaded once for both. x holds the
+ *  time, from the two halves of the range (two weight streams in flight), each activation vector
+ *  loaded once for both. x holds the
  *  activations times 2^112 (see above). */
 export function floatMmF16(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x: usize, nTok: i32, out: usize): void {
   const rowBytes = <usize>chunks << 5;
-  const xBytes = <usize>chunks << 6;
   const mask = halfMask();
   const rEnd = min(rows, g1 << 2);
   if (nTok > 1) {
     floatMmF16Batch(m, g0 << 2, rEnd, chunks, rows, x, nTok, out, mask);
     return;
   }
-  for (let r = g0 << 2; r < rEnd; r += 2) {
-    const pair = r + 1 < rEnd;
-    const ra = m + <usize>r * rowBytes;
-    const rb = pair ? ra + rowBytes : ra;
-    for (let t = 0; t < nTok; t++) {
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-      let pa = ra, pb = rb;
-      let px = x + <usize>t * xBytes;
-      for (let j = 0; j < chunks; j++) {
-        const x0 = v128.load(px), x1 = v128.load(px, 16), x2 = v128.load(px, 32), x3 = v128.load(px, 48);
-        const ha = v128.load(pa), ha2 = v128.load(pa, 16);
-        const hb = v128.load(pb), hb2 = v128.load(pb, 16);
-        const ua = upper(ha, mask), la = lower(ha), ua2 = upper(ha2, mask), la2 = lower(ha2);
-        const ub = upper(hb, mask), lb = lower(hb), ub2 = upper(hb2, mask), lb2 = lower(hb2);
-        a0 = madd(a0, halfLow(ua, la), x0);
-        a1 = madd(a1, halfHigh(ua, la), x1);
-        a2 = madd(a2, halfLow(ua2, la2), x2);
-        a3 = madd(a3, halfHigh(ua2, la2), x3);
-        b0 = madd(b0, halfLow(ub, lb), x0);
-        b1 = madd(b1, halfHigh(ub, lb), x1);
-        b2 = madd(b2, halfLow(ub2, lb2), x2);
-        b3 = madd(b3, halfHigh(ub2, lb2), x3);
-        pa += 32;
-        pb += 32;
-        px += 64;
-      }
-      const o = out + ((<usize>t * <usize>rows + <usize>r) << 2);
-      store<f32>(o, finish(a0, a1, a2, a3));
-      if (pair) store<f32>(o, finish(b0, b1, b2, b3), 4);
+  // one token: rows i and i + half of the range together, two separate weight streams in flight
+  const r0 = g0 << 2;
+  const half = (rEnd - r0 + 1) >> 1;
+  for (let i = 0; i < half; i++) {
+    const ra = r0 + i, rb = ra + half;
+    const pair = rb < rEnd;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let pa = m + <usize>ra * rowBytes;
+    let pb = pair ? m + <usize>rb * rowBytes : pa;
+    let px = x;
+    for (let j = 0; j < chunks; j++) {
+      const x0 = v128.load(px), x1 = v128.load(px, 16), x2 = v128.load(px, 32), x3 = v128.load(px, 48);
+      const ha = v128.load(pa), ha2 = v128.load(pa, 16);
+      const hb = v128.load(pb), hb2 = v128.load(pb, 16);
+      const ua = upper(ha, mask), la = lower(ha), ua2 = upper(ha2, mask), la2 = lower(ha2);
+      const ub = upper(hb, mask), lb = lower(hb), ub2 = upper(hb2, mask), lb2 = lower(hb2);
+      a0 = madd(a0, halfLow(ua, la), x0);
+      a1 = madd(a1, halfHigh(ua, la), x1);
+      a2 = madd(a2, halfLow(ua2, la2), x2);
+      a3 = madd(a3, halfHigh(ua2, la2), x3);
+      b0 = madd(b0, halfLow(ub, lb), x0);
+      b1 = madd(b1, halfHigh(ub, lb), x1);
+      b2 = madd(b2, halfLow(ub2, lb2), x2);
+      b3 = madd(b3, halfHigh(ub2, lb2), x3);
+      pa += 32;
+      pb += 32;
+      px += 64;
     }
+    store<f32>(out + (<usize>ra << 2), finish(a0, a1, a2, a3));
+    if (pair) store<f32>(out + (<usize>rb << 2), finish(b0, b1, b2, b3));
   }
 }
 
@@ -133,14 +133,17 @@ function floatMmF16Batch(m: usize, r0: i32, r1: i32, chunks: i32, rows: i32, x: 
   }
 }
 
-/** f32 rows: as floatMmF16. */
+/** f32 rows: rows i and i + half of the range together (two weight streams), each pair for every token. */
 export function floatMmF32(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x: usize, nTok: i32, out: usize): void {
   const rowBytes = <usize>chunks << 6;
   const rEnd = min(rows, g1 << 2);
-  for (let r = g0 << 2; r < rEnd; r += 2) {
-    const pair = r + 1 < rEnd;
+  const r0 = g0 << 2;
+  const half = (rEnd - r0 + 1) >> 1;
+  for (let i = 0; i < half; i++) {
+    const r = r0 + i, s = r + half;
+    const pair = s < rEnd;
     const ra = m + <usize>r * rowBytes;
-    const rb = pair ? ra + rowBytes : ra;
+    const rb = pair ? m + <usize>s * rowBytes : ra;
     for (let t = 0; t < nTok; t++) {
       let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
       let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
@@ -160,9 +163,9 @@ export function floatMmF32(m: usize, g0: i32, g1: i32, chunks: i32, rows: i32, x
         pb += 64;
         px += 64;
       }
-      const o = out + ((<usize>t * <usize>rows + <usize>r) << 2);
-      store<f32>(o, finish(a0, a1, a2, a3));
-      if (pair) store<f32>(o, finish(b0, b1, b2, b3), 4);
+      const o = out + ((<usize>t * <usize>rows) << 2);
+      store<f32>(o + (<usize>r << 2), finish(a0, a1, a2, a3));
+      if (pair) store<f32>(o + (<usize>s << 2), finish(b0, b1, b2, b3));
     }
   }
 }
