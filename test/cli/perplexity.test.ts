@@ -9,6 +9,9 @@
 //   build/bin/llama-perplexity -m bitnet-tiny-silu-tq2_0.gguf -f test/fixtures/perplexity/lighthouse.txt -c 128 -t 2
 //     -> Final estimate: PPL = 683.4230 +/- 24.17591
 // (the models are ../shared/oracle's, gzipped in test/fixtures/oracle; add_bos is false in them.)
+// With BOS: the same TQ2_0 file with tokenizer.ggml.add_bos_token flipped to true (one byte; this
+// test writes it as bos-tq2_0.gguf), same command -> Final estimate: PPL = 672.1591 +/- 23.44732
+// (F32 file flipped the same way: 674.3141). Ours: 673.02 (int8 head), 672.73 (f16).
 // Measured here (wf perplexity ... -c 128 --json): int8 head 683.67 on both files, f16 head 683.17.
 // llama.cpp's F32 path uses no activation quantization at all, so ours (per-token int8 activations
 // in every ternary layer, as BitNet was trained) sits 0.3-0.4% below it; its own TQ2_0 path is 0.36% off it.
@@ -54,6 +57,32 @@ for (const [name, file] of [['silu-f32', f32], ['silu-tq2_0', tq2]] as const) {
     }
     assert.notEqual(ppl.int8, ppl.f16, 'the two heads are different computations');
   });
+}
+
+// Without BOS handling the figure would be ~683.7 (1.7% off), with BOS inserted instead of replacing
+// the chunk's first token another figure again: hence the tighter 0.5% here.
+test('a model that adds BOS: BOS replaces each chunk\'s first token, as llama-perplexity (672.1591) does', async () => {
+  const bytes = oracleBytes('bitnet-tiny-silu-tq2_0.gguf').slice();
+  const key = new TextEncoder().encode('tokenizer.ggml.add_bos_token');
+  const at = findBytes(bytes, key) + key.length;
+  assert.deepEqual(Array.from(bytes.subarray(at, at + 5)), [7, 0, 0, 0, 0], 'a bool key holding false');
+  bytes[at + 4] = 1;
+  const bosModel = join(dir, 'bos-tq2_0.gguf');
+  writeFileSync(bosModel, bytes);
+  const r = await wf(['-m', bosModel, '-f', TEXT, '-c', '128', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.chunks, 21);
+  const rel = Math.abs(j.ppl / 672.1591 - 1);
+  assert.ok(rel < 0.005, `PPL ${j.ppl} is ${(rel * 100).toFixed(2)}% from llama.cpp's 672.1591`);
+});
+
+function findBytes(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let k = 0; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return i;
+  }
+  throw new Error('key not found');
 }
 
 test('wf perplexity prints PPL = x +/- y and llama-style progress on stderr', async () => {
