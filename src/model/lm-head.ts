@@ -2,7 +2,8 @@
 //   'int8': rows quantized to int8 with one scale per row, activations quantized per token to int8
 //           (an integer dot: half the bytes of an F16 head to read per token, so faster);
 //   'f16':  the file's own rows as stored (F16 kept as f16; F32, Q8_0, Q6_K, BF16 ... dequantized to
-//           f32, their exact values), float activations, as bitnet.cpp and llama.cpp compute it.
+//           f32, their exact values) with f32 activations, as bitnet.cpp computes its F16 head
+//           (llama.cpp would also quantize the activations for a Q8_0 or Q6_K head; we do not).
 // Both load the source tensor in chunks of rows, so load-time memory is one chunk of it instead of
 // the whole 656 MB F16 table of 2B4T.
 import type { GGUFTensor } from '../gguf/reader.js';
