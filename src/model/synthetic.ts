@@ -15,7 +15,8 @@ export interface SyntheticTokenizer {
   bos: number;
   eos: number;
   eot?: number;
-  pre?: string;
+  /** tokenizer.ggml.pre (default 'llama-bpe'); null leaves the key out, as the official 2B4T file does */
+  pre?: string | null;
   addBos?: boolean;
   chatTemplate?: string;
 }
@@ -152,9 +153,9 @@ function plan(spec: SyntheticModelSpec) {
     [`${arch}.vocab_size`, metaU32(V)],
   ];
   if (spec.hiddenActivation) meta.push([`${arch}.hidden_activation`, metaString(spec.hiddenActivation)]);
+  meta.push(['tokenizer.ggml.model', metaString('gpt2')]);
+  if (tok.pre !== null) meta.push(['tokenizer.ggml.pre', metaString(tok.pre ?? 'llama-bpe')]);
   meta.push(
-    ['tokenizer.ggml.model', metaString('gpt2')],
-    ['tokenizer.ggml.pre', metaString(tok.pre ?? 'llama-bpe')],
     ['tokenizer.ggml.tokens', metaArray(GGUFValueType.STRING, tok.tokens)],
     ['tokenizer.ggml.token_type', metaArray(GGUFValueType.INT32, tok.tokenTypes)],
     ['tokenizer.ggml.merges', metaArray(GGUFValueType.STRING, tok.merges)],

@@ -44,15 +44,22 @@ test('encodeChat: the template writes BOS, so exactly one BOS', async () => {
   assert.deepEqual(encodePrompt(tok, 'hello', false), [15339]);
 });
 
-test('without a template in the file: the BitNet 2B4T format', async () => {
+test('without a template in the file: the BitNet 2B4T format, with a warning', async () => {
   const tok = await llama3WithoutTemplate();
-  assert.equal(chatTemplateFor(tok).origin, 'bitnet-2b4t');
+  const choice = chatTemplateFor(tok);
+  assert.equal(choice.origin, 'bitnet-2b4t');
+  assert.match(choice.reason, /no tokenizer\.chat_template/);
+  assert.match(choice.warning ?? '', /no chat template.*--chat-template/);
+  assert.equal(chatTemplateFor(await llama3Tokenizer()).warning, undefined);
   const turns = [...chat, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'Bye' }];
+  // contents are not trimmed (HF's template does not trim)
   assert.equal(
     renderChat(tok, turns),
-    '<|begin_of_text|>System: Be brief.<|eot_id|>User: Hi there!<|eot_id|>Assistant: Hello.<|eot_id|>User: Bye<|eot_id|>Assistant: ',
+    '<|begin_of_text|>System: Be brief.<|eot_id|>User:  Hi there! <|eot_id|>Assistant: Hello.<|eot_id|>User: Bye<|eot_id|>Assistant: ',
   );
-  assert.equal(renderChat(tok, chat, { addGenerationPrompt: false }), '<|begin_of_text|>System: Be brief.<|eot_id|>User: Hi there!<|eot_id|>');
+  assert.equal(renderChat(tok, chat, { addGenerationPrompt: false }), '<|begin_of_text|>System: Be brief.<|eot_id|>User:  Hi there! <|eot_id|>');
+  // roles HF's template does not name render nothing
+  assert.equal(renderChat(tok, [{ role: 'tool', content: 'x' }, { role: 'user', content: 'y' }]), '<|begin_of_text|>User: y<|eot_id|>Assistant: ');
   const ids = encodeChat(tok, [{ role: 'user', content: 'Hi' }]);
   // <|begin_of_text|> "User" ":" " Hi" <|eot_id|> "Assistant" ":" " "
   assert.deepEqual(ids, [128000, 1502, 25, 21694, 128009, 72803, 25, 220]);
