@@ -93,3 +93,15 @@ test('wf run: a prompt longer than the context is a clear error, --truncate keep
   assert.equal(j.tokens.length, 3);
   assert.ok(j.timings.prompt_n < 512, `prompt_n ${j.timings.prompt_n}`);
 });
+
+test('wf run: a generated control token prints nothing unless --special', () => {
+  const args = ['run', '-m', model, '--tokens', '261,84', '-n', '3', '--temp', '0', '--logit-bias', '261+100', '-t', '1'];
+  const quiet = wfRun([...args, '--json']);
+  assert.equal(quiet.code, 0, quiet.err);
+  const q = JSON.parse(quiet.out);
+  assert.deepEqual(q.tokens, [261, 261, 261]);
+  assert.equal(q.text, '');
+  const shown = wfRun([...args, '--special']);
+  assert.equal(shown.code, 0, shown.err);
+  assert.equal(shown.out, '<|begin_of_text|>'.repeat(3) + '\n');
+});
