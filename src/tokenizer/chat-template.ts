@@ -87,8 +87,12 @@ function compile(source: string): Template {
 
 /** Which template a tokenizer would use, where it came from and why. */
 export function chatTemplateFor(tokenizer: Tokenizer, override?: string): ChatTemplateChoice {
+  return chooseChatTemplate(tokenizer.chatTemplate, override);
+}
+
+/** The same choice from the file's tokenizer.chat_template alone (wf inspect, which builds no tokenizer). */
+export function chooseChatTemplate(file: string | undefined, override?: string): ChatTemplateChoice {
   if (override !== undefined) return { source: override, origin: 'override', reason: 'given with --chat-template' };
-  const file = tokenizer.chatTemplate;
   if (file !== undefined && file.trim() !== '') {
     if (isBitnetPlaceholderTemplate(file)) {
       return {
