@@ -82,6 +82,13 @@ test('the placeholder template is replaced by the trained format, token for toke
   assert.ok(placeholder.length < ids.length);
 });
 
+test('--chat-template still wins over the file (placeholder or not)', () => {
+  const chatml = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}";
+  const choice = chatTemplateFor(tok, chatml);
+  assert.equal(choice.origin, 'override');
+  assert.equal(renderChat(tok, chat, { template: chatml }), '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nWhat is 12 + 30? Answer briefly.<|im_end|>\n');
+});
+
 test('<|eot_id|> ends a turn although the file names only eos 128001', () => {
   assert.equal(tok.eos, 128001);
   assert.ok(tok.isEndOfGeneration(128009));
