@@ -13,6 +13,8 @@ import { resolveChatTemplate } from './chat-templates.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
+import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
+import { GGMLType } from '../gguf/types.js';
 
 export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'model-path', short: 'm', type: 'string', description: 'GGUF model file (default: the built-in demo model, random weights)' },
@@ -145,6 +147,10 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       `${prog}: model ${id}${demo ? ' (demo, random weights: output is noise)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
         ` | ${info.kernels} x${info.threads}`,
     );
+    if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
+      // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed
+      log(`${prog}: I2_S weights read in the ${(o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT} layout (${I2S_LAYOUT_HINT})`);
+    }
     const tpl = running.service.templateChoice;
     if (tpl.warning) log(`${prog}: warning: ${tpl.warning}`);
     log(`${prog}: chat template: ${describeChatTemplate(tpl)}`);
