@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { readGGUF } from '../../src/gguf/reader.js';
 import { BITNET_2B4T_TEMPLATE, chatTemplateFor, encodeChat, encodePrompt, renderChat } from '../../src/tokenizer/chat-template.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
+import { Template } from '@huggingface/jinja';
+import { HF_2B4T_TEMPLATE } from '../helpers/official-2b4t.js';
 import { oracleArrayBuffer } from '../helpers/oracle.js';
 import { llama3Tokenizer } from './helpers.js';
 
@@ -80,4 +82,23 @@ test('template errors are clear errors', async () => {
   assert.throws(() => renderChat(tok, chat, { template: "{{ raise_exception('roles must alternate') }}" }), /chat template failed to render: roles must alternate/);
   assert.throws(() => renderChat(tok, 'hi' as never), /messages must be an array/);
   assert.throws(() => renderChat(tok, [{ content: 'x' }] as never), /message 0 must be an object with a string role/);
+});
+
+test("the built-in 2B4T template renders as HF's template does, conversation by conversation", async () => {
+  const tok = await llama3WithoutTemplate();
+  const hf = new Template(HF_2B4T_TEMPLATE);
+  const conversations = [
+    [{ role: 'user', content: 'Hi' }],
+    chat,
+    [...chat, { role: 'assistant', content: ' Hello. ' }, { role: 'user', content: '' }],
+    [{ role: 'assistant', content: 'I start.' }, { role: 'user', content: 'ok\n\nfine' }],
+    [{ role: 'system', content: 'S' }, { role: 'tool', content: 'T' }, { role: 'developer', content: 'D' }, { role: 'user', content: 'U' }],
+    [],
+  ];
+  for (const messages of conversations) {
+    for (const add of [true, false]) {
+      const want = hf.render({ messages, bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>', add_generation_prompt: add });
+      assert.equal(renderChat(tok, messages, { addGenerationPrompt: add }), want, JSON.stringify(messages));
+    }
+  }
 });
