@@ -39,7 +39,7 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   if (ffnAct !== undefined && ffnAct !== 'relu2' && ffnAct !== 'silu') throw new CliError(`--ffn-act must be relu2 or silu, got '${ffnAct}'`);
   const layout = (o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT;
   if (!(I2S_LAYOUTS as readonly string[]).includes(layout)) {
-    throw new CliError(`--i2s-layout must be ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
+    throw new CliError(`--i2s-layout must be one of ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
   }
   return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout };
 }
