@@ -92,7 +92,7 @@ export function chatTemplateFor(tokenizer: Tokenizer, override?: string): ChatTe
 
 /** The same choice from the file's tokenizer.chat_template alone (wf inspect, which builds no tokenizer). */
 export function chooseChatTemplate(file: string | undefined, override?: string): ChatTemplateChoice {
-  if (override !== undefined) return { source: override, origin: 'override', reason: 'given with --chat-template' };
+  if (override !== undefined) return { source: override, origin: 'override', reason: 'given explicitly (--chat-template)' };
   if (file !== undefined && file.trim() !== '') {
     if (isBitnetPlaceholderTemplate(file)) {
       return {
