@@ -8,6 +8,7 @@ import { Sequence } from './forward.js';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights.js';
 import type { KVCacheType } from './kv-cache.js';
 import type { LmHeadPrecision } from './lm-head.js';
+import type { I2SLayout } from '../formats/index.js';
 
 export interface LoadModelOptions extends ConfigOverrides {
   /** the compute backend; the caller owns it (and disposes it) */
@@ -15,6 +16,8 @@ export interface LoadModelOptions extends ConfigOverrides {
   onProgress?: (p: LoadProgress) => void;
   /** output head precision (default DEFAULT_LM_HEAD; lm-head.ts) */
   lmHead?: LmHeadPrecision;
+  /** byte layout of I2_S tensors (bitnet.cpp writes three under one type id; default x86, the official file's) */
+  i2sLayout?: I2SLayout;
 }
 
 export interface SequenceOptions {
@@ -41,7 +44,7 @@ export class BitNetModel {
   /** Loads the weights of an already opened GGUF file. */
   static async fromFile(file: GGUFFile, opts: LoadModelOptions): Promise<BitNetModel> {
     const config = modelConfigFromGGUF(file, opts);
-    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress, opts.lmHead);
+    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress, { i2sLayout: opts.i2sLayout, lmHead: opts.lmHead });
     return new BitNetModel(file, config, opts.kernels, weights);
   }
 

@@ -4,7 +4,8 @@
 import type { GGUFFile, GGUFTensor } from '../gguf/reader.js';
 import type { ByteSource } from '../gguf/source.js';
 import { typeName } from '../gguf/types.js';
-import { dequantize, getFormat, ternaryFromTensor } from '../formats/index.js';
+import { dequantize, getFormat, I2S_LAYOUT_HINT, ternaryFromTensor, type I2SLayout } from '../formats/index.js';
+import { GGMLType } from '../gguf/types.js';
 import type { Kernels, TernaryMatrix } from '../kernels/api.js';
 import { loadLmHead, type LmHead, type LmHeadPrecision } from './lm-head.js';
 import { ModelError, type ModelConfig } from './config.js';
@@ -66,9 +67,10 @@ export async function loadWeights(
   cfg: ModelConfig,
   kernels: Kernels,
   onProgress?: (p: LoadProgress) => void,
-  lmHeadPrecision: LmHeadPrecision = 'int8',
+  opts: { i2sLayout?: I2SLayout; lmHead?: LmHeadPrecision } = {},
 ): Promise<ModelWeights> {
   const { nEmbd, nFF, kvDim, nLayers, vocabSize } = cfg;
+  const i2sLayout = opts.i2sLayout ?? 'x86';
   const need = (name: string, shape: number[]): GGUFTensor => {
     const t = file.tensor(name);
     if (!t) throw new ModelError(`model file is missing tensor '${name}'`);
@@ -100,9 +102,11 @@ export async function loadWeights(
     const t = need(name, [cols, rows]);
     let tern;
     try {
-      tern = ternaryFromTensor(t.type, await t.read(), t.nElements, cols);
+      tern = ternaryFromTensor(t.type, await t.read(), t.nElements, cols, i2sLayout);
     } catch (e) {
-      throw new ModelError(`tensor '${name}' (${typeName(t.type, file.architecture)}): ${(e as Error).message}`);
+      // a code-3 byte is what a file in another I2_S layout can show first: name the option
+      const hint = t.type === GGMLType.I2_S ? ` (read in the ${i2sLayout} I2_S layout; ${I2S_LAYOUT_HINT})` : '';
+      throw new ModelError(`tensor '${name}' (${typeName(t.type, file.architecture)}): ${(e as Error).message}${hint}`);
     }
     // 1bitLLM files may carry a per-tensor output scale `<name>.scale` (multiplies the matmul output)
     const scaleT = file.tensor(name.replace(/\.weight$/, '.scale'));
@@ -140,7 +144,7 @@ export async function loadWeights(
 
   const outT = file.tensor('output.weight');
   const headT = outT ? need('output.weight', [nEmbd, vocabSize]) : embT;
-  const lmHead = await loadLmHead(kernels, headT, file.source, vocabSize, nEmbd, lmHeadPrecision);
+  const lmHead = await loadLmHead(kernels, headT, file.source, vocabSize, nEmbd, opts.lmHead);
   step(embT);
   if (outT) step(outT);
   return { tokenEmbd, layers, outputNorm, lmHead, tiedOutput: !outT };

@@ -81,7 +81,7 @@ test('wf_server --lm-head f16: the server runs the f16 head (start line, /v1/mod
   }
   const r = await done;
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /\| lm_head f16 \|/);
+  assert.match(r.stderr, /\| lm_head f16$/m);
   const bad = await finished(spawnCli('wf_server', ['-m', model, '--lm-head', 'int4']));
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--lm-head must be int8 or f16, got 'int4'/);
