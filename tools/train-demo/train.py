@@ -9,7 +9,7 @@ Stages (each is skipped when its output already exists, except training):
   corpus     out/corpus/{train,heldout}.jsonl and out/corpus/heldout.txt
   tokenizer  out/tokenizer.json (byte-level BPE, Llama-3 pre-tokenizer regex, trained here)
   train      out/ckpt.pt every --ckpt-every steps and at the end, out/log.jsonl, out/loss.png
-  export     out/hf/ (config.json, model.safetensors (bf16 latent weights), tokenizer files)
+  export     out/wrinklefree-demo/ (config.json, model.safetensors (bf16 latent weights), tokenizer files)
 
 `--export-only` exports out/ckpt.pt as it is (e.g. after stopping a run early).
 """
@@ -152,6 +152,7 @@ def load_docs(out, name):
 
 LLAMA3_REGEX = ("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
                 "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+")
+HF_DIR = 'wrinklefree-demo'  # the export's folder; wf convert names the GGUF model after it
 SPECIALS = ['<|begin_of_text|>', '<|end_of_text|>', '<|eot_id|>']
 PRE = regex.compile(LLAMA3_REGEX)
 
@@ -502,7 +503,7 @@ def write_safetensors(path, tensors, torch):
 
 
 def export_hf(out, model, c, tok, torch):
-    d = os.path.join(out, 'hf')
+    d = os.path.join(out, HF_DIR)
     os.makedirs(d, exist_ok=True)
     sd = model.state_dict()
     write_safetensors(os.path.join(d, 'model.safetensors'), [(h, sd[s]) for h, s in hf_names(c)], torch)
@@ -628,7 +629,7 @@ def main():
     ap.add_argument('--ctx', type=int, default=256)
     ap.add_argument('--rope-theta', type=float, default=10000.0)
     ap.add_argument('--batch', type=int, default=8)
-    ap.add_argument('--steps', type=int, default=2000)
+    ap.add_argument('--steps', type=int, default=1500)
     ap.add_argument('--warmup', type=int, default=100)
     ap.add_argument('--lr', type=float, default=2.5e-3)
     ap.add_argument('--wd', type=float, default=0.05)

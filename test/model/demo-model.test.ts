@@ -1,0 +1,55 @@
+// The built-in demo model (models/wrinklefree-demo.gguf, trained by tools/train-demo) against the
+// PyTorch float32 reference of tools/train-demo/reference.py: same ternary weights and f16 scale
+// as the GGUF holds, per-token int8 activations rounded half to even, exact (f32) tied head.
+// Every position must agree within 0.25 (an activation that rounds the other way at x.5 moves a
+// logit a little; the int8 head adds its own error); position 0 (BOS alone, no attention mixing)
+// within 1e-3 when the head is exact (--lm-head f16).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { LoadOptions } from '../../src/engine.js';
+import { DEMO_MODEL_FILE } from '../../src/node/demo-model.js';
+import { loadModelFile } from '../../src/node/model-file.js';
+import { demoReference } from '../helpers/demo.js';
+import { testKernels } from '../helpers/kernels.js';
+
+async function maxDiffs(opts: LoadOptions): Promise<{ perPrompt: number[][]; lmHead: unknown }> {
+  const ref = demoReference();
+  const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels(), ...opts });
+  try {
+    assert.equal(lm.config.vocabSize, ref.vocab_size);
+    const V = ref.vocab_size;
+    const perPrompt: number[][] = [];
+    for (let p = 0; p < ref.prompts.length; p++) {
+      const tokens = ref.prompts[p]!;
+      const logits = await lm.createSequence({ ctxSize: tokens.length }).forward(tokens, { allLogits: true });
+      perPrompt.push(
+        tokens.map((_, i) => {
+          const want = ref.logits[p]![i]!;
+          let m = 0;
+          for (let v = 0; v < V; v++) m = Math.max(m, Math.abs(logits[i * V + v]! - want[v]!));
+          return m;
+        }),
+      );
+    }
+    return { perPrompt, lmHead: (lm.model as unknown as { lmHead?: unknown }).lmHead };
+  } finally {
+    lm.dispose();
+  }
+}
+
+test('demo model: logits at every position of the fixture prompts within 0.25 of the PyTorch reference', async () => {
+  const { perPrompt } = await maxDiffs({});
+  const worst = Math.max(...perPrompt.flat());
+  assert.ok(worst < 0.25, `max |engine - reference| = ${worst} (per position: ${JSON.stringify(perPrompt.map((d) => d.map((x) => +x.toFixed(4))))})`);
+});
+
+test('demo model: position 0 within 1e-3 of the reference with the exact head', async (t) => {
+  const { perPrompt, lmHead } = await maxDiffs({ lmHead: 'f16' } as LoadOptions);
+  if (lmHead !== 'f16') {
+    t.skip('this build has no exact lm_head (--lm-head f16)');
+    return;
+  }
+  for (const d of perPrompt) assert.ok(d[0]! < 1e-3, `position 0: max |engine - reference| = ${d[0]}`);
+  const worst = Math.max(...perPrompt.flat());
+  assert.ok(worst < 0.25, `max |engine - reference| = ${worst}`);
+});
