@@ -179,7 +179,7 @@ def main():
         prompts = [[tok.bos]]
         prompts.append([tok.bos] + tok.encode(held[3]['text'])[:9])
         prompts.append([tok.bos] + tok.encode('User: ' + train.CHAT_FORTUNE[0]) + [tok.eot] + tok.encode('Assistant: '))
-        prompts.append([tok.bos] + tok.encode(held[200]['text'])[:31])
+        prompts.append([tok.bos] + tok.encode(held[200]['text'])[:15])
         os.makedirs(args.fixture, exist_ok=True)
         blobs = []
         with torch.no_grad():
