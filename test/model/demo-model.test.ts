@@ -6,7 +6,12 @@
 // within 1e-3 when the head is exact (--lm-head f16).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LoadOptions } from '../../src/engine.js';
+import { readFile } from 'node:fs/promises';
+import { loadModel, type LoadOptions } from '../../src/engine.js';
+import { getTernaryFormat, i2_sFormat, tq2_0Format } from '../../src/formats/index.js';
+import { metaU32 } from '../../src/gguf/meta.js';
+import { readGGUF } from '../../src/gguf/reader.js';
+import { serializeGGUF } from '../../src/gguf/writer.js';
 import { DEMO_MODEL_FILE } from '../../src/node/demo-model.js';
 import { loadModelFile } from '../../src/node/model-file.js';
 import { demoReference } from '../helpers/demo.js';
@@ -52,4 +57,38 @@ test('demo model: position 0 within 1e-3 of the reference with the exact head', 
   for (const d of perPrompt) assert.ok(d[0]! < 1e-3, `position 0: max |engine - reference| = ${d[0]}`);
   const worst = Math.max(...perPrompt.flat());
   assert.ok(worst < 0.25, `max |engine - reference| = ${worst}`);
+});
+
+test('demo model: the same ternary weights repacked as TQ2_0 and I2_S give bit-identical logits', async () => {
+  const ref = demoReference();
+  const kernels = await testKernels();
+  const file = await readGGUF(new Uint8Array(await readFile(DEMO_MODEL_FILE)));
+  const tensors = await Promise.all(file.tensors.map(async (t) => ({ name: t.name, type: t.type, dims: t.dims, data: (await t.read()).slice() })));
+  const logitsOf = async (bytes: Uint8Array) => {
+    const lm = await loadModel(bytes, { kernels });
+    try {
+      const out: Float32Array[] = [];
+      for (const p of ref.prompts) out.push(Float32Array.from(await lm.createSequence({ ctxSize: p.length }).forward(p, { allLogits: true })));
+      return out;
+    } finally {
+      lm.dispose();
+    }
+  };
+  const base = await logitsOf(serializeGGUF({ metadata: new Map(file.metadata), tensors }));
+  for (const [fmt, fileType] of [[tq2_0Format, 37], [i2_sFormat, 40]] as const) {
+    let repacked = 0;
+    const moved = tensors.map((t) => {
+      const from = getTernaryFormat(t.type);
+      if (!from) return t;
+      repacked++;
+      const n = t.dims.reduce((a, b) => a * b, 1);
+      const { codes, scale } = from.unpackTernary(t.data, n, t.dims[0]!);
+      return { ...t, type: fmt.type, data: fmt.packTernary(codes, scale, t.dims[0]!) };
+    });
+    assert.equal(repacked, 21);
+    const meta = new Map(file.metadata);
+    meta.set('general.file_type', metaU32(fileType));
+    const got = await logitsOf(serializeGGUF({ metadata: meta, tensors: moved }));
+    got.forEach((g, i) => assert.deepEqual(g, base[i], `${fmt.name}: prompt ${i}`));
+  }
 });
