@@ -111,6 +111,10 @@ test('wf_server serves the demo model and exits cleanly on SIGTERM', async () =>
   const r = await done;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /built-in demo model, a 2\.3-million-parameter BitNet b1\.58 .* King James Bible/);
+  // the demo file carries the 2B4T chat template (no warning, no fallback) and is TQ1_0 (no I2_S layout line)
+  assert.match(r.stderr, /chat template: file \(the file's tokenizer\.chat_template/);
+  assert.doesNotMatch(r.stderr, /warning:/);
+  assert.doesNotMatch(r.stderr, /I2_S weights read/);
   assert.match(r.stderr, /SIGTERM: shutting down/);
   assert.match(r.stderr, /stopped/);
 });
