@@ -36,7 +36,7 @@ export interface ServiceOptions {
   special?: boolean;
   /** server-wide cap on generated tokens per request (undefined = none) */
   maxTokensCap?: number;
-  /** the model is the built-in demo (random weights: its text is noise) */
+  /** the model is the built-in demo (src/node/demo-model.ts) */
   demo?: boolean;
 }
 

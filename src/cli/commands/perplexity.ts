@@ -6,8 +6,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { MODEL_OPTIONS, loadOptionsFrom, progressBar } from '../common.js';
 import { loadModelFile } from '../../node/model-file.js';
-import { loadModel, type LoadedModel } from '../../engine.js';
-import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../model/synthetic.js';
+import type { LoadedModel } from '../../engine.js';
+import { loadDemoModel } from '../../node/demo-model.js';
 
 const SPECS: OptionSpec[] = [
   ...MODEL_OPTIONS,
@@ -59,8 +59,8 @@ export async function run(argv: string[]): Promise<number> {
     lm = await loadModelFile(path, { ...loadOpts, onProgress: bar && ((p) => bar(p.bytesDone, p.bytesTotal)) });
     bar?.end();
   } else {
-    process.stderr.write('wf perplexity: no --model given: using the built-in demo model (random weights: its perplexity means nothing)\n');
-    lm = await loadModel(buildSyntheticModel(DEMO_MODEL_SPEC), loadOpts);
+    process.stderr.write('wf perplexity: no --model given: using the built-in demo model\n');
+    lm = await loadDemoModel(loadOpts);
   }
   try {
     const tty = process.stderr.isTTY;
