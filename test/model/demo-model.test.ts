@@ -48,12 +48,9 @@ test('demo model: logits at every position of the fixture prompts within 0.25 of
   assert.ok(worst < 0.25, `max |engine - reference| = ${worst} (per position: ${JSON.stringify(perPrompt.map((d) => d.map((x) => +x.toFixed(4))))})`);
 });
 
-test('demo model: position 0 within 1e-3 of the reference with the exact head', async (t) => {
+test('demo model: position 0 within 1e-3 of the reference with the exact head', async () => {
   const { perPrompt, lmHead } = await maxDiffs({ lmHead: 'f16' } as LoadOptions);
-  if (lmHead !== 'f16') {
-    t.skip('this build has no exact lm_head (--lm-head f16)');
-    return;
-  }
+  assert.equal(lmHead, 'f16');
   for (const d of perPrompt) assert.ok(d[0]! < 1e-3, `position 0: max |engine - reference| = ${d[0]}`);
   const worst = Math.max(...perPrompt.flat());
   assert.ok(worst < 0.25, `max |engine - reference| = ${worst}`);
