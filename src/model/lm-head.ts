@@ -40,11 +40,26 @@ export class LmHead {
     return new LmHead(chunks, rows, cols);
   }
 
-  /** out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows) */
+  /** (tokens, chunk rows) results of one chunk before they go to their rows of out; grows to the most tokens seen */
+  private scratch: Float32Array | null = null;
+
+  /**
+   * out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows). All tokens go through each chunk
+   * in one call, so the table is read once per call however many tokens there are (each token's
+   * result is the same bits as alone: per-token quantization, exact integer dots).
+   */
   forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void {
-    for (let t = 0; t < nTok; t++) {
-      const xt = nTok === 1 ? x : x.subarray(t * this.cols, (t + 1) * this.cols);
-      for (const c of this.chunks) k.int8Matmul(c.m, xt, 1, out.subarray(t * this.rows + c.start, t * this.rows + c.start + c.m.rows));
+    if (nTok === 1) {
+      for (const c of this.chunks) k.int8Matmul(c.m, x.subarray(0, this.cols), 1, out.subarray(c.start, c.start + c.m.rows));
+      return;
+    }
+    const chunkRows = this.chunks[0]!.m.rows;
+    if (!this.scratch || this.scratch.length < nTok * chunkRows) this.scratch = k.allocF32(nTok * chunkRows);
+    for (const c of this.chunks) {
+      const r = c.m.rows;
+      const tmp = this.scratch.subarray(0, nTok * r);
+      k.int8Matmul(c.m, x.subarray(0, nTok * this.cols), nTok, tmp); // (nTok, r)
+      for (let t = 0; t < nTok; t++) out.set(tmp.subarray(t * r, (t + 1) * r), t * this.rows + c.start);
     }
   }
 }
