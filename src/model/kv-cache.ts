@@ -65,6 +65,12 @@ export class KVAllocator {
     if (r) r.used = Math.min(used, r.capacity);
   }
 
+  /** Notes that positions below `end` of a range hold data. */
+  written(id: number, end: number): void {
+    const r = this.ranges.get(id);
+    if (r && end > r.used) r.used = Math.min(end, r.capacity);
+  }
+
   /**
    * Gives `id` a range of `capacity` positions (keeping its first `used` positions when it already
    * has one). Returns the moves to apply to the memory (even when it fails: a compaction may have
@@ -251,6 +257,7 @@ export class KVCache {
     if (pos + n > this.capacity) throw new Error(`KV cache: positions ${pos}..${pos + n - 1} are past its capacity of ${this.capacity}`);
     const { headDim: hd, kvDim, size, nKVHeads } = this.pool;
     const start = this.start;
+    if (layer === 0) this.pool.allocator.written(this.id, pos + n);
     const kc = this.pool.k[layer]!, vc = this.pool.v[layer]!;
     const bits = this.bits, f = this.f32View;
     const f32 = kc instanceof Float32Array && vc instanceof Float32Array;

@@ -128,3 +128,45 @@ test('close() aborts running generations, refuses queued and new ones with 503',
   assert.ok(e instanceof ApiError && e.status === 503, String(e));
   await assert.rejects(svc.start(prompt, params()), (e: unknown) => e instanceof ApiError && e.status === 503);
 });
+
+test('batching does not change results: eight requests at once, arriving apart, give the tokens each gets alone', async () => {
+  // a small row budget, so prompts are cut into chunks that share steps with the others' decode rows
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 8, batchSize: 12 });
+  const prompts = Array.from({ length: 8 }, (_, i) =>
+    svc.chatPrompt({ messages: [{ role: 'user', content: `question number ${i}: ${'why '.repeat(i * 3)}?` }] }),
+  );
+  const p = params({ maxTokens: 10 });
+  const runs = prompts.map(async (prompt, i) => {
+    await new Promise((r) => setTimeout(r, i * 15)); // join while the others run
+    return svc.complete(prompt, p);
+  });
+  const together = await Promise.all(runs);
+  assert.ok(svc.runner.steps < together.length * 10, `batched: ${svc.runner.steps} steps for ${together.length} x 10 tokens`);
+  assert.equal(new Set(together.map((r) => r.slot)).size, 8, 'eight slots at once');
+  const solo = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 1 });
+  for (const [i, prompt] of prompts.entries()) {
+    const alone = await solo.complete(prompt, p);
+    assert.deepEqual(together[i]!.result.tokens, alone.result.tokens, `request ${i}`);
+  }
+});
+
+test('an abort during a long prompt frees the slot at once; the prompt stops being read', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 2, batchSize: 8 });
+  const other = svc.complete(svc.chatPrompt({ messages: [{ role: 'user', content: 'keep going' }] }), params({ maxTokens: 30 }));
+  const long = Array.from({ length: 600 }, (_, i) => 65 + (i % 26));
+  const ac = new AbortController();
+  const h = await svc.start(long, params(), ac.signal);
+  const first = h.events.next();
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(svc.stats().busy, 2);
+  ac.abort();
+  const r = await first;
+  assert.equal(r.done ? r.value.result.finishReason : r.value.type === 'done' && r.value.result.finishReason, 'abort');
+  await h.dispose();
+  assert.equal(svc.stats().busy, 1, 'the aborted slot is free while the other still runs');
+  const o = await other;
+  assert.equal(o.result.tokens.length, 30);
+  // the slot's cache kept what was read before the abort, and no more
+  const again = await svc.complete(long, params({ maxTokens: 1 }));
+  assert.ok(again.cachedTokens > 0 && again.cachedTokens < 590, `cached ${again.cachedTokens}`);
+});
