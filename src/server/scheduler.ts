@@ -151,6 +151,11 @@ export class Scheduler {
     return { slots: this.slots.length, idle: this.slots.length - busy, busy, queued: this.queue.length, started: this.started };
   }
 
+  /** Which slots are leased now, in slot order. */
+  busySlots(): boolean[] {
+    return this.slots.map((s) => s.busy);
+  }
+
   /**
    * Leases a slot with room for `positions` KV positions for a generation on `prompt`: at once when
    * possible, else after the requests queued before it. Rejects with QueueFullError when the queue

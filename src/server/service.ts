@@ -228,6 +228,18 @@ export class GenerationService {
     return this.scheduler.stats();
   }
 
+  /** Each slot: leased or idle, the tokens its KV range holds, and the positions it has reserved. */
+  slotStates(): { id: number; busy: boolean; cachedTokens: number; kvPositions: number }[] {
+    const busy = this.scheduler.busySlots();
+    return this.slots.map((s) => ({ id: s.id, busy: busy[s.id]!, cachedTokens: s.cached.length, kvPositions: s.kv.capacity }));
+  }
+
+  /** Share of the KV pool's positions reserved by the slots (0..1). */
+  kvUsage(): number {
+    const pool = this.slots[0]!.kv.pool;
+    return pool.allocator.used / pool.size;
+  }
+
   /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */
   completionPrompt(req: CompletionRequest): number[] {
     const tokens = typeof req.prompt === 'string' ? encodePrompt(this.model.tokenizer, req.prompt) : req.prompt;
