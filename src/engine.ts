@@ -4,7 +4,7 @@
 import { readGGUF } from './gguf/reader.js';
 import { toByteSource, type ByteSource } from './gguf/source.js';
 import type { Kernels } from './kernels/api.js';
-import { createKernels, type KernelOptions } from './kernels/index.js';
+import { createKernels, type KernelOptions, type KernelPlatform } from './kernels/index.js';
 import { BitNetModel, type SequenceOptions } from './model/model.js';
 import type { FfnActivation } from './model/config.js';
 import type { LoadProgress } from './model/weights.js';
@@ -20,6 +20,8 @@ export interface LoadOptions {
   kernelPath?: KernelOptions['path'];
   /** an existing kernels instance to use instead of creating one (its owner disposes it) */
   kernels?: Kernels;
+  /** the runtime's adapter for the kernels (Node: nodeKernelPlatform() from src/node/threads.ts; default: the browser's) */
+  platform?: KernelPlatform;
   /** force the FFN activation of a `bitnet` file */
   ffnAct?: FfnActivation;
   onProgress?: (p: LoadProgress) => void;
@@ -40,7 +42,7 @@ export class LoadedModel {
     const file = await readGGUF(source);
     // the tokenizer first: a file without one fails fast, before the weights are read
     const tokenizer = Tokenizer.fromGGUF(file);
-    const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath }));
+    const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath, platform: opts.platform }));
     try {
       const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress });
       return new LoadedModel(model, tokenizer, kernels, !opts.kernels);

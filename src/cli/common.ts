@@ -1,5 +1,6 @@
 // Options and helpers shared by the commands that load a model.
 import { cpus } from 'node:os';
+import { nodeKernelPlatform } from '../node/threads.js';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
 
@@ -27,7 +28,7 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   }
   const ffnAct = o['ffn-act'] as string | undefined;
   if (ffnAct !== undefined && ffnAct !== 'relu2' && ffnAct !== 'silu') throw new CliError(`--ffn-act must be relu2 or silu, got '${ffnAct}'`);
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct };
+  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, platform: nodeKernelPlatform() };
 }
 
 /** The KV cache option shared by run, chat and the server (llama.cpp's -ctk/-ctv, for both). */
