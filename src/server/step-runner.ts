@@ -47,7 +47,12 @@ export class KvPoolFullError extends Error {
 }
 
 export class StepRunner {
+  /** what the slots have asked for, in arrival order */
   private readonly pending: Request[] = [];
+  /** requests with rows in the step that is running */
+  private readonly inFlight = new Set<Request>();
+  /** in-flight requests whose token loop was aborted: dropped when their step ends */
+  private readonly cancelled = new Set<Request>();
   private readonly batch: Batch;
   private running = false;
   private order = 0;
@@ -88,9 +93,6 @@ export class StepRunner {
     const [r] = this.pending.splice(i, 1);
     r!.resolve(this.empty);
   }
-
-  private readonly inFlight = new Set<Request>();
-  private readonly cancelled = new Set<Request>();
 
   get busy(): boolean {
     return this.running;
