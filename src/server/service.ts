@@ -15,7 +15,7 @@ import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage } from '../tokenizer/chat-template.js';
+import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
@@ -45,6 +45,8 @@ export interface ServiceOptions {
   maxQueue?: number;
   /** a Jinja chat template used instead of the model's */
   chatTemplate?: string;
+  /** render control tokens (<|eot_id|>, ...) into the reply text (`--special`); default false, as llama.cpp */
+  special?: boolean;
   /** server-wide cap on generated tokens per request (undefined = none) */
   maxTokensCap?: number;
   /** the model is the built-in demo (random weights: its text is noise) */
@@ -83,6 +85,8 @@ export interface ModelInfo {
   kernels: string;
   threads: number;
   chat_template: string;
+  /** why that chat template */
+  chat_template_reason: string;
 }
 
 /**
@@ -112,6 +116,9 @@ class SlotModel implements GenerationModel {
   isEndOfGeneration(id: number): boolean {
     return !this.ignoreEos && this.tokenizer.isEndOfGeneration(id);
   }
+  isControl(id: number): boolean {
+    return this.tokenizer.isControl(id);
+  }
 
   evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array> {
     const cached = this.slot.cached;
@@ -135,7 +142,9 @@ export class GenerationService {
   readonly demo: boolean;
   private readonly slots: RunnerSlot[];
   private readonly template: string | undefined;
-  private readonly templateOrigin: string;
+  /** the chat template in use and why */
+  readonly templateChoice: ChatTemplateChoice;
+  private readonly special: boolean;
   private readonly maxTokensCap: number | undefined;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -159,7 +168,8 @@ export class GenerationService {
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
     this.template = opts.chatTemplate;
-    this.templateOrigin = chatTemplateFor(model.tokenizer, opts.chatTemplate).origin;
+    this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
+    this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
 
@@ -220,7 +230,8 @@ export class GenerationService {
       slots: this.slots.length,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
-      chat_template: this.templateOrigin,
+      chat_template: this.templateChoice.origin,
+      chat_template_reason: this.templateChoice.reason,
     };
   }
 
@@ -311,6 +322,7 @@ export class GenerationService {
     };
     const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos);
     const promptBatchSize = this.slotContext; // one evaluate() for the whole prompt: the runner chunks it
+    const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {
       let cached: readonly number[] = [];
       try {
@@ -321,6 +333,7 @@ export class GenerationService {
           logprobs: params.logprobs,
           signal: ac.signal,
           promptBatchSize,
+          special,
         });
         let result: GenerationResult;
         try {

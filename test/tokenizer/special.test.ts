@@ -9,7 +9,7 @@ import { byteLevelTokenizer } from '../../src/model/synthetic.js';
 
 test('a vocabulary of 128k special tokens: first encode is fast, matches are leftmost-longest', () => {
   const spec = byteLevelTokenizer(128256);
-  const tok = new Tokenizer({ model: 'gpt2', pre: spec.pre, tokens: spec.tokens, tokenTypes: spec.tokenTypes, merges: spec.merges,
+  const tok = new Tokenizer({ model: 'gpt2', pre: spec.pre ?? undefined, tokens: spec.tokens, tokenTypes: spec.tokenTypes, merges: spec.merges,
     bosId: spec.bos, eosId: spec.eos, addBos: false });
   const t0 = performance.now();
   const ids = tok.encode('hi <|reserved_12345|><|reserved_1234|> <|eot_id|>x<|reserved_1');
