@@ -11,6 +11,10 @@
 //            between tokens p50/p99, errors
 //   joining  a new request while (streams - 1) streams decode: its TTFT, against the idle TTFT
 // Streams use /v1/completions with temperature 0 and ignore_eos (every request generates --tokens).
+// Times between tokens are read from the stream's chunks, so every token must send one: wf_server is
+// started with --special (a synthetic vocabulary is mostly reserved control tokens, which otherwise
+// add no text and send no chunk; llama-server sends a chunk per token anyway). With --target against
+// wf_server, start it with --special for the same reason.
 // --target URL runs the same load against a server that is already running (nothing is started).
 // --llama-server PATH also starts native llama-server on the same file with the same threads, -np and
 // -c. Building it from the llama.cpp that node-llama-cpp 3.21.1 bundles (its llama/gitRelease.bundle):
@@ -262,7 +266,7 @@ async function main(): Promise<void> {
     const port = 30000 + Math.floor(Math.random() * 5000);
     const url = `http://127.0.0.1:${port}`;
     const wf = await startServer('wf_server', process.execPath, [join(here, '..', '..', 'bin', 'wf_server.js'), '-m', model, '-t', String(a.threads),
-      '-np', String(a.np), '-c', String(a.ctx), '--port', String(port), '-q'], url);
+      '-np', String(a.np), '-c', String(a.ctx), '--port', String(port), '-q', '--special'], url);
     try {
       results.push(await measure('wf_server', url, a, true));
     } finally {
