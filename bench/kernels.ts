@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { FloatMatrix, Int8Matrix, Kernels, TernaryMatrix } from '../src/kernels/api.js';
 import { f32ToF16 } from '../src/formats/half.js';
-import { availablePaths, createKernels, type KernelPath } from '../src/kernels/index.js';
+import { availablePaths, createKernels, type KernelPath } from '../src/node/kernels.js';
 import type { TernaryLayout, WasmBenchHooks } from '../src/kernels/wasm-backend.js';
 
 const argv = process.argv.slice(2);

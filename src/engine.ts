@@ -4,7 +4,7 @@
 import { readGGUF } from './gguf/reader.js';
 import { toByteSource, type ByteSource } from './gguf/source.js';
 import type { Kernels } from './kernels/api.js';
-import { createKernels, type KernelOptions } from './kernels/index.js';
+import { createKernels, type KernelOptions, type KernelPlatform } from './kernels/index.js';
 import { BitNetModel, type SequenceOptions } from './model/model.js';
 import type { FfnActivation } from './model/config.js';
 import type { LmHeadPrecision } from './model/lm-head.js';
@@ -25,6 +25,8 @@ export interface LoadOptions {
   kernels?: Kernels;
   /** output head precision: 'int8' (int8 rows and activations, fastest) or 'f16' (the file's own rows, float activations) */
   lmHead?: LmHeadPrecision;
+  /** the runtime's adapter for the kernels (Node: nodeKernelPlatform() from src/node/threads.ts; default: the browser's) */
+  platform?: KernelPlatform;
   /** force the FFN activation of a `bitnet` file */
   ffnAct?: FfnActivation;
   /** byte layout of I2_S tensors: 'x86' (default, the official 2B4T file), 'arm' or 'x86-interleaved' */
@@ -47,7 +49,7 @@ export class LoadedModel {
     const file = await readGGUF(source);
     // the tokenizer first: a file without one fails fast, before the weights are read
     const tokenizer = Tokenizer.fromGGUF(file);
-    const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath }));
+    const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath, platform: opts.platform }));
     try {
       const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress, i2sLayout: opts.i2sLayout, lmHead: opts.lmHead });
       return new LoadedModel(model, tokenizer, kernels, !opts.kernels);

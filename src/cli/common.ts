@@ -1,5 +1,6 @@
 // Options and helpers shared by the commands that load a model.
 import { cpus } from 'node:os';
+import { nodeKernelPlatform } from '../node/threads.js';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
 import { DEFAULT_LM_HEAD, type LmHeadPrecision } from '../model/lm-head.js';
@@ -53,7 +54,7 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   if (!(I2S_LAYOUTS as readonly string[]).includes(layout)) {
     throw new CliError(`--i2s-layout must be one of ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
   }
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision };
+  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision, platform: nodeKernelPlatform() };
 }
 
 /** --special, shared by run, chat and the server (llama.cpp's flag of the same name). */

@@ -5,9 +5,11 @@
 //   threads: threads including the caller (default: the number of cores). More than 1 needs shared
 //         WebAssembly memory (Node; browser pages only when cross-origin isolated), else 1 is used.
 //
-// Under Node the adapter src/node/threads.ts (worker_threads, the V8 flag for relaxed SIMD, the
-// environment) is loaded by dynamic import, so this core module has no Node imports; in browsers
-// web-threads.ts starts Web Workers.
+// The runtime's adapter (how to start threads, how many cores, environment overrides) is handed in
+// by the entry point as `platform`: Node entry points pass src/node/threads.ts's nodeKernelPlatform()
+// (worker_threads, the V8 flag for relaxed SIMD, WF_KERNELS), or import createKernels from
+// src/node/kernels.ts, which does so. Without one, the browser's is used (web-threads.ts: Web
+// Workers, navigator.hardwareConcurrency); where there is neither (plain Node), one thread.
 
 import type { Kernels } from './api.js';
 import { createReferenceKernels } from './reference.js';
@@ -29,33 +31,26 @@ export interface KernelOptions {
   minParallelWork?: number;
   /** Polls a waiting pool thread spins before it sleeps (default 100000; Node: WF_KERNEL_SPIN). */
   spin?: number;
+  /** The runtime's adapter (default: the browser's, see webKernelPlatform). */
+  platform?: KernelPlatform;
 }
 
-interface Platform {
+/** What a runtime tells the kernels (see the header). */
+export interface KernelPlatform {
+  /** starts worker threads; none = one thread */
   host?: ThreadHost;
-  envPath?: string;
-  envSpin?: number;
+  /** the default thread count */
   cores: number;
+  /** a kernel path forced by the environment (WF_KERNELS) */
+  envPath?: string;
+  /** pool spin iterations forced by the environment (WF_KERNEL_SPIN) */
+  envSpin?: number;
 }
 
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof p?.versions?.node === 'string';
-}
-
-let platformPromise: Promise<Platform> | undefined;
-
-async function platform(): Promise<Platform> {
-  platformPromise ??= (async (): Promise<Platform> => {
-    if (isNode()) {
-      const spec = '../node/threads.js';
-      const node = (await import(/* @vite-ignore */ spec)) as typeof import('../node/threads.js');
-      return { host: node.nodeThreadHost, envPath: node.envKernelPath(), envSpin: node.envKernelSpin(), cores: node.coreCount() };
-    }
-    const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
-    return { host: webThreadHost(), cores };
-  })();
-  return platformPromise;
+/** The browser's platform (Web Workers where the page may start them). */
+export function webKernelPlatform(): KernelPlatform {
+  const cores = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  return { host: webThreadHost(), cores };
 }
 
 function checkPath(p: string, from: string): KernelPath {
@@ -63,15 +58,14 @@ function checkPath(p: string, from: string): KernelPath {
   throw new Error(`kernels: ${from} "${p}" is not one of relaxed, simd, reference`);
 }
 
-/** The paths this runtime can run (relaxed only where relaxed SIMD validates). */
+/** The paths this runtime can run (relaxed only where relaxed SIMD validates; under Node, once the Node adapter is imported). */
 export async function availablePaths(): Promise<KernelPath[]> {
-  await platform();
   return relaxedSimdSupported() ? ['relaxed', 'simd', 'reference'] : ['simd', 'reference'];
 }
 
 /** The kernels for this runtime: see the options above. */
 export async function createKernels(options: KernelOptions = {}): Promise<Kernels> {
-  const plat = await platform();
+  const plat = options.platform ?? webKernelPlatform();
   let path: KernelPath;
   if (options.path !== undefined) path = checkPath(options.path, 'path');
   else if (plat.envPath !== undefined) path = checkPath(plat.envPath, 'WF_KERNELS');

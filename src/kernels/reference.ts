@@ -104,8 +104,10 @@ export function checkAttention(
   checkLen(fn, 'q', q, nTok * nHeads * headDim);
   checkLen(fn, 'out', out, nTok * nHeads * headDim);
   if (!Number.isInteger(cacheCtx) || cacheCtx < pos0 + nTok) throw new Error(`${fn}: cacheCtx ${cacheCtx} is less than the ${pos0 + nTok} positions attended`);
-  checkLen(fn, 'kCache', k, nKVHeads * cacheCtx * headDim);
-  checkLen(fn, 'vCache', v, nKVHeads * cacheCtx * headDim);
+  // the last kv head's block needs only the positions attended (a sequence's view into a shared pool ends there)
+  const cacheLen = ((nKVHeads - 1) * cacheCtx + pos0 + nTok) * headDim;
+  checkLen(fn, 'kCache', k, cacheLen);
+  checkLen(fn, 'vCache', v, cacheLen);
   if ((k instanceof Uint16Array) !== (v instanceof Uint16Array)) throw new Error(`${fn}: kCache and vCache must both be f32 or both f16`);
 }
 

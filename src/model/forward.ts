@@ -1,41 +1,72 @@
-// The BitNet b1.58 forward pass (SPEC.md §1-§2), top to bottom like the model's equations.
-// Every BitLinear input is quantized per token to int8 (kernels.quantize) right after the RMSNorm
-// that feeds it; q/k/v share one quantization, gate/up share one. Prompt tokens go through in
-// batches (the kernels' GEMM path), decode one token at a time (GEMV).
+// The BitNet b1.58 forward pass (SPEC.md §1-§2), top to bottom like the model's equations, over a
+// ragged batch: every row is one token of some sequence at some position (llama.cpp's llama_batch).
+// Rows of several sequences go through each ternary matmul together as ONE GEMM (the weights are
+// read and unpacked once for all of them); attention runs per row against its own sequence's KV
+// cache. Which rows belong to which sequence is data (Batch.seq), not logic of this module.
+//
+// Every BitLinear input is quantized per token (per row) to int8 (kernels.quantize) right after the
+// RMSNorm that feeds it; q/k/v share one quantization, gate/up share one. Nothing in a row's math
+// depends on the other rows (per-row quantization, exact integer dots, per-row attention calls),
+// so a sequence's logits are the same bits whether it runs alone or batched with others.
 import type { Kernels, QuantizedActs } from '../kernels/api.js';
 import type { ModelConfig } from './config.js';
 import { ModelError } from './config.js';
 import { KVCache, type KVCacheType } from './kv-cache.js';
 import type { ModelWeights } from './weights.js';
 
-/** Activation buffers of one sequence, allocated once (nothing is allocated in the token loop). */
+/** A ragged batch: parallel arrays, one entry per row (capacity rows, the first n in use). */
+export interface Batch {
+  n: number;
+  readonly token: Int32Array; // (capacity) token id of the row
+  readonly pos: Int32Array; // (capacity) its position in its sequence
+  readonly seq: Int32Array; // (capacity) its sequence: an index into the caches given to forward()
+  readonly logits: Uint8Array; // (capacity) 1 = return this row's logits
+}
+
+export function createBatch(capacity: number): Batch {
+  return { n: 0, token: new Int32Array(capacity), pos: new Int32Array(capacity), seq: new Int32Array(capacity), logits: new Uint8Array(capacity) };
+}
+
+/** Appends rows: tokens of sequence `seq` at positions pos0.., logits for the last one (or all). */
+export function addRows(b: Batch, seq: number, tokens: readonly number[], pos0: number, logits: 'last' | 'all' | 'none' = 'last'): void {
+  if (b.n + tokens.length > b.token.length) throw new ModelError(`batch holds ${b.token.length} rows, ${b.n + tokens.length} given`);
+  for (let i = 0; i < tokens.length; i++) {
+    const r = b.n++;
+    b.token[r] = tokens[i]!;
+    b.pos[r] = pos0 + i;
+    b.seq[r] = seq;
+    b.logits[r] = logits === 'all' || (logits === 'last' && i === tokens.length - 1) ? 1 : 0;
+  }
+}
+
+/** Activation buffers for up to `rows` rows, allocated once (nothing is allocated per step). */
 class RunState {
-  readonly x: Float32Array; // (batch, nEmbd) residual stream
-  readonly xn: Float32Array; // (batch, nEmbd) normed input of a sub-block
-  readonly q: Float32Array; // (batch, nEmbd) queries
-  readonly k: Float32Array; // (batch, kvDim) keys of the batch
-  readonly v: Float32Array; // (batch, kvDim) values of the batch
-  readonly att: Float32Array; // (batch, nEmbd) attention output (concat of heads)
-  readonly tmp: Float32Array; // (batch, nEmbd) a sub-block's output before the residual add
-  readonly gate: Float32Array; // (batch, nFF)
-  readonly up: Float32Array; // (batch, nFF)
+  readonly x: Float32Array; // (rows, nEmbd) residual stream
+  readonly xn: Float32Array; // (rows, nEmbd) normed input of a sub-block
+  readonly q: Float32Array; // (rows, nEmbd) queries
+  readonly k: Float32Array; // (rows, kvDim) keys of the batch
+  readonly v: Float32Array; // (rows, kvDim) values of the batch
+  readonly att: Float32Array; // (rows, nEmbd) attention output (concat of heads)
+  readonly tmp: Float32Array; // (rows, nEmbd) a sub-block's output before the residual add
+  readonly gate: Float32Array; // (rows, nFF)
+  readonly up: Float32Array; // (rows, nFF)
   readonly actsEmbd: QuantizedActs; // int8 of an nEmbd-wide input
   readonly actsFF: QuantizedActs; // int8 of an nFF-wide input
-  readonly logits: Float32Array; // (batch, vocab) when every position's logits are asked for
+  readonly logits: Float32Array; // (logitRows, vocab) the rows whose logits are asked for
 
-  constructor(k: Kernels, c: ModelConfig, readonly batch: number) {
-    this.x = k.allocF32(batch * c.nEmbd);
-    this.xn = k.allocF32(batch * c.nEmbd);
-    this.q = k.allocF32(batch * c.nEmbd);
-    this.k = k.allocF32(batch * c.kvDim);
-    this.v = k.allocF32(batch * c.kvDim);
-    this.att = k.allocF32(batch * c.nEmbd);
-    this.tmp = k.allocF32(batch * c.nEmbd);
-    this.gate = k.allocF32(batch * c.nFF);
-    this.up = k.allocF32(batch * c.nFF);
-    this.actsEmbd = k.allocActs(batch, c.nEmbd);
-    this.actsFF = k.allocActs(batch, c.nFF);
-    this.logits = k.allocF32(batch * c.vocabSize);
+  constructor(k: Kernels, c: ModelConfig, readonly rows: number, readonly logitRows: number) {
+    this.x = k.allocF32(rows * c.nEmbd);
+    this.xn = k.allocF32(rows * c.nEmbd);
+    this.q = k.allocF32(rows * c.nEmbd);
+    this.k = k.allocF32(rows * c.kvDim);
+    this.v = k.allocF32(rows * c.kvDim);
+    this.att = k.allocF32(rows * c.nEmbd);
+    this.tmp = k.allocF32(rows * c.nEmbd);
+    this.gate = k.allocF32(rows * c.nFF);
+    this.up = k.allocF32(rows * c.nFF);
+    this.actsEmbd = k.allocActs(rows, c.nEmbd);
+    this.actsFF = k.allocActs(rows, c.nFF);
+    this.logits = k.allocF32(logitRows * c.vocabSize);
   }
 }
 
@@ -43,7 +74,7 @@ class RunState {
 class RopeTable {
   readonly cos: Float32Array;
   readonly sin: Float32Array;
-  constructor(k: Kernels, readonly half: number, ctx: number, theta: number) {
+  constructor(k: Kernels, readonly half: number, readonly ctx: number, theta: number) {
     this.cos = k.allocF32(ctx * half);
     this.sin = k.allocF32(ctx * half);
     for (let i = 0; i < half; i++) {
@@ -56,32 +87,141 @@ class RopeTable {
   }
 }
 
+/**
+ * The model's forward pass over ragged batches of up to `maxRows` rows (of which at most
+ * `maxLogitRows` ask for logits), positions below `maxPos`. Not re-entrant: one batch at a time.
+ */
+export class Forward {
+  private readonly s: RunState;
+  private readonly rope: RopeTable;
+
+  constructor(private readonly k: Kernels, readonly cfg: ModelConfig, private readonly w: ModelWeights,
+              readonly maxRows: number, readonly maxLogitRows: number, readonly maxPos: number) {
+    if (!(Number.isInteger(maxRows) && maxRows > 0)) throw new ModelError(`batch rows must be a positive integer, got ${maxRows}`);
+    this.s = new RunState(k, cfg, maxRows, Math.max(1, Math.min(maxLogitRows, maxRows)));
+    this.rope = new RopeTable(k, cfg.ropeDim / 2, maxPos, cfg.ropeTheta);
+  }
+
+  /**
+   * Runs the batch's rows through the model, writing each row's keys/values into caches[row.seq] at
+   * row.pos. Returns the logits of the rows flagged in b.logits, in row order: (flagged, vocab), a
+   * view of this runner's buffer valid until the next call.
+   */
+  async run(b: Batch, caches: readonly KVCache[]): Promise<Float32Array> {
+    const { k, s, w, cfg } = this;
+    const n = b.n;
+    const { nEmbd: D, nFF, nHeads, nKVHeads, headDim, kvDim, rmsEps: eps, vocabSize: V } = cfg;
+    this.check(b, caches);
+
+    // token embedding rows: x (n, D)
+    for (let r = 0; r < n; r++) await w.tokenEmbd.row(b.token[r]!, s.x, r * D);
+
+    for (let l = 0; l < cfg.nLayers; l++) {
+      const L = w.layers[l]!;
+      // --- attention: n = RMSNorm(x); q,k,v = Wq n, Wk n, Wv n (one int8 quantization shared; one GEMM each over all rows)
+      k.rmsnorm(s.x, L.attnNorm, n, D, eps, s.xn);
+      k.quantize(s.xn, n, D, s.actsEmbd);
+      k.ternaryMatmul(L.wq, s.actsEmbd, n, s.q); // q (n, D)
+      k.ternaryMatmul(L.wk, s.actsEmbd, n, s.k); // k (n, kvDim)
+      k.ternaryMatmul(L.wv, s.actsEmbd, n, s.v); // v (n, kvDim)
+      // RoPE on q and k at each row's own position, then append k, v to the row's sequence cache
+      // (runs of consecutive positions of one sequence go together)
+      for (let r = 0; r < n; ) {
+        const run = this.runLength(b, r);
+        const pos0 = b.pos[r]!;
+        k.rope(s.q.subarray(r * D, (r + run) * D), run, nHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
+        k.rope(s.k.subarray(r * kvDim, (r + run) * kvDim), run, nKVHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
+        caches[b.seq[r]!]!.write(l, pos0, run, s.k.subarray(r * kvDim, (r + run) * kvDim), s.v.subarray(r * kvDim, (r + run) * kvDim));
+        r += run;
+      }
+      // causal GQA attention, one row at a time over its own cache (positions 0..pos):
+      // att[r] = softmax(q[r] K^T / sqrt(headDim)) V
+      for (let r = 0; r < n; r++) {
+        const kv = caches[b.seq[r]!]!;
+        k.attention(s.q.subarray(r * D, (r + 1) * D), kv.keys(l), kv.values(l), s.att.subarray(r * D, (r + 1) * D),
+          1, b.pos[r]!, nHeads, nKVHeads, headDim, kv.stride);
+      }
+      // h = x + Wo(SubNorm(att))
+      k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
+      k.quantize(s.att, n, D, s.actsEmbd);
+      k.ternaryMatmul(L.wo, s.actsEmbd, n, s.tmp);
+      k.addInPlace(s.x, s.tmp, n * D);
+
+      // --- FFN: m = RMSNorm(h); out = h + Wdown(SubNorm(act(Wgate m) * (Wup m)))
+      k.rmsnorm(s.x, L.ffnNorm, n, D, eps, s.xn);
+      k.quantize(s.xn, n, D, s.actsEmbd);
+      k.ternaryMatmul(L.wGate, s.actsEmbd, n, s.gate); // (n, nFF)
+      k.ternaryMatmul(L.wUp, s.actsEmbd, n, s.up); // (n, nFF)
+      k.gatedActivation(cfg.ffnAct, s.gate, s.up, n * nFF);
+      k.rmsnorm(s.gate, L.ffnSubNorm, n, nFF, eps, s.gate);
+      k.quantize(s.gate, n, nFF, s.actsFF);
+      k.ternaryMatmul(L.wDown, s.actsFF, n, s.tmp); // (n, D)
+      k.addInPlace(s.x, s.tmp, n * D);
+    }
+
+    // final norm and lm_head for the flagged rows only: gathered into xn (m, D), logits (m, V)
+    let m = 0;
+    for (let r = 0; r < n; r++) {
+      if (!b.logits[r]) continue;
+      if (m !== r) s.x.copyWithin(m * D, r * D, (r + 1) * D);
+      m++;
+    }
+    if (m === 0) return s.logits.subarray(0, 0);
+    k.rmsnorm(s.x, w.outputNorm, m, D, eps, s.xn);
+    w.lmHead.forward(k, s.xn, m, s.logits);
+    return s.logits.subarray(0, m * V);
+  }
+
+  /** rows r, r+1, ... of one sequence at consecutive positions */
+  private runLength(b: Batch, r: number): number {
+    let e = r + 1;
+    while (e < b.n && b.seq[e] === b.seq[r] && b.pos[e] === b.pos[e - 1]! + 1) e++;
+    return e - r;
+  }
+
+  private check(b: Batch, caches: readonly KVCache[]): void {
+    if (b.n < 1) throw new ModelError('forward() needs at least one row');
+    if (b.n > this.maxRows) throw new ModelError(`batch of ${b.n} rows is larger than the ${this.maxRows} this runner holds`);
+    let flagged = 0;
+    for (let r = 0; r < b.n; r++) {
+      const tok = b.token[r]!, pos = b.pos[r]!, kv = caches[b.seq[r]!];
+      if (!(tok >= 0 && tok < this.cfg.vocabSize)) throw new ModelError(`token ${tok} is outside the vocabulary (0..${this.cfg.vocabSize - 1})`);
+      if (!kv) throw new ModelError(`row ${r} names sequence ${b.seq[r]}, which has no cache`);
+      if (!(pos >= 0 && pos < this.maxPos && pos < kv.capacity)) {
+        throw new ModelError(`position ${pos} does not fit the context of ${Math.min(this.maxPos, kv.capacity)} tokens`);
+      }
+      if (b.logits[r]) flagged++;
+    }
+    if (flagged > this.s.logitRows) throw new ModelError(`${flagged} rows ask for logits, this runner returns at most ${this.s.logitRows}`);
+  }
+}
+
 export interface ForwardOptions {
   /** return the logits of every position of the batch, not just the last */
   allLogits?: boolean;
 }
 
-/** One sequence's state (KV cache + buffers) on a loaded model. */
+/** One sequence with a cache of its own on a loaded model: the single-sequence use of Forward. */
 export class Sequence {
   readonly kv: KVCache;
-  private readonly s: RunState;
-  private readonly rope: RopeTable;
+  private readonly fwd: Forward;
+  private readonly batch: Batch;
   /** the position the next token goes to */
   position = 0;
   /** positions 0..filled-1 hold keys/values written by earlier calls */
   private filled = 0;
 
   constructor(
-    private readonly k: Kernels,
+    k: Kernels,
     readonly cfg: ModelConfig,
-    private readonly w: ModelWeights,
+    w: ModelWeights,
     readonly ctxSize: number,
     readonly batchSize: number,
     cacheType: KVCacheType = 'f32',
   ) {
     this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.nKVHeads, cfg.headDim, cacheType);
-    this.s = new RunState(k, cfg, batchSize);
-    this.rope = new RopeTable(k, cfg.ropeDim / 2, ctxSize, cfg.ropeTheta);
+    this.fwd = new Forward(k, cfg, w, batchSize, batchSize, ctxSize);
+    this.batch = createBatch(batchSize);
   }
 
   /** forgets everything after `pos` tokens (pos = 0 clears the sequence) */
@@ -103,8 +243,9 @@ export class Sequence {
   }
 
   /**
-   * Runs tokens through the model starting at this.position, appending them to the KV cache.
-   * Returns the logits after the last token (vocab), or after every token (n * vocab) with allLogits.
+   * Runs tokens through the model starting at this.position, appending them to the KV cache, in
+   * batches of batchSize rows. Returns the logits after the last token (vocab), or after every token
+   * (n * vocab) with allLogits.
    */
   async forward(tokens: readonly number[], opts: ForwardOptions = {}): Promise<Float32Array> {
     const V = this.cfg.vocabSize;
@@ -112,65 +253,19 @@ export class Sequence {
     if (this.position + tokens.length > this.ctxSize) {
       throw new ModelError(`${tokens.length} tokens at position ${this.position} do not fit the context of ${this.ctxSize} tokens`);
     }
-    const out = new Float32Array(opts.allLogits ? tokens.length * V : V);
+    const wantAll = !!opts.allLogits;
+    const out = new Float32Array(wantAll ? tokens.length * V : V);
     for (let i = 0; i < tokens.length; i += this.batchSize) {
       const chunk = tokens.slice(i, i + this.batchSize);
-      const wantAll = !!opts.allLogits;
-      await this.forwardBatch(chunk, wantAll || i + chunk.length === tokens.length, wantAll);
-      if (wantAll) out.set(this.s.logits.subarray(0, chunk.length * V), i * V);
-      else if (i + chunk.length === tokens.length) out.set(this.s.logits.subarray((chunk.length - 1) * V, chunk.length * V));
+      const last = i + chunk.length === tokens.length;
+      this.batch.n = 0;
+      addRows(this.batch, 0, chunk, this.position, wantAll ? 'all' : last ? 'last' : 'none');
+      const logits = await this.fwd.run(this.batch, [this.kv]);
+      this.position += chunk.length;
+      this.filled = Math.max(this.filled, this.position);
+      if (wantAll) out.set(logits, i * V);
+      else if (last) out.set(logits);
     }
     return out;
-  }
-
-  private async forwardBatch(tokens: readonly number[], needLogits: boolean, allRows: boolean): Promise<void> {
-    const { k, s, w, cfg } = this;
-    const n = tokens.length;
-    const { nEmbd: D, kvDim, nFF, nHeads, nKVHeads, headDim, rmsEps: eps } = cfg;
-    const pos0 = this.position;
-
-    // token embedding rows
-    for (let t = 0; t < n; t++) await w.tokenEmbd.row(tokens[t], s.x, t * D);
-
-    for (let l = 0; l < cfg.nLayers; l++) {
-      const L = w.layers[l];
-      // --- attention: n = RMSNorm(x); q,k,v = Wq n, Wk n, Wv n (one int8 quantization shared)
-      k.rmsnorm(s.x, L.attnNorm, n, D, eps, s.xn);
-      k.quantize(s.xn, n, D, s.actsEmbd);
-      k.ternaryMatmul(L.wq, s.actsEmbd, n, s.q);
-      k.ternaryMatmul(L.wk, s.actsEmbd, n, s.k);
-      k.ternaryMatmul(L.wv, s.actsEmbd, n, s.v);
-      // RoPE on q and k, then append k, v to the cache
-      k.rope(s.q, n, nHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
-      k.rope(s.k, n, nKVHeads, headDim, this.rope.half, pos0, this.rope.cos, this.rope.sin);
-      this.kv.write(l, pos0, n, s.k, s.v);
-      // causal GQA attention over the cache: att = softmax(q K^T / sqrt(headDim)) V
-      k.attention(s.q, this.kv.keys(l), this.kv.values(l), s.att, n, pos0, nHeads, nKVHeads, headDim, this.kv.ctx);
-      // h = x + Wo(SubNorm(att))
-      k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
-      k.quantize(s.att, n, D, s.actsEmbd);
-      k.ternaryMatmul(L.wo, s.actsEmbd, n, s.tmp);
-      k.addInPlace(s.x, s.tmp, n * D);
-
-      // --- FFN: m = RMSNorm(h); out = h + Wdown(SubNorm(act(Wgate m) * (Wup m)))
-      k.rmsnorm(s.x, L.ffnNorm, n, D, eps, s.xn);
-      k.quantize(s.xn, n, D, s.actsEmbd);
-      k.ternaryMatmul(L.wGate, s.actsEmbd, n, s.gate);
-      k.ternaryMatmul(L.wUp, s.actsEmbd, n, s.up);
-      k.gatedActivation(cfg.ffnAct, s.gate, s.up, n * nFF);
-      k.rmsnorm(s.gate, L.ffnSubNorm, n, nFF, eps, s.gate);
-      k.quantize(s.gate, n, nFF, s.actsFF);
-      k.ternaryMatmul(L.wDown, s.actsFF, n, s.tmp);
-      k.addInPlace(s.x, s.tmp, n * D);
-    }
-    this.position += n;
-    this.filled = Math.max(this.filled, this.position);
-    if (!needLogits) return;
-
-    // final norm and lm_head, for the last row only unless every position's logits are wanted
-    const first = allRows ? 0 : n - 1;
-    const rows = n - first;
-    k.rmsnorm(s.x.subarray(first * D), w.outputNorm, rows, D, eps, s.xn);
-    w.lmHead.forward(k, s.xn, rows, allRows ? s.logits : s.logits.subarray((n - 1) * cfg.vocabSize));
   }
 }

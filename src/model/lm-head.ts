@@ -81,10 +81,26 @@ class Int8LmHead implements LmHead {
     return new Int8LmHead(chunks, rows, cols);
   }
 
+  /** (tokens, chunk rows) results of one chunk before they go to their rows of out; grows to the most tokens seen */
+  private scratch: Float32Array | null = null;
+
+  /**
+   * out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows). All tokens go through each chunk
+   * in one call, so the table is read once per call however many tokens there are (each token's
+   * result is the same bits as alone: per-token quantization, exact integer dots).
+   */
   forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void {
-    for (let t = 0; t < nTok; t++) {
-      const xt = nTok === 1 ? x : x.subarray(t * this.cols, (t + 1) * this.cols);
-      for (const c of this.chunks) k.int8Matmul(c.m, xt, 1, out.subarray(t * this.rows + c.start, t * this.rows + c.start + c.m.rows));
+    if (nTok === 1) {
+      for (const c of this.chunks) k.int8Matmul(c.m, x.subarray(0, this.cols), 1, out.subarray(c.start, c.start + c.m.rows));
+      return;
+    }
+    const chunkRows = this.chunks[0]!.m.rows;
+    if (!this.scratch || this.scratch.length < nTok * chunkRows) this.scratch = k.allocF32(nTok * chunkRows);
+    for (const c of this.chunks) {
+      const r = c.m.rows;
+      const tmp = this.scratch.subarray(0, nTok * r);
+      k.int8Matmul(c.m, x.subarray(0, nTok * this.cols), nTok, tmp); // (nTok, r)
+      for (let t = 0; t < nTok; t++) out.set(tmp.subarray(t * r, (t + 1) * r), t * this.rows + c.start);
     }
   }
 }
@@ -116,12 +132,12 @@ class FloatLmHead implements LmHead {
     for (const c of this.chunks) {
       const n = c.m.rows;
       if (nTok === 1) {
-        k.floatMatmul(c.m, x, 1, out.subarray(c.start, c.start + n));
+        k.floatMatmul(c.m, x.subarray(0, this.cols), 1, out.subarray(c.start, c.start + n));
         continue;
       }
       // a batch: one pass over the chunk's rows for all tokens, then each token's part to its row
       if (this.staging.length < nTok * n) this.staging = new Float32Array(nTok * n);
-      k.floatMatmul(c.m, x, nTok, this.staging);
+      k.floatMatmul(c.m, x.subarray(0, nTok * this.cols), nTok, this.staging.subarray(0, nTok * n));
       for (let t = 0; t < nTok; t++) out.set(this.staging.subarray(t * n, (t + 1) * n), t * this.rows + c.start);
     }
   }

@@ -4,9 +4,9 @@ import { readGGUF, type GGUFFile } from '../gguf/reader.js';
 import { toByteSource, type ByteSource } from '../gguf/source.js';
 import type { Kernels } from '../kernels/api.js';
 import { modelConfigFromGGUF, ModelError, type ConfigOverrides, type ModelConfig } from './config.js';
-import { Sequence } from './forward.js';
+import { Forward, Sequence } from './forward.js';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights.js';
-import type { KVCacheType } from './kv-cache.js';
+import { KVPool, type KVCacheType } from './kv-cache.js';
 import type { LmHeadPrecision } from './lm-head.js';
 import type { I2SLayout } from '../formats/index.js';
 
@@ -58,6 +58,17 @@ export class BitNetModel {
     if (!(Number.isInteger(ctx) && ctx > 0)) throw new ModelError(`context size must be a positive integer, got ${ctx}`);
     const batch = Math.min(opts.batchSize ?? 64, ctx);
     return new Sequence(this.kernels, this.config, this.weights, ctx, batch, opts.cacheType ?? 'f32');
+  }
+
+  /** A forward pass over ragged batches (see forward.ts), for callers that batch several sequences. */
+  createForward(maxRows: number, maxLogitRows: number, maxPos: number): Forward {
+    return new Forward(this.kernels, this.config, this.weights, maxRows, maxLogitRows, maxPos);
+  }
+
+  /** A KV pool of `size` positions that several sequences share (see kv-cache.ts). */
+  createKVPool(size: number, cacheType: KVCacheType = 'f32'): KVPool {
+    const c = this.config;
+    return new KVPool(this.kernels, c.nLayers, size, c.nKVHeads, c.headDim, cacheType);
   }
 }
 

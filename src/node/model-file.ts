@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { readGGUF, type GGUFFile } from '../gguf/reader.js';
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { FileSource } from './file-source.js';
+import { nodeKernelPlatform } from './threads.js';
 
 async function openSource(path: string): Promise<FileSource> {
   let st;
@@ -26,8 +27,9 @@ export async function openGGUF(path: string): Promise<{ file: GGUFFile; close: (
   }
 }
 
-/** Loads a model (weights, tokenizer, kernels) from a GGUF file on disk. */
+/** Loads a model (weights, tokenizer, kernels on the Node platform) from a GGUF file on disk. */
 export async function loadModelFile(path: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  opts = { platform: nodeKernelPlatform(), ...opts };
   const src = await openSource(path);
   try {
     // the embedding table is read by range on every token, so the file stays open with the model

@@ -1,12 +1,13 @@
 // Node adapter for the kernels: worker_threads behind the core's ThreadHost interface, the V8 flag
 // that enables relaxed SIMD on Node 20 (set before any kernel module is compiled; flags are
 // process-wide, so workers see it too), and the WF_KERNELS environment override.
-// Loaded by src/kernels/index.ts only when running under Node.
+// Node entry points hand nodeKernelPlatform() to the kernels (src/node/kernels.ts does it for them).
 
 import { Worker } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { availableParallelism } from 'node:os';
 import { BROKEN, COMPLETED, CTL_BYTES, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
+import type { KernelPlatform } from '../kernels/index.js';
 
 setFlagsFromString('--experimental-wasm-relaxed-simd');
 
@@ -72,4 +73,9 @@ export const nodeThreadHost: ThreadHost = {
 /** Cores available to this process. */
 export function coreCount(): number {
   return availableParallelism();
+}
+
+/** The Node platform the kernels are handed (see src/kernels/index.ts). */
+export function nodeKernelPlatform(): KernelPlatform {
+  return { host: nodeThreadHost, cores: coreCount(), envPath: envKernelPath(), envSpin: envKernelSpin() };
 }

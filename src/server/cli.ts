@@ -11,7 +11,7 @@ import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from './benchmark.js';
 import { resolveChatTemplate } from './chat-templates.js';
 import { ApiServer } from './http.js';
-import { GenerationService } from './service.js';
+import { DEFAULT_SLOTS, GenerationService } from './service.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -27,10 +27,10 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
-  { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens, divided between the slots (default: the model's, at most 4096)" },
+  { name: 'ctx-size', short: 'c', type: 'number', description: "KV cache size in tokens, one pool shared by the slots (default: the model's context, at most 4096)" },
   CACHE_TYPE_OPTION,
-  { name: 'parallel', short: 'np', type: 'number', description: 'parallel slots (sessions with their own KV cache)', default: 1 },
-  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
+  { name: 'parallel', short: 'np', type: 'number', description: `sequences generating at once, batched into one forward pass per step (default ${DEFAULT_SLOTS})` },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'rows per forward pass: one per generating sequence plus prompt chunks', default: 64 },
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens generated per request; -1 = no cap', default: -1 },
   { name: 'max-queue', type: 'number', description: 'requests that may wait for a slot before 503', default: 64 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
@@ -103,7 +103,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const benchmark = !!o.benchmark || !!o['benchmark-json'];
     const ctxSize = positiveInt(o, 'ctx-size');
     const cacheType = cacheTypeFrom(args);
-    const parallel = positiveInt(o, 'parallel')!;
+    const parallel = positiveInt(o, 'parallel');
     const batchSize = positiveInt(o, 'batch-size')!;
     const maxQueue = positiveInt(o, 'max-queue', 0)!;
     const nPredict = o['n-predict'] as number;
@@ -145,7 +145,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     });
     const info = running.service.info();
     log(
-      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
+      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens shared by ${info.slots} slot(s)` +
         ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {

@@ -9,6 +9,8 @@ export interface ErrorBody {
 
 export class ApiError extends Error {
   override name = 'ApiError';
+  /** extra response headers (e.g. Retry-After on a 503) */
+  readonly headers: Record<string, string> = {};
   constructor(
     readonly status: number,
     message: string,

@@ -243,7 +243,7 @@ export class ApiServer {
     if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end: close the connection after answering
-      const headers: Record<string, string> = err.status === 413 ? { Connection: 'close' } : {};
+      const headers: Record<string, string> = err.status === 413 ? { Connection: 'close', ...err.headers } : err.headers;
       sendJson(res, err.status, err.body(), headers);
     } else if (!res.writableEnded) {
       // mid-stream: report in the stream, then end it

@@ -1,32 +1,45 @@
-// The server's engine side, without HTTP: a loaded model, one session per slot (each with its own
-// KV cache, so a conversation's earlier turns are reused when it comes back to the same slot), the
-// scheduler that queues requests and serializes forward passes, prompt building (chat template,
-// tokenization, context checks) and tokenize/detokenize.
+// The server's engine side, without HTTP: a loaded model, `slots` sequences that share one KV
+// pool, the scheduler that admits requests (slot + KV room, or a bounded queue), the step runner
+// that batches every active sequence into one forward pass per step, prompt building (chat
+// template, tokenization, context checks) and tokenize/detokenize.
 //
-// Context: --ctx-size is divided between the slots, as in llama.cpp (each slot holds ctx / slots
-// tokens). A prompt must leave room for at least one generated token; otherwise it is refused with
+// Context: --ctx-size is the pool's total, shared by the slots: a sequence takes what it needs (its
+// prompt plus max_tokens, or a default reserve that grows while it generates), up to the whole
+// pool. An idle slot keeps its tokens' keys/values for prefix reuse until the pool needs the room.
+// A prompt must leave room for at least one generated token; otherwise it is refused with
 // context_length_exceeded before it is queued.
 //
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
-import type { LoadedModel, Session } from '../engine.js';
+import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
-import type { CachedSequence } from '../model/cached-sequence.js';
+import { KVCache } from '../model/kv-cache.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
+import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
+
+/** Default number of slots (sequences generating at once). */
+export const DEFAULT_SLOTS = 8;
+/** KV positions reserved for the output of a request without max_tokens (more are taken as it grows). */
+const DEFAULT_OUTPUT_RESERVE = 256;
+/** KV ranges are sized in multiples of this many positions. */
+const KV_GRANULE = 16;
+/** Seconds a client refused with 503 for a full queue is told to wait (Retry-After). */
+const RETRY_AFTER_S = 1;
 
 export interface ServiceOptions {
   /** the name clients use in `model` and see in responses */
   modelId: string;
-  /** total context in tokens, divided between the slots (default: the model's, at most 4096) */
+  /** KV pool size in tokens, shared by the slots (default: the model's context, at most 4096) */
   ctxSize?: number;
   /** KV cache element type (default f32) */
   cacheType?: 'f32' | 'f16';
-  /** parallel slots (default 1) */
+  /** sequences generating at once (default DEFAULT_SLOTS) */
   slots?: number;
-  /** prompt tokens per forward batch (default 64) */
+  /** rows per forward pass: every generating sequence's next token plus prompt chunks (default 64, at least slots + 1) */
   batchSize?: number;
   /** requests that may wait for a slot (default 64) */
   maxQueue?: number;
@@ -79,83 +92,117 @@ export interface ModelInfo {
 }
 
 /**
- * A slot's cache as the token loop sees it, giving the event loop a turn before every forward
- * call (so I/O such as /health and disconnects is served between tokens even when the kernels run
- * on this thread only).
+ * A slot's sequence as the token loop sees it: evaluate() skips the tokens the slot's cache already
+ * holds at those positions (prefix reuse across turns; the call's last token always runs, its logits
+ * are the answer) and hands the rest to the step runner, which batches it with the other slots.
  */
-class YieldingModel implements GenerationModel {
-  constructor(private readonly cache: CachedSequence) {}
-  get contextLength(): number {
-    return this.cache.contextLength;
-  }
-  get vocabSize(): number {
-    return this.cache.vocabSize;
-  }
+class SlotModel implements GenerationModel {
+  /** prompt tokens found in the cache */
+  reusedTokens = 0;
+
+  constructor(
+    private readonly slot: RunnerSlot,
+    private readonly runner: StepRunner,
+    private readonly tokenizer: Tokenizer,
+    readonly contextLength: number,
+    readonly vocabSize: number,
+    private readonly ignoreEos: boolean,
+  ) {}
+
   get bosToken(): number | undefined {
-    return this.cache.bosToken;
+    return this.tokenizer.bos;
   }
   tokenBytes(id: number): Uint8Array {
-    return this.cache.tokenBytes(id);
+    return this.tokenizer.tokenToPiece(id);
   }
   isEndOfGeneration(id: number): boolean {
-    return this.cache.isEndOfGeneration(id);
+    return !this.ignoreEos && this.tokenizer.isEndOfGeneration(id);
   }
   isControl(id: number): boolean {
-    return this.cache.isControl(id);
+    return this.tokenizer.isControl(id);
   }
-  reset(): void {
-    this.cache.reset();
-  }
-  async evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array> {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    return this.cache.evaluate(tokens, startPos);
+
+  evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array> {
+    const cached = this.slot.cached;
+    if (startPos > cached.length) throw new Error(`evaluate at position ${startPos} but only ${cached.length} tokens are cached`);
+    let skip = 0;
+    while (skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
+    if (startPos === 0) this.reusedTokens = 0;
+    this.reusedTokens += skip;
+    cached.length = startPos + skip; // what follows is rewritten
+    return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
   }
 }
 
 export class GenerationService {
   readonly modelId: string;
+  /** the most tokens one sequence can hold (prompt + output): the whole pool */
   readonly slotContext: number;
   readonly totalContext: number;
-  readonly scheduler: Scheduler<Session>;
+  readonly scheduler: Scheduler;
+  readonly runner: StepRunner;
   readonly demo: boolean;
+  private readonly slots: RunnerSlot[];
   private readonly template: string | undefined;
   /** the chat template in use and why */
   readonly templateChoice: ChatTemplateChoice;
   private readonly special: boolean;
   private readonly maxTokensCap: number | undefined;
-  private readonly promptBatchSize: number;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
 
   constructor(readonly model: LoadedModel, opts: ServiceOptions) {
-    const slots = opts.slots ?? 1;
-    if (!Number.isInteger(slots) || slots < 1) throw new Error(`slots must be a positive integer, got ${slots}`);
+    const nSlots = opts.slots ?? DEFAULT_SLOTS;
+    if (!Number.isInteger(nSlots) || nSlots < 1) throw new Error(`slots must be a positive integer, got ${nSlots}`);
     const total = opts.ctxSize ?? Math.min(model.config.contextLength, 4096);
     if (!Number.isInteger(total) || total < 1) throw new Error(`context size must be a positive integer, got ${total}`);
-    const perSlot = Math.floor(total / slots);
-    if (perSlot < 8) throw new Error(`context of ${total} tokens is too small for ${slots} slots (${perSlot} tokens each)`);
+    if (total < 8) throw new Error(`context of ${total} tokens is too small (at least 8)`);
+    const batch = opts.batchSize ?? 64;
+    if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch size must be a positive integer, got ${batch}`);
     if (opts.maxTokensCap !== undefined && !(Number.isInteger(opts.maxTokensCap) && opts.maxTokensCap >= 0)) {
       throw new Error(`the max-tokens cap must be a non-negative integer, got ${opts.maxTokensCap}`);
     }
     this.modelId = opts.modelId;
     this.totalContext = total;
-    this.slotContext = perSlot;
+    this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    // the whole prompt in one evaluate() call: CachedSequence reuses cached tokens across calls too,
-    // but it re-runs the last token of every call for its logits, so one call keeps cached_tokens
-    // exact (prompt - 1 at most). The price: other slots and aborts wait for a long prompt.
-    this.promptBatchSize = perSlot;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
-    const sessions: Session[] = [];
-    for (let i = 0; i < slots; i++) sessions.push(model.createSession({ ctxSize: perSlot, batchSize: opts.batchSize, cacheType: opts.cacheType }));
-    this.scheduler = new Scheduler(sessions, { maxQueue: opts.maxQueue });
+
+    const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
+    this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, kv: new KVCache(pool), cached: [] as number[] }));
+    const granule = (n: number) => Math.min(total, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
+    this.scheduler = new Scheduler(
+      nSlots,
+      {
+        reserve: (id, positions, keep) => {
+          const slot = this.slots[id]!;
+          if (slot.cached.length > keep) slot.cached.length = keep;
+          return slot.kv.reserve(granule(positions), slot.cached.length);
+        },
+        release: (id) => {
+          const slot = this.slots[id]!;
+          slot.cached.length = 0;
+          slot.kv.release();
+        },
+      },
+      { maxQueue: opts.maxQueue },
+    );
+    // every generating slot has its row in each step, and a prompt chunk gets at least one more
+    const budget = Math.max(batch, nSlots + 1);
+    const forward = model.model.createForward(budget, nSlots, total);
+    this.runner = new StepRunner(forward, {
+      budget,
+      vocabSize: model.config.vocabSize,
+      grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
+        this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
+    });
   }
 
   get vocabSize(): number {
@@ -182,7 +229,7 @@ export class GenerationService {
       n_layer: c.nLayers,
       n_params: params,
       size,
-      slots: this.scheduler.stats().slots,
+      slots: this.slots.length,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
       lm_head: this.model.model.lmHead,
@@ -193,6 +240,18 @@ export class GenerationService {
 
   stats(): SchedulerStats {
     return this.scheduler.stats();
+  }
+
+  /** Each slot: leased or idle, the tokens its KV range holds, and the positions it has reserved. */
+  slotStates(): { id: number; busy: boolean; cachedTokens: number; kvPositions: number }[] {
+    const busy = this.scheduler.busySlots();
+    return this.slots.map((s) => ({ id: s.id, busy: busy[s.id]!, cachedTokens: s.cached.length, kvPositions: s.kv.capacity }));
+  }
+
+  /** Share of the KV pool's positions reserved by the slots (0..1). */
+  kvUsage(): number {
+    const pool = this.slots[0]!.kv.pool;
+    return pool.allocator.used / pool.size;
   }
 
   /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */
@@ -219,9 +278,10 @@ export class GenerationService {
   }
 
   /**
-   * Leases a slot (waiting in the queue when all are busy) and returns the generation's event
-   * stream. Throws ApiError 503 when the queue is full or the server is closing, AbortError when
-   * `signal` aborts while waiting. The slot is freed when the stream ends or is closed early.
+   * Leases a slot with KV room (waiting in the queue when there is none) and returns the
+   * generation's event stream. Throws ApiError 503 (with Retry-After) when the queue is full or the
+   * server is closing, AbortError when `signal` aborts while waiting. The slot is freed when the
+   * stream ends or is closed early.
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
@@ -229,40 +289,47 @@ export class GenerationService {
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     if (signal?.aborted) ac.abort();
+    const maxTokens =
+      this.maxTokensCap === undefined ? params.maxTokens : Math.min(params.maxTokens ?? Infinity, this.maxTokensCap);
+    const positions = Math.min(this.totalContext, prompt.length + Math.min(maxTokens ?? DEFAULT_OUTPUT_RESERVE, this.totalContext));
     let lease;
     try {
-      lease = await this.scheduler.acquire(prompt, ac.signal);
+      lease = await this.scheduler.acquire(prompt, positions, ac.signal);
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);
-      if (e instanceof QueueFullError) throw new ApiError(503, e.message, 'server_error', null, 'server_busy');
+      if (e instanceof QueueFullError) {
+        const err = new ApiError(503, e.message, 'server_error', null, 'server_busy');
+        err.headers['Retry-After'] = String(RETRY_AFTER_S);
+        throw err;
+      }
       if (e instanceof SchedulerClosedError) throw new ApiError(503, e.message, 'server_error', null, 'server_shutting_down');
       if (e instanceof AbortError) throw e;
       throw e;
     }
     this.active.add(ac);
     this.running++;
-    const maxTokens =
-      this.maxTokensCap === undefined ? params.maxTokens : Math.min(params.maxTokens ?? Infinity, this.maxTokensCap);
-    const session = lease.session;
+    const slot = this.slots[lease.slot]!;
+    const runner = this.runner;
+    const onCancel = () => runner.cancel(slot.id); // a waiting step request ends at once
+    ac.signal.addEventListener('abort', onCancel, { once: true });
     let finished = false;
     const finish = (cached: readonly number[]) => {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
+      ac.signal.removeEventListener('abort', onCancel);
       this.active.delete(ac);
       lease.release(cached);
       this.running--;
       if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
-    const scheduler = this.scheduler;
-    const slot = lease.slot;
-    const promptBatchSize = this.promptBatchSize;
+    const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos);
+    const promptBatchSize = this.slotContext; // one evaluate() for the whole prompt: the runner chunks it
     const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {
       let cached: readonly number[] = [];
       try {
-        session.cache.ignoreEndOfGeneration = params.ignoreEos;
-        const it = generate(new YieldingModel(session.cache), prompt, {
+        const it = generate(model, prompt, {
           maxTokens,
           sampler: params.sampler,
           stop: params.stop,
@@ -271,22 +338,33 @@ export class GenerationService {
           promptBatchSize,
           special,
         });
-        const result = yield* scheduler.steps(it);
-        cached = [...prompt, ...result.tokens];
-        return { result, slot, promptTokens: prompt.length, cachedTokens: session.cache.reusedTokens };
+        let result: GenerationResult;
+        try {
+          result = yield* it;
+        } catch (e) {
+          if (e instanceof KvPoolFullError) {
+            const err = new ApiError(503, e.message, 'server_error', null, 'kv_cache_full');
+            err.headers['Retry-After'] = String(RETRY_AFTER_S);
+            throw err;
+          }
+          throw e;
+        }
+        // the cache holds the prompt and every output token but the last (never evaluated)
+        cached = slot.cached.slice();
+        return { result, slot: slot.id, promptTokens: prompt.length, cachedTokens: model.reusedTokens };
       } finally {
-        finish(cached);
+        finish(cached.length > 0 ? cached : slot.cached.slice());
       }
     }
     const gen = events();
     return {
-      slot,
+      slot: slot.id,
       promptTokens: prompt.length,
       events: gen,
       dispose: async () => {
         ac.abort();
         await gen.return(undefined as unknown as RunInfo).catch(() => undefined);
-        finish([]); // a generator never started does not run its finally
+        finish(slot.cached.slice()); // a generator never started does not run its finally
       },
     };
   }

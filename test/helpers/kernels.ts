@@ -10,7 +10,7 @@ export function testKernels(): Promise<Kernels> {
     const path = process.env.WF_KERNELS;
     if (path === 'reference') return createReferenceKernels();
     try {
-      const mod = await import('../../src/kernels/index.js' as string);
+      const mod = await import('../../src/node/kernels.js' as string);
       const k: Kernels = await mod.createKernels({ threads: Number(process.env.WF_TEST_THREADS ?? 2) });
       process.once('beforeExit', () => k.dispose());
       return k;

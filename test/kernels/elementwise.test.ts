@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Kernels } from '../../src/kernels/api.js';
-import { availablePaths, createKernels } from '../../src/kernels/index.js';
+import { availablePaths, createKernels } from '../../src/node/kernels.js';
 import { createReferenceKernels } from '../../src/kernels/reference.js';
 
 const ref = createReferenceKernels();

@@ -7,7 +7,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Kernels, QuantizedActs, TernaryMatrix } from '../../src/kernels/api.js';
-import { availablePaths, createKernels } from '../../src/kernels/index.js';
+import { availablePaths, createKernels } from '../../src/node/kernels.js';
 import { createReferenceKernels } from '../../src/kernels/reference.js';
 import { f32ToF16 } from '../../src/formats/half.js';
 import type { TernaryLayout } from '../../src/kernels/wasm-backend.js';
@@ -297,7 +297,7 @@ test('after dispose() calls fail, and a process using 2 threads exits without di
   k.dispose();
   assert.throws(() => k.allocF32(4), /after dispose/);
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
   const code = `const { createKernels } = await import(${JSON.stringify(entry)});
     const k = await createKernels({ threads: 2, minParallelWork: 0 });
     const a = k.allocActs(1, 128); k.quantize(new Float32Array(128).fill(1), 1, 128, a);
@@ -310,7 +310,7 @@ test('after dispose() calls fail, and a process using 2 threads exits without di
 
 test('WF_KERNELS selects the path', async () => {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
   const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 1 }); console.log(k.name); k.dispose();`;
   for (const [env, name] of [['simd', 'wasm-simd'], ['reference', 'reference'], ...(relaxedOk ? [['relaxed', 'wasm-relaxed']] : [])]) {
     const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
@@ -413,7 +413,7 @@ test('back-to-back jobs of 1 and 16 chunks: every result matches (a stale claim 
 
 test('WF_KERNEL_SPIN: a bad value is refused by name', () => {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
   const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
   const run = (v: string) => spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
     { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNEL_SPIN: v } });
@@ -429,7 +429,7 @@ test('both V8 tiers (Liftoff only, TurboFan only) give the reference results', a
   // Node 20's baseline compiler once returned wrong results for a relaxed instruction until the code
   // was re-optimized; the kernels avoid that instruction, and this checks each tier on its own.
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const kernels = new URL(`../../src/kernels/index${ext}`, import.meta.url).href;
+  const kernels = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
   const reference = new URL(`../../src/kernels/reference${ext}`, import.meta.url).href;
   const code = `
     const { createKernels } = await import(${JSON.stringify(kernels)});

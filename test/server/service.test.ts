@@ -22,8 +22,9 @@ const params = (over: Partial<GenerationParams> = {}): GenerationParams => ({
   ...over,
 });
 
-test('chat prompts use the chat template; a prompt that fills the slot context is refused', () => {
-  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 128, slots: 2 });
+test('chat prompts use the chat template; a prompt that fills the context is refused', () => {
+  // the slots share one KV pool of -c positions: one sequence may take all of it
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 64, slots: 2 });
   assert.equal(svc.slotContext, 64);
   const messages = [{ role: 'user', content: 'hello there' }];
   assert.deepEqual(svc.chatPrompt({ messages }), encodeChat(lm.tokenizer, messages));
@@ -36,7 +37,7 @@ test('chat prompts use the chat template; a prompt that fills the slot context i
     (e: unknown) => e instanceof ApiError && e.code === 'context_length_exceeded' && e.param === 'prompt',
   );
   assert.equal(svc.completionPrompt({ kind: 'completion', prompt: Array(63).fill(65), ...params() }).length, 63);
-  assert.throws(() => new GenerationService(lm, { modelId: 'm', ctxSize: 16, slots: 4 }), /too small/);
+  assert.throws(() => new GenerationService(lm, { modelId: 'm', ctxSize: 4, slots: 4 }), /too small/);
   assert.throws(() => new GenerationService(lm, { modelId: 'm', chatTemplate: '{% for %}' }), /chat template/);
 });
 
@@ -126,4 +127,50 @@ test('close() aborts running generations, refuses queued and new ones with 503',
   const e = await queued;
   assert.ok(e instanceof ApiError && e.status === 503, String(e));
   await assert.rejects(svc.start(prompt, params()), (e: unknown) => e instanceof ApiError && e.status === 503);
+});
+
+test('batching does not change results: eight requests at once, arriving apart, give the tokens each gets alone', async () => {
+  // a small row budget, so prompts are cut into chunks that share steps with the others' decode rows
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 8, batchSize: 12 });
+  const prompts = Array.from({ length: 8 }, (_, i) =>
+    svc.chatPrompt({ messages: [{ role: 'user', content: `question number ${i}: ${'why '.repeat(i * 3)}?` }] }),
+  );
+  const p = params({ maxTokens: 10 });
+  const afterSteps = async (n: number) => {
+    while (svc.runner.steps < n) await new Promise((r) => setImmediate(r));
+  };
+  const runs = prompts.map(async (prompt, i) => {
+    await afterSteps(i * 2); // join while the others run
+    return svc.complete(prompt, p);
+  });
+  const together = await Promise.all(runs);
+  assert.ok(svc.runner.steps < together.length * 10, `batched: ${svc.runner.steps} steps for ${together.length} x 10 tokens`);
+  assert.equal(new Set(together.map((r) => r.slot)).size, 8, 'eight slots at once');
+  const solo = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 1 });
+  for (const [i, prompt] of prompts.entries()) {
+    const alone = await solo.complete(prompt, p);
+    assert.deepEqual(together[i]!.result.tokens, alone.result.tokens, `request ${i}`);
+  }
+});
+
+test('an abort during a long prompt frees the slot at once; the prompt stops being read', async () => {
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 2, batchSize: 8 });
+  const other = svc.complete(svc.chatPrompt({ messages: [{ role: 'user', content: 'keep going' }] }), params({ maxTokens: 150 }));
+  const long = Array.from({ length: 600 }, (_, i) => 65 + (i % 26));
+  const ac = new AbortController();
+  const h = await svc.start(long, params(), ac.signal);
+  const first = h.events.next();
+  const step0 = svc.runner.steps;
+  while (svc.runner.steps < step0 + 3) await new Promise((r) => setImmediate(r)); // its prompt is being read
+  assert.equal(svc.stats().busy, 2);
+  ac.abort();
+  const r = await first;
+  assert.equal(r.done ? r.value.result.finishReason : r.value.type === 'done' && r.value.result.finishReason, 'abort');
+  await h.dispose();
+  assert.equal(svc.stats().busy, 1, 'the aborted slot is free while the other still runs');
+  const o = await other;
+  assert.equal(o.result.tokens.length, 150);
+  // the slot's cache kept what was read before the abort, and no more
+  const aborted = svc.slotStates()[h.slot]!;
+  assert.ok(!aborted.busy && aborted.cachedTokens < 590, `cached ${aborted.cachedTokens}`);
 });
