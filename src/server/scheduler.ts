@@ -131,6 +131,11 @@ export class Scheduler<S> {
     return { slots: this.slots.length, idle: this.slots.length - busy, busy, queued: this.queue.length, started: this.started };
   }
 
+  /** Each slot's id, session and whether it is leased, in slot order (for /slots and /metrics). */
+  slotStates(): { id: number; session: S; busy: boolean }[] {
+    return this.slots.map((s) => ({ id: s.id, session: s.session, busy: s.busy }));
+  }
+
   /** The sessions, in slot order (e.g. to dispose them). */
   sessions(): S[] {
     return this.slots.map((s) => s.session);

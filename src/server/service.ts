@@ -14,6 +14,7 @@ import { generate, type GenerationEvent, type GenerationModel, type GenerationRe
 import type { CachedSequence } from '../model/cached-sequence.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
+import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
 
@@ -179,6 +180,18 @@ export class GenerationService {
 
   stats(): SchedulerStats {
     return this.scheduler.stats();
+  }
+
+  /** Slots, queue and KV memory, as /metrics and /slots report them. */
+  snapshot(): EngineSnapshot {
+    const slots = this.scheduler.slotStates().map((s) => ({
+      id: s.id,
+      n_ctx: this.slotContext,
+      busy: s.busy,
+      n_cached: s.session.cache.seq.position,
+    }));
+    const used = slots.reduce((a, s) => a + s.n_cached, 0);
+    return { slots, queued: this.scheduler.stats().queued, kv: { used, total: this.slotContext * slots.length } };
   }
 
   /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */
