@@ -254,14 +254,25 @@ async function main(): Promise<void> {
   const deadline = tLoad + loadMs;
   const warmAt = tLoad + Math.min(60000, loadMs * 0.2);
   let rssWarm = NaN;
+  let heapWarm = NaN;
   const warmSample = (async () => {
     await sleep(warmAt - Date.now());
-    rssWarm = (await metrics(server.url)).get('process_resident_memory_bytes') ?? NaN;
+    const m = await metrics(server.url);
+    rssWarm = m.get('process_resident_memory_bytes') ?? NaN;
+    heapWarm = m.get('nodejs_heap_size_used_bytes') ?? NaN;
     console.log(`soak: RSS after warm-up (${((warmAt - tLoad) / 1000).toFixed(0)} s of load): ${(rssWarm / 2 ** 20).toFixed(1)} MiB`);
   })();
-  const progress = setInterval(() => {
+  const rssSeries: { s: number; rss_mib: number; heap_mib: number }[] = [];
+  const progress = setInterval(async () => {
     const s = Math.round((Date.now() - tLoad) / 1000);
-    console.log(`soak: ${s} s: ${tally.requests} requests, ${tally.completed} completed, ${tally.aborted} aborted, ${tally.malformed} malformed, 5xx ${fiveXX()}`);
+    const m = await metrics(server.url).catch(() => new Map<string, number>());
+    const rss = mib(m.get('process_resident_memory_bytes') ?? NaN);
+    const heap = mib(m.get('nodejs_heap_size_used_bytes') ?? NaN);
+    rssSeries.push({ s, rss_mib: rss, heap_mib: heap });
+    console.log(
+      `soak: ${s} s: ${tally.requests} requests, ${tally.completed} completed, ${tally.aborted} aborted, ${tally.malformed} malformed, ` +
+        `5xx ${fiveXX()}; RSS ${rss} MiB, JS heap ${heap} MiB`,
+    );
   }, 15000);
 
   const loop = async (id: number) => {
@@ -333,6 +344,7 @@ async function main(): Promise<void> {
   await sleep(2000);
   const end = await metrics(server.url);
   const rssEnd = end.get('process_resident_memory_bytes') ?? NaN;
+  const heapEnd = end.get('nodejs_heap_size_used_bytes') ?? NaN;
 
   let exitCode: number | null | string = 'not started here';
   if (server.child) {
@@ -372,6 +384,8 @@ async function main(): Promise<void> {
     tokens_predicted_total: end.get('wf_tokens_predicted_total') ?? null,
     rss_mib: { after_references: mib(rssStart), after_warmup: mib(rssWarm), end: mib(rssEnd) },
     rss_end_vs_warmup: Math.round((rssEnd / rssWarm) * 1000) / 1000,
+    js_heap_mib: { after_warmup: mib(heapWarm), end: mib(heapEnd) },
+    memory_every_15s: rssSeries,
     exit_code_after_sigterm: exitCode,
     wall_seconds: Math.round((Date.now() - t0) / 100) / 10,
   };
@@ -387,7 +401,7 @@ async function main(): Promise<void> {
   );
   console.log(`soak: status counts ${JSON.stringify(report.status)}`);
   console.log(`soak: stuck slots ${JSON.stringify(stuck)}; processing/queued at the end ${report.requests_processing_end}/${report.requests_queued_end}`);
-  console.log(`soak: RSS MiB after references ${report.rss_mib.after_references}, after warm-up ${report.rss_mib.after_warmup}, end ${report.rss_mib.end} (end/warm-up ${report.rss_end_vs_warmup})`);
+  console.log(`soak: RSS MiB after references ${report.rss_mib.after_references}, after warm-up ${report.rss_mib.after_warmup}, end ${report.rss_mib.end} (end/warm-up ${report.rss_end_vs_warmup}); JS heap after warm-up ${report.js_heap_mib.after_warmup}, end ${report.js_heap_mib.end}`);
   console.log(`soak: exit code after SIGTERM ${exitCode}`);
   console.log(`soak: ${JSON.stringify(verdict)}`);
   const out = join(root, 'bench', 'results', 'soak.json');

@@ -360,7 +360,7 @@ export class ApiServer {
   }
 
   private metrics(ctx: Ctx): void {
-    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage.rss());
+    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
     ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }

@@ -114,7 +114,7 @@ export class Monitor {
   }
 
   /** The Prometheus text of /metrics. */
-  metrics(s: EngineSnapshot, rssBytes: number): string {
+  metrics(s: EngineSnapshot, memory: { rss: number; heapUsed: number }): string {
     const busy = s.slots.filter((x) => x.busy).length;
     return new Exposition()
       .counter('wf_prompt_tokens_total', 'Prompt tokens evaluated (tokens found in a KV cache are not counted).', this.promptTokens)
@@ -133,7 +133,8 @@ export class Monitor {
       .gauge('wf_kv_cache_usage_ratio', 'KV cache positions in use / all positions (0..1).', s.kv.total > 0 ? s.kv.used / s.kv.total : 0)
       .histogram('wf_time_to_first_token_seconds', 'From a request\'s arrival to its first generated token, in seconds.', this.ttft)
       .histogram('wf_time_between_tokens_seconds', 'Between consecutive generated tokens of one request, in seconds.', this.tbt)
-      .gauge('process_resident_memory_bytes', 'Resident memory of the server process, in bytes.', rssBytes)
+      .gauge('process_resident_memory_bytes', 'Resident memory of the server process, in bytes.', memory.rss)
+      .gauge('nodejs_heap_size_used_bytes', 'JavaScript heap in use, in bytes (wasm memory is not in it).', memory.heapUsed)
       .text();
   }
 
