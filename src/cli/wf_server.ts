@@ -104,11 +104,14 @@ export function apiKeysFrom(o: ParsedArgs['options'], env: NodeJS.ProcessEnv = p
   return undefined;
 }
 
-/** The start-up warning for a context larger than the model was trained on, or null. */
-export function contextWarning(ctxSize: number, trained: number): string | null {
-  if (!(trained > 0) || ctxSize <= trained) return null;
+/**
+ * The start-up warning when one sequence may grow past the context the model was trained on
+ * (`perSequence`: the most tokens one sequence can hold with this --ctx-size and -np), or null.
+ */
+export function contextWarning(ctxSize: number, perSequence: number, trained: number): string | null {
+  if (!(trained > 0) || perSequence <= trained) return null;
   return (
-    `warning: --ctx-size ${ctxSize} is larger than the model's trained context (${trained} tokens): ` +
+    `warning: --ctx-size ${ctxSize} lets a sequence hold ${perSequence} tokens, more than the model's trained context (${trained} tokens): ` +
     `past ${trained} positions a sequence is beyond what the model has seen, and its output degrades`
   );
 }
@@ -202,7 +205,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       `${prog}: model ${id}${demo ? ' (demo, random weights: output is noise)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
         ` | ${info.kernels} x${info.threads} | chat template: ${info.chat_template}`,
     );
-    const warning = contextWarning(info.n_ctx, info.n_ctx_train);
+    const warning = contextWarning(info.n_ctx, info.n_ctx_slot, info.n_ctx_train);
     if (warning) log(`${prog}: ${warning}`);
     if (apiKeys) {
       log(`${prog}: API key required (from ${apiKeys.source})`);

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBenchmark, formatBenchmark } from '../../src/server/benchmark.js';
-import { serverMain } from '../../src/cli/wf_server.js';
+import { contextWarning, serverMain } from '../../src/cli/wf_server.js';
 import { finished, spawnCli } from './spawn.js';
 import { tinyModel, tinyModelBytes } from './helpers.js';
 
@@ -221,7 +221,7 @@ test('WF_API_KEY sets the key; -c past the trained context warns at start', asyn
   // the tiny model was trained (so its metadata says) for 1024 positions
   const s = await serve(['-m', modelPath, '-c', '2048', '--quiet'], { WF_API_KEY: 'from-env' });
   try {
-    assert.match(s.stderr(), /warning: --ctx-size 2048 is larger than the model's trained context \(1024 tokens\)/);
+    assert.match(s.stderr(), /warning: --ctx-size 2048 lets a sequence hold 2048 tokens, more than the model's trained context \(1024 tokens\)/);
     assert.match(s.stderr(), /API key required \(from WF_API_KEY\)/);
     const denied = await fetch(`${s.url}/v1/models`);
     assert.equal(denied.status, 401);
@@ -252,6 +252,12 @@ test('--api-key-file: keys one per line, comments skipped; no warning when -c fi
     s.child.kill('SIGTERM');
   }
   assert.equal((await s.done).code, 0);
+});
+
+test('contextWarning: only when one sequence can grow past the trained context', () => {
+  assert.equal(contextWarning(4096, 4096, 4096), null);
+  assert.equal(contextWarning(8192, 2048, 4096), null); // 4 slots of 2048
+  assert.match(contextWarning(8192, 8192, 4096)!, /--ctx-size 8192 lets a sequence hold 8192 tokens, more than the model's trained context \(4096 tokens\)/);
 });
 
 test('API key errors: unreadable or empty file, both flags, empty WF_API_KEY', async () => {
