@@ -228,7 +228,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     process.once('SIGINT', force);
     process.once('SIGTERM', force);
     const n = running.server.requestsInFlight;
-    log(`${prog}: ${sig}: shutting down: new requests get 503; ${n} request(s) in flight may take up to ${drainSeconds} s`);
+    log(`${prog}: ${sig}: shutting down: new requests get 503; ${n} request(s) in flight may take up to ${drainSeconds} s${n > 0 ? ' (a second signal exits at once)' : ''}`);
     const { cutOff } = await running.drain(drainSeconds * 1000);
     if (cutOff > 0) log(`${prog}: drain timeout: ${cutOff} request(s) still running were ended with an error`);
     stopped = true;
