@@ -198,7 +198,7 @@ test('SIGTERM drains: the stream in flight finishes, a new request is refused, e
   assert.doesNotMatch(s.stderr(), /drain timeout/);
 });
 
-test('SIGTERM with a tiny --drain-timeout: the stream gets an error event, exit 0', async () => {
+test('SIGINT (like SIGTERM) with a tiny --drain-timeout: the stream gets an error event, exit 0', async () => {
   const s = await serve(['--drain-timeout', '0.2', '--quiet']);
   const res = await fetch(`${s.url}/v1/completions`, {
     method: 'POST',
@@ -207,13 +207,14 @@ test('SIGTERM with a tiny --drain-timeout: the stream gets an error event, exit 
   assert.equal(res.status, 200);
   const reader = res.body!.getReader();
   let text = new TextDecoder().decode((await reader.read()).value);
-  s.child.kill('SIGTERM');
+  s.child.kill('SIGINT');
   for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
   const events = text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
   assert.ok(!events.includes('[DONE]'), 'a cut-off stream must not end with [DONE]');
   assert.equal(JSON.parse(events[events.length - 1]!).error.code, 'server_shutting_down');
   const r = await s.done;
   assert.equal(r.code, 0, s.stderr());
+  assert.match(s.stderr(), /SIGINT: shutting down/);
   assert.match(s.stderr(), /drain timeout: 1 request\(s\) still running were ended with an error/);
 });
 
