@@ -10,7 +10,10 @@
 // generated tokens of one request.
 import type { GenerationEvent } from '../generate/generate.js';
 import { Exposition, Histogram } from './metrics.js';
-import type { GenerationParams } from './requests.js';
+import { DEFAULT_SAMPLING, type GenerationParams } from './requests.js';
+
+/** What a request gets when it sets nothing: shown for a slot that has served none yet. */
+const DEFAULT_PARAMS: GenerationParams = { sampler: { ...DEFAULT_SAMPLING }, stop: [], ignoreEos: false, stream: false, includeUsage: false };
 
 /** One slot as the engine side sees it. */
 export interface SlotState {
@@ -151,7 +154,7 @@ export class Monitor {
         n_cached: slot.n_cached,
         speculative: false,
         is_processing: slot.busy,
-        params: t ? paramsReport(t.params) : null,
+        params: paramsReport(t?.params ?? DEFAULT_PARAMS),
         prompt_tokens: t?.promptTokens ?? 0,
         next_token: {
           has_next_token: live,
@@ -171,7 +174,8 @@ export interface SlotReport {
   n_cached: number;
   speculative: false;
   is_processing: boolean;
-  params: ReturnType<typeof paramsReport> | null;
+  /** the last request's settings (the defaults before the first) */
+  params: ReturnType<typeof paramsReport>;
   prompt_tokens: number;
   next_token: { has_next_token: boolean; has_new_line: boolean; n_remain: number; n_decoded: number };
 }
