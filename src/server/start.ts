@@ -16,6 +16,8 @@ export interface StartOptions {
   maxQueue?: number;
   maxTokensCap?: number;
   chatTemplate?: string;
+  /** render control tokens into replies (--special) */
+  special?: boolean;
   /** one key, or several (any of them is accepted) */
   apiKey?: string | readonly string[];
   /** serve GET /slots (default true) */
@@ -49,6 +51,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       maxQueue: opts.maxQueue,
       maxTokensCap: opts.maxTokensCap,
       chatTemplate: opts.chatTemplate,
+      special: opts.special,
     });
     server = new ApiServer(service, {
       apiKey: opts.apiKey,
