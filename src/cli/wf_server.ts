@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from './args.js';
-import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
+import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../model/synthetic.js';
 import { loadModelFile } from '../node/model-file.js';
@@ -32,6 +32,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens, divided between the slots (default: the model's, at most 4096)" },
   CACHE_TYPE_OPTION,
@@ -209,7 +210,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (demo, random weights: output is noise)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
-        ` | ${info.kernels} x${info.threads}`,
+        ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed

@@ -72,6 +72,8 @@ export interface ModelInfo {
   slots: number;
   kernels: string;
   threads: number;
+  /** output head precision: int8 or f16 (--lm-head) */
+  lm_head: string;
   chat_template: string;
   /** why that chat template */
   chat_template_reason: string;
@@ -184,6 +186,7 @@ export class GenerationService {
       slots: this.scheduler.stats().slots,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
+      lm_head: this.model.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,
     };

@@ -157,7 +157,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number, cacheType });
     const interactive = !!process.stdin.isTTY;
-    if (interactive) process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | /reset to start over, /exit to quit]\n`);
+    process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | lm_head ${lm.model.lmHead}${interactive ? ' | /reset to start over, /exit to quit' : ''}]\n`);
     await chatLoop({
       session,
       input: process.stdin,
