@@ -6,9 +6,18 @@
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
 //   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
+//   GET  /metrics               Prometheus text (see monitor.ts)
+//   GET  /slots                 llama-server's slot list (501 when turned off)
 // The same routes answer without the /v1 prefix. Errors have OpenAI's shape (see errors.ts):
 // malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
 // large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
+//
+// CORS: any origin; a preflight is answered with the methods and request headers it asks for
+// (the openai JS SDK sends X-Stainless-* headers besides Authorization and Content-Type).
+//
+// Draining (drain(), on SIGTERM): new requests are refused with 503 while the ones in flight run
+// to their end, for at most the drain timeout; then the rest are ended: a stream with an error
+// event (and no [DONE]), a whole response with a 503 error. /health answers 503 while draining.
 //
 // Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
 // or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
@@ -24,10 +33,14 @@ import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
+import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
+import { Monitor, type Task } from './monitor.js';
 
 export interface HttpServerOptions {
-  /** require `Authorization: Bearer <key>` on the API routes (not on / and /health) */
-  apiKey?: string;
+  /** require `Authorization: Bearer <key>` on the API routes (not on / and /health); a list = any of them */
+  apiKey?: string | readonly string[];
+  /** serve GET /slots (default true; false answers 501, as llama-server's --no-slots) */
+  slots?: boolean;
   /** largest request body in bytes (default 8 MiB) */
   maxBodyBytes?: number;
   /** one line per request; null = silent (default: stderr) */
@@ -46,6 +59,8 @@ interface Ctx {
   signal: AbortSignal;
   /** extra text for the request's log line */
   note: string;
+  /** performance.now() when the request arrived */
+  arrived: number;
 }
 
 type Handler = (ctx: Ctx) => Promise<void> | void;
@@ -59,6 +74,25 @@ const CORS = {
   'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
   'Access-Control-Allow-Headers': 'Authorization, Content-Type',
 };
+
+/** Routes that still answer while draining (monitoring), and never count as in flight. */
+const MONITORING = new Set(['/health', '/v1/health', '/metrics', '/slots']);
+
+/** A preflight's answer: the headers it asks for are allowed (the browser checks them, we do not). */
+function preflightHeaders(req: IncomingMessage): Record<string, string> {
+  const asked = req.headers['access-control-request-headers'];
+  const list = (Array.isArray(asked) ? asked.join(',') : asked ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
+  const allow = new Set(['Authorization', 'Content-Type', ...list]);
+  return {
+    ...CORS,
+    'Access-Control-Allow-Headers': [...allow].join(', '),
+    'Access-Control-Max-Age': '86400',
+    Vary: 'Access-Control-Request-Headers',
+  };
+}
 
 const SSE_HEADERS = {
   ...CORS,
@@ -130,15 +164,24 @@ export class ApiServer {
   private readonly maxBody: number;
   private readonly log: ((line: string) => void) | null;
   private readonly page: string | null;
-  private readonly keyDigest: Buffer | null;
+  private readonly keyDigests: Buffer[];
+  private readonly slotsEnabled: boolean;
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
+  readonly monitor = new Monitor();
+  private draining = false;
+  /** API requests being served (monitoring routes not counted) */
+  private inFlight = 0;
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
     this.log = opts.log === undefined ? (line) => process.stderr.write(line + '\n') : opts.log;
     this.page = opts.chatPage === undefined ? loadChatPage() : opts.chatPage;
-    this.keyDigest = opts.apiKey ? digest(opts.apiKey) : null;
+    const keys = opts.apiKey === undefined ? [] : typeof opts.apiKey === 'string' ? [opts.apiKey] : [...opts.apiKey];
+    if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
+    this.keyDigests = keys.map(digest);
+    this.slotsEnabled = opts.slots ?? true;
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
@@ -150,6 +193,8 @@ export class ApiServer {
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
     route(['/tokenize'], 'POST', (c) => this.tokenize(c));
     route(['/detokenize'], 'POST', (c) => this.detokenize(c));
+    route(['/metrics'], 'GET', (c) => this.metrics(c));
+    route(['/slots'], 'GET', (c) => this.slots(c));
 
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((e) => {
@@ -177,8 +222,39 @@ export class ApiServer {
     });
   }
 
+  /** API requests being served now (monitoring routes not counted). */
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** True once drain() or close() began: new API requests are refused with 503. */
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Graceful stop: refuses new requests (503), waits up to `timeoutMs` for the requests in flight
+   * to finish, then close()s, which ends the rest with an error. Resolves with how many were
+   * still running at the deadline.
+   */
+  async drain(timeoutMs: number): Promise<{ cutOff: number }> {
+    this.draining = true;
+    let cutOff = 0;
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+      const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs))));
+      const done = await Promise.race([idle, deadline]);
+      clearTimeout(timer);
+      if (!done) cutOff = this.inFlight;
+    }
+    await this.close();
+    return { cutOff };
+  }
+
   /** Stops accepting connections, ends running generations and closes every connection. */
   close(): Promise<void> {
+    this.draining = true;
     this.closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
@@ -204,12 +280,17 @@ export class ApiServer {
       path = req.url ?? '/';
     }
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
-    const ctx: Ctx = { req, res, path, signal: ac.signal, note: '' };
+    const ctx: Ctx = { req, res, path, signal: ac.signal, note: '', arrived: t0 };
+    const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
+    if (counted) this.inFlight++;
     try {
       if (req.method === 'OPTIONS') {
-        res.writeHead(204, { ...CORS, 'Access-Control-Max-Age': '86400' });
+        res.writeHead(204, preflightHeaders(req));
         res.end();
         return;
+      }
+      if (this.draining && counted) {
+        throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
       }
       const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined);
       if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
@@ -220,11 +301,12 @@ export class ApiServer {
         res.setHeader('Allow', allow);
         throw new ApiError(405, `method ${req.method} is not allowed on ${path} (use ${allow})`, 'invalid_request_error', null, 'method_not_allowed');
       }
-      if (this.keyDigest && path !== '/' && path !== '/index.html' && path !== '/health') this.checkKey(req);
+      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health') this.checkKey(req);
       await h(ctx);
     } catch (e) {
       this.fail(ctx, e);
     } finally {
+      if (counted && --this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
       if (this.log && path !== '/health') {
         const status = ac.signal.aborted && !res.writableFinished ? 'aborted' : String(res.statusCode);
         this.log(`${req.method} ${path} ${status} ${Math.round(performance.now() - t0)} ms${ctx.note}`);
@@ -242,8 +324,8 @@ export class ApiServer {
     const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
     if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
-      // an oversized body was not read to its end: close the connection after answering
-      const headers: Record<string, string> = err.status === 413 ? { Connection: 'close', ...err.headers } : err.headers;
+      // an oversized body was not read to its end, or the server is going away: close the connection after answering
+      const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;
       sendJson(res, err.status, err.body(), headers);
     } else if (!res.writableEnded) {
       // mid-stream: report in the stream, then end it
@@ -255,7 +337,11 @@ export class ApiServer {
   private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization ?? '';
     const m = /^Bearer\s+(.+)$/i.exec(h);
-    if (!m || !timingSafeEqual(digest(m[1]!.trim()), this.keyDigest!)) {
+    const given = m ? digest(m[1]!.trim()) : null;
+    // compare with every key (no early exit), each in constant time
+    let ok = false;
+    for (const k of this.keyDigests) if (given && timingSafeEqual(given, k)) ok = true;
+    if (!ok) {
       throw new ApiError(401, m ? 'invalid API key' : 'missing API key (send Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key');
     }
   }
@@ -268,7 +354,27 @@ export class ApiServer {
 
   private health(ctx: Ctx): void {
     const s = this.service.stats();
-    sendJson(ctx.res, 200, { status: 'ok', slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued });
+    const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
+    if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
+    else sendJson(ctx.res, 200, { status: 'ok', ...body });
+  }
+
+  private metrics(ctx: Ctx): void {
+    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
+    ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+    ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
+  }
+
+  private slots(ctx: Ctx): void {
+    if (!this.slotsEnabled) {
+      throw new ApiError(501, 'the /slots endpoint is turned off on this server (--no-slots)', 'not_supported_error', null, 'not_supported');
+    }
+    const snap = this.service.snapshot();
+    const failOnNoSlot = new URL(ctx.req.url ?? '/', 'http://localhost').searchParams.get('fail_on_no_slot');
+    if (failOnNoSlot && failOnNoSlot !== '0' && snap.slots.every((s) => s.busy)) {
+      throw new ApiError(503, 'no slot available', 'server_error', null, 'no_slot_available');
+    }
+    sendJson(ctx.res, 200, this.monitor.slots(snap));
   }
 
   private modelObject() {
@@ -327,17 +433,27 @@ export class ApiServer {
   }
 
   private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, prompt: number[]): Promise<void> {
-    const handle = await this.service.start(prompt, params, ctx.signal);
+    const started = await this.service.start(prompt, params, ctx.signal);
+    const task: Task = this.monitor.begin(started.slot, params, prompt.length, ctx.arrived);
+    const handle: RunHandle = { ...started, events: this.monitor.watch(task, started.events) };
+    let info: RunInfo | null = null;
     try {
-      const info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle);
+      info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle);
       if (info) {
         const t = R.timings(info.result, info.cachedTokens);
         ctx.note =
           ` | slot ${info.slot} | prompt ${info.promptTokens} tok (${info.cachedTokens} cached), ${t.prompt_per_second} tok/s` +
-          ` | gen ${info.result.tokens.length} tok, ${t.predicted_per_second} tok/s | ${info.result.finishReason}`;
+          ` | gen ${t.predicted_n} tok, ${t.predicted_per_second} tok/s | ${info.result.finishReason}`;
       }
     } finally {
-      await handle.dispose();
+      await started.dispose();
+      const t = info ? R.timings(info.result, info.cachedTokens) : null;
+      this.monitor.end(
+        task,
+        info && t
+          ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+          : null,
+      );
     }
   }
 
@@ -365,7 +481,7 @@ export class ApiServer {
     }
     if (!this.ended(ctx, info)) return info;
     const base = this.responseBase(kind);
-    const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
+    const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
@@ -405,7 +521,7 @@ export class ApiServer {
     }
     if (!this.ended(ctx, info)) return info;
     const finish = R.finishReason(info.result.finishReason);
-    const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
+    const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
     if (kind === 'chat') {
       sendEvent(res, R.chatChunk(base, {}, finish));

@@ -65,9 +65,13 @@ function int(b: Body, key: string, min: number, max = Number.MAX_SAFE_INTEGER): 
   if (!present(b, key)) return undefined;
   const v = b[key];
   if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidType(key, 'an integer', v);
-  if (v < min || v > max) {
-    throw invalidParam(key, `'${key}' must be ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`}, got ${v}`);
+  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
+  if (v < min) throw invalidParam(key, `'${key}' must be ${range}, got ${v}`);
+  // past 2^53 a JSON number is no longer an exact integer (1e20 reads as one, but counts nothing)
+  if (v > Number.MAX_SAFE_INTEGER) {
+    throw invalidParam(key, `'${key}' is too large: ${v} is not a safe integer (the largest is ${Number.MAX_SAFE_INTEGER})`);
   }
+  if (v > max) throw invalidParam(key, `'${key}' must be ${range}, got ${v}`);
   return v;
 }
 

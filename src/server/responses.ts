@@ -37,6 +37,16 @@ export interface Usage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
+/**
+ * Tokens the model generated for usage.completion_tokens: every sampled token, the end-of-generation
+ * token included (it is not in the text, but it was sampled). llama-server counts the same way, so
+ * completion_tokens equals timings.predicted_n, and it never exceeds max_tokens (a generation cut
+ * by max_tokens samples no stop token).
+ */
+export function completionTokens(result: GenerationResult): number {
+  return result.timings.generatedTokens;
+}
+
 export function usage(promptTokens: number, completionTokens: number, cachedTokens: number): Usage {
   return {
     prompt_tokens: promptTokens,

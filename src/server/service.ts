@@ -17,6 +17,7 @@ import { KVCache } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
+import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
@@ -252,6 +253,13 @@ export class GenerationService {
   kvUsage(): number {
     const pool = this.slots[0]!.kv.pool;
     return pool.allocator.used / pool.size;
+  }
+
+  /** Slots, queue and KV memory, as /metrics and /slots report them (KV: positions holding a token, of the shared pool). */
+  snapshot(): EngineSnapshot {
+    const slots = this.slotStates().map((s) => ({ id: s.id, n_ctx: this.slotContext, busy: s.busy, n_cached: s.cachedTokens }));
+    const used = slots.reduce((a, s) => a + s.n_cached, 0);
+    return { slots, queued: this.scheduler.stats().queued, kv: { used, total: this.slots[0]!.kv.pool.size } };
   }
 
   /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */

@@ -112,7 +112,8 @@ test('without -m it scores with the built-in demo model', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /no --model given: using the built-in demo model/);
   const j = JSON.parse(r.stdout);
-  assert.ok(j.ppl > 1 && Number.isFinite(j.ppl) && j.chunks >= 40, r.stdout);
+  // the trained demo (a few-thousand-token vocabulary) predicts English far better than chance
+  assert.ok(j.ppl > 1 && j.ppl < 500 && j.chunks >= 10, r.stdout);
 });
 
 test('errors: missing -f, missing text file, text shorter than one chunk, -c beyond the model context, bad -c', async () => {

@@ -1,12 +1,14 @@
 // wf_server as a process: benchmark mode (table and JSON) on a tiny model file, `wf serve`, serving
-// the demo model until SIGTERM with a clean exit. In-process: runBenchmark() and flag errors.
+// the demo model until SIGTERM with a clean exit, draining on SIGTERM (in time and cut off), API keys
+// from WF_API_KEY and --api-key-file, the -c warning. In-process: runBenchmark() and flag errors.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBenchmark, formatBenchmark } from '../../src/server/benchmark.js';
-import { serverMain } from '../../src/server/cli.js';
+import { contextWarning, serverMain } from '../../src/cli/wf_server.js';
 import { finished, spawnCli } from './spawn.js';
 import { tinyModel, tinyModelBytes } from './helpers.js';
 import { demoWords, wordsOf } from '../helpers/demo.js';
@@ -148,4 +150,163 @@ test('wf_server flag errors exit 2 with a message; a missing model file or bad t
   const tmpl = await run(['-m', modelPath, '--chat-template', 'no-such-template']);
   assert.equal(tmpl.code, 1);
   assert.match(tmpl.err, /--chat-template 'no-such-template' is not a file, a known name/);
+});
+
+/** Starts wf_server on a free port and waits for its 'listening' line. */
+async function serve(argv: string[], env: Record<string, string> = {}) {
+  const child = spawnCli('wf_server', ['--port', '0', '-t', '1', ...argv], env);
+  const done = finished(child);
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'listening' line: ${err}`)), 30000);
+    const check = () => {
+      const m = /listening on (http:\/\/\S+) /.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        resolve(m[1]!);
+      }
+    };
+    child.stderr!.on('data', check);
+    child.once('exit', () => reject(new Error(`server exited before listening: ${err}`)));
+  });
+  const stderrSoFar = () => err;
+  const waitLog = async (re: RegExp, ms = 20000) => {
+    const end = Date.now() + ms;
+    while (!re.test(err)) {
+      if (Date.now() > end) throw new Error(`no log line ${re}: ${err}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  return { child, url, done, stderr: stderrSoFar, waitLog };
+}
+
+test('SIGTERM drains: the stream in flight finishes, a new request is refused, exit 0', async () => {
+  const s = await serve(['--drain-timeout', '120', '--quiet']);
+  try {
+    const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const stream = await client.completions.create({ model: 'm', prompt: 'once upon', max_tokens: 120, temperature: 0, ignore_eos: true, stream: true } as any);
+    const it = (stream as any)[Symbol.asyncIterator]();
+    const first = await it.next();
+    let text = first.value.choices[0].text as string;
+    s.child.kill('SIGTERM');
+    await s.waitLog(/SIGTERM: shutting down: new requests get 503; 1 request\(s\) in flight/);
+    const refused = await fetch(`${s.url}/v1/completions`, { method: 'POST', body: JSON.stringify({ prompt: 'x', max_tokens: 1 }) });
+    assert.equal(refused.status, 503);
+    assert.equal(((await refused.json()) as any).error.code, 'server_shutting_down');
+    let finish = null;
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      text += r.value.choices[0]?.text ?? '';
+      finish = r.value.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'length');
+  } finally {
+    if (!/SIGTERM: shutting down/.test(s.stderr())) s.child.kill('SIGTERM');
+  }
+  const r = await s.done;
+  assert.equal(r.code, 0, s.stderr());
+  assert.match(s.stderr(), /stopped/);
+  assert.doesNotMatch(s.stderr(), /drain timeout/);
+});
+
+test('SIGINT (like SIGTERM) with a tiny --drain-timeout: the stream gets an error event, exit 0', async () => {
+  const s = await serve(['--drain-timeout', '0.2', '--quiet']);
+  const res = await fetch(`${s.url}/v1/completions`, {
+    method: 'POST',
+    body: JSON.stringify({ prompt: 'once upon', max_tokens: 1000, temperature: 0, ignore_eos: true, stream: true }),
+  });
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  let text = new TextDecoder().decode((await reader.read()).value);
+  s.child.kill('SIGINT');
+  for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value);
+  const events = text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  assert.ok(!events.includes('[DONE]'), 'a cut-off stream must not end with [DONE]');
+  assert.equal(JSON.parse(events[events.length - 1]!).error.code, 'server_shutting_down');
+  const r = await s.done;
+  assert.equal(r.code, 0, s.stderr());
+  assert.match(s.stderr(), /SIGINT: shutting down/);
+  assert.match(s.stderr(), /drain timeout: 1 request\(s\) still running were ended with an error/);
+});
+
+test('WF_API_KEY sets the key; -c past the trained context warns at start', async () => {
+  // the tiny model was trained (so its metadata says) for 1024 positions
+  const s = await serve(['-m', modelPath, '-c', '2048', '--quiet'], { WF_API_KEY: 'from-env' });
+  try {
+    assert.match(s.stderr(), /warning: --ctx-size 2048 lets a sequence hold 2048 tokens, more than the model's trained context \(1024 tokens\)/);
+    assert.match(s.stderr(), /API key required \(from WF_API_KEY\)/);
+    const denied = await fetch(`${s.url}/v1/models`);
+    assert.equal(denied.status, 401);
+    const ok = await new OpenAI({ baseURL: `${s.url}/v1`, apiKey: 'from-env', maxRetries: 0 }).models.list();
+    assert.equal(ok.data[0]!.id, 'tiny.gguf');
+  } finally {
+    s.child.kill('SIGTERM');
+  }
+  assert.equal((await s.done).code, 0);
+});
+
+test('--api-key-file: keys one per line, comments skipped; no warning when -c fits', async () => {
+  const file = join(dir, 'keys.txt');
+  writeFileSync(file, '# rotated weekly\n\nfirst-key\n  second-key  \n');
+  const s = await serve(['-m', modelPath, '-c', '1024', '--api-key-file', file, '--quiet'], { WF_API_KEY: 'ignored-when-a-file-is-given' });
+  try {
+    assert.doesNotMatch(s.stderr(), /warning: --ctx-size/);
+    assert.match(s.stderr(), /API key required \(from --api-key-file \(2 keys\)\)/);
+    for (const key of ['first-key', 'second-key']) {
+      const r = await new OpenAI({ baseURL: `${s.url}/v1`, apiKey: key, maxRetries: 0 }).completions.create({ model: 'm', prompt: 'x', max_tokens: 1 });
+      assert.equal(r.object, 'text_completion');
+    }
+    for (const key of ['ignored-when-a-file-is-given', '# rotated weekly', 'first-key second-key']) {
+      const r = await fetch(`${s.url}/v1/models`, { headers: { Authorization: `Bearer ${key}` } });
+      assert.equal(r.status, 401, key);
+    }
+  } finally {
+    s.child.kill('SIGTERM');
+  }
+  assert.equal((await s.done).code, 0);
+});
+
+test('contextWarning: only when one sequence can grow past the trained context', () => {
+  assert.equal(contextWarning(4096, 4096, 4096), null);
+  assert.equal(contextWarning(8192, 2048, 4096), null); // 4 slots of 2048
+  assert.match(contextWarning(8192, 8192, 4096)!, /--ctx-size 8192 lets a sequence hold 8192 tokens, more than the model's trained context \(4096 tokens\)/);
+});
+
+test('API key errors: unreadable or empty file, both flags, empty WF_API_KEY', async () => {
+  const run = async (argv: string[]) => {
+    const lines: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+    try {
+      return { code: await serverMain(['-m', modelPath, ...argv]), err: lines.join('\n') };
+    } finally {
+      console.error = orig;
+    }
+  };
+  const missing = await run(['--api-key-file', join(dir, 'no-such-keys')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /cannot read --api-key-file '.*no-such-keys': no such file/);
+  const isDir = await run(['--api-key-file', dir]);
+  assert.equal(isDir.code, 2);
+  assert.match(isDir.err, /cannot read --api-key-file .*: it is a directory/);
+  const empty = join(dir, 'empty-keys');
+  writeFileSync(empty, '# nothing here\n\n   \n');
+  const none = await run(['--api-key-file', empty]);
+  assert.equal(none.code, 2);
+  assert.match(none.err, /--api-key-file '.*empty-keys' holds no key/);
+  const both = await run(['--api-key', 'a', '--api-key-file', empty]);
+  assert.equal(both.code, 2);
+  assert.match(both.err, /give --api-key or --api-key-file, not both/);
+  process.env.WF_API_KEY = ' ';
+  try {
+    const blank = await run([]);
+    assert.equal(blank.code, 2);
+    assert.match(blank.err, /WF_API_KEY is set but empty/);
+  } finally {
+    delete process.env.WF_API_KEY;
+  }
+  const drain = await run(['--drain-timeout', '-1']);
+  assert.equal(drain.code, 2);
+  assert.match(drain.err, /--drain-timeout must be 0\.\.86400 seconds/);
 });

@@ -160,9 +160,60 @@ test('end of generation: finish_reason stop when the model emits EOS', async () 
   });
   assert.equal(r.choices[0]!.finish_reason, 'stop');
   assert.equal(r.choices[0]!.message.content, '');
-  assert.equal(r.usage?.completion_tokens, 0);
+  // the EOS token was sampled: it counts in usage as in timings.predicted_n (llama-server's way)
+  assert.equal(r.usage?.completion_tokens, 1);
+  assert.equal((r as any).timings.predicted_n, 1);
   const t = await client.completions.create({ model: 'tiny-test', prompt: 'x', max_tokens: 10, temperature: 0, logit_bias: { [String(EOT)]: 100 } });
   assert.equal(t.choices[0]!.finish_reason, 'stop');
+  assert.equal(t.usage?.completion_tokens, (t as any).timings.predicted_n);
+});
+
+test('usage.completion_tokens equals timings.predicted_n however generation ends', async () => {
+  let prompt = 'abc';
+  const run = async (bias: number, stream: boolean) => {
+    const body = { model: 'tiny-test', prompt, max_tokens: 12, temperature: 0, logit_bias: { [String(EOS)]: bias, [String(EOT)]: -100 } };
+    let usage: any;
+    let timings: any;
+    let finish: string | null = null;
+    if (stream) {
+      const s = await client.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+      for await (const c of s) {
+        if (c.choices[0]?.finish_reason) finish = c.choices[0].finish_reason;
+        if (c.usage) {
+          usage = c.usage;
+          timings = (c as any).timings;
+        }
+      }
+    } else {
+      const r = await client.completions.create(body);
+      usage = r.usage;
+      timings = (r as any).timings;
+      finish = r.choices[0]!.finish_reason;
+    }
+    assert.equal(usage.completion_tokens, timings.predicted_n, `bias ${bias}, stream ${stream}`);
+    return { finish, n: usage.completion_tokens as number };
+  };
+  assert.deepEqual(await run(0, false), { finish: 'length', n: 12 });
+  assert.deepEqual(await run(100, true), { finish: 'stop', n: 1 });
+  // a bias between the two where EOS comes after a few tokens: greedy, so bisection finds the
+  // position where EOS is closest to winning; with some prompts that is not the first one
+  let mid = 50;
+  let found: { finish: string | null; n: number } | null = null;
+  for (const p of ['abc', 'hello', 'The end', 'x y z', '12345', 'once upon a time', 'q', 'zzz']) {
+    prompt = p;
+    let lo = 0;
+    let hi = 100;
+    for (let i = 0; i < 30 && !found; i++) {
+      mid = (lo + hi) / 2;
+      const r = await run(mid, false);
+      if (r.finish === 'stop' && r.n > 1) found = r;
+      else if (r.finish === 'stop') hi = mid;
+      else lo = mid;
+    }
+    if (found) break;
+  }
+  assert.ok(found, 'no bias made EOS come after a few tokens');
+  assert.deepEqual(await run(mid, true), found, 'streamed usage agrees');
 });
 
 test('logprobs: chat top_logprobs and completion logprobs', async () => {

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../src/model/synthetic.js';
-import { startServer } from '../../src/server/cli.js';
+import { startServer } from '../../src/server/start.js';
 import { launchChromium, NO_BROWSER } from '../helpers/browser.js';
 
 test('chat page: a message sent in Chromium gets a streamed reply with its statistics', async (t) => {

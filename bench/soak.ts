@@ -1,0 +1,422 @@
+// Reliability run (a benchmark, not a test): many clients against one wf_server on loopback for a
+// bounded time, then an account of what went wrong.
+//
+//   - the server: started here on 127.0.0.1 (the demo model unless --model-path), or --target URL
+//     of one already running on loopback (nothing else is accepted);
+//   - first, every request of the mix is served alone, greedy: those answers are the references;
+//   - then --clients loops (default 64) for --minutes (default 5): a quarter of the clients abort
+//     their streams after a few chunks, the others send greedy requests (chat and completions,
+//     streamed or whole) with malformed ones mixed in (bad JSON, wrong types, unknown routes,
+//     too-large numbers, prompts past the context), which must get a 4xx;
+//   - at the end: 5xx and unexpected answers, every completed greedy answer compared with its
+//     reference, slots still processing once the load is gone (/slots), resident memory after
+//     warm-up against the end (/metrics process_resident_memory_bytes), and the server's exit
+//     code after SIGTERM.
+//
+// Run: npm run build && node dist/bench/soak.js [--minutes 5] [--clients 64] [--np 4] [--max-tokens 24]
+//      [--model-path FILE.gguf] [--threads N] [--target http://127.0.0.1:PORT]
+// Prints the figures and writes bench/results/soak.json.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { parseArgs, type OptionSpec } from '../src/cli/args.js';
+import { parseExposition } from '../src/server/metrics.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+// works from bench/ (tsx) and dist/bench/ (compiled)
+const root = here.includes(join('dist', 'bench')) ? join(here, '..', '..') : join(here, '..');
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'minutes', type: 'number', default: 5, description: 'length of the load phase' },
+  { name: 'clients', type: 'number', default: 64, description: 'concurrent client loops' },
+  { name: 'np', type: 'number', default: 4, description: 'slots of the server started here' },
+  { name: 'ctx-size', type: 'number', default: 4096, description: 'context of the server started here' },
+  { name: 'threads', type: 'number', description: 'threads of the server started here' },
+  { name: 'max-tokens', type: 'number', default: 24, description: 'max_tokens of the greedy requests' },
+  { name: 'model-path', type: 'string', description: 'GGUF file for the server started here (default: the demo model)' },
+  { name: 'target', type: 'string', description: 'a running server on loopback instead of starting one' },
+  { name: 'seed', type: 'number', default: 1, description: "seed of the clients' choices" },
+];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A small deterministic random stream per client. */
+function rng(seed: number): (n: number) => number {
+  let s = seed >>> 0 || 1;
+  return (n) => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s % n;
+  };
+}
+
+// ---- the request mix
+
+interface GoodRequest {
+  key: string;
+  kind: 'chat' | 'completion';
+  body: Record<string, unknown>;
+}
+
+const PROMPTS = ['Once upon a time', 'The weather today', 'List three colors:', 'def fib(n):', 'Bonjour, je', '1, 2, 3,', 'Q: why is the sky blue?\nA:', 'x'];
+
+function goodRequests(maxTokens: number): GoodRequest[] {
+  const out: GoodRequest[] = [];
+  PROMPTS.forEach((p, i) => {
+    out.push({ key: `completion:${i}`, kind: 'completion', body: { model: 'soak', prompt: p, max_tokens: maxTokens, temperature: 0 } });
+    out.push({
+      key: `chat:${i}`,
+      kind: 'chat',
+      body: { model: 'soak', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: p }], max_tokens: maxTokens, temperature: 0 },
+    });
+  });
+  return out;
+}
+
+interface Malformed {
+  name: string;
+  method: string;
+  path: string;
+  body?: string;
+}
+
+const MALFORMED: Malformed[] = [
+  { name: 'truncated JSON', method: 'POST', path: '/v1/completions', body: '{"prompt": "x", "max_tokens": 5' },
+  { name: 'array body', method: 'POST', path: '/v1/chat/completions', body: '[]' },
+  { name: 'prompt is a number', method: 'POST', path: '/v1/completions', body: '{"prompt": 5}' },
+  { name: 'no messages', method: 'POST', path: '/v1/chat/completions', body: '{"messages": []}' },
+  { name: 'max_tokens 1e20', method: 'POST', path: '/v1/completions', body: '{"prompt": "x", "max_tokens": 1e20}' },
+  { name: 'temperature a string', method: 'POST', path: '/v1/chat/completions', body: '{"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}' },
+  { name: 'token id out of range', method: 'POST', path: '/v1/completions', body: '{"prompt": [1, 99999999]}' },
+  { name: 'prompt past the context', method: 'POST', path: '/v1/completions', body: JSON.stringify({ prompt: 'lorem ipsum '.repeat(3000) }) },
+  { name: 'unknown route', method: 'GET', path: '/v1/nothing-here' },
+  { name: 'wrong method', method: 'PUT', path: '/v1/completions', body: '{}' },
+  { name: 'empty body', method: 'POST', path: '/v1/completions', body: '' },
+];
+
+// ---- bookkeeping
+
+interface Tally {
+  requests: number;
+  completed: number;
+  compared: number;
+  mismatches: number;
+  /** the first few mismatches */
+  mismatchExamples: { key: string; stream: boolean; want: string; got: string; finishWant: string; finishGot: string }[];
+  aborted: number;
+  malformed: number;
+  status: Record<string, number>;
+  unexpected: { what: string; status: number | string; detail: string }[];
+  networkErrors: number;
+}
+
+const tally: Tally = { requests: 0, completed: 0, compared: 0, mismatches: 0, mismatchExamples: [], aborted: 0, malformed: 0, status: {}, unexpected: [], networkErrors: 0 };
+const count = (status: number | string) => (tally.status[String(status)] = (tally.status[String(status)] ?? 0) + 1);
+const unexpected = (what: string, status: number | string, detail: string) => {
+  if (tally.unexpected.length < 50) tally.unexpected.push({ what, status, detail: detail.slice(0, 300) });
+};
+
+interface Answer {
+  text: string;
+  finish: string;
+}
+
+async function ask(client: OpenAI, r: GoodRequest, stream: boolean, signal?: AbortSignal, abortAfter?: number, abort?: () => void): Promise<Answer | null> {
+  if (!stream) {
+    if (r.kind === 'chat') {
+      const c = await client.chat.completions.create(r.body as any, { signal });
+      return { text: c.choices[0]!.message.content ?? '', finish: c.choices[0]!.finish_reason };
+    }
+    const c = await client.completions.create(r.body as any, { signal });
+    return { text: c.choices[0]!.text, finish: c.choices[0]!.finish_reason };
+  }
+  let text = '';
+  let finish = '';
+  let chunks = 0;
+  const s = (
+    r.kind === 'chat'
+      ? await client.chat.completions.create({ ...(r.body as any), stream: true }, { signal })
+      : await client.completions.create({ ...(r.body as any), stream: true }, { signal })
+  ) as unknown as AsyncIterable<any>;
+  for await (const c of s) {
+    const ch = c.choices[0];
+    if (ch) {
+      text += r.kind === 'chat' ? (ch.delta?.content ?? '') : (ch.text ?? '');
+      if (ch.finish_reason) finish = ch.finish_reason;
+    }
+    if (abortAfter !== undefined && ++chunks >= abortAfter) {
+      abort?.();
+      return null;
+    }
+  }
+  return { text, finish };
+}
+
+function statusOf(e: unknown): number | string {
+  if (e instanceof OpenAI.APIError && typeof e.status === 'number') return e.status;
+  return (e as Error)?.name ?? 'error';
+}
+
+// ---- the server
+
+interface Server {
+  url: string;
+  child?: ChildProcess;
+  stderr: () => string;
+}
+
+function isLoopback(url: string): boolean {
+  const h = new URL(url).hostname;
+  return h === '127.0.0.1' || h === 'localhost' || h === '[::1]' || h === '::1';
+}
+
+async function startServer(o: Record<string, unknown>): Promise<Server> {
+  const bin = join(root, 'bin', 'wf_server.js');
+  if (!existsSync(join(root, 'dist', 'src', 'cli', 'wf_server.js'))) throw new Error('dist/ is missing: run npm run build first');
+  const argv = [bin, '--host', '127.0.0.1', '--port', '0', '--quiet', '-np', String(o.np), '-c', String(o['ctx-size']), '--max-queue', String(2 * (o.clients as number))];
+  if (o['model-path']) argv.push('-m', o['model-path'] as string);
+  if (o.threads !== undefined) argv.push('-t', String(o.threads));
+  const child = spawn(process.execPath, argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the server did not start within 120 s:\n${err}`)), 120000);
+    const check = () => {
+      const m = /listening on (http:\/\/\S+) /.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the server exited (code ${code}) before listening:\n${err}`));
+    });
+  });
+  return { url, child, stderr: () => err };
+}
+
+async function metrics(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const s of parseExposition(text).samples) if (Object.keys(s.labels).length === 0) out.set(s.name, s.value);
+  return out;
+}
+
+async function slotsProcessing(url: string): Promise<number[]> {
+  const slots = (await (await fetch(`${url}/slots`)).json()) as { id: number; is_processing: boolean }[];
+  return slots.filter((s) => s.is_processing).map((s) => s.id);
+}
+
+// ---- main
+
+async function main(): Promise<void> {
+  const { options: o } = parseArgs(process.argv.slice(2), OPTIONS);
+  const minutes = o.minutes as number;
+  const clients = o.clients as number;
+  const maxTokens = o['max-tokens'] as number;
+  if (!(minutes > 0 && minutes <= 120)) throw new Error(`--minutes must be in (0, 120], got ${minutes}`);
+  if (!(Number.isInteger(clients) && clients >= 1 && clients <= 1024)) throw new Error(`--clients must be 1..1024, got ${clients}`);
+  const target = o.target as string | undefined;
+  if (target && !isLoopback(target)) throw new Error(`--target must be a loopback address (127.0.0.1, localhost, ::1), got ${target}`);
+
+  const t0 = Date.now();
+  const server: Server = target ? { url: target.replace(/\/$/, ''), stderr: () => '' } : await startServer(o);
+  console.log(`soak: server ${server.url}${server.child ? ' (started here)' : ''}, ${clients} clients for ${minutes} min, max_tokens ${maxTokens}`);
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: process.env.WF_API_KEY ?? 'soak', maxRetries: 0, timeout: 600000 });
+
+  // references: each request alone, whole and streamed (they must agree with each other too)
+  const mix = goodRequests(maxTokens);
+  const refs = new Map<string, Answer>();
+  const tRef = Date.now();
+  for (const r of mix) {
+    const whole = (await ask(client, r, false))!;
+    const streamed = (await ask(client, r, true))!;
+    if (whole.text !== streamed.text || whole.finish !== streamed.finish) {
+      tally.mismatches++;
+      tally.mismatchExamples.push({ key: r.key + ' (alone: whole vs streamed)', stream: true, want: whole.text, got: streamed.text, finishWant: whole.finish, finishGot: streamed.finish });
+    }
+    refs.set(r.key, whole);
+  }
+  const refSeconds = (Date.now() - tRef) / 1000;
+  const rssStart = (await metrics(server.url)).get('process_resident_memory_bytes') ?? NaN;
+  console.log(`soak: ${mix.length} reference answers in ${refSeconds.toFixed(1)} s; RSS ${(rssStart / 2 ** 20).toFixed(1)} MiB`);
+
+  // the load
+  const loadMs = minutes * 60000;
+  const tLoad = Date.now();
+  const deadline = tLoad + loadMs;
+  const warmAt = tLoad + Math.min(60000, loadMs * 0.2);
+  let rssWarm = NaN;
+  let heapWarm = NaN;
+  const warmSample = (async () => {
+    await sleep(warmAt - Date.now());
+    const m = await metrics(server.url);
+    rssWarm = m.get('process_resident_memory_bytes') ?? NaN;
+    heapWarm = m.get('nodejs_heap_size_used_bytes') ?? NaN;
+    console.log(`soak: RSS after warm-up (${((warmAt - tLoad) / 1000).toFixed(0)} s of load): ${(rssWarm / 2 ** 20).toFixed(1)} MiB`);
+  })();
+  const rssSeries: { s: number; rss_mib: number; heap_mib: number }[] = [];
+  const progress = setInterval(async () => {
+    const s = Math.round((Date.now() - tLoad) / 1000);
+    const m = await metrics(server.url).catch(() => new Map<string, number>());
+    const rss = mib(m.get('process_resident_memory_bytes') ?? NaN);
+    const heap = mib(m.get('nodejs_heap_size_used_bytes') ?? NaN);
+    rssSeries.push({ s, rss_mib: rss, heap_mib: heap });
+    console.log(
+      `soak: ${s} s: ${tally.requests} requests, ${tally.completed} completed, ${tally.aborted} aborted, ${tally.malformed} malformed, ` +
+        `5xx ${fiveXX()}; RSS ${rss} MiB, JS heap ${heap} MiB`,
+    );
+  }, 15000);
+
+  const loop = async (id: number) => {
+    const pick = rng(((o.seed as number) * 7919 + id * 104729) >>> 0);
+    const aborter = id % 4 === 0; // a quarter of the clients abort mid-stream
+    while (Date.now() < deadline) {
+      tally.requests++;
+      if (!aborter && pick(10) === 0) {
+        const m = MALFORMED[pick(MALFORMED.length)]!;
+        tally.malformed++;
+        try {
+          const res = await fetch(server.url + m.path, { method: m.method, headers: { 'Content-Type': 'application/json' }, body: m.body });
+          await res.arrayBuffer();
+          count(res.status);
+          if (res.status < 400 || res.status >= 500) unexpected(`malformed: ${m.name}`, res.status, '');
+        } catch (e) {
+          tally.networkErrors++;
+          unexpected(`malformed: ${m.name}`, 'network', String(e));
+        }
+        continue;
+      }
+      const r = mix[pick(mix.length)]!;
+      const stream = aborter || pick(2) === 0;
+      const ac = new AbortController();
+      try {
+        const a = await ask(client, r, stream, ac.signal, aborter ? 1 + pick(Math.max(1, maxTokens >> 1)) : undefined, () => ac.abort());
+        if (a === null) {
+          tally.aborted++;
+          count('aborted');
+          continue;
+        }
+        count(200);
+        tally.completed++;
+        tally.compared++;
+        const want = refs.get(r.key)!;
+        if (a.text !== want.text || a.finish !== want.finish) {
+          tally.mismatches++;
+          if (tally.mismatchExamples.length < 5) tally.mismatchExamples.push({ key: r.key, stream, want: want.text, got: a.text, finishWant: want.finish, finishGot: a.finish });
+        }
+      } catch (e) {
+        if (ac.signal.aborted) {
+          tally.aborted++;
+          count('aborted');
+          continue;
+        }
+        const st = statusOf(e);
+        count(st);
+        if (typeof st !== 'number') tally.networkErrors++;
+        unexpected(`${r.key}${stream ? ' (stream)' : ''}`, st, (e as Error)?.message ?? String(e));
+      }
+    }
+  };
+  const loops = Array.from({ length: clients }, (_, i) => loop(i));
+  const settle = Promise.allSettled(loops);
+  await Promise.race([settle, sleep(loadMs + 120000)]);
+  clearInterval(progress);
+  const loadSeconds = (Date.now() - tLoad) / 1000;
+  const clientsStillWaiting = (await Promise.race([settle.then(() => 0), sleep(0).then(() => -1)])) === -1;
+  await warmSample;
+
+  // after the load: nothing may stay busy
+  let stuck: number[] = [];
+  const tIdle = Date.now();
+  do {
+    stuck = await slotsProcessing(server.url).catch(() => [-1]);
+    if (stuck.length === 0) break;
+    await sleep(250);
+  } while (Date.now() - tIdle < 10000);
+  await sleep(2000);
+  const end = await metrics(server.url);
+  const rssEnd = end.get('process_resident_memory_bytes') ?? NaN;
+  const heapEnd = end.get('nodejs_heap_size_used_bytes') ?? NaN;
+
+  let exitCode: number | null | string = 'not started here';
+  if (server.child) {
+    const exited = new Promise<number | null>((resolve) => server.child!.once('exit', (code) => resolve(code)));
+    server.child.kill('SIGTERM');
+    exitCode = await Promise.race([exited, sleep(60000).then(() => 'no exit within 60 s')]);
+    if (typeof exitCode === 'string') server.child.kill('SIGKILL');
+  }
+
+  const report = {
+    bench: 'soak',
+    date: new Date().toISOString(),
+    server: server.url,
+    started_here: !!server.child,
+    model: (o['model-path'] as string | undefined) ?? (server.child ? 'demo (random weights)' : 'unknown'),
+    slots: server.child ? o.np : null,
+    clients,
+    minutes,
+    max_tokens: maxTokens,
+    load_seconds: Math.round(loadSeconds * 10) / 10,
+    reference_seconds: Math.round(refSeconds * 10) / 10,
+    requests: tally.requests,
+    completed: tally.completed,
+    aborted: tally.aborted,
+    malformed: tally.malformed,
+    status: tally.status,
+    five_xx: fiveXX(),
+    network_errors: tally.networkErrors,
+    compared_with_alone: tally.compared,
+    mismatches: tally.mismatches,
+    mismatch_examples: tally.mismatchExamples,
+    unexpected: tally.unexpected,
+    clients_still_waiting: clientsStillWaiting,
+    stuck_slots: stuck,
+    requests_processing_end: end.get('wf_requests_processing') ?? null,
+    requests_queued_end: end.get('wf_requests_queued') ?? null,
+    tokens_predicted_total: end.get('wf_tokens_predicted_total') ?? null,
+    rss_mib: { after_references: mib(rssStart), after_warmup: mib(rssWarm), end: mib(rssEnd) },
+    rss_end_vs_warmup: Math.round((rssEnd / rssWarm) * 1000) / 1000,
+    js_heap_mib: { after_warmup: mib(heapWarm), end: mib(heapEnd) },
+    memory_every_15s: rssSeries,
+    exit_code_after_sigterm: exitCode,
+    wall_seconds: Math.round((Date.now() - t0) / 100) / 10,
+  };
+  const verdict = {
+    no_5xx: report.five_xx === 0,
+    no_stuck_slot: stuck.length === 0 && !clientsStillWaiting,
+    rss_within_10_percent: Math.abs(report.rss_end_vs_warmup - 1) <= 0.1,
+    greedy_answers_identical: report.mismatches === 0,
+  };
+  console.log(
+    `soak: ${report.requests} requests in ${report.load_seconds} s: ${report.completed} completed (compared with alone: ${report.mismatches} differ), ` +
+      `${report.aborted} aborted, ${report.malformed} malformed; 5xx ${report.five_xx}; network errors ${report.network_errors}; unexpected answers ${tally.unexpected.length}`,
+  );
+  console.log(`soak: status counts ${JSON.stringify(report.status)}`);
+  console.log(`soak: stuck slots ${JSON.stringify(stuck)}; processing/queued at the end ${report.requests_processing_end}/${report.requests_queued_end}`);
+  console.log(`soak: RSS MiB after references ${report.rss_mib.after_references}, after warm-up ${report.rss_mib.after_warmup}, end ${report.rss_mib.end} (end/warm-up ${report.rss_end_vs_warmup}); JS heap after warm-up ${report.js_heap_mib.after_warmup}, end ${report.js_heap_mib.end}`);
+  console.log(`soak: exit code after SIGTERM ${exitCode}`);
+  console.log(`soak: ${JSON.stringify(verdict)}`);
+  const out = join(root, 'bench', 'results', 'soak.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ ...report, verdict }, null, 2) + '\n');
+  console.log(`soak: wrote ${out}`);
+}
+
+function fiveXX(): number {
+  return Object.entries(tally.status).reduce((a, [k, v]) => (/^5\d\d$/.test(k) ? a + v : a), 0);
+}
+
+const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+
+main().catch((e) => {
+  console.error(`soak: ${(e as Error)?.message ?? String(e)}`);
+  process.exit(1);
+});

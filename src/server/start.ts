@@ -1,0 +1,95 @@
+// Starts serving a loaded model: the engine side (GenerationService) and the HTTP front end
+// (ApiServer) on a host and port. The command line that leads here is src/cli/wf_server.ts.
+import type { LoadedModel } from '../engine.js';
+import { ApiServer } from './http.js';
+import { GenerationService } from './service.js';
+
+export interface StartOptions {
+  id: string;
+  demo?: boolean;
+  host?: string;
+  port?: number;
+  ctxSize?: number;
+  cacheType?: 'f32' | 'f16';
+  slots?: number;
+  batchSize?: number;
+  maxQueue?: number;
+  maxTokensCap?: number;
+  chatTemplate?: string;
+  /** render control tokens into replies (--special) */
+  special?: boolean;
+  /** one key, or several (any of them is accepted) */
+  apiKey?: string | readonly string[];
+  /** serve GET /slots (default true) */
+  slotsEndpoint?: boolean;
+  quiet?: boolean;
+  maxBodyBytes?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  server: ApiServer;
+  service: GenerationService;
+  /** closes the server (running generations end with an error) and disposes the model */
+  close(): Promise<void>;
+  /** refuses new requests, lets those in flight finish for up to `timeoutMs`, then close()s */
+  drain(timeoutMs: number): Promise<{ cutOff: number }>;
+}
+
+/** Starts serving a loaded model; close() or drain() stops the server and disposes the model. */
+export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<RunningServer> {
+  let service: GenerationService;
+  let server: ApiServer;
+  try {
+    service = new GenerationService(lm, {
+      modelId: opts.id,
+      demo: opts.demo,
+      ctxSize: opts.ctxSize,
+      cacheType: opts.cacheType,
+      slots: opts.slots,
+      batchSize: opts.batchSize,
+      maxQueue: opts.maxQueue,
+      maxTokensCap: opts.maxTokensCap,
+      chatTemplate: opts.chatTemplate,
+      special: opts.special,
+    });
+    server = new ApiServer(service, {
+      apiKey: opts.apiKey,
+      slots: opts.slotsEndpoint,
+      log: opts.quiet ? null : undefined,
+      maxBodyBytes: opts.maxBodyBytes,
+    });
+  } catch (e) {
+    lm.dispose();
+    throw e;
+  }
+  let addr;
+  try {
+    addr = await server.listen(opts.port ?? 30000, opts.host ?? '127.0.0.1');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    lm.dispose();
+    if (err.code === 'EADDRINUSE') throw new Error(`port ${opts.port} on ${opts.host} is already in use`);
+    if (err.code === 'EACCES') throw new Error(`no permission to listen on ${opts.host}:${opts.port}`);
+    throw e;
+  }
+  let disposed = false;
+  const dispose = () => {
+    if (!disposed) lm.dispose();
+    disposed = true;
+  };
+  return {
+    url: addr.url,
+    server,
+    service,
+    close: async () => {
+      await server.close();
+      dispose();
+    },
+    drain: async (timeoutMs: number) => {
+      const r = await server.drain(timeoutMs);
+      dispose();
+      return r;
+    },
+  };
+}
