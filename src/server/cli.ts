@@ -8,6 +8,7 @@ import { CACHE_TYPE_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../model/synthetic.js';
 import { loadModelFile } from '../node/model-file.js';
+import { loadXGrammar } from '../node/xgrammar.js';
 import { formatBenchmark, runBenchmark } from './benchmark.js';
 import { resolveChatTemplate } from './chat-templates.js';
 import { ApiServer } from './http.js';
@@ -201,6 +202,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       maxQueue: opts.maxQueue,
       maxTokensCap: opts.maxTokensCap,
       chatTemplate: opts.chatTemplate,
+      xgrammar: loadXGrammar(),
     });
   } catch (e) {
     lm.dispose();

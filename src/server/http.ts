@@ -20,6 +20,7 @@ import type { GenerationEvent } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
 import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
 import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
+import { parseToolReply, type ToolsRequest } from './tool-calls.js';
 import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
@@ -37,6 +38,9 @@ export interface HttpServerOptions {
 }
 
 type Method = 'GET' | 'POST';
+
+/** What a generation route needs of its request (chat requests may have tools). */
+type Params = GenerationParams & { tools?: ToolsRequest };
 
 interface Ctx {
   req: IncomingMessage;
@@ -326,7 +330,7 @@ export class ApiServer {
     await this.generate(ctx, 'chat', req, prompt);
   }
 
-  private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, prompt: number[]): Promise<void> {
+  private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
     const handle = await this.service.start(prompt, params, ctx.signal);
     try {
       const info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle);
@@ -352,7 +356,7 @@ export class ApiServer {
     return { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
   }
 
-  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
+  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
     const lps: TokenLogprobs[] = [];
     let info: RunInfo;
     for (;;) {
@@ -371,20 +375,29 @@ export class ApiServer {
     const want = params.logprobs;
     const body =
       kind === 'chat'
-        ? R.chatCompletion(base, info.result, u, want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)), extra)
+        ? R.chatCompletion(
+            base,
+            info.result,
+            u,
+            want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)),
+            extra,
+            params.tools ? parseToolReply(info.result.text) : undefined,
+          )
         : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
     sendJson(ctx.res, 200, body);
     return info;
   }
 
-  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
+  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
     const { res } = ctx;
     const base = this.responseBase(kind);
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    if (kind === 'chat') sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+    // with tools, the reply is an envelope (tool-calls.ts): held back and sent whole at the end
+    const hold = kind === 'chat' && params.tools !== undefined;
+    if (kind === 'chat' && !hold) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -395,7 +408,7 @@ export class ApiServer {
       }
       const ev: GenerationEvent = r.value;
       const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
-      if (!ev.text && !lp) continue;
+      if (hold || (!ev.text && !lp)) continue;
       if (kind === 'chat') {
         sendEvent(res, R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null));
       } else {
@@ -404,14 +417,25 @@ export class ApiServer {
       offset += ev.text.length;
     }
     if (!this.ended(ctx, info)) return info;
-    const finish = R.finishReason(info.result.finishReason);
+    let finish: R.ChatFinish = R.finishReason(info.result.finishReason);
     const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
+    if (hold) {
+      const reply = parseToolReply(info.result.text);
+      finish = R.toolFinishReason(info.result.finishReason, reply);
+      if (reply.kind === 'calls') {
+        sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
+        for (const d of R.toolCallDeltas(reply.calls)) sendEvent(res, R.chatChunk(base, d, null));
+      } else {
+        sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+        if (reply.content) sendEvent(res, R.chatChunk(base, { content: reply.content }, null));
+      }
+    }
     if (kind === 'chat') {
       sendEvent(res, R.chatChunk(base, {}, finish));
       if (params.includeUsage) sendEvent(res, R.chatUsageChunk(base, u, extra));
     } else {
-      sendEvent(res, R.completionChunk(base, '', finish));
+      sendEvent(res, R.completionChunk(base, '', R.finishReason(info.result.finishReason)));
       if (params.includeUsage) sendEvent(res, R.completionUsageChunk(base, u, extra));
     }
     if (!res.destroyed) res.end('data: [DONE]\n\n');

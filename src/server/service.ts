@@ -7,11 +7,18 @@
 // tokens). A prompt must leave room for at least one generated token; otherwise it is refused with
 // context_length_exceeded before it is queued.
 //
+// Constrained output: a request's grammar (response_format, json_schema, grammar, tools) is compiled
+// before the request queues (a grammar that does not compile is a 400 naming the field), by one
+// GrammarEngine made on first use from the XGrammar module the entry point hands in; each
+// generation gets its own matcher, disposed with the generation.
+//
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
 import type { LoadedModel, Session } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import type { CachedSequence } from '../model/cached-sequence.js';
+import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
+import type { TokenConstraint } from '../generate/constraint.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -36,6 +43,8 @@ export interface ServiceOptions {
   maxTokensCap?: number;
   /** the model is the built-in demo (random weights: its text is noise) */
   demo?: boolean;
+  /** the XGrammar module (src/node/xgrammar.ts); without it constrained output is refused */
+  xgrammar?: XGrammarModule;
 }
 
 export interface RunInfo {
@@ -117,6 +126,8 @@ export class GenerationService {
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
+  private readonly xgrammar: XGrammarModule | undefined;
+  private grammars: Promise<GrammarEngine> | undefined;
 
   constructor(readonly model: LoadedModel, opts: ServiceOptions) {
     const slots = opts.slots ?? 1;
@@ -133,6 +144,7 @@ export class GenerationService {
     this.slotContext = perSlot;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
+    this.xgrammar = opts.xgrammar;
     // the whole prompt in one evaluate() call: CachedSequence reuses cached tokens across calls too,
     // but it re-runs the last token of every call for its logits, so one call keeps cached_tokens
     // exact (prompt - 1 at most). The price: other slots and aborts wait for a long prompt.
@@ -204,6 +216,30 @@ export class GenerationService {
     return tokens;
   }
 
+  /** The grammar engine for this model's vocabulary (made on first use). */
+  grammarEngine(): Promise<GrammarEngine> {
+    const xg = this.xgrammar;
+    if (!xg) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
+    this.grammars ??= GrammarEngine.create(xg, grammarVocabulary(this.model.tokenizer, this.model.config.vocabSize));
+    return this.grammars;
+  }
+
+  /** The request's constraint, compiled; a grammar that does not compile is a 400 naming its field. */
+  private async constraintFor(params: GenerationParams): Promise<TokenConstraint | undefined> {
+    const c = params.constraint;
+    if (!c) return undefined;
+    const engine = await this.grammarEngine();
+    try {
+      return await (await engine.compile(c.spec)).start();
+    } catch (e) {
+      if (e instanceof GrammarError) {
+        const what = c.spec.type === 'gbnf' ? 'grammar' : c.param === 'tools' ? 'tool parameters schema' : 'JSON schema';
+        throw invalidParam(c.param, `the ${what} in '${c.param}' does not compile: ${e.message}`, 'invalid_grammar');
+      }
+      throw e;
+    }
+  }
+
   /**
    * Leases a slot (waiting in the queue when all are busy) and returns the generation's event
    * stream. Throws ApiError 503 when the queue is full or the server is closing, AbortError when
@@ -211,6 +247,21 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
+    const constraint = await this.constraintFor(params);
+    try {
+      return await this.startConstrained(prompt, params, constraint, signal);
+    } catch (e) {
+      constraint?.dispose?.();
+      throw e;
+    }
+  }
+
+  private async startConstrained(
+    prompt: readonly number[],
+    params: GenerationParams,
+    constraint: TokenConstraint | undefined,
+    signal?: AbortSignal,
+  ): Promise<RunHandle> {
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -234,6 +285,7 @@ export class GenerationService {
     const finish = (cached: readonly number[]) => {
       if (finished) return;
       finished = true;
+      constraint?.dispose?.();
       signal?.removeEventListener('abort', onAbort);
       this.active.delete(ac);
       lease.release(cached);
@@ -254,6 +306,7 @@ export class GenerationService {
           logprobs: params.logprobs,
           signal: ac.signal,
           promptBatchSize,
+          constraint,
         });
         const result = yield* scheduler.steps(it);
         cached = [...prompt, ...result.tokens];
