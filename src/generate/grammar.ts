@@ -295,6 +295,19 @@ function checkSchemaText(text: string): void {
   }
 }
 
+/**
+ * In a browser: the XGrammar module that the package's lib/index.js leaves on globalThis once it
+ * has run (as a classic <script>, or through a side-effect `import` of that file: either way its
+ * UMD wrapper finds no CommonJS or AMD loader and sets globalThis.xgrammar).
+ */
+export function xgrammarFromGlobal(): XGrammarModule {
+  const m = (globalThis as { xgrammar?: XGrammarModule }).xgrammar;
+  if (!m || typeof m.GrammarCompiler !== 'function') {
+    throw new Error('XGrammar is not loaded: load @mlc-ai/web-xgrammar/lib/index.js first (a <script> or a side-effect import)');
+  }
+  return m;
+}
+
 /** The grammar vocabulary of a tokenizer-like object (src/tokenizer/tokenizer.ts's Tokenizer fits). */
 export function grammarVocabulary(
   tokenizer: {
