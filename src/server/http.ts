@@ -20,7 +20,7 @@ import type { GenerationEvent } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
 import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
 import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
-import { parseToolReply, type ToolsRequest } from './tool-calls.js';
+import { parseToolReply, ToolReplyStream, type ToolStreamEvent, type ToolsRequest } from './tool-calls.js';
 import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
@@ -395,9 +395,24 @@ export class ApiServer {
     const want = params.logprobs;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    // with tools, the reply is an envelope (tool-calls.ts): held back and sent whole at the end
-    const hold = kind === 'chat' && params.tools !== undefined;
-    if (kind === 'chat' && !hold) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+    // with tools, the reply is an envelope (tool-calls.ts), read as it streams: its text goes out as
+    // content, its calls as tool_calls deltas; the role chunk waits until the kind is known
+    const envelope = kind === 'chat' && params.tools !== undefined ? new ToolReplyStream() : undefined;
+    let opened = false;
+    const sendTool = (events: ToolStreamEvent[]) => {
+      for (const e of events) {
+        if (!opened) {
+          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: e.kind === 'content' ? '' : null }, null));
+          opened = true;
+        }
+        if (e.kind === 'content') sendEvent(res, R.chatChunk(base, { content: e.text }, null));
+        else if (e.kind === 'call') {
+          const open = { index: e.index, id: e.id, type: 'function' as const, function: { name: e.name, arguments: '' } };
+          sendEvent(res, R.chatChunk(base, { tool_calls: [open] }, null));
+        } else sendEvent(res, R.chatChunk(base, { tool_calls: [{ index: e.index, function: { arguments: e.text } }] }, null));
+      }
+    };
+    if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -408,7 +423,11 @@ export class ApiServer {
       }
       const ev: GenerationEvent = r.value;
       const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
-      if (hold || (!ev.text && !lp)) continue;
+      if (envelope) {
+        sendTool(envelope.push(ev.text));
+        continue;
+      }
+      if (!ev.text && !lp) continue;
       if (kind === 'chat') {
         sendEvent(res, R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null));
       } else {
@@ -420,16 +439,10 @@ export class ApiServer {
     let finish: R.ChatFinish = R.finishReason(info.result.finishReason);
     const u = R.usage(info.promptTokens, info.result.tokens.length, info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
-    if (hold) {
-      const reply = parseToolReply(info.result.text);
-      finish = R.toolFinishReason(info.result.finishReason, reply);
-      if (reply.kind === 'calls') {
-        sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
-        for (const d of R.toolCallDeltas(reply.calls)) sendEvent(res, R.chatChunk(base, d, null));
-      } else {
-        sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
-        if (reply.content) sendEvent(res, R.chatChunk(base, { content: reply.content }, null));
-      }
+    if (envelope) {
+      sendTool(envelope.finish());
+      if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+      if (envelope.callCount > 0 && finish !== 'length') finish = 'tool_calls';
     }
     if (kind === 'chat') {
       sendEvent(res, R.chatChunk(base, {}, finish));

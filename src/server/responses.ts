@@ -3,7 +3,7 @@
 import type { FinishReason } from '../generate/stop.js';
 import type { GenerationResult } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
-import type { ToolCall, ToolReply } from './tool-calls.js';
+import type { ToolReply } from './tool-calls.js';
 
 export interface Piece {
   text: string;
@@ -193,19 +193,6 @@ export interface ChatDelta {
   role?: 'assistant';
   content?: string | null;
   tool_calls?: ToolCallDelta[];
-}
-
-/**
- * The deltas of tool calls as OpenAI streams them: per call, one delta that opens it (index, id,
- * type, name, empty arguments), then its arguments.
- */
-export function toolCallDeltas(calls: readonly ToolCall[]): ChatDelta[] {
-  const out: ChatDelta[] = [];
-  calls.forEach((c, index) => {
-    out.push({ tool_calls: [{ index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }] });
-    out.push({ tool_calls: [{ index, function: { arguments: c.function.arguments } }] });
-  });
-  return out;
 }
 
 export function chatChunk(

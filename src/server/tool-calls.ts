@@ -202,3 +202,149 @@ export function parseToolReply(text: string): ToolReply {
   }
   return { kind: 'text', content: text };
 }
+
+/** What a streamed envelope has revealed: reply text, the start of a call, or more of its arguments. */
+export type ToolStreamEvent =
+  | { kind: 'content'; text: string }
+  | { kind: 'call'; index: number; id: string; name: string }
+  | { kind: 'arguments'; index: number; text: string };
+
+const CALLS_OPEN = '{"tool_calls": [';
+const TEXT_OPEN = '{"response": "';
+const NAME_OPEN = '{"name": "';
+const ARGS_OPEN = '", "arguments": ';
+const JSON_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * Reads a generated envelope as it streams, so that the reply's text and each call's arguments are
+ * passed on as they are written, the way OpenAI streams them. It relies on the envelope's exact
+ * compact form (the grammar's: fixed key order, ", " and ": " separators); anything else (a
+ * generation cut short before the envelope showed its kind) comes out as text at finish().
+ */
+export class ToolReplyStream {
+  private buf = '';
+  private pos = 0;
+  private state: 'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done' = 'start';
+  private calls = 0;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private emitted = false;
+
+  /** Calls started so far. */
+  get callCount(): number {
+    return this.calls;
+  }
+
+  push(text: string): ToolStreamEvent[] {
+    this.buf += text;
+    const out: ToolStreamEvent[] = [];
+    for (;;) {
+      const before = this.pos;
+      const state = this.state;
+      this.step(out);
+      if (this.pos === before && this.state === state) break;
+    }
+    if (out.length > 0) this.emitted = true;
+    return out;
+  }
+
+  /** The end of the generation: what was not shown yet (all of it as text if the kind never showed). */
+  finish(): ToolStreamEvent[] {
+    if (!this.emitted && this.buf.length > 0 && this.state === 'start') return [{ kind: 'content', text: this.buf }];
+    return [];
+  }
+
+  private step(out: ToolStreamEvent[]): void {
+    const rest = this.buf.slice(this.pos);
+    switch (this.state) {
+      case 'start':
+        if (rest.startsWith(CALLS_OPEN)) {
+          this.pos += CALLS_OPEN.length;
+          this.state = 'call';
+        } else if (rest.startsWith(TEXT_OPEN)) {
+          this.pos += TEXT_OPEN.length;
+          this.state = 'response';
+        }
+        return;
+      case 'call': {
+        if (!rest.startsWith(NAME_OPEN)) return;
+        const end = rest.indexOf(ARGS_OPEN, NAME_OPEN.length);
+        if (end < 0) return;
+        out.push({ kind: 'call', index: this.calls, id: toolCallId(), name: rest.slice(NAME_OPEN.length, end) });
+        this.calls++;
+        this.pos += end + ARGS_OPEN.length;
+        this.state = 'args';
+        this.depth = 0;
+        this.inString = false;
+        this.escaped = false;
+        return;
+      }
+      case 'args': {
+        let i = 0;
+        for (; i < rest.length; i++) {
+          const ch = rest[i]!;
+          if (this.inString) {
+            if (this.escaped) this.escaped = false;
+            else if (ch === '\\') this.escaped = true;
+            else if (ch === '"') this.inString = false;
+          } else if (ch === '"') this.inString = true;
+          else if (ch === '{' || ch === '[') this.depth++;
+          else if (ch === '}' || ch === ']') {
+            this.depth--;
+            if (this.depth === 0) {
+              i++;
+              this.state = 'afterArgs';
+              break;
+            }
+          }
+        }
+        if (i > 0) out.push({ kind: 'arguments', index: this.calls - 1, text: rest.slice(0, i) });
+        this.pos += i;
+        return;
+      }
+      case 'afterArgs':
+        if (rest.startsWith('}, ')) {
+          this.pos += 3;
+          this.state = 'call';
+        } else if (rest.startsWith('}]}')) {
+          this.pos += 3;
+          this.state = 'done';
+        }
+        return;
+      case 'response': {
+        let text = '';
+        let i = 0;
+        while (i < rest.length) {
+          const ch = rest[i]!;
+          if (ch === '"') {
+            this.state = 'done';
+            i++;
+            break;
+          }
+          if (ch !== '\\') {
+            text += ch;
+            i++;
+            continue;
+          }
+          const e = rest[i + 1];
+          if (e === undefined) break;
+          if (e === 'u') {
+            const hex = rest.slice(i + 2, i + 6);
+            if (hex.length < 4) break;
+            text += String.fromCharCode(parseInt(hex, 16));
+            i += 6;
+          } else {
+            text += JSON_ESCAPES[e] ?? e;
+            i += 2;
+          }
+        }
+        if (text) out.push({ kind: 'content', text });
+        this.pos += i;
+        return;
+      }
+      case 'done':
+        return;
+    }
+  }
+}

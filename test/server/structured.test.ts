@@ -176,7 +176,20 @@ test('tool call streamed: the client stream helper assembles a named tool call f
   for (const [i, d] of opening.entries()) {
     assert.deepEqual({ index: d.index, type: d.type, name: d.function?.name, arguments: d.function?.arguments }, { index: i, type: 'function', name: 'get_time', arguments: '' });
   }
+  // then the arguments, as they are generated (the tiny model writes one byte per token)
+  const argDeltas = chunks.flatMap((ch) => ch.choices[0]?.delta.tool_calls ?? []).filter((d) => d.id === undefined);
+  assert.ok(argDeltas.length > calls.length, `${argDeltas.length} argument deltas`);
+  assert.equal(chunks[0]!.choices[0]!.delta.role, 'assistant');
+  assert.equal(chunks[0]!.choices[0]!.delta.content, null);
   assert.equal(chunks.at(-1)!.choices[0]!.finish_reason, 'tool_calls');
+});
+
+test('tool_choice auto, streamed: a text reply streams as content deltas', async () => {
+  const stream = client.chat.completions.stream({ model: 'tiny-test', messages: user('Hi'), tools: [WEATHER], seed: 21, max_tokens: 300, logit_bias: CLOSE });
+  const done = await stream.finalChatCompletion();
+  const c = done.choices[0]!;
+  assert.ok(['stop', 'tool_calls'].includes(c.finish_reason!), c.finish_reason!);
+  if (c.finish_reason === 'stop') assert.doesNotMatch(c.message.content ?? '', /"response"/);
 });
 
 test('parallel_tool_calls false: exactly one call', async () => {
