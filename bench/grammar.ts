@@ -6,7 +6,7 @@
 //    test/fixtures/oracle): vocabulary setup, compile time of a few schemas (first compile, then
 //    the cache), and the time of one next-token mask along a JSON text.
 // 2. tg128 on a 2B4T-shaped synthetic model (same file as bench/model.ts), N threads: one token at
-//    a time, greedy through the Sampler, without a constraint and with a JSON schema (mask from the
+//    a time, greedy through the Sampler, without a constraint and with a JSON schema ('bounded' below; mask from the
 //    Llama-3 grammar engine + sampler with the mask + accept). The random model's tokens are drawn
 //    under the mask, so the matcher walks real JSON states; when the JSON is complete (only
 //    end-of-generation allowed) a fresh matcher starts. Reps alternate (without, with) so that a
@@ -53,6 +53,16 @@ const SCHEMAS: Record<string, unknown> = {
       tags: { type: 'array', items: { type: 'string' } }, role: { enum: ['admin', 'user', 'guest'] }, active: { type: 'boolean' },
     },
     required: ['name', 'age', 'role'],
+  },
+  // bounded strings and arrays: the random model's JSON completes often, so the tg run walks
+  // structural states (keys, numbers, enums, the end), not only the inside of a long string
+  bounded: {
+    type: 'object',
+    properties: {
+      name: { type: 'string', maxLength: 12 }, age: { type: 'integer', minimum: 0, maximum: 150 },
+      tags: { type: 'array', items: { type: 'string', maxLength: 8 }, maxItems: 3 }, role: { enum: ['admin', 'user', 'guest'] }, active: { type: 'boolean' },
+    },
+    required: ['name', 'age', 'role', 'active'],
   },
   nested: {
     type: 'object',
@@ -130,7 +140,7 @@ async function main(): Promise<void> {
   const V = lm.config.vocabSize;
   if (V !== tok.vocabSize) throw new Error(`model vocabulary ${V} != ${tok.vocabSize}`);
   const seq = lm.createSequence({ ctxSize: a.tg + 8, batchSize: 64 });
-  const compiled = await engine.compile({ type: 'json_schema', schema: SCHEMAS.person });
+  const compiled = await engine.compile({ type: 'json_schema', schema: SCHEMAS.bounded });
   const eog = tok.endOfGenerationIds;
   await seq.forward([1, 2, 3, 4]); // warm-up
   for (let i = 0; i < 4; i++) await seq.forward([1]);
