@@ -314,7 +314,7 @@ export function parseMessages(v: unknown): ChatMessage[] {
     if (typeof m.name === 'string') msg.name = m.name;
     if (m.role === 'assistant' && present(m, 'tool_calls')) {
       const calls = parseMessageToolCalls(m.tool_calls, i);
-      msg.tool_calls = calls;
+      msg.tool_calls = calls.map(({ id, type, function: f }) => ({ id, type, function: f }));
       // the model sees its earlier calls as the envelope it writes (tool-calls.ts)
       const envelope = envelopeOf(calls.map((c) => ({ name: c.function.name, arguments: c.parsed })));
       content = content ? `${content}\n${envelope}` : envelope;
