@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { Ajv } from 'ajv';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
-import { postJson, startTestServer, tinyModel, type TestServer } from './helpers.js';
+import { postJson, startTestServer, tinyModel, waitFor, type TestServer } from './helpers.js';
 
 const lm = await tinyModel({ contextLength: 2048 });
 let srv: TestServer;
@@ -264,4 +264,43 @@ test("llama-server's json_schema and grammar fields on /v1/completions; max_toke
   const long = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= "a"+', max_tokens: 7 });
   assert.equal(long.json.choices[0].text, 'aaaaaaa');
   assert.equal(long.json.choices[0].finish_reason, 'length');
+});
+
+test('two constrained requests at once, each with its own matcher; an aborted one frees its slot', async () => {
+  const two = await startTestServer(lm, { ctxSize: 2048, slots: 2, xgrammar: loadXGrammar() });
+  try {
+    const c2 = new OpenAI({ baseURL: two.base, apiKey: 'sk-test', maxRetries: 0, timeout: 60000 });
+    const FLAG = { type: 'object', properties: { flag: { type: 'boolean' }, level: { enum: [1, 2, 3] } }, required: ['flag', 'level'], additionalProperties: false };
+    const ask = (schema: object, seed: number) =>
+      c2.chat.completions.create({
+        model: 'tiny-test',
+        messages: user('x'),
+        response_format: { type: 'json_schema', json_schema: { name: 's', schema: schema as Record<string, unknown> } },
+        seed,
+        max_tokens: 300,
+        logit_bias: CLOSE,
+      });
+    const [a, b] = await Promise.all([ask(PERSON, 31), ask(FLAG, 32)]);
+    assert.ok(ajv.validate(PERSON, JSON.parse(a.choices[0]!.message.content!)), a.choices[0]!.message.content!);
+    assert.ok(ajv.validate(FLAG, JSON.parse(b.choices[0]!.message.content!)), b.choices[0]!.message.content!);
+    // a client that goes away mid-generation: the slot is freed, the next request is served
+    const ac = new AbortController();
+    const gone = fetch(`${two.base}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: user('x'), grammar: 'root ::= "a"+', max_tokens: 1000, stream: true }),
+      signal: ac.signal,
+    });
+    const res = await gone;
+    const reader = res.body!.getReader();
+    await reader.read();
+    assert.equal(two.service.stats().busy, 1);
+    ac.abort();
+    await reader.read().catch(() => undefined);
+    await waitFor(() => two.service.stats().busy === 0, 10000, 'the aborted generation to free its slot');
+    const after = await ask(FLAG, 33);
+    assert.ok(ajv.validate(FLAG, JSON.parse(after.choices[0]!.message.content!)));
+  } finally {
+    await two.close();
+  }
 });
