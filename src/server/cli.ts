@@ -208,6 +208,8 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
     lm.dispose();
     throw e;
   }
+  // the grammar engine's vocabulary setup (about a second for 128k tokens) at start-up, not on the first constrained request
+  void service.grammarEngine().catch(() => undefined);
   const server = new ApiServer(service, { apiKey: opts.apiKey, log: opts.quiet ? null : undefined, maxBodyBytes: opts.maxBodyBytes });
   let addr;
   try {

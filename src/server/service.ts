@@ -217,7 +217,7 @@ export class GenerationService {
   }
 
   /** The grammar engine for this model's vocabulary (made on first use). */
-  grammarEngine(): Promise<GrammarEngine> {
+  async grammarEngine(): Promise<GrammarEngine> {
     const xg = this.xgrammar;
     if (!xg) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
     this.grammars ??= GrammarEngine.create(xg, grammarVocabulary(this.model.tokenizer, this.model.config.vocabSize));
