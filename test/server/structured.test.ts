@@ -192,6 +192,23 @@ test('tool_choice auto, streamed: a text reply streams as content deltas', async
   if (c.finish_reason === 'stop') assert.doesNotMatch(c.message.content ?? '', /"response"/);
 });
 
+test('chat.completions.parse with strict tools: the client parses the arguments of a named call', async () => {
+  const r = await client.chat.completions.parse({
+    model: 'tiny-test',
+    messages: user('Weather?'),
+    tools: [WEATHER],
+    tool_choice: { type: 'function', function: { name: 'get_weather' } },
+    seed: 17,
+    max_tokens: 300,
+    logit_bias: CLOSE,
+  });
+  const call = r.choices[0]!.message.tool_calls![0]!;
+  assert.equal(call.type, 'function');
+  if (call.type !== 'function') return;
+  assert.equal(call.function.name, 'get_weather');
+  assert.ok(ajv.validate(WEATHER.function.parameters!, call.function.parsed_arguments), call.function.arguments);
+});
+
 test('parallel_tool_calls false: exactly one call', async () => {
   for (const seed of [11, 12]) {
     const r = await client.chat.completions.create({
@@ -257,6 +274,9 @@ test("llama-server's json_schema and grammar fields on /v1/completions; max_toke
   const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: schema, max_tokens: 50, seed: 1 });
   assert.equal(r.status, 200);
   assert.ok(ajv.validate(schema, JSON.parse(r.json.choices[0].text)), r.json.choices[0].text);
+  const o = await postJson(`${srv.base}/completions`, { prompt: 'x', response_format: { type: 'json_object' }, max_tokens: 300, seed: 2, logit_bias: CLOSE });
+  assert.equal(o.json.choices[0].finish_reason, 'stop');
+  assert.equal(typeof JSON.parse(o.json.choices[0].text), 'object');
   const g = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("yes" | "no") "."', max_tokens: 10, temperature: 0 });
   assert.match(g.json.choices[0].text, /^(yes|no)\.$/);
   assert.equal(g.json.choices[0].finish_reason, 'stop');
