@@ -3,7 +3,7 @@
 // constrain the output (src/generate/grammar.ts).
 import { readFileSync } from 'node:fs';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { CACHE_TYPE_OPTION, MODEL_OPTIONS, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
+import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { GenerationResult } from '../../generate/generate.js';
@@ -23,6 +23,7 @@ const SPECS: OptionSpec[] = [
   { name: 'stop', type: 'list', description: 'stop string (repeatable)' },
   { name: 'ignore-eos', type: 'boolean', description: 'do not stop at end-of-generation tokens' },
   { name: 'no-bos', type: 'boolean', description: 'do not add BOS to a text prompt' },
+  SPECIAL_OPTION,
   { name: 'truncate', type: 'boolean', description: 'drop the oldest prompt tokens when the prompt is longer than the context' },
   { name: 'json', type: 'boolean', description: 'print one JSON object {tokens, text, finish_reason, timings} instead of streaming' },
   { name: 'no-progress', type: 'boolean', description: 'no loading progress bar' },
@@ -104,6 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       truncate: o.truncate ? 'start' : 'none',
       ignoreEos: !!o['ignore-eos'],
       constraint,
+      special: !!o.special,
     });
     let result: GenerationResult;
     for (;;) {
