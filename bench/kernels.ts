@@ -1,4 +1,4 @@
-// Kernel benchmark: ternary GEMV/GEMM and the int8 lm_head at BitNet b1.58 2B4T shapes, per path and
+// Kernel benchmark: ternary GEMV/GEMM and the lm_head (int8 and f16) at BitNet b1.58 2B4T shapes, per path and
 // thread count, against the machine's memory-read ceiling measured in the same run.
 //
 //   npm run build && node dist/bench/kernels.js [--paths relaxed,simd] [--threads 1,2] [--layouts r4,lut]
@@ -17,7 +17,8 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import type { Int8Matrix, Kernels, TernaryMatrix } from '../src/kernels/api.js';
+import type { FloatMatrix, Int8Matrix, Kernels, TernaryMatrix } from '../src/kernels/api.js';
+import { f32ToF16 } from '../src/formats/half.js';
 import { availablePaths, createKernels, type KernelPath } from '../src/kernels/index.js';
 import type { TernaryLayout, WasmBenchHooks } from '../src/kernels/wasm-backend.js';
 
@@ -153,6 +154,15 @@ async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: num
       const logits4 = k.allocF32(4 * VOCAB);
       const t4 = time(() => k.int8Matmul(m, x4, 4, logits4), 2, 0.3);
       rows.push({ ...tag, what: 'lm_head 128256x2560 int8, 4 tokens (per token)', ms: (t4 / 4) * 1e3, gops: (4 * 2 * VOCAB * HIDDEN) / t4 / 1e9 });
+      // --lm-head f16: the F16 rows as stored, f32 activations
+      const halves = pool.map((row) => Uint16Array.from(row, (v) => f32ToF16(v)));
+      const h: FloatMatrix = k.f16Matrix(VOCAB, HIDDEN, (r, o) => o.set(halves[r % 61]!));
+      const hBytes = k.weightBytes(h);
+      const th = time(() => k.floatMatmul(h, x, 1, logits));
+      rows.push({ ...tag, what: 'lm_head 128256x2560 f16, 1 token', ms: th * 1e3, gops: (2 * VOCAB * HIDDEN) / th / 1e9,
+        gbps: hBytes / th / 1e9, ceilingFraction: hBytes / th / 1e9 / ceiling });
+      const th4 = time(() => k.floatMatmul(h, x4, 4, logits4), 2, 0.3);
+      rows.push({ ...tag, what: 'lm_head 128256x2560 f16, 4 tokens (per token)', ms: (th4 / 4) * 1e3, gops: (4 * 2 * VOCAB * HIDDEN) / th4 / 1e9 });
     }
     if (doAttention) {
       // GQA attention of 2B4T over f32 caches of 30 layers (distinct memory, so a decode step reads

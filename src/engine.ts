@@ -7,12 +7,14 @@ import type { Kernels } from './kernels/api.js';
 import { createKernels, type KernelOptions } from './kernels/index.js';
 import { BitNetModel, type SequenceOptions } from './model/model.js';
 import type { FfnActivation } from './model/config.js';
+import type { LmHeadPrecision } from './model/lm-head.js';
 import type { I2SLayout } from './formats/index.js';
 import type { LoadProgress } from './model/weights.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat-template.js';
 import { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
 import { CachedSequence } from './model/cached-sequence.js';
+import { computePerplexity, type PerplexityOptions, type PerplexityResult } from './model/perplexity.js';
 
 export interface LoadOptions {
   /** worker threads for the kernels (default: all cores; 1 = no workers) */
@@ -21,6 +23,8 @@ export interface LoadOptions {
   kernelPath?: KernelOptions['path'];
   /** an existing kernels instance to use instead of creating one (its owner disposes it) */
   kernels?: Kernels;
+  /** output head precision: 'int8' (int8 rows and activations, fastest) or 'f16' (the file's own rows, float activations) */
+  lmHead?: LmHeadPrecision;
   /** force the FFN activation of a `bitnet` file */
   ffnAct?: FfnActivation;
   /** byte layout of I2_S tensors: 'x86' (default, the official 2B4T file), 'arm' or 'x86-interleaved' */
@@ -45,7 +49,7 @@ export class LoadedModel {
     const tokenizer = Tokenizer.fromGGUF(file);
     const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath }));
     try {
-      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress, i2sLayout: opts.i2sLayout });
+      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress, i2sLayout: opts.i2sLayout, lmHead: opts.lmHead });
       return new LoadedModel(model, tokenizer, kernels, !opts.kernels);
     } catch (e) {
       if (!opts.kernels) kernels.dispose();
@@ -67,6 +71,18 @@ export class LoadedModel {
    */
   createSession(opts: SequenceOptions = {}): Session {
     return new Session(this, new CachedSequence(this.model.createSequence(opts), this.tokenizer));
+  }
+
+  /**
+   * Perplexity of a text, as llama-perplexity computes it (model/perplexity.ts): the text is
+   * tokenized as plain text (special-token strings are not parsed) with BOS in front when the
+   * model adds one, and each chunk starts with BOS in that case.
+   */
+  async perplexity(text: string, opts: Omit<PerplexityOptions, 'bos'> = {}): Promise<PerplexityResult & { textTokens: number }> {
+    const addBos = this.tokenizer.addBosDefault;
+    const tokens = this.tokenizer.encode(text, { addBos, addEos: false, parseSpecial: false });
+    const r = await computePerplexity(this.model, tokens, { ...opts, bos: addBos ? this.tokenizer.bos : undefined });
+    return { ...r, textTokens: tokens.length };
   }
 
   private readonly disposers: (() => unknown)[] = [];

@@ -6,6 +6,8 @@ export { ArrayBufferSource, BlobSource, type ByteSource } from './gguf/source.js
 export { createKernels, type KernelOptions } from './kernels/index.js';
 export type { Kernels } from './kernels/api.js';
 export { BitNetModel } from './model/model.js';
+export { computePerplexity, type PerplexityOptions, type PerplexityResult } from './model/perplexity.js';
+export type { LmHeadPrecision } from './model/lm-head.js';
 export type { ModelConfig } from './model/config.js';
 export { Tokenizer } from './tokenizer/tokenizer.js';
 export type { I2SLayout } from './formats/index.js';

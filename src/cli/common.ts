@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
+import { DEFAULT_LM_HEAD, type LmHeadPrecision } from '../model/lm-head.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUTS, type I2SLayout } from '../formats/index.js';
 
 /** --i2s-layout: which of bitnet.cpp's I2_S byte orders the file uses (the bytes cannot tell). */
@@ -12,11 +13,20 @@ export const I2S_LAYOUT_OPTION: OptionSpec = {
   default: 'x86',
 };
 
+/** Output head precision, shared by run, chat, logits, perplexity and the server. */
+export const LM_HEAD_OPTION: OptionSpec = {
+  name: 'lm-head',
+  type: 'string',
+  description: 'output head: int8 (int8 rows and activations, faster) | f16 (the file\'s own rows, float activations, as bitnet.cpp)',
+  default: DEFAULT_LM_HEAD,
+};
+
 export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
@@ -37,11 +47,13 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   }
   const ffnAct = o['ffn-act'] as string | undefined;
   if (ffnAct !== undefined && ffnAct !== 'relu2' && ffnAct !== 'silu') throw new CliError(`--ffn-act must be relu2 or silu, got '${ffnAct}'`);
+  const lmHead = (o['lm-head'] as string | undefined) ?? DEFAULT_LM_HEAD;
+  if (lmHead !== 'int8' && lmHead !== 'f16') throw new CliError(`--lm-head must be int8 or f16, got '${lmHead}'`);
   const layout = (o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT;
   if (!(I2S_LAYOUTS as readonly string[]).includes(layout)) {
     throw new CliError(`--i2s-layout must be one of ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
   }
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout };
+  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision };
 }
 
 /** --special, shared by run, chat and the server (llama.cpp's flag of the same name). */

@@ -13,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   run: { summary: 'generate text from a prompt', load: () => import('./commands/run.js') },
   chat: { summary: 'interactive chat', load: () => import('./commands/chat.js') },
   logits: { summary: 'print logits for a token sequence (JSON)', load: () => import('./commands/logits.js') },
+  perplexity: { summary: 'perplexity of a text file, as llama-perplexity computes it', load: () => import('./commands/perplexity.js') },
   tokenize: { summary: 'tokenize text with a model file\'s tokenizer (JSON)', load: () => import('./commands/tokenize.js') },
   serve: { summary: 'OpenAI-compatible HTTP server (same as wf_server)', load: () => import('./commands/serve.js') },
 };

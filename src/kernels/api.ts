@@ -18,6 +18,13 @@ export interface Int8Matrix {
   readonly cols: number;
 }
 
+/** Dense float matrix, f16 or f32 elements as given (the output head at full precision). */
+export interface FloatMatrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly type: 'f16' | 'f32';
+}
+
 /** Per-token int8 activations (SPEC.md §2): q = clamp(round_half_even(x * s), -128, 127), s = 127 / max(max|x|, 1e-5). */
 export interface QuantizedActs {
   readonly capacity: number; // max tokens
@@ -42,12 +49,19 @@ export interface Kernels {
   /** Takes a dense f32 matrix [rows][cols] (given row by row, to avoid one huge copy) as int8 + per-row scales. */
   int8Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): Int8Matrix;
 
+  /** Takes a dense matrix of f16 values (their bits, given row by row); inf/NaN halves are refused. */
+  f16Matrix(rows: number, cols: number, getRow: (r: number, out: Uint16Array) => void): FloatMatrix;
+  /** Takes a dense f32 matrix (given row by row). */
+  f32Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): FloatMatrix;
+
   /** acts[t] = quantize(x[t]) for t < nTok. */
   quantize(x: Float32Array, nTok: number, dim: number, acts: QuantizedActs): void;
   /** out[t][r] = W.scale / acts.scales[t] * sum_k T[r][k] * q[t][k], for t < nTok. Exact integer dot. */
   ternaryMatmul(w: TernaryMatrix, acts: QuantizedActs, nTok: number, out: Float32Array): void;
   /** out[t][r] ~= sum_k M[r][k] * x[t][k] (the lm_head); x is quantized internally per token. */
   int8Matmul(m: Int8Matrix, x: Float32Array, nTok: number, out: Float32Array): void;
+  /** out[t][r] = sum_k M[r][k] * x[t][k] in f32, summed in the lane order of reference.ts floatDot (no quantization). */
+  floatMatmul(m: FloatMatrix, x: Float32Array, nTok: number, out: Float32Array): void;
   /** out = M[row] as f32 (embedding lookup). */
   int8Row(m: Int8Matrix, row: number, out: Float32Array): void;
 

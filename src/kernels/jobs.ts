@@ -10,6 +10,7 @@ export const JOB_INT8 = 3;
 export const JOB_LUT_TABLES = 4;
 export const JOB_MEMSUM = 5;
 export const JOB_ATTN = 6;
+export const JOB_FLOAT = 7;
 
 /** [start, end) of chunk `index` of `n` over `count` units, in shrinking sizes: chunk i gets a share
  *  proportional to n - i (the first about 2/n of the work, the last about 2/n^2). Threads claim chunks
@@ -32,6 +33,7 @@ export function jobUnits(job: number, a: Float64Array): number {
     case JOB_TERN_LUT:
       return a[1]!; // row groups
     case JOB_INT8:
+    case JOB_FLOAT:
       return a[2]!; // row groups
     case JOB_LUT_TABLES:
       return a[2]!; // tokens
@@ -59,6 +61,10 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
     case JOB_INT8:
       // m, d, groups, chunks, rows, q16, scales, nTok, out
       ex.int8Mm(a[0]!, a[1]!, u0, u1, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!);
+      return;
+    case JOB_FLOAT:
+      // m, f16 (1) or f32 (0), groups, chunks, rows, x, nTok, out
+      (a[1] ? ex.floatMmF16 : ex.floatMmF32)(a[0]!, u0, u1, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!);
       return;
     case JOB_LUT_TABLES:
       // q, qStride, nTok, cols, pairs, tables

@@ -15,10 +15,12 @@
 //   s_r = f32(127 / max|row|) exactly like activations (a zero row gives d_r = 0 and all-zero codes).
 //   int8Matmul quantizes x[t] with the activation quantizer, then out = f32(f32(f32(dot) / s_t) * d_r).
 //   int8Row: out[k] = f32(M[r][k] * d_r).
+// Float matrix (the lm_head at full precision): f16 or f32 rows, f32 activations, no quantization;
+//   out = floatDot(row, x): sixteen f32 partial sums in a fixed order (see floatDot), as the SIMD kernel.
 // RMSNorm as ggml: sum of f32 squares accumulated in double (in the SIMD kernel's lane order), mean = f32(sum / n),
 //   scale = f32(1 / f32(sqrt(f32(mean + eps)))), out = f32(f32(x * scale) * weight).
 
-import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
+import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
 import { f16ToF32 } from '../formats/half.js';
 
 const fround = Math.fround;
@@ -123,8 +125,36 @@ export function checkLen(fn: string, name: string, arr: { length: number }, need
   if (arr.length < need) throw new Error(`${fn}: ${name} holds ${arr.length} values, needs at least ${need}`);
 }
 
+/** Refuses an f16 row holding inf or NaN (exponent bits all ones): the kernel's widening cannot express them. */
+export function checkF16Row(row: Uint16Array, r: number): void {
+  for (let k = 0; k < row.length; k++) {
+    if ((row[k]! & 0x7c00) === 0x7c00) throw new Error(`f16Matrix: row ${r} holds a non-finite value at column ${k}`);
+  }
+}
+
+/**
+ * The dot product of the float head, in the SIMD kernel's order (wasm/float-matmul.ts): columns are
+ * zero-padded to a multiple of 16; column k adds f32(w_k * x_k) to partial sum k % 16 (in f32);
+ * then with p = the 16 partial sums, v_i = (p_i + p_{4+i}) + (p_{8+i} + p_{12+i}) and the result
+ * is (v_0 + v_2) + (v_1 + v_3).
+ */
+export function floatDot(w: (k: number) => number, x: ArrayLike<number>, xOff: number, cols: number): number {
+  const p = new Float64Array(16); // each value an f32, rounded after every add
+  const padded = Math.ceil(cols / 16) * 16;
+  for (let k = 0; k < padded; k++) {
+    const prod = k < cols ? fround(w(k) * x[xOff + k]!) : 0;
+    p[k & 15] = fround(p[k & 15]! + prod);
+  }
+  const v = [0, 1, 2, 3].map((i) => fround(fround(p[i]! + p[4 + i]!) + fround(p[8 + i]! + p[12 + i]!)));
+  return fround(fround(v[0]! + v[2]!) + fround(v[1]! + v[3]!));
+}
+
 interface RefTernary extends TernaryMatrix {
   readonly codes: Int8Array; // T[r][k], row-major
+}
+
+interface RefFloat extends FloatMatrix {
+  readonly data: Uint16Array | Float32Array; // [rows][cols]: f16 bits or f32
 }
 
 interface RefInt8 extends Int8Matrix {
@@ -152,6 +182,7 @@ export function quantizeWeightRow(row: Float32Array, n: number, q: Int8Array, qO
 export function createReferenceKernels(): Kernels {
   const ternaries = new WeakSet<object>();
   const int8s = new WeakSet<object>();
+  const floats = new WeakSet<object>();
 
   const k: Kernels = {
     name: 'reference',
@@ -201,6 +232,44 @@ export function createReferenceKernels(): Kernels {
       const m: RefInt8 = { rows, cols, q, d };
       int8s.add(m);
       return m;
+    },
+
+    f16Matrix(rows: number, cols: number, getRow: (r: number, out: Uint16Array) => void): FloatMatrix {
+      checkPositive('f16Matrix rows', rows);
+      checkPositive('f16Matrix cols', cols);
+      const data = new Uint16Array(rows * cols);
+      for (let r = 0; r < rows; r++) {
+        const row = data.subarray(r * cols, (r + 1) * cols);
+        getRow(r, row);
+        checkF16Row(row, r);
+      }
+      const m: RefFloat = { rows, cols, type: 'f16', data };
+      floats.add(m);
+      return m;
+    },
+
+    f32Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): FloatMatrix {
+      checkPositive('f32Matrix rows', rows);
+      checkPositive('f32Matrix cols', cols);
+      const data = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) getRow(r, data.subarray(r * cols, (r + 1) * cols));
+      const m: RefFloat = { rows, cols, type: 'f32', data };
+      floats.add(m);
+      return m;
+    },
+
+    floatMatmul(mat: FloatMatrix, x: Float32Array, nTok: number, out: Float32Array): void {
+      if (!floats.has(mat)) throw new Error('floatMatmul: matrix was not made by this backend');
+      const m = mat as RefFloat;
+      const { rows, cols, data } = m;
+      checkCount('floatMatmul nTok', nTok);
+      checkLen('floatMatmul', 'x', x, nTok * cols);
+      checkLen('floatMatmul', 'out', out, nTok * rows);
+      for (let r = 0; r < rows; r++) {
+        const off = r * cols;
+        const w = data instanceof Uint16Array ? (k: number) => f16ToF32(data[off + k]!) : (k: number) => data[off + k]!;
+        for (let t = 0; t < nTok; t++) out[t * rows + r] = floatDot(w, x, t * cols, cols);
+      }
     },
 
     quantize(x: Float32Array, nTok: number, dim: number, acts: QuantizedActs): void {

@@ -12,10 +12,11 @@
 // "lut" (16-row nibble indices into per-token lookup tables; the plain SIMD path). See the layout
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
-import type { Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_ATTN, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
+import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
+import { JOB_ATTN, JOB_FLOAT, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
-import { checkActs, checkAttention, checkCount, checkLen, checkPositive, checkRope } from './reference.js';
+import { checkActs, checkAttention, checkCount, checkF16Row, checkLen, checkPositive, checkRope, floatDot } from './reference.js';
+import { f16ToF32 } from '../formats/half.js';
 import { ARGS, CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
 
@@ -51,10 +52,16 @@ interface WasmInt8 extends Int8Matrix {
   readonly chunks: number; // 16-column chunks
 }
 
+interface WasmFloat extends FloatMatrix {
+  readonly ptr: number;
+  readonly groups: number; // 4-row groups (the job's work units)
+  readonly chunks: number; // 16-column chunks (rows are zero-padded to chunks * 16)
+}
+
 /** Extra methods of the wasm kernels used by bench/kernels.ts. */
 export interface WasmBenchHooks {
   cloneTernary(w: TernaryMatrix): TernaryMatrix;
-  weightBytes(w: TernaryMatrix | Int8Matrix): number;
+  weightBytes(w: TernaryMatrix | Int8Matrix | FloatMatrix): number;
   memoryReadProbe(bytes: number, reps: number, allThreads?: boolean): number;
   readonly plannedBytes: number;
 }
@@ -67,10 +74,23 @@ interface ActPtrs {
 
 /** The constant block the kernels load their masks from (wasm/simd.ts CONST_BASE; below the planner's base). */
 function writeKernelConstants(memory: WebAssembly.Memory): void {
-  const c = new Uint8Array(memory.buffer, 64, 64);
+  const c = new Uint8Array(memory.buffer, 64, 128);
   c.fill(0x03, 0, 16);
   c.fill(0x0f, 16, 32);
   c.fill(0x0c, 32, 48);
+  // f16 widening (wasm/float-matmul.ts): 8 x 0x8fff
+  new Uint16Array(memory.buffer, 128, 8).fill(0x8fff);
+}
+
+/** max |x[i]| over i < n (NaN when x holds one) */
+function maxAbs(x: Float32Array, n: number): number {
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.abs(x[i]!);
+    if (a > m) m = a;
+    else if (a !== a) return NaN;
+  }
+  return m;
 }
 
 /** Whether shared WebAssembly memory can be made here (not in a page without cross-origin isolation). */
@@ -110,6 +130,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   readonly name: string;
   private readonly ternaries = new WeakSet<object>();
   private readonly int8s = new WeakSet<object>();
+  private readonly floats = new WeakSet<object>();
   private readonly acts = new WeakMap<QuantizedActs, ActPtrs>();
   private readonly args: Float64Array;
   private disposed = false;
@@ -268,6 +289,33 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     }
     const m: WasmInt8 = { rows, cols, ptr, dPtr, groups, chunks };
     this.int8s.add(m);
+    return m;
+  }
+
+  f16Matrix(rows: number, cols: number, getRow: (r: number, out: Uint16Array) => void): FloatMatrix {
+    return this.floatMatrix('f16', rows, cols, (r, p) => {
+      const row = new Uint16Array(this.mem.buffer, p, cols);
+      getRow(r, row);
+      checkF16Row(row, r);
+    });
+  }
+
+  f32Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): FloatMatrix {
+    return this.floatMatrix('f32', rows, cols, (r, p) => getRow(r, this.f32(p, cols)));
+  }
+
+  /** Rows are written straight into their place (zeroed first: the padding must be 0). */
+  private floatMatrix(type: 'f16' | 'f32', rows: number, cols: number, fill: (r: number, ptr: number) => void): FloatMatrix {
+    this.live(`${type}Matrix`);
+    checkPositive(`${type}Matrix rows`, rows);
+    checkPositive(`${type}Matrix cols`, cols);
+    const chunks = Math.ceil(cols / 16);
+    const rowBytes = chunks * 16 * (type === 'f16' ? 2 : 4);
+    const ptr = this.mem.alloc(rows * rowBytes, `${type}Matrix ${rows} x ${cols}`);
+    new Uint8Array(this.mem.buffer, ptr, rows * rowBytes).fill(0);
+    for (let r = 0; r < rows; r++) fill(r, ptr + r * rowBytes);
+    const m: WasmFloat = { rows, cols, type, ptr, groups: Math.ceil(rows / 4), chunks };
+    this.floats.add(m);
     return m;
   }
 
@@ -465,6 +513,47 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));
   }
 
+  floatMatmul(mat: FloatMatrix, x: Float32Array, nTok: number, out: Float32Array): void {
+    this.live('floatMatmul');
+    if (!this.floats.has(mat)) throw new Error('floatMatmul: matrix was not made by this backend');
+    const m = mat as WasmFloat;
+    const { rows, cols, chunks } = m;
+    checkCount('floatMatmul nTok', nTok);
+    checkLen('floatMatmul', 'x', x, nTok * cols);
+    checkLen('floatMatmul', 'out', out, nTok * rows);
+    if (nTok === 0) return;
+    // the kernel reads activation rows of chunks * 16 floats: staged (zero-padded) unless already
+    // so; an f16 matrix always stages them, times 2^112 (the widening's exponent rebias, see
+    // wasm/float-matmul.ts), which is exact only while |x| < 2^16: beyond that the reference runs
+    const f16 = m.type === 'f16';
+    if (f16 && !(maxAbs(x, nTok * cols) < 65536)) return this.floatMatmulReference(m, x, nTok, out);
+    const stride = chunks * 16;
+    const inPlace = !f16 && this.owned(x) && stride === cols;
+    const outOwned = this.owned(out);
+    const [xs, os] = this.scratch([inPlace ? 0 : nTok * stride * 4, outOwned ? 0 : nTok * rows * 4], 'floatMatmul');
+    const xp = inPlace ? x.byteOffset : xs!;
+    if (!inPlace) {
+      const staged = this.f32(xp, nTok * stride);
+      staged.fill(0);
+      for (let t = 0; t < nTok; t++) staged.set(x.subarray(t * cols, (t + 1) * cols), t * stride);
+      if (f16) for (let i = 0; i < nTok * stride; i++) staged[i] *= 2 ** 112;
+    }
+    const op = outOwned ? out.byteOffset : os!;
+    this.setArgs(m.ptr, m.type === 'f16' ? 1 : 0, m.groups, chunks, rows, xp, nTok, op);
+    this.run(JOB_FLOAT, rows * cols * nTok);
+    if (!outOwned) out.set(this.f32(op, nTok * rows));
+  }
+
+  /** floatMatmul in TypeScript on the matrix in wasm memory (activations too large to prescale). */
+  private floatMatmulReference(m: WasmFloat, x: Float32Array, nTok: number, out: Float32Array): void {
+    const rowElems = m.chunks * 16;
+    const halves = new Uint16Array(this.mem.buffer, m.ptr, m.rows * rowElems);
+    for (let r = 0; r < m.rows; r++) {
+      const w = (k: number) => f16ToF32(halves[r * rowElems + k]!);
+      for (let t = 0; t < nTok; t++) out[t * m.rows + r] = floatDot(w, x, t * m.cols, m.cols);
+    }
+  }
+
   int8Row(mat: Int8Matrix, row: number, out: Float32Array): void {
     this.live('int8Row');
     if (!this.int8s.has(mat)) throw new Error('int8Row: matrix was not made by this backend');
@@ -518,8 +607,9 @@ class WasmKernels implements Kernels, WasmBenchHooks {
   }
 
   /** Bytes the kernel reads for one pass over a matrix. */
-  weightBytes(w: TernaryMatrix | Int8Matrix): number {
-    const m = w as Partial<WasmTernary> & Partial<WasmInt8>;
+  weightBytes(w: TernaryMatrix | Int8Matrix | FloatMatrix): number {
+    const m = w as Partial<WasmTernary> & Partial<WasmInt8> & Partial<WasmFloat>;
+    if (this.floats.has(w)) return m.rows! * m.chunks! * 16 * (m.type === 'f16' ? 2 : 4);
     if (this.ternaries.has(w)) return m.layout === 'r4' ? m.groups! * m.chunks! * 64 : m.groups! * m.chunks! * 16;
     if (this.int8s.has(w)) return m.groups! * m.chunks! * 64 + m.groups! * 16;
     throw new Error('weightBytes: matrix was not made by this backend');

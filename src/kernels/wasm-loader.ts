@@ -75,6 +75,8 @@ export interface KernelExports {
   int8Mm(m: number, d: number, g0: number, g1: number, chunks: number, rows: number, q16: number,
     scales: number, nTok: number, out: number): void;
   int8Row(m: number, d: number, row: number, chunks: number, cols: number, out: number): void;
+  floatMmF16(m: number, g0: number, g1: number, chunks: number, rows: number, x: number, nTok: number, out: number): void;
+  floatMmF32(m: number, g0: number, g1: number, chunks: number, rows: number, x: number, nTok: number, out: number): void;
 }
 
 export function instantiateKernels(mod: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {

@@ -1,50 +1,128 @@
-// The output head (vocab x nEmbd) as int8 rows, held in chunks of rows: converting it chunk by
-// chunk keeps load-time memory to one chunk of the source tensor instead of the whole 656 MB
-// F16 table of 2B4T.
+// The output head (vocab x nEmbd), in one of two precisions:
+//   'int8': rows quantized to int8 with one scale per row, activations quantized per token to int8
+//           (an integer dot: half the bytes of an F16 head to read per token, so faster);
+//   'f16':  the file's own rows as stored (F16 kept as f16; F32, Q8_0, Q6_K, BF16 ... dequantized to
+//           f32, their exact values) with f32 activations, as bitnet.cpp computes its F16 head
+//           (llama.cpp would also quantize the activations for a Q8_0 or Q6_K head; we do not).
+// Both load the source tensor in chunks of rows, so load-time memory is one chunk of it instead of
+// the whole 656 MB F16 table of 2B4T.
 import type { GGUFTensor } from '../gguf/reader.js';
 import type { ByteSource } from '../gguf/source.js';
+import { GGMLType } from '../gguf/types.js';
 import { dequantize, getFormat } from '../formats/index.js';
-import type { Int8Matrix, Kernels } from '../kernels/api.js';
+import type { FloatMatrix, Int8Matrix, Kernels } from '../kernels/api.js';
+import { ModelError } from './config.js';
+
+export type LmHeadPrecision = 'int8' | 'f16';
+/** The default: see README (Output head precision) for the measured perplexity cost behind it. */
+export const DEFAULT_LM_HEAD: LmHeadPrecision = 'int8';
+
+export interface LmHead {
+  readonly rows: number;
+  readonly cols: number;
+  readonly precision: LmHeadPrecision;
+  /** out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows) */
+  forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void;
+}
+
+export function checkLmHeadPrecision(p: string): LmHeadPrecision {
+  if (p === 'int8' || p === 'f16') return p;
+  throw new ModelError(`lm_head precision must be int8 or f16, got '${p}'`);
+}
+
+export async function loadLmHead(
+  k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number, precision: LmHeadPrecision = DEFAULT_LM_HEAD,
+): Promise<LmHead> {
+  return checkLmHeadPrecision(precision) === 'f16'
+    ? FloatLmHead.load(k, t, source, rows, cols)
+    : Int8LmHead.load(k, t, source, rows, cols);
+}
 
 const CHUNK_ROWS = 16384;
 const DECODE_ROWS = 512;
 
-export class LmHead {
-  private constructor(
-    private readonly chunks: { start: number; m: Int8Matrix }[],
-    readonly rows: number,
-    readonly cols: number,
-  ) {}
-
-  static async load(k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<LmHead> {
-    const rowBytes = getFormat(t.type).byteSize(cols, cols);
-    const chunks: { start: number; m: Int8Matrix }[] = [];
-    for (let start = 0; start < rows; start += CHUNK_ROWS) {
-      const n = Math.min(CHUNK_ROWS, rows - start);
-      const bytes = await source.read(t.offset + start * rowBytes, n * rowBytes);
-      // rows are decoded DECODE_ROWS at a time (one allocation per block, not per row)
-      let blockStart = 0;
-      let blockEnd = 0; // rows [blockStart, blockEnd) are decoded in block
-      let block: Float32Array = new Float32Array(0);
-      const m = k.int8Matrix(n, cols, (r, out) => {
-        if (r < blockStart || r >= blockEnd) {
-          blockStart = r - (r % DECODE_ROWS);
-          const nr = Math.min(DECODE_ROWS, n - blockStart);
-          blockEnd = blockStart + nr;
-          block = dequantize(t.type, bytes.subarray(blockStart * rowBytes, (blockStart + nr) * rowBytes), nr * cols, cols);
-        }
-        out.set(block.subarray((r - blockStart) * cols, (r - blockStart + 1) * cols));
-      });
-      chunks.push({ start, m });
+/** Serves rows [0, n) of a chunk's bytes, decoded to f32 DECODE_ROWS at a time (one allocation per block). */
+function rowDecoder(type: number, bytes: Uint8Array, n: number, cols: number): (r: number, out: Float32Array) => void {
+  const rowBytes = getFormat(type).byteSize(cols, cols);
+  let blockStart = 0;
+  let blockEnd = 0; // rows [blockStart, blockEnd) are decoded in block
+  let block: Float32Array = new Float32Array(0);
+  return (r, out) => {
+    if (r < blockStart || r >= blockEnd) {
+      blockStart = r - (r % DECODE_ROWS);
+      const nr = Math.min(DECODE_ROWS, n - blockStart);
+      blockEnd = blockStart + nr;
+      block = dequantize(type, bytes.subarray(blockStart * rowBytes, (blockStart + nr) * rowBytes), nr * cols, cols);
     }
-    return new LmHead(chunks, rows, cols);
+    out.set(block.subarray((r - blockStart) * cols, (r - blockStart + 1) * cols));
+  };
+}
+
+/** Calls fill(start, n, bytes) for consecutive chunks of at most CHUNK_ROWS rows of the tensor. */
+async function forChunks(t: GGUFTensor, source: ByteSource, rows: number, cols: number,
+  fill: (start: number, n: number, bytes: Uint8Array) => void): Promise<void> {
+  const rowBytes = getFormat(t.type).byteSize(cols, cols);
+  for (let start = 0; start < rows; start += CHUNK_ROWS) {
+    const n = Math.min(CHUNK_ROWS, rows - start);
+    fill(start, n, await source.read(t.offset + start * rowBytes, n * rowBytes));
+  }
+}
+
+/** int8 rows (one matrix per chunk of rows) x per-token int8 activations. */
+class Int8LmHead implements LmHead {
+  readonly precision = 'int8';
+  private constructor(private readonly chunks: { start: number; m: Int8Matrix }[], readonly rows: number, readonly cols: number) {}
+
+  static async load(k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<Int8LmHead> {
+    const chunks: { start: number; m: Int8Matrix }[] = [];
+    await forChunks(t, source, rows, cols, (start, n, bytes) => {
+      chunks.push({ start, m: k.int8Matrix(n, cols, rowDecoder(t.type, bytes, n, cols)) });
+    });
+    return new Int8LmHead(chunks, rows, cols);
   }
 
-  /** out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows) */
   forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void {
     for (let t = 0; t < nTok; t++) {
       const xt = nTok === 1 ? x : x.subarray(t * this.cols, (t + 1) * this.cols);
       for (const c of this.chunks) k.int8Matmul(c.m, xt, 1, out.subarray(t * this.rows + c.start, t * this.rows + c.start + c.m.rows));
+    }
+  }
+}
+
+/** The stored rows (f16 as f16, anything else as exact f32 values) x f32 activations, one matrix
+ *  per chunk of rows. */
+class FloatLmHead implements LmHead {
+  readonly precision = 'f16';
+  /** nTok x chunk rows of one chunk's output before it is spread into the caller's rows (batches only) */
+  private staging: Float32Array = new Float32Array(0);
+  private constructor(private readonly chunks: { start: number; m: FloatMatrix }[], readonly rows: number, readonly cols: number) {}
+
+  static async load(k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<FloatLmHead> {
+    const rowBytes = getFormat(t.type).byteSize(cols, cols);
+    const chunks: { start: number; m: FloatMatrix }[] = [];
+    await forChunks(t, source, rows, cols, (start, n, bytes) => {
+      // F16 and F32 rows are copied as they are; other formats are decoded to their f32 values
+      const copyRow = (r: number, out: Uint16Array | Float32Array) =>
+        new Uint8Array(out.buffer, out.byteOffset, rowBytes).set(bytes.subarray(r * rowBytes, (r + 1) * rowBytes));
+      const m = t.type === GGMLType.F16 ? k.f16Matrix(n, cols, copyRow)
+        : t.type === GGMLType.F32 ? k.f32Matrix(n, cols, copyRow)
+        : k.f32Matrix(n, cols, rowDecoder(t.type, bytes, n, cols));
+      chunks.push({ start, m });
+    });
+    return new FloatLmHead(chunks, rows, cols);
+  }
+
+  forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void {
+    for (const c of this.chunks) {
+      const n = c.m.rows;
+      if (nTok === 1) {
+        k.floatMatmul(c.m, x, 1, out.subarray(c.start, c.start + n));
+        continue;
+      }
+      // a batch: one pass over the chunk's rows for all tokens, then each token's part to its row
+      if (this.staging.length < nTok * n) this.staging = new Float32Array(nTok * n);
+      k.floatMatmul(c.m, x, nTok, this.staging);
+      for (let t = 0; t < nTok; t++) out.set(this.staging.subarray(t * n, (t + 1) * n), t * this.rows + c.start);
     }
   }
 }

@@ -1,5 +1,6 @@
-// Synthetic BitNet GGUF files with random ternary weights: the built-in demo model, test models
-// and 2B4T-shaped benchmark models (no model can be downloaded here). Deterministic from a seed.
+// Synthetic BitNet GGUF files with random ternary weights: test models of a given shape (the random
+// demo shape below included) and 2B4T-shaped benchmark models. Deterministic from a seed. (The
+// built-in demo model of the CLI and server is a trained one: src/node/demo-model.ts.)
 // The file is produced as a sequence of chunks (header, then each tensor) so a 1.2 GB model can be
 // streamed to disk without being held twice.
 import { buildGGUFHeader, type GGUFTensorSpec } from '../gguf/writer.js';
@@ -199,7 +200,8 @@ export function buildSyntheticModel(spec: SyntheticModelSpec): Uint8Array {
   return out;
 }
 
-/** The built-in demo model: small, random weights, a byte-level tokenizer (its text is noise). */
+/** A small random-weight model with a byte-level tokenizer (its text is noise): the browser tests' model.
+ *  The built-in demo model of wf_server / wf chat / wf run is the trained models/wrinklefree-demo.gguf. */
 export const DEMO_MODEL_SPEC: SyntheticModelSpec = {
   arch: 'bitnet-b1.58',
   name: 'wrinklefree-demo (random weights)',

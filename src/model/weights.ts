@@ -1,5 +1,5 @@
 // Moves a GGUF's tensors into the kernels' memory: ternary matrices repacked for the matmul
-// kernels, norms as f32, the lm_head as int8 rows. The token embedding stays in the file and is
+// kernels, norms as f32, the lm_head as int8 or float rows (lm-head.ts). The token embedding stays in the file and is
 // read one row per token (it is the largest tensor; keeping a second copy would double its memory).
 import type { GGUFFile, GGUFTensor } from '../gguf/reader.js';
 import type { ByteSource } from '../gguf/source.js';
@@ -7,7 +7,7 @@ import { typeName } from '../gguf/types.js';
 import { dequantize, getFormat, I2S_LAYOUT_HINT, ternaryFromTensor, type I2SLayout } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
 import type { Kernels, TernaryMatrix } from '../kernels/api.js';
-import { LmHead } from './lm-head.js';
+import { loadLmHead, type LmHead, type LmHeadPrecision } from './lm-head.js';
 import { ModelError, type ModelConfig } from './config.js';
 
 export interface LayerWeights {
@@ -28,7 +28,7 @@ export interface ModelWeights {
   tokenEmbd: EmbeddingTable; // (vocab, nEmbd)
   layers: LayerWeights[];
   outputNorm: Float32Array; // (nEmbd)
-  lmHead: LmHead; // (vocab, nEmbd) int8: output.weight, or token_embd when tied
+  lmHead: LmHead; // (vocab, nEmbd) int8 or float: output.weight, or token_embd when tied
   tiedOutput: boolean;
 }
 
@@ -67,9 +67,10 @@ export async function loadWeights(
   cfg: ModelConfig,
   kernels: Kernels,
   onProgress?: (p: LoadProgress) => void,
-  i2sLayout: I2SLayout = 'x86',
+  opts: { i2sLayout?: I2SLayout; lmHead?: LmHeadPrecision } = {},
 ): Promise<ModelWeights> {
   const { nEmbd, nFF, kvDim, nLayers, vocabSize } = cfg;
+  const i2sLayout = opts.i2sLayout ?? 'x86';
   const need = (name: string, shape: number[]): GGUFTensor => {
     const t = file.tensor(name);
     if (!t) throw new ModelError(`model file is missing tensor '${name}'`);
@@ -143,7 +144,7 @@ export async function loadWeights(
 
   const outT = file.tensor('output.weight');
   const headT = outT ? need('output.weight', [nEmbd, vocabSize]) : embT;
-  const lmHead = await LmHead.load(kernels, headT, file.source, vocabSize, nEmbd);
+  const lmHead = await loadLmHead(kernels, headT, file.source, vocabSize, nEmbd, opts.lmHead);
   step(embT);
   if (outT) step(outT);
   return { tokenEmbd, layers, outputNorm, lmHead, tiedOutput: !outT };

@@ -4,9 +4,9 @@
 import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from '../cli/args.js';
-import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
-import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
-import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../model/synthetic.js';
+import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
+import type { LoadedModel, LoadOptions } from '../engine.js';
+import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
 import { loadModelFile } from '../node/model-file.js';
 import { loadXGrammar } from '../node/xgrammar.js';
 import { formatBenchmark, runBenchmark } from './benchmark.js';
@@ -18,7 +18,7 @@ import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
 
 export const SERVER_OPTIONS: OptionSpec[] = [
-  { name: 'model-path', short: 'm', type: 'string', description: 'GGUF model file (default: the built-in demo model, random weights)' },
+  { name: 'model-path', short: 'm', type: 'string', description: 'GGUF model file (default: the built-in demo model, a 2.3M-parameter BitNet trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' },
   { name: 'model', type: 'string', description: 'same as --model-path' },
   { name: 'alias', type: 'string', description: 'model name shown to clients (default: the file name)' },
   { name: 'host', type: 'string', description: 'address to listen on', default: '127.0.0.1' },
@@ -26,6 +26,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens, divided between the slots (default: the model's, at most 4096)" },
   CACHE_TYPE_OPTION,
@@ -65,9 +66,9 @@ async function load(args: ParsedArgs, prog: string): Promise<Loaded> {
   const path = (o['model-path'] as string | undefined) ?? (o.model as string | undefined);
   const loadOpts: LoadOptions = loadOptionsFrom({ options: { ...o, threads: o.threads ?? cpus().length }, positionals: [] });
   if (!path) {
-    log(`${prog}: no --model-path given: using the built-in demo model (random weights: its output is noise, not language)`);
-    const lm = await loadModel(buildSyntheticModel(DEMO_MODEL_SPEC), loadOpts);
-    return { lm, id: (o.alias as string | undefined) ?? 'wrinklefree-demo', demo: true };
+    log(`${prog}: no --model-path given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}`);
+    const lm = await loadDemoModel(loadOpts);
+    return { lm, id: (o.alias as string | undefined) ?? DEMO_MODEL_ID, demo: true };
   }
   const lm = await loadModelFile(path, loadOpts);
   return { lm, id: (o.alias as string | undefined) ?? basename(path), demo: false };
@@ -118,7 +119,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const { lm, id, demo } = await load(args, prog);
     if (benchmark) {
       try {
-        log(`${prog}: benchmark of ${id} (${lm.kernels.name} x${lm.kernels.threads}), ${iterations} iteration(s)${demo ? ' — demo model, random weights' : ''}`);
+        log(`${prog}: benchmark of ${id} (${lm.kernels.name} x${lm.kernels.threads}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
         const report = await runBenchmark(lm, { iterations, promptTokens: pp, genTokens: tg, batchSize });
         if (o['benchmark-json']) console.log(JSON.stringify(report, null, 2));
         else console.log(formatBenchmark(report));
@@ -145,8 +146,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     });
     const info = running.service.info();
     log(
-      `${prog}: model ${id}${demo ? ' (demo, random weights: output is noise)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
-        ` | ${info.kernels} x${info.threads}`,
+      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
+        ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed

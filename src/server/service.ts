@@ -43,7 +43,7 @@ export interface ServiceOptions {
   special?: boolean;
   /** server-wide cap on generated tokens per request (undefined = none) */
   maxTokensCap?: number;
-  /** the model is the built-in demo (random weights: its text is noise) */
+  /** the model is the built-in demo (src/node/demo-model.ts) */
   demo?: boolean;
   /** the XGrammar module (src/node/xgrammar.ts); without it constrained output is refused */
   xgrammar?: XGrammarModule;
@@ -80,6 +80,8 @@ export interface ModelInfo {
   slots: number;
   kernels: string;
   threads: number;
+  /** output head precision: int8 or f16 (--lm-head) */
+  lm_head: string;
   chat_template: string;
   /** why that chat template */
   chat_template_reason: string;
@@ -195,6 +197,7 @@ export class GenerationService {
       slots: this.scheduler.stats().slots,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
+      lm_head: this.model.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,
     };

@@ -1,6 +1,6 @@
 // The WebAssembly kernels against the TypeScript reference, bit for bit: quantize (q, scales, sums),
 // ternaryMatmul and int8Matmul outputs (equal as float32: both compute f32(f32(f32(dot) / s) * scale)),
-// int8Row, and rmsnorm (the reference sums squares in the kernel's lane order, so it is exact too).
+// int8Row, floatMatmul (f16 and f32 rows, same summation order), and rmsnorm (the reference sums squares in the kernel's lane order, so it is exact too).
 // Tolerance: none anywhere. Both builds (relaxed, plain SIMD), both ternary layouts (r4, lut),
 // 1 and 2 threads (the pool forced on even for tiny jobs).
 import { test, describe, after } from 'node:test';
@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import type { Kernels, QuantizedActs, TernaryMatrix } from '../../src/kernels/api.js';
 import { availablePaths, createKernels } from '../../src/kernels/index.js';
 import { createReferenceKernels } from '../../src/kernels/reference.js';
+import { f32ToF16 } from '../../src/formats/half.js';
 import type { TernaryLayout } from '../../src/kernels/wasm-backend.js';
 
 const ref = createReferenceKernels();
@@ -202,6 +203,51 @@ for (const cfg of configs) {
         }
       }
       assert.throws(() => k.int8Matrix(2, 4, (r, o) => o.set([1, NaN, 0, 0])), /row 0 holds a non-finite value/);
+    });
+
+    test('f16Matrix, f32Matrix, floatMatmul (the float lm_head)', async () => {
+      await ready;
+      for (const [rows, cols] of [[1, 16], [7, 100], [37, 256], [130, 2560], [5, 8]] as [number, number][]) {
+        const data = floats(rows * cols, 0.5);
+        if (rows > 2) data.fill(0, cols, 2 * cols); // a zero row
+        const bits = Uint16Array.from(data, (v) => f32ToF16(v));
+        bits[0] = 0x0001; // a subnormal half
+        if (bits.length > 1) bits[1] = 0x83ff; // the largest negative subnormal
+        const m16 = k.f16Matrix(rows, cols, (r, o) => o.set(bits.subarray(r * cols, (r + 1) * cols)));
+        const r16 = ref.f16Matrix(rows, cols, (r, o) => o.set(bits.subarray(r * cols, (r + 1) * cols)));
+        const m32 = k.f32Matrix(rows, cols, (r, o) => o.set(data.subarray(r * cols, (r + 1) * cols)));
+        const r32 = ref.f32Matrix(rows, cols, (r, o) => o.set(data.subarray(r * cols, (r + 1) * cols)));
+        for (const nTok of [1, 2, 5, 17]) {
+          const x = floats(nTok * cols, 3);
+          for (const [m, mr, what] of [[m16, r16, 'f16'], [m32, r32, 'f32']] as const) {
+            const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
+            const xin = k.allocF32(nTok * cols);
+            xin.set(x);
+            k.floatMatmul(m, xin, nTok, out); // activations in kernel memory (in place when cols % 16 == 0)
+            ref.floatMatmul(mr, x, nTok, expect);
+            assertSameF32(out, expect, `floatMatmul ${what} ${rows}x${cols} nTok ${nTok}`);
+            const plain = new Float32Array(nTok * rows);
+            k.floatMatmul(m, x, nTok, plain); // staged input and output
+            assertSameF32(plain, expect, `floatMatmul ${what} staged`);
+          }
+        }
+      }
+      // activations of 2^16 and more cannot be prescaled by 2^112: the same bits come from the fallback
+      const big = Uint16Array.from(floats(3 * 40, 1), (v) => f32ToF16(v));
+      const mb = k.f16Matrix(3, 40, (r, o) => o.set(big.subarray(r * 40, (r + 1) * 40)));
+      const rb = ref.f16Matrix(3, 40, (r, o) => o.set(big.subarray(r * 40, (r + 1) * 40)));
+      const xb = floats(2 * 40, 1);
+      xb[5] = 70000;
+      xb[47] = -1e30;
+      const ob = new Float32Array(6), eb = new Float32Array(6);
+      k.floatMatmul(mb, xb, 2, ob);
+      ref.floatMatmul(rb, xb, 2, eb);
+      assertSameF32(ob, eb, 'floatMatmul f16, |x| >= 2^16');
+      assert.ok(Math.abs(eb[0]!) > 1000 && Math.abs(eb[3]!) > 1e25);
+      assert.throws(() => k.f16Matrix(2, 3, (r, o) => o.set(r ? [0, 0, 0xfc00] : [0, 0, 0])), /row 1 holds a non-finite value at column 2/);
+      const m = k.f32Matrix(2, 4, (_r, o) => o.fill(1));
+      assert.throws(() => k.floatMatmul(m, k.allocF32(4), 1, k.allocF32(1)), /out holds 1 values, needs at least 2/);
+      assert.throws(() => k.floatMatmul(ref.f32Matrix(2, 4, () => {}), k.allocF32(4), 1, k.allocF32(2)), /not made by this backend/);
     });
 
     test('rmsnorm, in place and not', async () => {

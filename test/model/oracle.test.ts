@@ -123,3 +123,32 @@ test('an f16 KV cache: half the bytes, logits at every position still within the
   assert.ok(worstVsF32 > 0 && worstVsF32 < INT8_TOL, `f16 vs f32 cache: max |delta| ${worstVsF32}`);
   assert.throws(() => model.createSequence({ cacheType: 'q8_0' as 'f16' }), /KV cache type must be f32 or f16, got 'q8_0'/);
 });
+
+// lm_head f16 (the file's own rows, float activations): the head adds no int8 rounding, so position 0
+// (BOS: its hidden state goes through the int8 layers, whose rounding the reference does exactly)
+// matches the float64 int8 reference to float32 rounding. With the int8 head it is ~0.04 off.
+test('--lm-head f16: position 0 of every oracle prompt within 1e-3 of ref-int8-tiny.json (int8: about 0.04 off)', async () => {
+  const kernels = await testKernels();
+  for (const name of ['bitnet-tiny-silu-f32', 'bitnet-tiny-silu-tq2_0', 'bitnet-tiny-silu-i2_s', 'bitnet-tiny-relu2-f32', 'bitnet-tiny-relu2-tq1_0']) {
+    const act = name.includes('relu2') ? 'relu2' : 'silu';
+    const f16 = await BitNetModel.load(oracleBytes(`${name}.gguf`), { kernels, lmHead: 'f16' });
+    const int8 = await BitNetModel.load(oracleBytes(`${name}.gguf`), { kernels, lmHead: 'int8' });
+    assert.equal(f16.lmHead, 'f16');
+    assert.equal(int8.lmHead, 'int8');
+    let worstInt8 = 0;
+    for (const [pi, p] of int8Ref.models[act].prompts.entries()) {
+      const a = await f16.createSequence({ ctxSize: 128, batchSize: 16 }).forward(p.tokens, { allLogits: true });
+      const b = await int8.createSequence({ ctxSize: 128, batchSize: 16 }).forward(p.tokens, { allLogits: true });
+      const d0 = maxAbsDiff(a.subarray(0, VOCAB), p.logits_all[0]);
+      assert.ok(d0 <= 1e-3, `${name} prompt ${pi} pos 0: f16 head max |delta| ${d0} > 1e-3`);
+      worstInt8 = Math.max(worstInt8, maxAbsDiff(b.subarray(0, VOCAB), p.logits_all[0]));
+      for (let i = 0; i < p.tokens.length; i++) {
+        const d = maxAbsDiff(a.subarray(i * VOCAB, (i + 1) * VOCAB), p.logits_all[i]);
+        assert.ok(d <= INT8_TOL, `${name} prompt ${pi} pos ${i}: f16 head max |delta| ${d} > ${INT8_TOL}`);
+      }
+    }
+    // the int8 head really is coarser at position 0: the check above could tell the two apart
+    assert.ok(worstInt8 > 1e-2, `${name}: int8 head at position 0 is ${worstInt8} off, expected ~0.04`);
+  }
+  await assert.rejects(BitNetModel.load(oracleBytes('bitnet-tiny-silu-f32.gguf'), { kernels, lmHead: 'f8' as 'f16' }), /lm_head precision must be int8 or f16, got 'f8'/);
+});

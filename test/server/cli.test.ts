@@ -9,6 +9,7 @@ import { runBenchmark, formatBenchmark } from '../../src/server/benchmark.js';
 import { serverMain } from '../../src/server/cli.js';
 import { finished, spawnCli } from './spawn.js';
 import { tinyModel, tinyModelBytes } from './helpers.js';
+import { demoWords, wordsOf } from '../helpers/demo.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wf-server-cli-'));
 const modelPath = join(dir, 'tiny.gguf');
@@ -92,20 +93,28 @@ test('wf_server serves the demo model and exits cleanly on SIGTERM', async () =>
     const models = (await (await fetch(`${url}/v1/models`)).json()) as any;
     assert.equal(models.data[0].id, 'wrinklefree-demo');
     assert.equal(models.data[0].meta.demo, true);
+    // the demo is a trained model: its reply is English words (most of them in the corpus word list)
     const chat = await fetch(`${url}/v1/chat/completions`, {
       method: 'POST',
-      body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, temperature: 0 }),
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Say something wise.' }], max_tokens: 48, temperature: 0 }),
     });
     assert.equal(chat.status, 200);
+    const reply = ((await chat.json()) as any).choices[0].message.content as string;
+    const words = wordsOf(reply);
+    const dict = demoWords();
+    const known = words.filter((w) => dict.has(w));
+    assert.ok(words.length >= 8, `too few words in the demo's reply: ${JSON.stringify(reply)}`);
+    assert.ok(known.length >= 0.8 * words.length, `only ${known.length} of ${words.length} words are dictionary words: ${JSON.stringify(reply)}`);
   } finally {
     child.kill('SIGTERM');
   }
   const r = await done;
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /demo model \(random weights/);
-  assert.match(r.stderr, /warning: the model file has no chat template/);
-  assert.match(r.stderr, /I2_S weights read in the x86 layout \(.*--i2s-layout arm/, 'the demo model is I2_S');
-  assert.match(r.stderr, /chat template: bitnet-2b4t \(the file has no tokenizer\.chat_template/);
+  assert.match(r.stderr, /built-in demo model, a 2\.3-million-parameter BitNet b1\.58 .* King James Bible/);
+  // the demo file carries the 2B4T chat template (no warning, no fallback) and is TQ1_0 (no I2_S layout line)
+  assert.match(r.stderr, /chat template: file \(the file's tokenizer\.chat_template/);
+  assert.doesNotMatch(r.stderr, /warning:/);
+  assert.doesNotMatch(r.stderr, /I2_S weights read/);
   assert.match(r.stderr, /SIGTERM: shutting down/);
   assert.match(r.stderr, /stopped/);
 });

@@ -17,7 +17,8 @@ test('chat page: a message sent in Chromium gets a streamed reply with its stati
     await page.goto(srv.url.replace(/\/?$/, '/'));
     await page.waitForFunction(() => !document.querySelector('#model')?.textContent?.includes('connecting'));
     assert.match((await page.textContent('#model')) ?? '', /wrinklefree-demo/);
-    assert.ok(await page.isVisible('#demo'), 'the demo banner says the output is noise');
+    assert.ok(await page.isVisible('#demo'), 'the demo banner says what the demo model is');
+    assert.match((await page.textContent('#demo')) ?? '', /BitNet b1.58 .* King James Bible/);
     await page.click('summary');
     await page.fill('#maxTokens', '6');
     await page.fill('#input', 'Hello from the browser test');

@@ -5,15 +5,15 @@
 // is one user message); `/exit` or end of input ends the chat, `/reset` starts a new conversation
 // (the system prompt kept). The reply streams to stdout; a timing line per turn goes to stderr.
 // When the conversation outgrows the context, the oldest turns are dropped (the system prompt kept).
-// Without -m the built-in demo model (random weights: noise) is used.
+// Without -m the built-in demo model (src/node/demo-model.ts) is used.
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
-import { loadModel, type LoadedModel, type Session } from '../../engine.js';
-import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../model/synthetic.js';
+import type { LoadedModel, Session } from '../../engine.js';
+import { DEMO_MODEL_DESCRIPTION, loadDemoModel } from '../../node/demo-model.js';
 import { chatTemplateFor, describeChatTemplate, encodeChat, type ChatMessage } from '../../tokenizer/chat-template.js';
 import type { SamplerOptions } from '../../generate/sampler.js';
 import type { GenerationResult } from '../../generate/generate.js';
@@ -151,13 +151,13 @@ export async function run(argv: string[]): Promise<number> {
     lm = await loadModelFile(path, { ...loadOpts, onProgress: bar && ((p) => bar(p.bytesDone, p.bytesTotal)) });
     bar?.end();
   } else {
-    process.stderr.write('wf chat: no --model given: using the built-in demo model (random weights: its replies are noise)\n');
-    lm = await loadModel(buildSyntheticModel(DEMO_MODEL_SPEC), loadOpts);
+    process.stderr.write(`wf chat: no --model given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}\n`);
+    lm = await loadDemoModel(loadOpts);
   }
   try {
     const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number, cacheType });
     const interactive = !!process.stdin.isTTY;
-    if (interactive) process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | /reset to start over, /exit to quit]\n`);
+    process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | lm_head ${lm.model.lmHead}${interactive ? ' | /reset to start over, /exit to quit' : ''}]\n`);
     await chatLoop({
       session,
       input: process.stdin,

@@ -1,11 +1,12 @@
-// wf run -m FILE (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json] [--json-schema FILE|JSON | --grammar FILE]
-// Streams the generated text to stdout; a timing line goes to stderr. --json-schema and --grammar
-// constrain the output (src/generate/grammar.ts).
+// wf run [-m FILE] (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json] [--json-schema FILE|JSON | --grammar FILE]
+// (no -m: the built-in demo model). Streams the generated text to stdout; a timing line goes to
+// stderr. --json-schema and --grammar constrain the output (src/generate/grammar.ts).
 import { readFileSync } from 'node:fs';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
+import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
+import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_FILE } from '../../node/demo-model.js';
 import type { GenerationResult } from '../../generate/generate.js';
 import { GrammarEngine, GrammarError, grammarVocabulary, type GrammarSpec } from '../../generate/grammar.js';
 import type { TokenConstraint } from '../../generate/constraint.js';
@@ -69,10 +70,10 @@ export async function run(argv: string[]): Promise<number> {
   const o = args.options;
   const cacheType = cacheTypeFrom(args);
   if (o.help) {
-    console.log(helpText('usage: wf run -m FILE.gguf (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]', SPECS));
+    console.log(helpText('usage: wf run [-m FILE.gguf] (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]', SPECS));
     return 0;
   }
-  const path = requireModel(args);
+  const path = (o.model as string | undefined) ?? DEMO_MODEL_FILE;
   const prompt = (o.prompt as string | undefined) ?? (args.positionals.length ? args.positionals.join(' ') : undefined);
   const tokensArg = o.tokens as string | undefined;
   if (prompt === undefined && !tokensArg) throw new CliError('give a prompt with -p TEXT or --tokens 1,2,3');
@@ -83,6 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   const tokenIds = tokensArg ? parseTokenList(tokensArg) : undefined;
   const grammarSpec = grammarSpecFrom(o);
 
+  if (o.model === undefined) process.stderr.write(`wf run: no --model given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}\n`);
   const bar = o['no-progress'] || o.json ? undefined : progressBar('loading');
   const t0 = performance.now();
   const lm = await loadModelFile(path, { ...loadOptionsFrom(args), onProgress: bar && ((p) => bar(p.bytesDone, p.bytesTotal)) });
@@ -134,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       process.stdout.write('\n');
       process.stderr.write(
-        `[load ${round(loadMs)} ms | prompt ${t.promptTokens} tokens, ${round(t.promptTokensPerSecond)} tok/s | generation ${t.generatedTokens} tokens, ${round(t.tokensPerSecond)} tok/s | ${lm.kernels.name} x${lm.kernels.threads} | finish: ${result.finishReason}]\n`,
+        `[load ${round(loadMs)} ms | prompt ${t.promptTokens} tokens, ${round(t.promptTokensPerSecond)} tok/s | generation ${t.generatedTokens} tokens, ${round(t.tokensPerSecond)} tok/s | ${lm.kernels.name} x${lm.kernels.threads} | lm_head ${lm.model.lmHead} | finish: ${result.finishReason}]\n`,
       );
     }
     return 0;

@@ -37,6 +37,7 @@
  *  keeps it in a register (or one folded memory operand); a v128.const or a splat inside the loop
  *  is rebuilt by V8 on every iteration (3 to 5 instructions). */
 export const CONST_BASE: usize = 64;
+// (CONST_BASE + 64: 8 x u16 0x8fff for the f16 widening of float-matmul.ts)
 /** 16 bytes of 0x03 */
 @inline export function mask3(): v128 {
   return v128.load(CONST_BASE);
