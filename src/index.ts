@@ -14,4 +14,14 @@ export type { I2SLayout } from './formats/index.js';
 export { renderChat, encodeChat, type ChatMessage } from './tokenizer/chat-template.js';
 export { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
 export type { SamplerOptions } from './generate/sampler.js';
+export {
+  GrammarEngine,
+  GrammarError,
+  CompiledConstraint,
+  grammarVocabulary,
+  xgrammarFromGlobal,
+  type GrammarSpec,
+  type XGrammarModule,
+} from './generate/grammar.js';
+export type { TokenConstraint } from './generate/constraint.js';
 export { buildSyntheticModel, DEMO_MODEL_SPEC } from './model/synthetic.js';

@@ -23,11 +23,16 @@
 // aborted generation does NOT throw - it ends normally with finishReason 'abort' and the text
 // produced so far. A model call already running is awaited, not interrupted.
 //
+// Constraint (optional, one per generation): before every draw the loop awaits its mask and hands
+// it to the sampler; the chosen token is then accepted by the constraint (a stop token too). The
+// generation owns nothing of it: the caller disposes it.
+//
 // Timings exclude the time the generator spends suspended at a yield (the consumer's time).
 // generatedTokens counts every sampled token, the stop token included; result.tokens does not
 // contain the stop token.
 
 import { Sampler, type SamplerOptions, type TokenLogprobs, type TokenSampler } from './sampler.js';
+import type { TokenConstraint } from './constraint.js';
 import { finishReasonOf, StopStringMatcher, StopTokens, type FinishDetail, type FinishReason } from './stop.js';
 
 export interface GenerationModel {
@@ -65,6 +70,8 @@ export interface GenerateOptions {
   truncate?: 'none' | 'start';
   /** Prompt tokens per evaluate() call (abort is checked between calls). Default 512. */
   promptBatchSize?: number;
+  /** Restricts every drawn token (a grammar, a JSON schema); see constraint.ts. */
+  constraint?: TokenConstraint;
   /**
    * Render control tokens into the text (llama.cpp's --special). Default false: a generated control
    * token still counts, is in result.tokens and logprobs and can stop generation, but adds no text.
@@ -234,7 +241,9 @@ export async function* generate(
         `model returned ${logits instanceof Float32Array ? `${logits.length} logits` : 'no logits'}, expected ${vocab}`,
       );
     }
-    const token = sampler.sample(logits, history);
+    const constraint = options.constraint;
+    const token = constraint ? sampler.sample(logits, history, await constraint.mask()) : sampler.sample(logits, history);
+    constraint?.accept(token);
     sampled++;
     const lp = options.logprobs !== undefined ? sampler.logprobs(token, options.logprobs) : undefined;
     if (stopTokens.has(token)) {

@@ -4,3 +4,4 @@ export * from './penalties.js';
 export * from './sampler.js';
 export * from './stop.js';
 export * from './generate.js';
+export * from './constraint.js';

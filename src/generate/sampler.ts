@@ -41,6 +41,7 @@
 
 import { applyPenalties, penaltiesAreNeutral, type PenaltyOptions } from './penalties.js';
 import { randomSeed, Xoshiro128 } from './rng.js';
+import { applyTokenMask } from './constraint.js';
 
 export interface SamplerOptions {
   /** Softmax temperature; <= 0 selects greedy decoding. Default 1. */
@@ -88,7 +89,8 @@ export interface TokenLogprobs extends TokenLogprob {
 
 /** Anything generate() can draw tokens with. */
 export interface TokenSampler {
-  sample(logits: Float32Array, history: readonly number[]): number;
+  /** `mask`: a constraint's bitmask (constraint.ts); tokens it does not allow are never drawn. */
+  sample(logits: Float32Array, history: readonly number[], mask?: Int32Array): number;
   logprobs(token: number, topN: number): TokenLogprobs;
 }
 
@@ -198,9 +200,10 @@ export class Sampler implements TokenSampler {
 
   /**
    * Applies penalties and bias to a copy of `logits` and returns that copy (a view of an internal
-   * buffer, valid until the next call). Also records the max for sample()/logprobs().
+   * buffer, valid until the next call). Also records the max for sample()/logprobs(). A constraint's
+   * `mask` comes last: the tokens it does not allow become -Infinity whatever their bias.
    */
-  process(logits: Float32Array, history: readonly number[] = []): Float32Array {
+  process(logits: Float32Array, history: readonly number[] = [], mask?: Int32Array): Float32Array {
     const n = logits.length;
     if (n === 0) throw new Error('cannot sample from an empty logits vector');
     if (this.work.length < n) {
@@ -217,6 +220,7 @@ export class Sampler implements TokenSampler {
       const v = this.biasValues[i]!;
       w[id] = v === -Infinity ? -Infinity : w[id]! + v;
     }
+    if (mask !== undefined) applyTokenMask(w, mask);
     let max = -Infinity;
     for (let i = 0; i < n; i++) {
       const v = w[i]!;
@@ -224,14 +228,20 @@ export class Sampler implements TokenSampler {
       else if (v !== v) throw new Error(`logits contain NaN (token ${i})`);
     }
     if (max === Infinity) throw new Error('logits contain +Infinity');
-    if (max === -Infinity) throw new Error('every token is banned (all logits are -Infinity)');
+    if (max === -Infinity) {
+      throw new Error(
+        mask !== undefined
+          ? 'the constraint allows no token here (or every token it allows is banned)'
+          : 'every token is banned (all logits are -Infinity)',
+      );
+    }
     this.n = n;
     this.max = max;
     return w;
   }
 
-  sample(logits: Float32Array, history: readonly number[] = []): number {
-    const w = this.process(logits, history);
+  sample(logits: Float32Array, history: readonly number[] = [], mask?: Int32Array): number {
+    const w = this.process(logits, history, mask);
     const o = this.options;
     if (o.temperature <= 0) return this.argmax();
     const count = this.truncate();
@@ -244,8 +254,8 @@ export class Sampler implements TokenSampler {
    * survivors of top_k/top_p/min_p (most likely first when a stage sorted them, else by id).
    * For tests and diagnostics; it does not advance the random generator.
    */
-  candidates(logits: Float32Array, history: readonly number[] = []): number[] {
-    const w = this.process(logits, history);
+  candidates(logits: Float32Array, history: readonly number[] = [], mask?: Int32Array): number[] {
+    const w = this.process(logits, history, mask);
     if (this.options.temperature <= 0) return [this.argmax()];
     const count = this.truncate();
     if (count >= 0) return Array.from(this.ids.subarray(0, count));

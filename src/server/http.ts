@@ -29,6 +29,7 @@ import type { GenerationEvent } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
 import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
 import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
+import { parseToolReply, ToolReplyStream, type ToolStreamEvent, type ToolsRequest } from './tool-calls.js';
 import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
@@ -50,6 +51,9 @@ export interface HttpServerOptions {
 }
 
 type Method = 'GET' | 'POST';
+
+/** What a generation route needs of its request (chat requests may have tools). */
+type Params = GenerationParams & { tools?: ToolsRequest };
 
 interface Ctx {
   req: IncomingMessage;
@@ -432,7 +436,7 @@ export class ApiServer {
     await this.generate(ctx, 'chat', req, prompt);
   }
 
-  private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, prompt: number[]): Promise<void> {
+  private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
     const started = await this.service.start(prompt, params, ctx.signal);
     const task: Task = this.monitor.begin(started.slot, params, prompt.length, ctx.arrived);
     const handle: RunHandle = { ...started, events: this.monitor.watch(task, started.events) };
@@ -468,7 +472,7 @@ export class ApiServer {
     return { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
   }
 
-  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
+  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
     const lps: TokenLogprobs[] = [];
     let info: RunInfo;
     for (;;) {
@@ -487,20 +491,44 @@ export class ApiServer {
     const want = params.logprobs;
     const body =
       kind === 'chat'
-        ? R.chatCompletion(base, info.result, u, want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)), extra)
+        ? R.chatCompletion(
+            base,
+            info.result,
+            u,
+            want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)),
+            extra,
+            params.tools ? parseToolReply(info.result.text) : undefined,
+          )
         : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
     sendJson(ctx.res, 200, body);
     return info;
   }
 
-  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: GenerationParams, handle: RunHandle): Promise<RunInfo | null> {
+  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
     const { res } = ctx;
     const base = this.responseBase(kind);
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    if (kind === 'chat') sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+    // with tools, the reply is an envelope (tool-calls.ts), read as it streams: its text goes out as
+    // content, its calls as tool_calls deltas; the role chunk waits until the kind is known
+    const envelope = kind === 'chat' && params.tools !== undefined ? new ToolReplyStream() : undefined;
+    let opened = false;
+    const sendTool = (events: ToolStreamEvent[]) => {
+      for (const e of events) {
+        if (!opened) {
+          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: e.kind === 'content' ? '' : null }, null));
+          opened = true;
+        }
+        if (e.kind === 'content') sendEvent(res, R.chatChunk(base, { content: e.text }, null));
+        else if (e.kind === 'call') {
+          const open = { index: e.index, id: e.id, type: 'function' as const, function: { name: e.name, arguments: '' } };
+          sendEvent(res, R.chatChunk(base, { tool_calls: [open] }, null));
+        } else sendEvent(res, R.chatChunk(base, { tool_calls: [{ index: e.index, function: { arguments: e.text } }] }, null));
+      }
+    };
+    if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -511,6 +539,10 @@ export class ApiServer {
       }
       const ev: GenerationEvent = r.value;
       const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
+      if (envelope) {
+        sendTool(envelope.push(ev.text));
+        continue;
+      }
       if (!ev.text && !lp) continue;
       if (kind === 'chat') {
         sendEvent(res, R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null));
@@ -520,14 +552,19 @@ export class ApiServer {
       offset += ev.text.length;
     }
     if (!this.ended(ctx, info)) return info;
-    const finish = R.finishReason(info.result.finishReason);
+    let finish: R.ChatFinish = R.finishReason(info.result.finishReason);
     const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
+    if (envelope) {
+      sendTool(envelope.finish());
+      if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+      if (envelope.callCount > 0 && finish !== 'length') finish = 'tool_calls';
+    }
     if (kind === 'chat') {
       sendEvent(res, R.chatChunk(base, {}, finish));
       if (params.includeUsage) sendEvent(res, R.chatUsageChunk(base, u, extra));
     } else {
-      sendEvent(res, R.completionChunk(base, '', finish));
+      sendEvent(res, R.completionChunk(base, '', R.finishReason(info.result.finishReason)));
       if (params.includeUsage) sendEvent(res, R.completionUsageChunk(base, u, extra));
     }
     if (!res.destroyed) res.end('data: [DONE]\n\n');

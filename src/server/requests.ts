@@ -1,13 +1,20 @@
 // Validation of the JSON bodies of /v1/completions and /v1/chat/completions into the engine's terms.
 // Every problem is an ApiError (400) naming the field. Fields the engine cannot honour (n > 1,
-// echo, best_of, suffix, tools, non-text response formats, images) are refused clearly rather than
-// ignored. Unknown fields are ignored, as OpenAI clients send extras.
+// echo, best_of, suffix, images) are refused clearly rather than ignored. Unknown fields are
+// ignored, as OpenAI clients send extras.
+//
+// Constrained output (at most one per request): response_format {type: json_object | json_schema},
+// llama-server's `json_schema` (a schema) and `grammar` (GBNF), or the tool-call envelope of
+// tool-calls.ts when the request has tools. The grammar itself is compiled later, by the service
+// (a schema that does not compile is a 400 from there).
 //
 // Sampling defaults are llama.cpp's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05), the same as
 // `wf run`; top_k, min_p, repeat_penalty, repeat_last_n and ignore_eos are accepted as extensions.
+import type { GrammarSpec } from '../generate/grammar.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { ApiError, invalidParam, invalidType, missingParam, unsupported } from './errors.js';
+import { envelopeOf, parseTools, toolGrammar, withToolPrompt, type ToolsRequest } from './tool-calls.js';
 
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
 /** Most top alternatives reported per token. */
@@ -25,6 +32,8 @@ export interface GenerationParams {
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
+  /** the grammar the output must follow, and the request field it came from (for errors) */
+  constraint?: { spec: GrammarSpec; param: string };
 }
 
 export interface CompletionRequest extends GenerationParams {
@@ -34,7 +43,10 @@ export interface CompletionRequest extends GenerationParams {
 
 export interface ChatRequest extends GenerationParams {
   kind: 'chat';
+  /** the conversation as the template renders it (with the tool description when there are tools) */
   messages: ChatMessage[];
+  /** tools the reply may call (absent: none, or tool_choice 'none') */
+  tools?: ToolsRequest;
 }
 
 type Body = Record<string, unknown>;
@@ -159,7 +171,49 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
   if (seed !== undefined) sampler.seed = seed;
   const bias = parseLogitBias(b, vocabSize);
   if (bias) sampler.logitBias = bias;
-  return { sampler, maxTokens, stop: parseStop(b), ignoreEos: bool(b, 'ignore_eos') ?? false, stream, includeUsage };
+  const ignoreEos = bool(b, 'ignore_eos') ?? false;
+  const constraint = parseConstraint(b);
+  if (constraint && ignoreEos) {
+    throw invalidParam('ignore_eos', `'ignore_eos' cannot be combined with constrained output ('${constraint.param}'): the grammar ends with the end-of-generation token`);
+  }
+  const params: Omit<GenerationParams, 'logprobs'> = { sampler, maxTokens, stop: parseStop(b), ignoreEos, stream, includeUsage };
+  if (constraint) params.constraint = constraint;
+  return params;
+}
+
+/** response_format, json_schema or grammar: the one grammar the output follows, if any. */
+function parseConstraint(b: Body): { spec: GrammarSpec; param: string } | undefined {
+  const found: { spec: GrammarSpec; param: string }[] = [];
+  if (present(b, 'response_format')) {
+    const rf = b.response_format;
+    if (!isObject(rf)) throw invalidType('response_format', 'an object', rf);
+    if (rf.type === 'json_object') found.push({ spec: { type: 'json_object' }, param: 'response_format' });
+    else if (rf.type === 'json_schema') {
+      const js = rf.json_schema;
+      if (!isObject(js)) throw js === undefined ? missingParam('response_format.json_schema') : invalidType('response_format.json_schema', 'an object {name, schema, strict}', js);
+      if (js.name !== undefined && typeof js.name !== 'string') throw invalidType('response_format.json_schema.name', 'a string', js.name);
+      if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean') throw invalidType('response_format.json_schema.strict', 'a boolean', js.strict);
+      const schema = js.schema ?? {};
+      if (!isObject(schema) && typeof schema !== 'boolean') throw invalidType('response_format.json_schema.schema', 'a JSON Schema object', schema);
+      found.push({ spec: { type: 'json_schema', schema }, param: 'response_format.json_schema.schema' });
+    } else if (rf.type !== 'text') {
+      throw unsupported('response_format', `response_format type ${JSON.stringify(rf.type)} is not supported (text, json_object or json_schema)`);
+    }
+  }
+  if (present(b, 'json_schema')) {
+    const schema = b.json_schema;
+    if (!isObject(schema) && typeof schema !== 'boolean') throw invalidType('json_schema', 'a JSON Schema object', schema);
+    found.push({ spec: { type: 'json_schema', schema }, param: 'json_schema' });
+  }
+  if (present(b, 'grammar')) {
+    if (typeof b.grammar !== 'string') throw invalidType('grammar', 'a string (GBNF)', b.grammar);
+    if (b.grammar.trim() === '') throw invalidParam('grammar', "'grammar' is empty");
+    found.push({ spec: { type: 'gbnf', grammar: b.grammar }, param: 'grammar' });
+  }
+  if (found.length > 1) {
+    throw invalidParam(found[1]!.param, `'${found[0]!.param}' and '${found[1]!.param}' both constrain the output: give one`);
+  }
+  return found[0];
 }
 
 function isTokenArray(v: unknown): v is number[] {
@@ -209,10 +263,7 @@ function messageContent(m: Body, i: number): string {
   const c = m.content;
   const param = `messages[${i}].content`;
   if (c === undefined || c === null) {
-    if (m.role === 'assistant') {
-      if (present(m, 'tool_calls')) throw unsupported(`messages[${i}].tool_calls`, 'tool calls are not supported');
-      return '';
-    }
+    if (m.role === 'assistant') return '';
     throw missingParam(param);
   }
   if (typeof c === 'string') return c;
@@ -229,6 +280,28 @@ function messageContent(m: Body, i: number): string {
   return texts.join('\n');
 }
 
+/** An assistant message's tool_calls: [{id, type: 'function', function: {name, arguments (JSON text)}}]. */
+function parseMessageToolCalls(v: unknown, i: number) {
+  const p = `messages[${i}].tool_calls`;
+  if (!Array.isArray(v)) throw invalidType(p, 'an array of tool calls', v);
+  return v.map((c, j) => {
+    const q = `${p}[${j}]`;
+    if (!isObject(c) || !isObject(c.function)) throw invalidType(q, 'a tool call {id, type: "function", function: {name, arguments}}', c);
+    const f = c.function;
+    if (typeof f.name !== 'string') throw f.name === undefined ? missingParam(`${q}.function.name`) : invalidType(`${q}.function.name`, 'a string', f.name);
+    const args = f.arguments ?? '{}';
+    if (typeof args !== 'string') throw invalidType(`${q}.function.arguments`, 'a string of JSON', args);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(args);
+    } catch {
+      throw invalidParam(`${q}.function.arguments`, `'${q}.function.arguments' is not valid JSON`);
+    }
+    const id = typeof c.id === 'string' ? c.id : '';
+    return { id, type: 'function' as const, function: { name: f.name, arguments: args }, parsed };
+  });
+}
+
 export function parseMessages(v: unknown): ChatMessage[] {
   if (v === undefined || v === null) throw missingParam('messages');
   if (!Array.isArray(v)) throw invalidType('messages', 'an array of messages', v);
@@ -239,30 +312,46 @@ export function parseMessages(v: unknown): ChatMessage[] {
     if (!ROLES.has(m.role)) {
       throw invalidParam(`messages[${i}].role`, `unknown role ${JSON.stringify(m.role)} (system, developer, user, assistant or tool)`);
     }
-    const content = messageContent(m, i);
+    let content = messageContent(m, i);
     // 'developer' is OpenAI's newer name for the system message
     const msg: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content };
     if (typeof m.name === 'string') msg.name = m.name;
+    if (m.role === 'assistant' && present(m, 'tool_calls')) {
+      const calls = parseMessageToolCalls(m.tool_calls, i);
+      msg.tool_calls = calls.map(({ id, type, function: f }) => ({ id, type, function: f }));
+      // the model sees its earlier calls as the envelope it writes (tool-calls.ts)
+      const envelope = envelopeOf(calls.map((c) => ({ name: c.function.name, arguments: c.parsed })));
+      content = content ? `${content}\n${envelope}` : envelope;
+      msg.content = content;
+    }
+    if (m.role === 'tool') {
+      if (typeof m.tool_call_id !== 'string') {
+        throw m.tool_call_id === undefined ? missingParam(`messages[${i}].tool_call_id`) : invalidType(`messages[${i}].tool_call_id`, 'a string', m.tool_call_id);
+      }
+      msg.tool_call_id = m.tool_call_id;
+    }
     return msg;
   });
 }
 
 export function parseChatRequest(body: unknown, vocabSize: number): ChatRequest {
   const b = asObject(body);
-  const messages = parseMessages(b.messages);
-  if (present(b, 'tools')) {
-    if (!Array.isArray(b.tools)) throw invalidType('tools', 'an array', b.tools);
-    if (b.tools.length > 0) throw unsupported('tools', 'tools (function calling) are not supported');
-  }
-  if (present(b, 'functions')) throw unsupported('functions', 'functions (function calling) are not supported');
-  if (present(b, 'response_format')) {
-    const rf = b.response_format;
-    if (!isObject(rf)) throw invalidType('response_format', 'an object', rf);
-    if (rf.type !== 'text') throw unsupported('response_format', `response_format ${JSON.stringify(rf.type)} is not supported (text only)`);
-  }
+  let messages = parseMessages(b.messages);
+  const tools = parseTools(b);
   const common = parseCommon(b, vocabSize, ['max_completion_tokens', 'max_tokens', 'n_predict']);
   const wantLogprobs = bool(b, 'logprobs') ?? false;
   const top = int(b, 'top_logprobs', 0, MAX_TOP_LOGPROBS);
   if (top !== undefined && !wantLogprobs) throw invalidParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
-  return { kind: 'chat', messages, ...common, logprobs: wantLogprobs ? (top ?? 0) : undefined };
+  const req: ChatRequest = { kind: 'chat', messages, ...common, logprobs: wantLogprobs ? (top ?? 0) : undefined };
+  if (tools) {
+    if (common.constraint) {
+      throw invalidParam(common.constraint.param, `'${common.constraint.param}' cannot be combined with 'tools' (unless tool_choice is "none")`);
+    }
+    if (common.ignoreEos) throw invalidParam('ignore_eos', "'ignore_eos' cannot be combined with 'tools'");
+    messages = withToolPrompt(messages, tools);
+    req.messages = messages;
+    req.tools = tools;
+    req.constraint = { spec: toolGrammar(tools), param: 'tools' };
+  }
+  return req;
 }

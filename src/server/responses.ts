@@ -3,6 +3,7 @@
 import type { FinishReason } from '../generate/stop.js';
 import type { GenerationResult } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
+import type { ToolReply } from './tool-calls.js';
 
 export interface Piece {
   text: string;
@@ -139,21 +140,34 @@ function envelope<O extends string>(base: ResponseBase, object: O) {
   return { id: base.id, object, created: base.created, model: base.model, system_fingerprint: 'wrinklefree' };
 }
 
+export type ChatFinish = 'stop' | 'length' | 'tool_calls';
+
+/** The finish reason of a reply to a request with tools: 'tool_calls' when it calls some. */
+export function toolFinishReason(r: FinishReason, reply: ToolReply): ChatFinish {
+  return reply.kind === 'calls' && r !== 'length' ? 'tool_calls' : finishReason(r);
+}
+
+/** `reply`: the reply of a request with tools (tool-calls.ts), instead of the plain text. */
 export function chatCompletion(
   base: ResponseBase,
   result: GenerationResult,
   u: Usage,
   logprobs: ChatTokenLogprob[] | null,
   extra: Record<string, unknown> = {},
+  reply?: ToolReply,
 ) {
+  const message =
+    reply?.kind === 'calls'
+      ? { role: 'assistant' as const, content: null, refusal: null, tool_calls: reply.calls }
+      : { role: 'assistant' as const, content: reply ? reply.content : result.text, refusal: null };
   return {
     ...envelope(base, 'chat.completion'),
     choices: [
       {
         index: 0,
-        message: { role: 'assistant' as const, content: result.text, refusal: null },
+        message,
         logprobs: logprobs ? { content: logprobs, refusal: null } : null,
-        finish_reason: finishReason(result.finishReason),
+        finish_reason: reply ? toolFinishReason(result.finishReason, reply) : finishReason(result.finishReason),
       },
     ],
     usage: u,
@@ -178,10 +192,23 @@ export function textCompletion(
 
 // ---- stream chunks
 
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
+export interface ChatDelta {
+  role?: 'assistant';
+  content?: string | null;
+  tool_calls?: ToolCallDelta[];
+}
+
 export function chatChunk(
   base: ResponseBase,
-  delta: { role?: 'assistant'; content?: string },
-  finish: 'stop' | 'length' | null,
+  delta: ChatDelta,
+  finish: ChatFinish | null,
   logprobs: ChatTokenLogprob[] | null = null,
 ) {
   return {

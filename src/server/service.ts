@@ -9,12 +9,19 @@
 // A prompt must leave room for at least one generated token; otherwise it is refused with
 // context_length_exceeded before it is queued.
 //
+// Constrained output: a request's grammar (response_format, json_schema, grammar, tools) is compiled
+// before the request queues (a grammar that does not compile is a 400 naming the field), by one
+// GrammarEngine made on first use from the XGrammar module the entry point hands in; each
+// generation gets its own matcher, disposed with the generation.
+//
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
 import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
+import type { TokenConstraint } from '../generate/constraint.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
@@ -52,6 +59,8 @@ export interface ServiceOptions {
   maxTokensCap?: number;
   /** the model is the built-in demo (src/node/demo-model.ts) */
   demo?: boolean;
+  /** the XGrammar module (src/node/xgrammar.ts); without it constrained output is refused */
+  xgrammar?: XGrammarModule;
 }
 
 export interface RunInfo {
@@ -153,6 +162,8 @@ export class GenerationService {
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
+  private readonly xgrammar: XGrammarModule | undefined;
+  private grammars: Promise<GrammarEngine> | undefined;
 
   constructor(readonly model: LoadedModel, opts: ServiceOptions) {
     const nSlots = opts.slots ?? DEFAULT_SLOTS;
@@ -170,6 +181,7 @@ export class GenerationService {
     this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
+    this.xgrammar = opts.xgrammar;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.special = !!opts.special;
@@ -285,6 +297,30 @@ export class GenerationService {
     return tokens;
   }
 
+  /** The grammar engine for this model's vocabulary (made on first use). */
+  async grammarEngine(): Promise<GrammarEngine> {
+    const xg = this.xgrammar;
+    if (!xg) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
+    this.grammars ??= GrammarEngine.create(xg, grammarVocabulary(this.model.tokenizer, this.model.config.vocabSize));
+    return this.grammars;
+  }
+
+  /** The request's constraint, compiled; a grammar that does not compile is a 400 naming its field. */
+  private async constraintFor(params: GenerationParams): Promise<TokenConstraint | undefined> {
+    const c = params.constraint;
+    if (!c) return undefined;
+    const engine = await this.grammarEngine();
+    try {
+      return await (await engine.compile(c.spec)).start();
+    } catch (e) {
+      if (e instanceof GrammarError) {
+        const what = c.spec.type === 'gbnf' ? 'grammar' : c.param === 'tools' ? 'tool parameters schema' : 'JSON schema';
+        throw invalidParam(c.param, `the ${what} in '${c.param}' does not compile: ${e.message}`, 'invalid_grammar');
+      }
+      throw e;
+    }
+  }
+
   /**
    * Leases a slot with KV room (waiting in the queue when there is none) and returns the
    * generation's event stream. Throws ApiError 503 (with Retry-After) when the queue is full or the
@@ -293,6 +329,21 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
+    const constraint = await this.constraintFor(params);
+    try {
+      return await this.startConstrained(prompt, params, constraint, signal);
+    } catch (e) {
+      constraint?.dispose?.();
+      throw e;
+    }
+  }
+
+  private async startConstrained(
+    prompt: readonly number[],
+    params: GenerationParams,
+    constraint: TokenConstraint | undefined,
+    signal?: AbortSignal,
+  ): Promise<RunHandle> {
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -324,6 +375,7 @@ export class GenerationService {
     const finish = (cached: readonly number[]) => {
       if (finished) return;
       finished = true;
+      constraint?.dispose?.();
       signal?.removeEventListener('abort', onAbort);
       ac.signal.removeEventListener('abort', onCancel);
       this.active.delete(ac);
@@ -344,6 +396,7 @@ export class GenerationService {
           logprobs: params.logprobs,
           signal: ac.signal,
           promptBatchSize,
+          constraint,
           special,
         });
         let result: GenerationResult;

@@ -1,6 +1,7 @@
 // Starts serving a loaded model: the engine side (GenerationService) and the HTTP front end
 // (ApiServer) on a host and port. The command line that leads here is src/cli/wf_server.ts.
 import type { LoadedModel } from '../engine.js';
+import { loadXGrammar } from '../node/xgrammar.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
 
@@ -51,8 +52,11 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       maxQueue: opts.maxQueue,
       maxTokensCap: opts.maxTokensCap,
       chatTemplate: opts.chatTemplate,
+      xgrammar: loadXGrammar(),
       special: opts.special,
     });
+    // the grammar engine's vocabulary setup (about a second for 128k tokens) at start-up, not on the first constrained request
+    void service.grammarEngine().catch(() => undefined);
     server = new ApiServer(service, {
       apiKey: opts.apiKey,
       slots: opts.slotsEndpoint,

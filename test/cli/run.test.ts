@@ -94,6 +94,33 @@ test('wf run: a prompt longer than the context is a clear error, --truncate keep
   assert.ok(j.timings.prompt_n < 512, `prompt_n ${j.timings.prompt_n}`);
 });
 
+test('wf run --json-schema (inline or a file) and --grammar constrain the output; bad ones are refused by name', () => {
+  const schema = { type: 'object', properties: { ok: { type: 'boolean' }, n: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['ok', 'n'] };
+  const inline = wfRun(['run', '-m', model, '-p', 'the cat', '-n', '40', '--seed', '3', '--json', '-t', '1', '--json-schema', JSON.stringify(schema)]);
+  assert.equal(inline.code, 0, inline.err);
+  const j = JSON.parse(inline.out);
+  assert.equal(j.finish_reason, 'stop', j.text);
+  const v = JSON.parse(j.text);
+  assert.deepEqual(Object.keys(v), ['ok', 'n']);
+  assert.equal(typeof v.ok, 'boolean');
+  assert.ok(Number.isInteger(v.n) && v.n >= 0 && v.n <= 9);
+  const file = join(dir, 'schema.json');
+  writeFileSync(file, JSON.stringify(schema));
+  const fromFile = wfRun(['run', '-m', model, '-p', 'the cat', '-n', '40', '--seed', '3', '--json', '-t', '1', '--json-schema', file]);
+  assert.equal(JSON.parse(fromFile.out).text, j.text, 'same schema, same seed, same output');
+  const gbnf = join(dir, 'yes-no.gbnf');
+  writeFileSync(gbnf, 'root ::= answer "."\nanswer ::= "yes" | "no"\n');
+  const g = wfRun(['run', '-m', model, '-p', 'the cat', '-n', '10', '--temp', '0', '--json', '-t', '1', '--grammar', gbnf]);
+  assert.equal(g.code, 0, g.err);
+  assert.match(JSON.parse(g.out).text, /^(yes|no)\.$/);
+  const bad = wfRun(['run', '-m', model, '-p', 'x', '-n', '4', '-t', '1', '--json-schema', '{"type":"objekt"}']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.err, /--json-schema: Unsupported type "objekt"/);
+  const missing = wfRun(['run', '-m', model, '-p', 'x', '-n', '4', '-t', '1', '--grammar', join(dir, 'nope.gbnf')]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.err, /--grammar file not found/);
+});
+
 test('wf run: a generated control token prints nothing unless --special', () => {
   const args = ['run', '-m', model, '--tokens', '261,84', '-n', '3', '--temp', '0', '--logit-bias', '261+100', '-t', '1'];
   const quiet = wfRun([...args, '--json']);

@@ -109,8 +109,8 @@ test('chat request errors name the field', () => {
   rejects(() => parseChatRequest(chat({ seed: 1.5 }), V), 'seed', 'invalid_type');
   rejects(() => parseChatRequest(chat({ top_logprobs: 2 }), V), 'top_logprobs');
   rejects(() => parseChatRequest(chat({ logprobs: true, top_logprobs: 21 }), V), 'top_logprobs');
-  rejects(() => parseChatRequest(chat({ tools: [{ type: 'function' }] }), V), 'tools', 'unsupported_value');
-  rejects(() => parseChatRequest(chat({ response_format: { type: 'json_object' } }), V), 'response_format', 'unsupported_value');
+  rejects(() => parseChatRequest(chat({ tools: [{ type: 'function' }] }), V), 'tools[0].function', 'missing_required_parameter');
+  rejects(() => parseChatRequest(chat({ response_format: { type: 'xml' } }), V), 'response_format', 'unsupported_value');
   rejects(() => parseChatRequest(chat({ model: 3 }), V), 'model', 'invalid_type');
 });
 
@@ -153,4 +153,64 @@ test('an integer past 2^53 is "too large", not "must be >= 0"', () => {
   assert.match(message(() => parseCompletionRequest({ prompt: 'x', seed: 1e20 }, V)), /'seed' is too large/);
   assert.equal(parseCompletionRequest({ prompt: 'x', max_tokens: Number.MAX_SAFE_INTEGER }, V).maxTokens, Number.MAX_SAFE_INTEGER);
   rejects(() => parseChatRequest(chat({ max_tokens: 1e20 }), V), 'max_tokens');
+});
+
+const TOOL = { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } };
+
+test('constrained output: response_format, json_schema and grammar become one grammar naming its field', () => {
+  assert.deepEqual(parseChatRequest(chat({ response_format: { type: 'json_object' } }), V).constraint, {
+    spec: { type: 'json_object' },
+    param: 'response_format',
+  });
+  const schema = { type: 'object', properties: { a: { type: 'integer' } } };
+  assert.deepEqual(parseChatRequest(chat({ response_format: { type: 'json_schema', json_schema: { name: 'x', schema, strict: true } } }), V).constraint, {
+    spec: { type: 'json_schema', schema },
+    param: 'response_format.json_schema.schema',
+  });
+  assert.equal(parseChatRequest(chat({ response_format: { type: 'text' } }), V).constraint, undefined);
+  assert.deepEqual(parseCompletionRequest({ prompt: 'x', json_schema: schema }, V).constraint?.param, 'json_schema');
+  assert.deepEqual(parseCompletionRequest({ prompt: 'x', grammar: 'root ::= "a"' }, V).constraint?.spec, { type: 'gbnf', grammar: 'root ::= "a"' });
+  rejects(() => parseChatRequest(chat({ response_format: { type: 'json_schema' } }), V), 'response_format.json_schema', 'missing_required_parameter');
+  rejects(() => parseChatRequest(chat({ response_format: { type: 'json_schema', json_schema: { schema: 3 } } }), V), 'response_format.json_schema.schema', 'invalid_type');
+  rejects(() => parseChatRequest(chat({ grammar: 5 }), V), 'grammar', 'invalid_type');
+  rejects(() => parseChatRequest(chat({ grammar: ' ' }), V), 'grammar');
+  rejects(() => parseChatRequest(chat({ grammar: 'root ::= "a"', json_schema: {} }), V), 'grammar');
+  rejects(() => parseChatRequest(chat({ json_schema: {}, ignore_eos: true }), V), 'ignore_eos');
+});
+
+test('tools: parsed with tool_choice and parallel_tool_calls; the envelope grammar and the tool prompt are added', () => {
+  const r = parseChatRequest(chat({ tools: [TOOL], tool_choice: 'required', parallel_tool_calls: false }), V);
+  assert.equal(r.tools?.choice, 'required');
+  assert.equal(r.tools?.parallel, false);
+  assert.equal(r.constraint?.param, 'tools');
+  assert.equal(r.messages[0]!.role, 'system');
+  assert.match(r.messages[0]!.content, /get_weather/);
+  assert.deepEqual(parseChatRequest(chat({ tools: [TOOL], tool_choice: { type: 'function', function: { name: 'get_weather' } } }), V).tools?.choice, { name: 'get_weather' });
+  // tool_choice none: no tools, no constraint
+  const none = parseChatRequest(chat({ tools: [TOOL], tool_choice: 'none' }), V);
+  assert.equal(none.tools, undefined);
+  assert.equal(none.constraint, undefined);
+  rejects(() => parseChatRequest(chat({ tools: [{ type: 'function', function: { description: 'x' } }] }), V), 'tools[0].function.name', 'missing_required_parameter');
+  rejects(() => parseChatRequest(chat({ tools: [{ type: 'function', function: { name: 'a b' } }] }), V), 'tools[0].function.name');
+  rejects(() => parseChatRequest(chat({ tools: [TOOL, TOOL] }), V), 'tools[1].function.name');
+  rejects(() => parseChatRequest(chat({ tools: [TOOL], tool_choice: 'sometimes' }), V), 'tool_choice');
+  rejects(() => parseChatRequest(chat({ tools: [TOOL], tool_choice: { type: 'function', function: { name: 'nope' } } }), V), 'tool_choice');
+  rejects(() => parseChatRequest(chat({ tool_choice: 'required' }), V), 'tool_choice');
+  rejects(() => parseChatRequest(chat({ tools: [TOOL], parallel_tool_calls: 1 }), V), 'parallel_tool_calls', 'invalid_type');
+  rejects(() => parseChatRequest(chat({ tools: [TOOL], response_format: { type: 'json_object' } }), V), 'response_format');
+  rejects(() => parseChatRequest(chat({ functions: [] }), V), 'functions');
+});
+
+test('tool follow-ups: assistant tool_calls are shown as the envelope, tool messages need tool_call_id', () => {
+  const call = { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } };
+  const r = parseChatRequest(
+    { messages: [{ role: 'user', content: 'w?' }, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: 'call_1', content: '21 C' }] },
+    V,
+  );
+  assert.equal(r.messages[1]!.content, '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}');
+  assert.equal(r.messages[2]!.role, 'tool');
+  assert.equal(r.messages[2]!.tool_call_id, 'call_1');
+  rejects(() => parseChatRequest({ messages: [{ role: 'tool', content: 'x' }] }, V), 'messages[0].tool_call_id', 'missing_required_parameter');
+  const bad = { ...call, function: { name: 'get_weather', arguments: '{nope' } };
+  rejects(() => parseChatRequest({ messages: [{ role: 'assistant', content: null, tool_calls: [bad] }] }, V), 'messages[0].tool_calls[0].function.arguments');
 });

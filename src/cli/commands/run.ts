@@ -1,11 +1,17 @@
-// wf run [-m FILE] (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]   (no -m: the built-in demo model)
-// Streams the generated text to stdout; a timing line goes to stderr.
+// wf run [-m FILE] (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json] [--json-schema FILE|JSON | --grammar FILE]
+// (no -m: the built-in demo model). Streams the generated text to stdout; a timing line goes to
+// stderr. --json-schema and --grammar constrain the output (src/generate/grammar.ts).
+import { readFileSync } from 'node:fs';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_FILE } from '../../node/demo-model.js';
 import type { GenerationResult } from '../../generate/generate.js';
+import { GrammarEngine, GrammarError, grammarVocabulary, type GrammarSpec } from '../../generate/grammar.js';
+import type { TokenConstraint } from '../../generate/constraint.js';
+import type { LoadedModel } from '../../engine.js';
+import { loadXGrammar } from '../../node/xgrammar.js';
 
 const SPECS: OptionSpec[] = [
   ...MODEL_OPTIONS,
@@ -22,8 +28,42 @@ const SPECS: OptionSpec[] = [
   { name: 'truncate', type: 'boolean', description: 'drop the oldest prompt tokens when the prompt is longer than the context' },
   { name: 'json', type: 'boolean', description: 'print one JSON object {tokens, text, finish_reason, timings} instead of streaming' },
   { name: 'no-progress', type: 'boolean', description: 'no loading progress bar' },
+  { name: 'json-schema', short: 'j', type: 'string', description: 'constrain the output to JSON matching this schema (a file, or the schema itself)' },
+  { name: 'grammar', type: 'string', description: 'constrain the output to a GBNF grammar file (root rule: root)' },
   ...SAMPLING_OPTIONS,
 ];
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new CliError(`${what} file not found: ${path}`);
+  }
+}
+
+/** The grammar asked for by --json-schema or --grammar, if any. */
+function grammarSpecFrom(o: Record<string, unknown>): GrammarSpec | undefined {
+  const schema = o['json-schema'] as string | undefined;
+  const grammar = o.grammar as string | undefined;
+  if (schema !== undefined && grammar !== undefined) throw new CliError('give either --json-schema or --grammar, not both');
+  if (o['ignore-eos'] && (schema !== undefined || grammar !== undefined)) {
+    throw new CliError('--ignore-eos cannot be combined with --json-schema or --grammar (the grammar ends with the end-of-generation token)');
+  }
+  if (grammar !== undefined) return { type: 'gbnf', grammar: readText(grammar, '--grammar') };
+  if (schema === undefined) return undefined;
+  const text = /^\s*[{[]|^\s*(true|false)\s*$/.test(schema) ? schema : readText(schema, '--json-schema');
+  return { type: 'json_schema', schema: text };
+}
+
+async function constraintFor(lm: LoadedModel, spec: GrammarSpec): Promise<TokenConstraint> {
+  const engine = await GrammarEngine.create(loadXGrammar(), grammarVocabulary(lm.tokenizer, lm.config.vocabSize));
+  try {
+    return await (await engine.compile(spec)).start();
+  } catch (e) {
+    if (e instanceof GrammarError) throw new CliError(`${spec.type === 'gbnf' ? '--grammar' : '--json-schema'}: ${e.message}`);
+    throw e;
+  }
+}
 
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, SPECS);
@@ -42,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
   const sampler = samplerOptionsFrom(args);
   const tokenIds = tokensArg ? parseTokenList(tokensArg) : undefined;
+  const grammarSpec = grammarSpecFrom(o);
 
   if (o.model === undefined) process.stderr.write(`wf run: no --model given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}\n`);
   const bar = o['no-progress'] || o.json ? undefined : progressBar('loading');
@@ -49,7 +90,9 @@ export async function run(argv: string[]): Promise<number> {
   const lm = await loadModelFile(path, { ...loadOptionsFrom(args), onProgress: bar && ((p) => bar(p.bytesDone, p.bytesTotal)) });
   bar?.end();
   const loadMs = performance.now() - t0;
+  let constraint: TokenConstraint | undefined;
   try {
+    if (grammarSpec) constraint = await constraintFor(lm, grammarSpec);
     if (tokenIds) for (const t of tokenIds) if (t >= lm.config.vocabSize) throw new CliError(`token id ${t} is outside the vocabulary (size ${lm.config.vocabSize})`);
     const promptTokens = tokenIds ?? lm.tokenizer.encode(prompt!, { addBos: o['no-bos'] ? false : undefined });
     // Without --ctx-size a one-shot run needs no more context than prompt + output: the KV cache
@@ -63,6 +106,7 @@ export async function run(argv: string[]): Promise<number> {
       stop: o.stop as string[] | undefined,
       truncate: o.truncate ? 'start' : 'none',
       ignoreEos: !!o['ignore-eos'],
+      constraint,
       special: !!o.special,
     });
     let result: GenerationResult;
@@ -97,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
+    constraint?.dispose?.();
     lm.dispose();
   }
 }

@@ -1,0 +1,330 @@
+// Grammar-constrained decoding with XGrammar (@mlc-ai/web-xgrammar, the WebAssembly build of the
+// grammar engine vLLM and SGLang use), behind the thin TokenConstraint of constraint.ts.
+//
+// Four nouns, as in XGrammar: the vocabulary as bytes (built once per model), a compiler, compiled
+// grammars (cached by their source text), and one matcher per sequence (the TokenConstraint).
+//
+// Vocabulary: XGrammar is handed the exact byte string of every token, whatever the tokenizer
+// family: each token's bytes (Tokenizer.tokenToPiece: byte-level BPE pieces, or SentencePiece
+// pieces with '▁' as a space and <0xXX> byte-fallback tokens as their byte) are written in the
+// GPT-2 byte-level alphabet and declared "byte_level", which XGrammar maps back byte for byte. (Its
+// strings cross into WebAssembly as UTF-8, so raw bytes that are not valid UTF-8 - half a
+// character - could not be passed as they are.) Control tokens (and ids past the tokenizer's
+// vocabulary) are handed over empty, which XGrammar never matches against text; the model's
+// end-of-generation tokens are its stop tokens, allowed exactly where the grammar may end.
+//
+// Whitespace: JSON is generated compact on one line (", " and ": " separators, no other
+// whitespace), so a model cannot pad forever. Schemas compile in strict mode (no properties or
+// items the schema does not name), so whatever is generated validates against the schema.
+//
+// The XGrammar module is handed in (src/node/xgrammar.ts in Node; globalThis.xgrammar after the
+// package's lib/index.js is loaded in a browser): this file has no Node-only import.
+import { BYTE_TO_CHAR } from '../tokenizer/byte-level.js';
+import type { TokenConstraint } from './constraint.js';
+
+// ---- the part of XGrammar's API used here (structural types: the package itself is not imported)
+
+interface XgTokenizerInfo {
+  getVocabSize(): number;
+  dispose(): void;
+}
+interface XgCompiledGrammar {
+  dispose(): void;
+}
+interface XgCompiler {
+  compileJSONSchema(
+    schema: string,
+    anyWhitespace?: boolean,
+    indent?: number,
+    separators?: [string, string],
+    strictMode?: boolean,
+    maxWhitespaceCnt?: number,
+  ): Promise<XgCompiledGrammar>;
+  compileGrammar(grammar: string, rootRule?: string): Promise<XgCompiledGrammar>;
+  dispose(): void;
+}
+interface XgMatcher {
+  acceptToken(token: number): boolean;
+  getNextTokenBitmask(): Promise<Int32Array>;
+  isTerminated(): boolean;
+  dispose(): void;
+}
+export interface XGrammarModule {
+  TokenizerInfo: {
+    createTokenizerInfo(
+      vocab: string[],
+      vocabType?: string,
+      prependSpace?: boolean,
+      vocabSize?: number,
+      stopTokenIds?: number[],
+    ): Promise<XgTokenizerInfo>;
+  };
+  GrammarCompiler: { createGrammarCompiler(info: XgTokenizerInfo, cacheEnabled?: boolean): Promise<XgCompiler> };
+  GrammarMatcher: {
+    createGrammarMatcher(compiled: XgCompiledGrammar, stopTokens?: number[]): Promise<XgMatcher>;
+  };
+}
+
+// ---- what a grammar is asked for
+
+export type GrammarSpec =
+  /** any JSON object (OpenAI's response_format json_object) */
+  | { type: 'json_object' }
+  /** JSON matching a JSON Schema (an object, or its JSON text) */
+  | { type: 'json_schema'; schema: unknown }
+  /** a GBNF grammar (llama.cpp's format; XGrammar's EBNF reads it), root rule `root` */
+  | { type: 'gbnf'; grammar: string };
+
+/** A grammar that cannot be compiled: a syntax error, an unsupported schema feature... */
+export class GrammarError extends Error {
+  override name = 'GrammarError';
+}
+
+/** The vocabulary as the grammar engine needs it. */
+export interface GrammarVocabulary {
+  /** Length of the logits (may exceed the tokenizer's vocabulary). */
+  vocabSize: number;
+  /** Tokens of the tokenizer (ids from here up to vocabSize are padding). */
+  tokenCount: number;
+  /** The exact bytes a token stands for. */
+  tokenBytes(id: number): Uint8Array;
+  /** Tokens that never stand for text (BOS, control tokens...). */
+  isControl(id: number): boolean;
+  /** End-of-generation tokens: allowed only where the grammar may end. */
+  stopTokens: readonly number[];
+}
+
+/** The token's bytes written in the byte-level alphabet ('' for control and padding tokens). */
+function byteLevelText(v: GrammarVocabulary, id: number): string {
+  if (id >= v.tokenCount || v.isControl(id)) return '';
+  let s = '';
+  for (const b of v.tokenBytes(id)) s += BYTE_TO_CHAR[b]!;
+  return s;
+}
+
+// XGrammar reports a bad grammar by printing "[FATAL] file.cc:line: message" to its error stream
+// and aborting the call (the exception says only "Aborted()"). Its error stream is console.error as
+// bound when the WebAssembly module starts, so the engine starts it with console.error routed
+// through `routeErrors`: while a compilation runs, the lines are kept for the error message;
+// otherwise they go to the real console.error.
+let captured: string[] | null = null;
+let routed = false;
+function routeErrors(this: unknown, ...args: unknown[]): void {
+  if (captured) captured.push(args.map(String).join(' '));
+  else original?.apply(console, args);
+}
+let original: ((...args: unknown[]) => void) | undefined;
+
+/** Runs `start` (which starts the WebAssembly module) with console.error routed (see above). */
+async function withRoutedErrorStream<T>(start: () => Promise<T>): Promise<T> {
+  if (routed) return start();
+  routed = true;
+  original = console.error;
+  console.error = routeErrors;
+  try {
+    return await start();
+  } finally {
+    console.error = original;
+  }
+}
+
+/** The message of a failed compilation: XGrammar's own line when it printed one. */
+function messageOf(e: unknown, lines: readonly string[]): string {
+  const fatal = lines.map((l) => l.trim()).find((l) => l.startsWith('[FATAL]'));
+  if (fatal) {
+    return fatal
+      .replace(/^\[FATAL\]\s*\S+:\d+:\s*/, '')
+      .replace(/^Check failed: \(.*?\) is false:\s*/, '');
+  }
+  if (e instanceof Error) return e.message;
+  return `grammar engine error (${String(e)})`;
+}
+
+/** Canonical text of a grammar spec (the cache key). */
+function keyOf(spec: GrammarSpec): string {
+  switch (spec.type) {
+    case 'json_object':
+      return 'json_object';
+    case 'json_schema':
+      return `json_schema:${typeof spec.schema === 'string' ? spec.schema : JSON.stringify(spec.schema)}`;
+    case 'gbnf':
+      return `gbnf:${spec.grammar}`;
+  }
+}
+
+/** One sequence's matcher: the TokenConstraint generate() uses. */
+class GrammarConstraint implements TokenConstraint {
+  private disposed = false;
+  constructor(private readonly matcher: XgMatcher) {}
+
+  mask(): Promise<Int32Array> {
+    return this.matcher.getNextTokenBitmask();
+  }
+
+  accept(token: number): void {
+    if (!this.matcher.acceptToken(token)) throw new Error(`token ${token} is not allowed by the grammar here`);
+  }
+
+  /** True once a stop token was accepted (the grammar's text is complete). */
+  get terminated(): boolean {
+    return this.matcher.isTerminated();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.matcher.dispose();
+  }
+}
+
+/** A compiled grammar: start() gives each sequence its own constraint. */
+export class CompiledConstraint {
+  constructor(
+    private readonly xg: XGrammarModule,
+    private readonly compiled: XgCompiledGrammar,
+    private readonly stopTokens: readonly number[],
+    /** milliseconds the compilation took (0 when it came from the cache) */
+    readonly compileMs: number,
+  ) {}
+
+  async start(): Promise<TokenConstraint & { readonly terminated: boolean }> {
+    return new GrammarConstraint(await this.xg.GrammarMatcher.createGrammarMatcher(this.compiled, [...this.stopTokens]));
+  }
+}
+
+/** Most compiled grammars kept (least recently used dropped first). */
+const CACHE_SIZE = 32;
+
+/** Compiles grammars for one model's vocabulary; compiled grammars are cached by their text. */
+export class GrammarEngine {
+  private readonly cache = new Map<string, XgCompiledGrammar>();
+  /** Compilations run one at a time (their error lines must not mix). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly xg: XGrammarModule,
+    private readonly info: XgTokenizerInfo,
+    private readonly compiler: XgCompiler,
+    private readonly stopTokens: readonly number[],
+    /** milliseconds spent preparing the vocabulary */
+    readonly setupMs: number,
+  ) {}
+
+  static async create(xg: XGrammarModule, vocab: GrammarVocabulary): Promise<GrammarEngine> {
+    const t0 = Date.now();
+    const texts: string[] = new Array(vocab.vocabSize);
+    for (let id = 0; id < vocab.vocabSize; id++) texts[id] = byteLevelText(vocab, id);
+    const stops = [...vocab.stopTokens];
+    const info = await withRoutedErrorStream(() =>
+      xg.TokenizerInfo.createTokenizerInfo(texts, 'byte_level', false, vocab.vocabSize, stops),
+    );
+    const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, true);
+    return new GrammarEngine(xg, info, compiler, stops, Date.now() - t0);
+  }
+
+  /** Compiles (or finds in the cache) a grammar; throws GrammarError naming what is wrong. */
+  compile(spec: GrammarSpec): Promise<CompiledConstraint> {
+    const run = this.queue.then(() => this.compileNow(spec));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async compileNow(spec: GrammarSpec): Promise<CompiledConstraint> {
+    const key = keyOf(spec);
+    const hit = this.cache.get(key);
+    if (hit) {
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      return new CompiledConstraint(this.xg, hit, this.stopTokens, 0);
+    }
+    const t0 = Date.now();
+    let compiled: XgCompiledGrammar;
+    const lines: string[] = [];
+    captured = lines;
+    try {
+      compiled = await this.compileNew(spec);
+    } catch (e) {
+      if (e instanceof GrammarError) throw e;
+      throw new GrammarError(messageOf(e, lines));
+    } finally {
+      captured = null;
+    }
+    const ms = Date.now() - t0;
+    this.cache.set(key, compiled);
+    if (this.cache.size > CACHE_SIZE) {
+      const [oldest, g] = this.cache.entries().next().value as [string, XgCompiledGrammar];
+      this.cache.delete(oldest);
+      g.dispose();
+    }
+    return new CompiledConstraint(this.xg, compiled, this.stopTokens, ms);
+  }
+
+  private compileNew(spec: GrammarSpec): Promise<XgCompiledGrammar> {
+    switch (spec.type) {
+      case 'json_object':
+        return this.compiler.compileJSONSchema('{"type":"object"}', false, -1, undefined, false);
+      case 'json_schema': {
+        const text = typeof spec.schema === 'string' ? spec.schema : JSON.stringify(spec.schema);
+        checkSchemaText(text);
+        return this.compiler.compileJSONSchema(text, false, -1, undefined, true);
+      }
+      case 'gbnf':
+        if (typeof spec.grammar !== 'string' || spec.grammar.trim() === '') throw new GrammarError('the grammar is empty');
+        return this.compiler.compileGrammar(spec.grammar, 'root');
+    }
+  }
+
+  dispose(): void {
+    for (const g of this.cache.values()) g.dispose();
+    this.cache.clear();
+    this.compiler.dispose();
+    this.info.dispose();
+  }
+}
+
+/** A schema must be a JSON object (or a boolean, which JSON Schema allows). */
+function checkSchemaText(text: string): void {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new GrammarError(`the JSON schema is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof v !== 'boolean' && (typeof v !== 'object' || v === null || Array.isArray(v))) {
+    throw new GrammarError('a JSON schema must be an object');
+  }
+}
+
+/**
+ * In a browser: the XGrammar module that the package's lib/index.js leaves on globalThis once it
+ * has run (as a classic <script>, or through a side-effect `import` of that file: either way its
+ * UMD wrapper finds no CommonJS or AMD loader and sets globalThis.xgrammar).
+ */
+export function xgrammarFromGlobal(): XGrammarModule {
+  const m = (globalThis as { xgrammar?: XGrammarModule }).xgrammar;
+  if (!m || typeof m.GrammarCompiler !== 'function') {
+    throw new Error('XGrammar is not loaded: load @mlc-ai/web-xgrammar/lib/index.js first (a <script> or a side-effect import)');
+  }
+  return m;
+}
+
+/** The grammar vocabulary of a tokenizer-like object (src/tokenizer/tokenizer.ts's Tokenizer fits). */
+export function grammarVocabulary(
+  tokenizer: {
+    vocabSize: number;
+    tokenToPiece(id: number): Uint8Array;
+    tokenType(id: number): number;
+    endOfGenerationIds: ReadonlySet<number>;
+  },
+  logitsSize = tokenizer.vocabSize,
+): GrammarVocabulary {
+  // control (3), unknown (2) and unused (5) tokens never stand for text
+  const nonText = new Set([2, 3, 5]);
+  return {
+    vocabSize: Math.max(logitsSize, tokenizer.vocabSize),
+    tokenCount: tokenizer.vocabSize,
+    tokenBytes: (id) => tokenizer.tokenToPiece(id),
+    isControl: (id) => nonText.has(tokenizer.tokenType(id)),
+    stopTokens: [...tokenizer.endOfGenerationIds].filter((id) => id < logitsSize).sort((a, b) => a - b),
+  };
+}
