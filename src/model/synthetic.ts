@@ -33,7 +33,7 @@ export interface SyntheticModelSpec {
   /** ternary storage: I2_S (default), TQ2_0, TQ1_0 or F32 */
   weightType?: 'i2_s' | 'tq2_0' | 'tq1_0' | 'f32';
   /** embedding storage (default f16; q8_0 is close to the int8 WrinkleFree holds it in, for baselines) */
-  embedType?: 'f16' | 'f32' | 'q8_0';
+  embedType?: 'f16' | 'f32' | 'q8_0' | 'q6_k';
   /** a tokenizer (default: 256 byte tokens + BOS/EOS/EOT, padded with reserved tokens to vocabSize) */
   tokenizer?: SyntheticTokenizer;
   /** vocabulary size for the default tokenizer (default 288) */
@@ -92,7 +92,7 @@ function plan(spec: SyntheticModelSpec) {
   const kvDim = nKVHeads * headDim;
   const rand = rng(spec.seed ?? 1234);
   const wtype = WEIGHT_TYPES[spec.weightType ?? 'i2_s'];
-  const embType = { f16: GGMLType.F16, f32: GGMLType.F32, q8_0: GGMLType.Q8_0 }[spec.embedType ?? 'f16'];
+  const embType = { f16: GGMLType.F16, f32: GGMLType.F32, q8_0: GGMLType.Q8_0, q6_k: GGMLType.Q6_K }[spec.embedType ?? 'f16'];
 
   const ternary = (rows: number, cols: number) => () => {
     const n = rows * cols;
