@@ -10,7 +10,8 @@
 //                                              [--only wf|wllama] [--out bench/results/browser.json]
 // Without --model it writes (once, into the system's temp folder) a synthetic model of the
 // BitNet 2B4T shape: arch `bitnet` (the one mainline llama.cpp reads), TQ2_0 weights, a Q6_K
-// embedding. Prompt tokens are the same ids for both engines (ids < 256 of a byte-level vocabulary).
+// embedding. Both engines get the same prompt text, letters that the synthetic byte-level vocabulary
+// has no merges for (one token each); the rates divide by the token counts each engine reports.
 // Needs Chromium (WF_CHROMIUM or /usr/bin/chromium).
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -70,7 +71,8 @@ async function ensureModel(a: Args): Promise<string> {
 // Both pages get the same numbers: the prompt ids, the thread count, the lengths.
 const PAGE_COMMON = (a: Args, model: string) => `
 const A = ${JSON.stringify({ threads: a.threads, pp: a.pp, tg: a.tg, reps: a.reps, model })};
-const ids = (n, from) => Array.from({ length: n }, (_, i) => ((from + i) * 7919) % 256);
+const LETTERS = 'bcdfgkmoqsuwxyz';
+const text = (n, r) => Array.from({ length: n }, (_, i) => LETTERS[(i * 7 + r * 3) % LETTERS.length]).join('');
 const done = (r) => { window.benchResult = r; };
 const fail = (e) => { window.benchResult = { error: String(e && e.stack || e) }; };`;
 
@@ -85,14 +87,16 @@ try {
   const loadMs = performance.now() - t0;
   const seq = lm.createSequence({ ctxSize: Math.max(A.pp, A.tg) + 8 });
   const V = lm.config.vocabSize;
+  const ids = (n, r) => lm.tokenizer.encode(text(n, r), { addBos: false });
   await seq.forward(ids(16, 0));
   for (let i = 0; i < 4; i++) await seq.forward([1]);
   const pp = [], tg = [];
   for (let r = 0; r < A.reps; r++) {
     seq.truncate(0);
     let t = performance.now();
-    await seq.forward(ids(A.pp, r * A.pp));
-    pp.push(A.pp * 1000 / (performance.now() - t));
+    const prompt = ids(A.pp, r + 1);
+    await seq.forward(prompt);
+    pp.push(prompt.length * 1000 / (performance.now() - t));
     seq.truncate(0);
     let tok = 1;
     t = performance.now();
@@ -122,12 +126,12 @@ try {
   });
   const loadMs = performance.now() - t0;
   // warm-up, then the same measurements: a prompt of A.pp ids (no cached prefix), A.tg tokens from an empty context
-  await w.createCompletion({ prompt: ids(16, 0), max_tokens: 4, temperature: 0, cache_prompt: false });
+  await w.createCompletion({ prompt: text(16, 0), max_tokens: 4, temperature: 0, cache_prompt: false });
   const pp = [], tg = [];
   for (let r = 0; r < A.reps; r++) {
-    const p = await w.createCompletion({ prompt: ids(A.pp, r * A.pp), max_tokens: 1, temperature: 0, cache_prompt: false });
+    const p = await w.createCompletion({ prompt: text(A.pp, r + 1), max_tokens: 1, temperature: 0, cache_prompt: false });
     pp.push(p.timings.prompt_n * 1000 / p.timings.prompt_ms);
-    const g = await w.createCompletion({ prompt: [1], max_tokens: A.tg, temperature: 0, ignore_eos: true, cache_prompt: false });
+    const g = await w.createCompletion({ prompt: 'b', max_tokens: A.tg, temperature: 0, ignore_eos: true, cache_prompt: false });
     tg.push(g.timings.predicted_n * 1000 / g.timings.predicted_ms);
   }
   done({ engine: 'wllama', threads: w.getNumThreads(), multithread: w.isMultithread(), isolated: crossOriginIsolated, loadMs, pp, tg });
@@ -204,6 +208,7 @@ async function main(): Promise<void> {
         const browser = await chromium.connect(server.wsEndpoint());
         const page = await browser.newPage();
         page.on('console', (m) => { if (m.type() === 'error') console.error(`[${engine}] ${m.text()}`); });
+        page.on('response', (res) => { if (res.status() >= 400 && !res.url().endsWith('/favicon.ico')) console.error(`[${engine}] HTTP ${res.status()} ${res.url()}`); });
         await page.goto(`${srv.url}bench/${engine}.html`);
         const h = await page.waitForFunction(() => (window as unknown as { benchResult?: unknown }).benchResult, null, { timeout: 3_600_000, polling: 1000 });
         const r = (await h.jsonValue()) as Run;
