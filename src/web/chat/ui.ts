@@ -61,26 +61,26 @@ export const CHAT_CSS = `
   * { box-sizing: border-box; }
   body { margin: 0; font: 15px/1.45 system-ui, sans-serif; background: var(--bg); color: var(--fg); display: flex; flex-direction: column; height: 100vh; }
   .wf-chat { flex: 1; min-height: 0; display: flex; flex-direction: column; }
-  header { padding: 10px 16px; border-bottom: 1px solid #8883; display: flex; gap: 12px; align-items: baseline; flex-wrap: wrap; }
-  header h1 { font-size: 17px; margin: 0; }
+  .wf-chat header { padding: 10px 16px; border-bottom: 1px solid #8883; display: flex; gap: 12px; align-items: baseline; flex-wrap: wrap; }
+  .wf-chat header h1 { font-size: 17px; margin: 0; }
   #model { color: var(--muted); font-size: 13px; overflow-wrap: anywhere; }
   #demo { display: none; background: var(--warn); padding: 6px 16px; font-size: 13px; }
-  details { padding: 6px 16px; font-size: 13px; border-bottom: 1px solid #8883; }
-  details label { display: inline-flex; gap: 6px; align-items: center; margin: 4px 14px 4px 0; }
-  details input[type=number] { width: 80px; }
-  details textarea { width: 100%; height: 48px; }
+  .wf-chat details { padding: 6px 16px; font-size: 13px; border-bottom: 1px solid #8883; }
+  .wf-chat details label { display: inline-flex; gap: 6px; align-items: center; margin: 4px 14px 4px 0; }
+  .wf-chat details input[type=number] { width: 80px; }
+  .wf-chat details textarea { width: 100%; height: 48px; }
   #log { flex: 1; overflow-y: auto; overflow-x: hidden; padding: 16px; display: flex; flex-direction: column; gap: 10px; }
   .msg { max-width: min(80ch, 100%); min-width: 0; padding: 8px 12px; border-radius: 10px; white-space: pre-wrap; overflow-wrap: anywhere; }
   .user { background: var(--user); align-self: flex-end; }
   .assistant { background: var(--bot); align-self: flex-start; border: 1px solid #8883; }
   .stats { font-size: 12px; color: var(--muted); align-self: flex-start; overflow-wrap: anywhere; }
   .error { color: var(--err); align-self: flex-start; font-size: 13px; overflow-wrap: anywhere; }
-  form { display: flex; gap: 8px; padding: 10px 16px; border-top: 1px solid #8883; }
-  form textarea { flex: 1; min-width: 0; resize: vertical; min-height: 44px; font: inherit; padding: 8px; }
+  .wf-chat form { display: flex; gap: 8px; padding: 10px 16px; border-top: 1px solid #8883; }
+  .wf-chat form textarea { flex: 1; min-width: 0; resize: vertical; min-height: 44px; font: inherit; padding: 8px; }
   button { font: inherit; padding: 0 16px; border-radius: 6px; border: 1px solid var(--accent); background: var(--accent); color: white; cursor: pointer; }
   button.secondary { background: transparent; color: var(--accent); }
   button:disabled { opacity: 0.5; cursor: default; }
-  @media (max-width: 480px) { form { flex-wrap: wrap; } form textarea { flex-basis: 100%; } button { padding: 6px 12px; } }
+  @media (max-width: 480px) { .wf-chat form { flex-wrap: wrap; } .wf-chat form textarea { flex-basis: 100%; } .wf-chat button { padding: 6px 12px; } }
 `;
 
 const TEMPLATE = `
