@@ -7,7 +7,10 @@
 //
 //   npm run build && node dist/bench/browser.js [--model FILE] [--layers 30] [--type tq2_0] [--embed q6_k]
 //                                              [--threads 2] [--pp 512] [--tg 128] [--reps 2]
-//                                              [--only wf|wllama] [--out bench/results/browser.json]
+//                                              [--only wf|wllama|app] [--arch bitnet|bitnet-b1.58] [--out bench/results/browser.json]
+// --only app runs the browser app itself on the file (?model=...&prompt=...: the download streamed into
+// OPFS, the model read from there), for its load time and peak memory; pp and tg are then the app's
+// generation timings (prompt of --pp letters, --tg tokens).
 // Without --model it writes (once, into the system's temp folder) a synthetic model of the
 // BitNet 2B4T shape: arch `bitnet` (the one mainline llama.cpp reads), TQ2_0 weights, a Q6_K
 // embedding. Both engines get the same prompt text, letters that the synthetic byte-level vocabulary
@@ -24,11 +27,11 @@ import { CHROMIUM } from '../test/helpers/browser.js';
 
 interface Args {
   model?: string; layers: number; type: 'tq2_0' | 'tq1_0' | 'i2_s'; embed: 'q6_k' | 'q8_0' | 'f16';
-  threads: number; pp: number; tg: number; reps: number; only?: 'wf' | 'wllama'; out: string;
+  threads: number; pp: number; tg: number; reps: number; only?: 'wf' | 'wllama' | 'app'; out: string; arch: 'bitnet' | 'bitnet-b1.58';
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { layers: BITNET_2B4T_SHAPE.nLayers, type: 'tq2_0', embed: 'q6_k', threads: 2, pp: 512, tg: 128, reps: 2, out: 'bench/results/browser.json' };
+  const a: Args = { layers: BITNET_2B4T_SHAPE.nLayers, type: 'tq2_0', embed: 'q6_k', threads: 2, pp: 512, tg: 128, reps: 2, out: 'bench/results/browser.json', arch: 'bitnet' };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1]!;
     switch (argv[i]) {
@@ -42,6 +45,7 @@ function parse(argv: string[]): Args {
       case '--reps': a.reps = Number(v); i++; break;
       case '--only': a.only = v as Args['only']; i++; break;
       case '--out': a.out = v; i++; break;
+      case '--arch': a.arch = v as Args['arch']; i++; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -52,11 +56,11 @@ async function ensureModel(a: Args): Promise<string> {
   if (a.model) return a.model;
   const dir = join(tmpdir(), 'wf-bench');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}-bitnet-emb-${a.embed}.gguf`);
+  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}${a.arch === 'bitnet' ? '-bitnet' : ''}-emb-${a.embed}.gguf`);
   if (existsSync(path)) return path;
   const spec: SyntheticModelSpec = {
     ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
-    arch: 'bitnet', embedType: a.embed,
+    arch: a.arch, embedType: a.embed,
   };
   const tmp = `${path}.${process.pid}.tmp`;
   const out = createWriteStream(tmp);
@@ -194,8 +198,8 @@ async function main(): Promise<void> {
   console.log(`model: ${path} (${fileMB.toFixed(0)} MB), ${a.threads} threads, ${a.reps} reps, Chromium ${CHROMIUM}`);
   const runs: Run[] = [];
   try {
-    for (const engine of ['wf', 'wllama'] as const) {
-      if (a.only && a.only !== engine) continue;
+    for (const engine of ['wf', 'wllama', 'app'] as const) {
+      if (a.only ? a.only !== engine : engine === 'app') continue;
       // a fresh browser per engine, so each one's peak memory is its own
       const server = await chromium.launchServer({
         executablePath: CHROMIUM,
@@ -209,9 +213,19 @@ async function main(): Promise<void> {
         const page = await browser.newPage();
         page.on('console', (m) => { if (m.type() === 'error') console.error(`[${engine}] ${m.text()}`); });
         page.on('response', (res) => { if (res.status() >= 400 && !res.url().endsWith('/favicon.ico')) console.error(`[${engine}] HTTP ${res.status()} ${res.url()}`); });
-        await page.goto(`${srv.url}bench/${engine}.html`);
-        const h = await page.waitForFunction(() => (window as unknown as { benchResult?: unknown }).benchResult, null, { timeout: 3_600_000, polling: 1000 });
-        const r = (await h.jsonValue()) as Run;
+        let r: Run;
+        if (engine === 'app') {
+          const prompt = Array.from({ length: a.pp }, (_, i) => 'bcdfgkmoqsuwxyz'[(i * 7) % 15]).join('');
+          await page.goto(`${srv.url}?model=${encodeURIComponent(modelUrl)}&prompt=${prompt}&n=${a.tg}&temp=0&threads=${a.threads}`);
+          const h = await page.waitForFunction(() => (window as unknown as { wfResult?: unknown }).wfResult, null, { timeout: 3_600_000, polling: 1000 });
+          const w = (await h.jsonValue()) as { error?: string; kernels: string; threads: number; isolated: boolean; loadMs: number; timings: { promptTokensPerSecond: number; tokensPerSecond: number } };
+          if (w.error) throw new Error(`app: ${w.error}`);
+          r = { engine: `the app (${w.kernels})`, threads: w.threads, isolated: w.isolated, loadMs: w.loadMs, pp: [w.timings.promptTokensPerSecond], tg: [w.timings.tokensPerSecond] };
+        } else {
+          await page.goto(`${srv.url}bench/${engine}.html`);
+          const h = await page.waitForFunction(() => (window as unknown as { benchResult?: unknown }).benchResult, null, { timeout: 3_600_000, polling: 1000 });
+          r = (await h.jsonValue()) as Run;
+        }
         if (r.error) throw new Error(`${engine}: ${r.error}`);
         r.peakRssMB = peak;
         runs.push(r);

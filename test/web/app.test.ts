@@ -96,6 +96,40 @@ test('browser app: URL load, OPFS cache, both thread paths, the chat, and a bad 
       await page.context().close();
     });
 
+    await t.test('no OPFS (not a secure context): the download stays in a Blob', async () => {
+      const ctx = await browser.newContext();
+      // an http origin other than localhost is not a secure context: no OPFS, no shared memory
+      await ctx.route('http://wf-app.test/**', async (route) => {
+        const res = await route.fetch({ url: route.request().url().replace('http://wf-app.test/', plainSrv.url) });
+        await route.fulfill({ response: res });
+      });
+      const page = await ctx.newPage();
+      await page.goto('http://wf-app.test/' + link('demo.gguf'));
+      const r = await result(page);
+      assert.equal(r.error, undefined, `page error: ${r.error}`);
+      assert.equal(r.source, 'network');
+      assert.deepEqual(r.tokens, expected);
+      assert.match((await page.textContent('#cache-list')) ?? '', /needs a secure context/);
+      await ctx.close();
+    });
+
+    await t.test('the chat leaves out old turns when the context is full', async () => {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(plainSrv.url + '?model=/models/demo.gguf&ctx=96');
+      const r = await result(page);
+      assert.equal(r.error, undefined, `page error: ${r.error}`);
+      await page.click('#chat summary');
+      await page.fill('#maxTokens', '8');
+      for (let i = 0; i < 5; i++) {
+        await page.fill('#input', `turn ${i}: a message of some thirty characters`);
+        await page.press('#input', 'Enter');
+        await page.waitForFunction((n) => document.querySelectorAll('#log .stats, #log .error').length > n, i, { timeout: 30_000 });
+      }
+      assert.equal(await page.locator('#log .error').count(), 0, (await page.textContent('#log')) ?? '');
+      assert.match((await page.textContent('#log')) ?? '', /older turns? left out to fit the context/);
+      await page.context().close();
+    });
+
     await t.test('a file that is not a GGUF: an error on the page', async () => {
       const page = await (await browser.newContext()).newPage();
       await page.goto(isolatedSrv.url + link('bad.gguf'));

@@ -72,16 +72,27 @@ export async function fromUrl(url: string, cache: ModelCache | undefined, onProg
   };
   onProgress({ bytes: 0, total });
   if (cache) return { blob: await cache.store(abs, res.body, onChunk), name, from: 'network' };
-  // no OPFS: collect the chunks into a Blob (the chunk list is released once the Blob is made)
-  const parts: Uint8Array[] = [];
+  // no OPFS: the chunks go into a Blob every 64 MB (a Blob made of Blobs references them, and the
+  // browser may keep large ones on disk), so at most 64 MB is held twice
+  let blob = new Blob([]);
+  let parts: Uint8Array[] = [];
+  let held = 0;
   const reader = res.body.getReader();
   for (;;) {
     const { value, done } = await reader.read();
+    if (!done) {
+      onChunk(value);
+      parts.push(value);
+      held += value.byteLength;
+    }
+    if (done || held >= 64 << 20) {
+      blob = new Blob([blob, ...(parts as BlobPart[])]);
+      parts = [];
+      held = 0;
+    }
     if (done) break;
-    onChunk(value);
-    parts.push(value);
   }
-  return { blob: new Blob(parts as BlobPart[]), name, from: 'network' };
+  return { blob, name, from: 'network' };
 }
 
 /** A message for the page from whatever a load threw: out of memory, unsupported types, ... */

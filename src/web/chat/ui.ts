@@ -190,16 +190,16 @@ export function mountChat(root: HTMLElement, backend: ChatBackend, opts: ChatOpt
     const ctx = info?.ctx;
     if (!ctx) return 0;
     const reserve = replyReserve(ctx, settings.maxTokens);
-    const sys = $('system').value.trim();
-    let start = firstTurnToKeep(conversation, ctx, reserve, sys ? estimateTokens(sys) : 8);
-    if (backend.countTokens) {
-      // exact counts: move the start forward exchange by exchange until it fits
-      const lastUser = conversation.map((t) => t.role).lastIndexOf('user');
-      start = 0;
-      while (start < lastUser && (await backend.countTokens(messagesFrom(start))) > ctx - reserve) {
-        do start++;
-        while (start < lastUser && conversation[start]!.role !== 'user');
-      }
+    if (!backend.countTokens) {
+      const sys = $('system').value.trim();
+      return firstTurnToKeep(conversation, ctx, reserve, sys ? estimateTokens(sys) : 8);
+    }
+    // exact counts: move the start forward exchange by exchange until it fits
+    const lastUser = conversation.map((t) => t.role).lastIndexOf('user');
+    let start = 0;
+    while (start < lastUser && (await backend.countTokens(messagesFrom(start))) > ctx - reserve) {
+      do start++;
+      while (start < lastUser && conversation[start]!.role !== 'user');
     }
     return start;
   }

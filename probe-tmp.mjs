@@ -1,0 +1,13 @@
+import { chromium } from 'playwright-core';
+import { startWebServer } from './dist/src/cli/web-server.js';
+const srv = await startWebServer({ port: 0, models: '/tmp/i13-models', isolate: process.argv[2] !== 'plain' });
+const b = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu'] });
+const p = await b.newPage({ viewport: { width: 900, height: 700 } });
+await p.goto(srv.url + (process.argv[3] ?? ''));
+await p.waitForTimeout(3000);
+await p.screenshot({ path: '/tmp/i13-app.png' });
+const m = await b.newPage({ viewport: { width: 360, height: 700 } });
+await m.goto(srv.url + (process.argv[3] ?? ''));
+await m.waitForTimeout(2000);
+await m.screenshot({ path: '/tmp/i13-app-phone.png' });
+await b.close(); await srv.close();
