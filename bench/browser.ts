@@ -81,7 +81,7 @@ const done = (r) => { window.benchResult = r; };
 const fail = (e) => { window.benchResult = { error: String(e && e.stack || e) }; };`;
 
 function wfPage(a: Args, model: string): string {
-  return `<!doctype html><script type="module">
+  return `<!doctype html><link rel="icon" href="data:,"><script type="module">
 import { loadModel } from '/wrinklefree.js';
 ${PAGE_COMMON(a, model)}
 try {
@@ -119,7 +119,7 @@ try {
 }
 
 function wllamaPage(a: Args, model: string): string {
-  return `<!doctype html><script type="module">
+  return `<!doctype html><link rel="icon" href="data:,"><script type="module">
 import { Wllama } from '/wllama/index.js';
 ${PAGE_COMMON(a, model)}
 try {
@@ -144,8 +144,8 @@ try {
 </script>`;
 }
 
-/** RSS (MB) of `root` and all its descendants, from /proc. */
-function treeRssMB(root: number): number {
+/** RSS (MB) of `root` and all its descendants, from /proc: their sum, and the largest one (the page's renderer). */
+function treeRssMB(root: number): { sum: number; largest: number } {
   const children = new Map<number, number[]>();
   const rss = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
@@ -163,19 +163,21 @@ function treeRssMB(root: number): number {
     }
   }
   let sum = 0;
+  let largest = 0;
   const stack = [root];
   while (stack.length) {
     const p = stack.pop()!;
     sum += rss.get(p) ?? 0;
+    largest = Math.max(largest, rss.get(p) ?? 0);
     stack.push(...(children.get(p) ?? []));
   }
-  return sum;
+  return { sum, largest };
 }
 
 const mean = (x: number[]) => x.reduce((s, v) => s + v, 0) / x.length;
 
 interface Run {
-  engine: string; threads: number; isolated: boolean; loadMs: number; pp: number[]; tg: number[]; peakRssMB?: number; error?: string;
+  engine: string; threads: number; isolated: boolean; loadMs: number; pp: number[]; tg: number[]; peakRssMB?: number; peakRendererRssMB?: number; error?: string;
 }
 
 async function main(): Promise<void> {
@@ -207,7 +209,12 @@ async function main(): Promise<void> {
       });
       const pid = server.process().pid!;
       let peak = 0;
-      const timer = setInterval(() => (peak = Math.max(peak, treeRssMB(pid))), 250);
+      let peakOne = 0;
+      const timer = setInterval(() => {
+        const m = treeRssMB(pid);
+        peak = Math.max(peak, m.sum);
+        peakOne = Math.max(peakOne, m.largest);
+      }, 250);
       try {
         const browser = await chromium.connect(server.wsEndpoint());
         const page = await browser.newPage();
@@ -228,8 +235,9 @@ async function main(): Promise<void> {
         }
         if (r.error) throw new Error(`${engine}: ${r.error}`);
         r.peakRssMB = peak;
+        r.peakRendererRssMB = peakOne;
         runs.push(r);
-        console.log(`${r.engine}: ${r.threads} threads (isolated: ${r.isolated}), load ${(r.loadMs / 1000).toFixed(1)} s, pp${a.pp} ${mean(r.pp).toFixed(2)} t/s [${r.pp.map((x) => x.toFixed(2))}], tg${a.tg} ${mean(r.tg).toFixed(2)} t/s [${r.tg.map((x) => x.toFixed(2))}], peak browser RSS ${peak.toFixed(0)} MB`);
+        console.log(`${r.engine}: ${r.threads} threads (isolated: ${r.isolated}), load ${(r.loadMs / 1000).toFixed(1)} s, pp${a.pp} ${mean(r.pp).toFixed(2)} t/s [${r.pp.map((x) => x.toFixed(2))}], tg${a.tg} ${mean(r.tg).toFixed(2)} t/s [${r.tg.map((x) => x.toFixed(2))}], peak RSS: browser ${peak.toFixed(0)} MB (all processes), largest process ${peakOne.toFixed(0)} MB`);
         await browser.close();
       } finally {
         clearInterval(timer);
