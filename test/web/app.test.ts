@@ -93,6 +93,21 @@ test('browser app: URL load, OPFS cache, both thread paths, the chat, and a bad 
       assert.equal(r.threads, 1);
       assert.deepEqual(r.tokens, expected);
       assert.ok(await page.isVisible('#threads-note'), 'the page says why it runs one thread');
+
+      // the file picker: the File itself is the model's bytes
+      await page.setInputFiles('#file', join(dir, 'demo.gguf'));
+      await page.waitForFunction(() => /demo\.gguf: loaded .*\(file\)/.test(document.querySelector('#status')?.textContent ?? ''), null, { timeout: 60_000 });
+      assert.match((await page.textContent('#model')) ?? '', /demo\.gguf · ctx \d+ · wasm-\w+ x1/);
+      // drag and drop: a dropped file that is not a GGUF gives the error, and no model stays loaded
+      const dt = await page.evaluateHandle(() => {
+        const d = new DataTransfer();
+        d.items.add(new File(['PK\u0003\u0004 a zip, not a model'], 'dropped.gguf'));
+        return d;
+      });
+      await page.dispatchEvent('body', 'drop', { dataTransfer: dt });
+      await page.waitForFunction(() => !(document.querySelector('#error') as HTMLElement).hidden);
+      assert.match((await page.textContent('#error')) ?? '', /dropped\.gguf is not a GGUF file \(it starts with "PK\.\."/);
+      assert.ok(await page.isDisabled('#send'), 'nothing to chat with after a failed load');
       await page.context().close();
     });
 
