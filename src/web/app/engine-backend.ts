@@ -1,4 +1,4 @@
-// The chat UI's backend in the browser app: the engine itself, in this page. One session keeps the
+// The chat UI's backend on the engine itself (in the app, inside engine-worker.ts). One session keeps the
 // conversation's KV cache between turns (a new turn only evaluates what is new). Replies are
 // serialized: a reply cut short by Clear finishes its current token before the next one starts.
 import { encodeChat, type LoadedModel, type Session } from '../../index.js';

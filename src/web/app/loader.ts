@@ -98,7 +98,7 @@ export async function fromUrl(url: string, cache: ModelCache | undefined, onProg
 /** A message for the page from whatever a load threw: out of memory, unsupported types, ... */
 export function explainLoadError(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
-  if (e instanceof RangeError && /memory|allocat|grow/i.test(msg)) {
+  if ((e instanceof RangeError || (e as Error)?.name === 'RangeError') && /memory|allocat|grow|array buffer/i.test(msg)) {
     return `out of memory: the browser would not give this page enough memory for the model (${msg}). ` +
       'Close other tabs, use a smaller model, or a 64-bit browser with more memory.';
   }

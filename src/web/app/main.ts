@@ -1,23 +1,22 @@
 // The browser app (dist/web/index.html): choose a GGUF (file picker, drag and drop, URL, or a
-// cached download), load it into the engine running in this page (kernel threads on Web Workers
-// when the page is cross-origin isolated, else one thread), and chat with it through the shared
-// chat UI. The link ?model=URL&prompt=TEXT&n=N&temp=T loads and generates on open and publishes
-// window.wfResult = {text, tokens, timings, ...} for scripts and tests. The engine comes from the
-// library bundle (./wrinklefree.js), as it would for any web developer.
-import { loadModel, type LoadedModel } from '../../index.js';
+// cached download), load it into the engine, which runs in a worker (engine-worker.ts; its kernel
+// threads are more Web Workers when the page is cross-origin isolated, else it runs one thread), and
+// chat with it through the shared chat UI. The link ?model=URL&prompt=TEXT&n=N&temp=T loads and
+// generates on open and publishes window.wfResult = {text, tokens, timings, ...} for scripts and
+// tests. The engine comes from the library bundle (./wrinklefree.js), as it would for any web developer.
 import { mountChat, type ChatBackend } from '../chat/ui.js';
 import { ModelCache } from './cache.js';
-import { EngineChatBackend } from './engine-backend.js';
+import { EngineClient } from './engine-client.js';
 import { explainLoadError, fromFile, fromUrl, type ModelBytes } from './loader.js';
 import { parseParams } from './params.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-type Win = typeof globalThis & { wfResult?: unknown; wfModel?: LoadedModel };
+type Win = typeof globalThis & { wfResult?: unknown };
 const win = globalThis as Win;
 
 const isolated = globalThis.crossOriginIsolated === true;
 const cores = navigator.hardwareConcurrency || 1;
-let current: { lm: LoadedModel; backend: EngineChatBackend } | undefined;
+let current: EngineClient | undefined;
 let loading = false;
 let cache: ModelCache | undefined;
 
@@ -53,12 +52,12 @@ function progressDone(): void {
 
 // the chat talks to whichever model is loaded
 const backend: ChatBackend = {
-  info: async () => (current ? current.backend.info() : { label: 'no model loaded' }),
+  info: async () => (current ? current.info() : { label: 'no model loaded' }),
   reply: (m, s, sig, on) => {
     if (!current) return Promise.reject(new Error('no model loaded: open a GGUF file or a URL first'));
-    return current.backend.reply(m, s, sig, on);
+    return current.reply(m, s, sig, on);
   },
-  countTokens: (m) => (current ? current.backend.countTokens(m) : Promise.resolve(0)),
+  countTokens: (m) => (current ? current.countTokens(m) : Promise.resolve(0)),
 };
 const chat = mountChat($('chat'), backend);
 chat.setReady(false);
@@ -70,7 +69,7 @@ function threadCount(): number {
 }
 
 /** Loads a model from `get` (which fetches or opens its bytes); returns it, or undefined on error. */
-async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ctx?: number } = {}): Promise<{ lm: LoadedModel; bytes: ModelBytes; loadMs: number } | undefined> {
+async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ctx?: number } = {}): Promise<{ engine: EngineClient; bytes: ModelBytes; loadMs: number } | undefined> {
   if (loading) return undefined;
   loading = true;
   showError(undefined);
@@ -79,22 +78,20 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
   try {
     if (current) {
       chat.clear();
-      current.lm.dispose();
+      current.dispose();
       current = undefined;
-      win.wfModel = undefined;
     }
     const bytes = await get();
     status(`reading ${bytes.name} (${mb(bytes.blob.size)} MB, ${bytes.from === 'cache' ? 'from the cache' : bytes.from === 'network' ? 'downloaded' : 'local file'})…`);
     const threads = opts.threads ?? threadCount();
-    const lm = await loadModel(bytes.blob, { threads, onProgress: (p) => progress('placing weights', p.bytesDone, p.bytesTotal) });
-    const ctx = Math.min(opts.ctx ?? 4096, lm.config.contextLength);
-    current = { lm, backend: new EngineChatBackend(lm, bytes.name, ctx) };
-    win.wfModel = lm;
+    const engine = await EngineClient.load(bytes.blob, bytes.name, { threads, ctx: opts.ctx }, (done, total) => progress('placing weights', done, total));
+    current = engine;
+    const { kernels, threads: used } = engine.details;
     const loadMs = performance.now() - t0;
-    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${bytes.from === 'cache' ? 'from the cache, no download' : bytes.from}), ${lm.kernels.name} kernels on ${lm.kernels.threads} thread${lm.kernels.threads === 1 ? '' : 's'}`);
+    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${bytes.from === 'cache' ? 'from the cache, no download' : bytes.from}), ${kernels} kernels on ${used} thread${used === 1 ? '' : 's'}`);
     await chat.refresh();
     chat.setReady(true);
-    return { lm, bytes, loadMs };
+    return { engine, bytes, loadMs };
   } catch (e) {
     showError(explainLoadError(e));
     status('no model loaded');
@@ -187,14 +184,13 @@ async function main(): Promise<void> {
     win.wfResult = { error: $('error').textContent };
     return;
   }
-  const base = { source: loaded.bytes.from, threads: loaded.lm.kernels.threads, kernels: loaded.lm.kernels.name, isolated, loadMs: loaded.loadMs };
+  const base = { source: loaded.bytes.from, threads: loaded.engine.details.threads, kernels: loaded.engine.details.kernels, isolated, loadMs: loaded.loadMs };
   if (params.prompt === undefined) {
     win.wfResult = { ...base, text: '', tokens: [], timings: null };
     return;
   }
   try {
-    const session = loaded.lm.createSession({ ctxSize: current!.backend.ctx });
-    const r = await session.complete(params.prompt, { maxTokens: params.n, sampler: { temperature: params.temp } });
+    const r = await loaded.engine.complete(params.prompt, params.n, params.temp);
     const out = $('result');
     out.hidden = false;
     out.textContent = params.prompt + r.text;
