@@ -108,6 +108,7 @@ test('browser app: URL load, OPFS cache, both thread paths, the chat, and a bad 
       await page.waitForFunction(() => !(document.querySelector('#error') as HTMLElement).hidden);
       assert.match((await page.textContent('#error')) ?? '', /dropped\.gguf is not a GGUF file \(it starts with "PK\.\."/);
       assert.ok(await page.isDisabled('#send'), 'nothing to chat with after a failed load');
+      assert.equal(await page.textContent('#model'), 'no model loaded');
       await page.context().close();
     });
 

@@ -95,6 +95,7 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
   } catch (e) {
     showError(explainLoadError(e));
     status('no model loaded');
+    await chat.refresh();
     return undefined;
   } finally {
     progressDone();
