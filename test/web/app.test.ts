@@ -32,6 +32,18 @@ async function result(page: Page): Promise<WfResult> {
   return (await h.jsonValue()) as WfResult;
 }
 
+/** A copy of a GGUF with one tensor's type id changed in its header (its data left as it is). */
+function withTensorType(gguf: Uint8Array, tensor: string, type: number): Uint8Array {
+  const out = gguf.slice();
+  const name = new TextEncoder().encode(tensor);
+  const at = Buffer.from(out.buffer, out.byteOffset, out.length).indexOf(Buffer.from(name));
+  assert.ok(at > 0, `no tensor ${tensor}`);
+  const dv = new DataView(out.buffer, out.byteOffset);
+  const nDims = dv.getUint32(at + name.length, true);
+  dv.setUint32(at + name.length + 4 + 8 * nDims, type, true);
+  return out;
+}
+
 const link = (file: string, extra = '') => `?model=${encodeURIComponent('/models/' + file)}&prompt=${encodeURIComponent(PROMPT)}&n=${N}&temp=0${extra}`;
 
 test('browser app: URL load, OPFS cache, both thread paths, the chat, and a bad file', async (t) => {
@@ -42,6 +54,7 @@ test('browser app: URL load, OPFS cache, both thread paths, the chat, and a bad 
   const model = buildSyntheticModel(DEMO_MODEL_SPEC);
   writeFileSync(join(dir, 'demo.gguf'), model);
   writeFileSync(join(dir, 'bad.gguf'), '<!doctype html><p>this is a web page, not a model</p>');
+  writeFileSync(join(dir, 'iq1.gguf'), withTensorType(model, 'blk.0.attn_q.weight', 19)); // IQ1_S: not a type WrinkleFree runs
   const lm = await loadModel(model, { threads: 1 });
   const expected = (await lm.createSession().complete(PROMPT, { maxTokens: N, sampler: { temperature: 0 } })).tokens;
   lm.dispose();
@@ -153,6 +166,11 @@ test('browser app: URL load, OPFS cache, both thread paths, the chat, and a bad 
       assert.match(r.error ?? '', /not a GGUF file/);
       assert.ok(await page.isVisible('#error'));
       assert.match((await page.textContent('#error')) ?? '', /bad\.gguf is not a GGUF file/);
+      // a tensor type the engine does not run
+      await page.goto(isolatedSrv.url + link('iq1.gguf'));
+      const u = await result(page);
+      assert.match(u.error ?? '', /blk\.0\.attn_q\.weight.*type/);
+      assert.ok(await page.isVisible('#error'));
       // a missing file too
       await page.goto(isolatedSrv.url + link('missing.gguf'));
       const m = await result(page);
