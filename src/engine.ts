@@ -7,6 +7,7 @@ import type { Kernels } from './kernels/api.js';
 import { createKernels, type KernelOptions } from './kernels/index.js';
 import { BitNetModel, type SequenceOptions } from './model/model.js';
 import type { FfnActivation } from './model/config.js';
+import type { I2SLayout } from './formats/index.js';
 import type { LoadProgress } from './model/weights.js';
 import { Tokenizer } from './tokenizer/tokenizer.js';
 import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokenizer/chat-template.js';
@@ -22,6 +23,8 @@ export interface LoadOptions {
   kernels?: Kernels;
   /** force the FFN activation of a `bitnet` file */
   ffnAct?: FfnActivation;
+  /** byte layout of I2_S tensors: 'x86' (default, the official 2B4T file), 'arm' or 'x86-interleaved' */
+  i2sLayout?: I2SLayout;
   onProgress?: (p: LoadProgress) => void;
 }
 
@@ -42,7 +45,7 @@ export class LoadedModel {
     const tokenizer = Tokenizer.fromGGUF(file);
     const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath }));
     try {
-      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress });
+      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress, i2sLayout: opts.i2sLayout });
       return new LoadedModel(model, tokenizer, kernels, !opts.kernels);
     } catch (e) {
       if (!opts.kernels) kernels.dispose();

@@ -8,6 +8,7 @@ export type { Kernels } from './kernels/api.js';
 export { BitNetModel } from './model/model.js';
 export type { ModelConfig } from './model/config.js';
 export { Tokenizer } from './tokenizer/tokenizer.js';
+export type { I2SLayout } from './formats/index.js';
 export { renderChat, encodeChat, type ChatMessage } from './tokenizer/chat-template.js';
 export { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
 export type { SamplerOptions } from './generate/sampler.js';

@@ -2,12 +2,22 @@
 import { cpus } from 'node:os';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
+import { DEFAULT_I2S_LAYOUT, I2S_LAYOUTS, type I2SLayout } from '../formats/index.js';
+
+/** --i2s-layout: which of bitnet.cpp's I2_S byte orders the file uses (the bytes cannot tell). */
+export const I2S_LAYOUT_OPTION: OptionSpec = {
+  name: 'i2s-layout',
+  type: 'string',
+  description: 'I2_S byte layout: x86 (bitnet.cpp x86 build, the official 2B4T file) | arm | x86-interleaved (x86 without ACT_PARALLEL); try another if an I2_S file gives garbage',
+  default: 'x86',
+};
 
 export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  I2S_LAYOUT_OPTION,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
@@ -27,8 +37,19 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   }
   const ffnAct = o['ffn-act'] as string | undefined;
   if (ffnAct !== undefined && ffnAct !== 'relu2' && ffnAct !== 'silu') throw new CliError(`--ffn-act must be relu2 or silu, got '${ffnAct}'`);
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct };
+  const layout = (o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT;
+  if (!(I2S_LAYOUTS as readonly string[]).includes(layout)) {
+    throw new CliError(`--i2s-layout must be one of ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
+  }
+  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout };
 }
+
+/** --special, shared by run, chat and the server (llama.cpp's flag of the same name). */
+export const SPECIAL_OPTION: OptionSpec = {
+  name: 'special',
+  type: 'boolean',
+  description: 'show control tokens (<|eot_id|>, <|end_of_text|>, ...) in the output text; by default they count but print nothing',
+};
 
 /** The KV cache option shared by run, chat and the server (llama.cpp's -ctk/-ctv, for both). */
 export const CACHE_TYPE_OPTION: OptionSpec = { name: 'cache-type', type: 'string', description: 'KV cache element type: f32 | f16 (f16 halves the cache)', default: 'f32' };

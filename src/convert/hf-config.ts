@@ -12,7 +12,10 @@
 //   linear_class "autobitlinear", mode "offline"      uint8 (or float -1/0/+1) + weight_scale, alpha = weight_scale
 //                                                     (AutoBitLinear multiplies: y = F.linear(x, T) * weight_scale)
 //   linear_class "autobitlinear", mode "online"       latent floats, ternarized on the fly: ternarize (absmean)
-// Anything else is refused rather than guessed.
+// Anything else is refused rather than guessed: no linear_class (the scale's direction would be a
+// guess), use_rms_norm true (transformers then adds an RMSNorm inside every linear, which GGUF BitNet
+// files do not have), modules_to_not_convert naming a BitNet linear (it would stay full precision),
+// and keys transformers' BitNetQuantConfig does not have (QUANT_CONFIG_KEYS), each named.
 
 import { ConvertError } from './errors.js';
 
@@ -69,14 +72,40 @@ function tokenIds(v: unknown): number[] {
   return [];
 }
 
+/** The keys of transformers' BitNetQuantConfig (quantization_config of a BitNet checkpoint). */
+export const QUANT_CONFIG_KEYS = ['quant_method', 'linear_class', 'quantization_mode', 'use_rms_norm', 'rms_norm_eps', 'modules_to_not_convert'] as const;
+
 export function weightFormOf(qc: unknown, path: string): WeightForm {
   if (qc === undefined || qc === null) return 'latent';
   if (typeof qc !== 'object' || Array.isArray(qc)) throw new ConvertError(`${path}: quantization_config must be an object`);
   const q = qc as Record<string, unknown>;
+  for (const key of Object.keys(q)) {
+    if (!(QUANT_CONFIG_KEYS as readonly string[]).includes(key)) {
+      throw new ConvertError(
+        `${path}: quantization_config.${key} is not a key of transformers' BitNetQuantConfig (known: ${QUANT_CONFIG_KEYS.join(', ')}); ` +
+          'refusing to guess what it changes',
+      );
+    }
+  }
   if (q.quant_method !== 'bitnet') {
     throw new ConvertError(`${path}: quantization_config.quant_method ${JSON.stringify(q.quant_method)} is not supported (only "bitnet" or none)`);
   }
-  const cls = q.linear_class ?? 'bitlinear';
+  if (q.use_rms_norm !== undefined && q.use_rms_norm !== null && q.use_rms_norm !== false) {
+    throw new ConvertError(
+      `${path}: quantization_config.use_rms_norm is ${JSON.stringify(q.use_rms_norm)}: transformers then applies an extra RMSNorm inside every ` +
+        'BitNet linear layer, which GGUF BitNet files (and this converter) have no place for',
+    );
+  }
+  if (q.rms_norm_eps !== undefined && q.rms_norm_eps !== null && typeof q.rms_norm_eps !== 'number') {
+    throw new ConvertError(`${path}: quantization_config.rms_norm_eps must be a number, got ${JSON.stringify(q.rms_norm_eps)}`);
+  }
+  const cls = q.linear_class;
+  if (cls === undefined || cls === null) {
+    throw new ConvertError(
+      `${path}: quantization_config has no linear_class, so the direction of the packed weights' weight_scale would be a guess ` +
+        '(transformers\' BitLinear divides by it, AutoBitLinear multiplies). Add "linear_class": "bitlinear" or "autobitlinear" to config.json',
+    );
+  }
   const mode = q.quantization_mode ?? 'offline';
   if (cls === 'bitlinear') {
     if (mode !== 'offline') throw new ConvertError(`${path}: linear_class "bitlinear" with quantization_mode ${JSON.stringify(mode)} is not a transformers BitNet form`);
@@ -88,6 +117,34 @@ export function weightFormOf(qc: unknown, path: string): WeightForm {
     throw new ConvertError(`${path}: quantization_mode ${JSON.stringify(mode)} is not supported (expected "online" or "offline")`);
   }
   throw new ConvertError(`${path}: quantization_config.linear_class ${JSON.stringify(cls)} is not supported (expected "bitlinear" or "autobitlinear")`);
+}
+
+/** BitNet linear modules of a model, as transformers names them (what modules_to_not_convert is matched against). */
+const LINEARS = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+
+/**
+ * modules_to_not_convert keeps matching modules (transformers: the entry is a substring of the module's
+ * name) in full precision; a GGUF BitNet file has ternary weights there, so such a checkpoint is refused.
+ */
+function checkModulesNotConverted(qc: unknown, layers: number, path: string): void {
+  if (qc === null || typeof qc !== 'object') return;
+  const list = (qc as Record<string, unknown>).modules_to_not_convert;
+  if (list === undefined || list === null) return;
+  if (!Array.isArray(list) || list.some((x) => typeof x !== 'string')) {
+    throw new ConvertError(`${path}: quantization_config.modules_to_not_convert must be a list of module names`);
+  }
+  for (let l = 0; l < layers; l++) {
+    for (const lin of LINEARS) {
+      const name = `model.layers.${l}.${lin}`;
+      const hit = (list as string[]).find((entry) => entry.length > 0 && name.includes(entry));
+      if (hit !== undefined) {
+        throw new ConvertError(
+          `${path}: quantization_config.modules_to_not_convert entry '${hit}' keeps ${name} in full precision; ` +
+            'GGUF BitNet files hold every such layer ternary, so this checkpoint cannot be converted faithfully',
+        );
+      }
+    }
+  }
 }
 
 /** Parses config.json; `archOverride` is --arch. */
@@ -129,12 +186,15 @@ export function parseHFConfig(cfgRaw: unknown, path: string, archOverride?: GGUF
     }
   }
   const tie = cfg.tie_word_embeddings;
+  const layers = posInt(cfg, 'num_hidden_layers', path);
+  const weightForm = weightFormOf(cfg.quantization_config, path);
+  checkModulesNotConverted(cfg.quantization_config, layers, path);
   return {
     hfArchitecture,
     arch,
     activation: known.activation,
     hidden,
-    layers: posInt(cfg, 'num_hidden_layers', path),
+    layers,
     ffn: posInt(cfg, 'intermediate_size', path),
     heads,
     kvHeads,
@@ -144,7 +204,7 @@ export function parseHFConfig(cfgRaw: unknown, path: string, archOverride?: GGUF
     ropeTheta: posNum(cfg, 'rope_theta', path, 10000),
     vocabSize: posInt(cfg, 'vocab_size', path),
     tieEmbeddings: typeof tie === 'boolean' ? tie : undefined,
-    weightForm: weightFormOf(cfg.quantization_config, path),
+    weightForm,
     bosTokenId: tokenIds(cfg.bos_token_id)[0],
     eosTokenIds: tokenIds(cfg.eos_token_id),
   };

@@ -14,6 +14,7 @@
 // reads as 0 there, but the fork's AVX2 matmul would read it as +2, so unpackTernary refuses it).
 // Not this layout: ARM builds of bitnet.cpp (64-element blocks of 16 bytes) and post-2025 builds
 // without ACT_PARALLEL (four rows interleaved per byte); neither can be told apart from the bytes.
+// i2_s-layouts.ts reads and writes those (`--i2s-layout`).
 
 import {
   checkByteLength, checkFinite, checkShape, checkTernaryInput, FormatError,

@@ -9,6 +9,7 @@ import { bf16Format } from './bf16.js';
 import { f16Format } from './f16.js';
 import { f32Format } from './f32.js';
 import { i2_sFormat } from './i2_s.js';
+import { DEFAULT_I2S_LAYOUT, unpackI2STernary, type I2SLayout } from './i2_s-layouts.js';
 import { q6_kFormat } from './q6_k.js';
 import { q8_0Format } from './q8_0.js';
 import { ternarizeExact } from './ternary.js';
@@ -17,6 +18,9 @@ import { tq2_0Format } from './tq2_0.js';
 
 export { FormatError, type TernaryFormat, type TernaryTensor, type WeightFormat } from './common.js';
 export { ternarizeExact } from './ternary.js';
+export {
+  checkI2SLayout, packI2S, unpackI2STernary, I2S_LAYOUTS, DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT, type I2SLayout,
+} from './i2_s-layouts.js';
 export { roundHalfEven, roundHalfAway } from './rounding.js';
 export { f32ToF16, f16ToF32, f32ToBf16, bf16ToF32 } from './half.js';
 export { bf16Format, f16Format, f32Format, i2_sFormat, q6_kFormat, q8_0Format, tq1_0Format, tq2_0Format };
@@ -51,11 +55,14 @@ export function dequantize(type: number, bytes: Uint8Array, nElements: number, r
 }
 
 /**
- * Ternary codes and the one per-tensor scale of a tensor: TQ1_0 / TQ2_0 / I2_S via unpackTernary,
- * F32 / F16 / BF16 holding exactly {-alpha, 0, +alpha} via ternarizeExact. Anything else (or a float
- * tensor that is not exactly ternary) is refused with a FormatError.
+ * Ternary codes and the one per-tensor scale of a tensor: TQ1_0 / TQ2_0 / I2_S via unpackTernary (I2_S
+ * in `i2sLayout`, default x86), F32 / F16 / BF16 holding exactly {-alpha, 0, +alpha} via ternarizeExact.
+ * Anything else (or a float tensor that is not exactly ternary) is refused with a FormatError.
  */
-export function ternaryFromTensor(type: number, bytes: Uint8Array, nElements: number, rowLength: number): TernaryTensor {
+export function ternaryFromTensor(
+  type: number, bytes: Uint8Array, nElements: number, rowLength: number, i2sLayout: I2SLayout = DEFAULT_I2S_LAYOUT,
+): TernaryTensor {
+  if (type === i2_sFormat.type) return unpackI2STernary(bytes, nElements, rowLength, i2sLayout);
   const t = TERNARY.get(type);
   if (t) return t.unpackTernary(bytes, nElements, rowLength);
   if (FLOAT_TYPES.has(type)) return ternarizeExact(getFormat(type).unpack(bytes, nElements, rowLength));

@@ -4,7 +4,8 @@
 //
 // Flow: reset the model, evaluate the prompt (in batches of promptBatchSize from position 0),
 // then repeat { sample a token from the last logits; stop token? -> done; decode its bytes
-// (incremental UTF-8: a character split across tokens appears once it is complete); pass the text
+// (incremental UTF-8: a character split across tokens appears once it is complete; a control token
+// such as <|eot_id|> has none unless options.special, as in llama.cpp); pass the text
 // through the stop-string matcher; yield a 'token' event with the text that is safe to show;
 // evaluate the token at the next position }. The last event is always { type: 'done' } and the
 // generator's return value is the same GenerationResult.
@@ -40,6 +41,8 @@ export interface GenerationModel {
   tokenBytes(id: number): Uint8Array;
   /** End-of-generation tokens (eos, eot, ...). */
   isEndOfGeneration(id: number): boolean;
+  /** Control tokens (GGUF token type 3: BOS, <|eot_id|>, reserved ...), which are not text unless options.special. */
+  isControl?(id: number): boolean;
   /** Runs `tokens` at positions startPos.. and returns the logits of the last one. */
   evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array>;
   /** Forgets all positions (called once before the prompt is evaluated from position 0). */
@@ -62,6 +65,11 @@ export interface GenerateOptions {
   truncate?: 'none' | 'start';
   /** Prompt tokens per evaluate() call (abort is checked between calls). Default 512. */
   promptBatchSize?: number;
+  /**
+   * Render control tokens into the text (llama.cpp's --special). Default false: a generated control
+   * token still counts, is in result.tokens and logprobs and can stop generation, but adds no text.
+   */
+  special?: boolean;
 }
 
 export interface GenerationTimings {
@@ -105,6 +113,7 @@ export interface DoneEvent {
 export type GenerationEvent = TokenEvent | DoneEvent;
 
 const DEFAULT_PROMPT_BATCH = 512;
+const NO_BYTES = new Uint8Array(0);
 
 const now: () => number =
   typeof performance !== 'undefined' && typeof performance.now === 'function' ? () => performance.now() : () => Date.now();
@@ -175,6 +184,7 @@ export async function* generate(
   const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
   const batch = options.promptBatchSize ?? DEFAULT_PROMPT_BATCH;
   const signal = options.signal;
+  const hideControl = !options.special && typeof model.isControl === 'function';
 
   const history = prompt.slice();
   const out: number[] = [];
@@ -234,7 +244,8 @@ export async function* generate(
     }
     history.push(token);
     out.push(token);
-    const r = matcher.push(decoder.decode(model.tokenBytes(token), { stream: true }));
+    const bytes = hideControl && model.isControl!(token) ? NO_BYTES : model.tokenBytes(token);
+    const r = matcher.push(decoder.decode(bytes, { stream: true }));
     let shown = r.text;
     if (r.stop !== null) detail = { type: 'stopString', stop: r.stop };
     else if (out.length >= maxTokens) detail = { type: 'maxTokens', maxTokens };

@@ -27,6 +27,9 @@ export class CachedSequence implements GenerationModel {
   tokenBytes(id: number): Uint8Array {
     return this.tokenizer.tokenToPiece(id);
   }
+  isControl(id: number): boolean {
+    return this.tokenizer.isControl(id);
+  }
   isEndOfGeneration(id: number): boolean {
     return !this.ignoreEndOfGeneration && this.tokenizer.isEndOfGeneration(id);
   }

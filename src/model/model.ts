@@ -7,11 +7,14 @@ import { modelConfigFromGGUF, ModelError, type ConfigOverrides, type ModelConfig
 import { Sequence } from './forward.js';
 import { loadWeights, type LoadProgress, type ModelWeights } from './weights.js';
 import type { KVCacheType } from './kv-cache.js';
+import type { I2SLayout } from '../formats/index.js';
 
 export interface LoadModelOptions extends ConfigOverrides {
   /** the compute backend; the caller owns it (and disposes it) */
   kernels: Kernels;
   onProgress?: (p: LoadProgress) => void;
+  /** byte layout of I2_S tensors (bitnet.cpp writes three under one type id; default x86, the official file's) */
+  i2sLayout?: I2SLayout;
 }
 
 export interface SequenceOptions {
@@ -38,7 +41,7 @@ export class BitNetModel {
   /** Loads the weights of an already opened GGUF file. */
   static async fromFile(file: GGUFFile, opts: LoadModelOptions): Promise<BitNetModel> {
     const config = modelConfigFromGGUF(file, opts);
-    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress);
+    const weights = await loadWeights(file, config, opts.kernels, opts.onProgress, opts.i2sLayout);
     return new BitNetModel(file, config, opts.kernels, weights);
   }
 

@@ -5,7 +5,7 @@
 import { buildGGUFHeader, type GGUFTensorSpec } from '../gguf/writer.js';
 import { metaArray, metaBool, metaF32, metaString, metaU32, type GGUFMetaValue } from '../gguf/meta.js';
 import { GGMLType, GGUFValueType } from '../gguf/types.js';
-import { getFormat, getTernaryFormat } from '../formats/index.js';
+import { getFormat, getTernaryFormat, packI2S, type I2SLayout } from '../formats/index.js';
 import { BYTE_TO_CHAR } from '../tokenizer/byte-level.js';
 
 export interface SyntheticTokenizer {
@@ -15,7 +15,8 @@ export interface SyntheticTokenizer {
   bos: number;
   eos: number;
   eot?: number;
-  pre?: string;
+  /** tokenizer.ggml.pre (default 'llama-bpe'); null leaves the key out, as the official 2B4T file does */
+  pre?: string | null;
   addBos?: boolean;
   chatTemplate?: string;
 }
@@ -32,6 +33,8 @@ export interface SyntheticModelSpec {
   ropeTheta?: number;
   /** ternary storage: I2_S (default), TQ2_0, TQ1_0 or F32 */
   weightType?: 'i2_s' | 'tq2_0' | 'tq1_0' | 'f32';
+  /** byte layout of I2_S weights (default x86; arm and x86-interleaved are what other bitnet.cpp builds write) */
+  i2sLayout?: I2SLayout;
   /** embedding storage (default f16; q8_0 is close to the int8 WrinkleFree holds it in, for baselines) */
   embedType?: 'f16' | 'f32' | 'q8_0' | 'q6_k';
   /** a tokenizer (default: 256 byte tokens + BOS/EOS/EOT, padded with reserved tokens to vocabSize) */
@@ -100,6 +103,7 @@ function plan(spec: SyntheticModelSpec) {
     for (let i = 0; i < n; i++) codes[i] = Math.floor(rand() * 3) - 1;
     // scale ~ 1/sqrt(2/3 * cols) keeps outputs near unit size for unit-size inputs
     const scale = Math.fround(1 / Math.sqrt((2 / 3) * cols));
+    if (wtype === GGMLType.I2_S) return packI2S(codes, scale, cols, spec.i2sLayout ?? 'x86');
     const f = getTernaryFormat(wtype);
     if (f) return f.packTernary(codes, scale, cols);
     const vals = new Float32Array(n);
@@ -152,9 +156,9 @@ function plan(spec: SyntheticModelSpec) {
     [`${arch}.vocab_size`, metaU32(V)],
   ];
   if (spec.hiddenActivation) meta.push([`${arch}.hidden_activation`, metaString(spec.hiddenActivation)]);
+  meta.push(['tokenizer.ggml.model', metaString('gpt2')]);
+  if (tok.pre !== null) meta.push(['tokenizer.ggml.pre', metaString(tok.pre ?? 'llama-bpe')]);
   meta.push(
-    ['tokenizer.ggml.model', metaString('gpt2')],
-    ['tokenizer.ggml.pre', metaString(tok.pre ?? 'llama-bpe')],
     ['tokenizer.ggml.tokens', metaArray(GGUFValueType.STRING, tok.tokens)],
     ['tokenizer.ggml.token_type', metaArray(GGUFValueType.INT32, tok.tokenTypes)],
     ['tokenizer.ggml.merges', metaArray(GGUFValueType.STRING, tok.merges)],

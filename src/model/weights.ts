@@ -4,7 +4,8 @@
 import type { GGUFFile, GGUFTensor } from '../gguf/reader.js';
 import type { ByteSource } from '../gguf/source.js';
 import { typeName } from '../gguf/types.js';
-import { dequantize, getFormat, ternaryFromTensor } from '../formats/index.js';
+import { dequantize, getFormat, I2S_LAYOUT_HINT, ternaryFromTensor, type I2SLayout } from '../formats/index.js';
+import { GGMLType } from '../gguf/types.js';
 import type { Kernels, TernaryMatrix } from '../kernels/api.js';
 import { LmHead } from './lm-head.js';
 import { ModelError, type ModelConfig } from './config.js';
@@ -66,6 +67,7 @@ export async function loadWeights(
   cfg: ModelConfig,
   kernels: Kernels,
   onProgress?: (p: LoadProgress) => void,
+  i2sLayout: I2SLayout = 'x86',
 ): Promise<ModelWeights> {
   const { nEmbd, nFF, kvDim, nLayers, vocabSize } = cfg;
   const need = (name: string, shape: number[]): GGUFTensor => {
@@ -99,9 +101,11 @@ export async function loadWeights(
     const t = need(name, [cols, rows]);
     let tern;
     try {
-      tern = ternaryFromTensor(t.type, await t.read(), t.nElements, cols);
+      tern = ternaryFromTensor(t.type, await t.read(), t.nElements, cols, i2sLayout);
     } catch (e) {
-      throw new ModelError(`tensor '${name}' (${typeName(t.type, file.architecture)}): ${(e as Error).message}`);
+      // a code-3 byte is what a file in another I2_S layout can show first: name the option
+      const hint = t.type === GGMLType.I2_S ? ` (read in the ${i2sLayout} I2_S layout; ${I2S_LAYOUT_HINT})` : '';
+      throw new ModelError(`tensor '${name}' (${typeName(t.type, file.architecture)}): ${(e as Error).message}${hint}`);
     }
     // 1bitLLM files may carry a per-tensor output scale `<name>.scale` (multiplies the matmul output)
     const scaleT = file.tensor(name.replace(/\.weight$/, '.scale'));

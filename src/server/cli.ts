@@ -4,7 +4,7 @@
 import { cpus } from 'node:os';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from '../cli/args.js';
-import { CACHE_TYPE_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
+import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from '../cli/common.js';
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../model/synthetic.js';
 import { loadModelFile } from '../node/model-file.js';
@@ -12,6 +12,9 @@ import { formatBenchmark, runBenchmark } from './benchmark.js';
 import { resolveChatTemplate } from './chat-templates.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
+import { describeChatTemplate } from '../tokenizer/chat-template.js';
+import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
+import { GGMLType } from '../gguf/types.js';
 
 export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'model-path', short: 'm', type: 'string', description: 'GGUF model file (default: the built-in demo model, random weights)' },
@@ -22,6 +25,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
+  I2S_LAYOUT_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens, divided between the slots (default: the model's, at most 4096)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: 'parallel slots (sessions with their own KV cache)', default: 1 },
@@ -29,6 +33,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens generated per request; -1 = no cap', default: -1 },
   { name: 'max-queue', type: 'number', description: 'requests that may wait for a slot before 503', default: 64 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
+  SPECIAL_OPTION,
   { name: 'api-key', type: 'string', description: 'require Authorization: Bearer KEY on the API routes' },
   { name: 'quiet', short: 'q', type: 'boolean', description: 'no per-request log lines' },
   { name: 'benchmark', type: 'boolean', description: 'no server: measure pp512 / tg128 throughput llama-bench style and exit' },
@@ -133,14 +138,22 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       maxQueue,
       maxTokensCap: nPredict < 0 ? undefined : nPredict,
       chatTemplate: template,
+      special: !!o.special,
       apiKey: o['api-key'] as string | undefined,
       quiet: !!o.quiet,
     });
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (demo, random weights: output is noise)' : ''} | ctx ${info.n_ctx} = ${info.slots} slot(s) x ${info.n_ctx_slot}` +
-        ` | ${info.kernels} x${info.threads} | chat template: ${info.chat_template}`,
+        ` | ${info.kernels} x${info.threads}`,
     );
+    if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
+      // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed
+      log(`${prog}: I2_S weights read in the ${(o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT} layout (${I2S_LAYOUT_HINT})`);
+    }
+    const tpl = running.service.templateChoice;
+    if (tpl.warning) log(`${prog}: warning: ${tpl.warning}`);
+    log(`${prog}: chat template: ${describeChatTemplate(tpl)}`);
     log(`${prog}: listening on ${running.url} (chat page: ${running.url}/, API: ${running.url}/v1)`);
     const sig = await new Promise<string>((resolve) => {
       const on = (s: string) => () => resolve(s);
@@ -182,6 +195,8 @@ export interface StartOptions {
   maxQueue?: number;
   maxTokensCap?: number;
   chatTemplate?: string;
+  /** render control tokens into replies (--special) */
+  special?: boolean;
   apiKey?: string;
   quiet?: boolean;
   maxBodyBytes?: number;
@@ -201,6 +216,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       maxQueue: opts.maxQueue,
       maxTokensCap: opts.maxTokensCap,
       chatTemplate: opts.chatTemplate,
+      special: opts.special,
     });
   } catch (e) {
     lm.dispose();

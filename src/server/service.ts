@@ -12,7 +12,7 @@
 import type { LoadedModel, Session } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import type { CachedSequence } from '../model/cached-sequence.js';
-import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage } from '../tokenizer/chat-template.js';
+import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
@@ -32,6 +32,8 @@ export interface ServiceOptions {
   maxQueue?: number;
   /** a Jinja chat template used instead of the model's */
   chatTemplate?: string;
+  /** render control tokens (<|eot_id|>, ...) into the reply text (`--special`); default false, as llama.cpp */
+  special?: boolean;
   /** server-wide cap on generated tokens per request (undefined = none) */
   maxTokensCap?: number;
   /** the model is the built-in demo (random weights: its text is noise) */
@@ -70,6 +72,8 @@ export interface ModelInfo {
   kernels: string;
   threads: number;
   chat_template: string;
+  /** why that chat template */
+  chat_template_reason: string;
 }
 
 /**
@@ -94,6 +98,9 @@ class YieldingModel implements GenerationModel {
   isEndOfGeneration(id: number): boolean {
     return this.cache.isEndOfGeneration(id);
   }
+  isControl(id: number): boolean {
+    return this.cache.isControl(id);
+  }
   reset(): void {
     this.cache.reset();
   }
@@ -110,7 +117,9 @@ export class GenerationService {
   readonly scheduler: Scheduler<Session>;
   readonly demo: boolean;
   private readonly template: string | undefined;
-  private readonly templateOrigin: string;
+  /** the chat template in use and why */
+  readonly templateChoice: ChatTemplateChoice;
+  private readonly special: boolean;
   private readonly maxTokensCap: number | undefined;
   private readonly promptBatchSize: number;
   private readonly active = new Set<AbortController>();
@@ -138,7 +147,8 @@ export class GenerationService {
     // exact (prompt - 1 at most). The price: other slots and aborts wait for a long prompt.
     this.promptBatchSize = perSlot;
     this.template = opts.chatTemplate;
-    this.templateOrigin = chatTemplateFor(model.tokenizer, opts.chatTemplate).origin;
+    this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
+    this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
     const sessions: Session[] = [];
@@ -173,7 +183,8 @@ export class GenerationService {
       slots: this.scheduler.stats().slots,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
-      chat_template: this.templateOrigin,
+      chat_template: this.templateChoice.origin,
+      chat_template_reason: this.templateChoice.reason,
     };
   }
 
@@ -243,6 +254,7 @@ export class GenerationService {
     const scheduler = this.scheduler;
     const slot = lease.slot;
     const promptBatchSize = this.promptBatchSize;
+    const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {
       let cached: readonly number[] = [];
       try {
@@ -254,6 +266,7 @@ export class GenerationService {
           logprobs: params.logprobs,
           signal: ac.signal,
           promptBatchSize,
+          special,
         });
         const result = yield* scheduler.steps(it);
         cached = [...prompt, ...result.tokens];

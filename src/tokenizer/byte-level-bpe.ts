@@ -32,7 +32,7 @@ export class ByteLevelBpe implements SubwordModel {
     private readonly index: VocabIndex,
     private readonly types: Uint8Array,
     mergeLines: readonly string[],
-    pre: string | undefined,
+    pre: string,
   ) {
     this.pre = preTokenizerFor(pre);
     this.addBosDefault = this.pre.addBosDefault;

@@ -3,6 +3,10 @@
 // The template is, in order of preference: an explicit override, the GGUF's tokenizer.chat_template,
 // else the BitNet b1.58 2B4T format (SPEC.md §1):
 //   <|begin_of_text|>System: {sys}<|eot_id|>User: {msg}<|eot_id|>Assistant: {reply}<|eot_id|>...Assistant: 
+// One exception: the official 2B4T GGUF carries a placeholder written by Microsoft's converter
+// ("Human: ...\n\nBITNETAssistant: " + eos), which is not the format the model was trained on (it drops
+// system messages and puts <|end_of_text|> before the reply). It is recognised and replaced by the
+// trained format. chatTemplateFor says which template is used and why.
 // Templates are Jinja, rendered by @huggingface/jinja with the variables Hugging Face passes:
 // messages, bos_token, eos_token, add_generation_prompt (plus eot_token, the end-of-turn token's text).
 //
@@ -34,13 +38,36 @@ export interface EncodeChatOptions extends ChatTemplateOptions {
 }
 
 /**
- * The BitNet b1.58 2B4T chat format as a Jinja template: role names capitalized, contents trimmed,
- * each turn closed by the end-of-turn token, BOS before the first turn.
+ * The BitNet b1.58 2B4T chat format: the template of the Hugging Face checkpoint's tokenizer_config.json
+ * (SPEC.md §1), kept as HF writes it so it renders the same: BOS before the first message, roles
+ * system/user/assistant as "System: ", "User: ", "Assistant: ", contents untrimmed, each turn closed by
+ * <|eot_id|>; other roles render nothing.
  */
 export const BITNET_2B4T_TEMPLATE =
-  "{% for message in messages %}{% if loop.first %}{{ bos_token }}{% endif %}" +
-  "{{ message['role'] | capitalize }}: {{ message['content'] | trim }}{{ eot_token }}{% endfor %}" +
-  "{% if add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}";
+  "{%- for message in messages %}{%- if loop.first %}{{ bos_token }}{%- endif %}" +
+  "{%- if message['role'] == 'system' %}{{ 'System: ' + message['content'] + '<|eot_id|>' }}" +
+  "{%- elif message['role'] == 'user' %}{{ 'User: ' + message['content'] + '<|eot_id|>' }}" +
+  "{%- elif message['role'] == 'assistant' %}{{ 'Assistant: ' + message['content'] + '<|eot_id|>' }}" +
+  "{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{ 'Assistant: ' }}{%- endif %}";
+
+/**
+ * The placeholder template of the official 2B4T GGUF ("Human: ... BITNETAssistant: " + eos). Its marker
+ * string appears in no real template, so matching on it survives small differences in the rest.
+ */
+export function isBitnetPlaceholderTemplate(source: string): boolean {
+  return source.includes('BITNETAssistant');
+}
+
+export type ChatTemplateOrigin = 'override' | 'file' | 'bitnet-2b4t';
+
+export interface ChatTemplateChoice {
+  source: string;
+  origin: ChatTemplateOrigin;
+  /** why this template, in words (for inspect, the server's start line and wf chat) */
+  reason: string;
+  /** set when a built-in is used because the file has none: the user should know */
+  warning?: string;
+}
 
 const compiled = new Map<string, Template>();
 
@@ -58,13 +85,39 @@ function compile(source: string): Template {
   return t;
 }
 
-/** Which template a tokenizer would use, and where it came from. */
-export function chatTemplateFor(tokenizer: Tokenizer, override?: string): { source: string; origin: 'override' | 'file' | 'bitnet-2b4t' } {
-  if (override !== undefined) return { source: override, origin: 'override' };
-  if (tokenizer.chatTemplate !== undefined && tokenizer.chatTemplate.trim() !== '') {
-    return { source: tokenizer.chatTemplate, origin: 'file' };
+/** Which template a tokenizer would use, where it came from and why. */
+export function chatTemplateFor(tokenizer: Tokenizer, override?: string): ChatTemplateChoice {
+  return chooseChatTemplate(tokenizer.chatTemplate, override);
+}
+
+/** The same choice from the file's tokenizer.chat_template alone (wf inspect, which builds no tokenizer). */
+export function chooseChatTemplate(file: string | undefined, override?: string): ChatTemplateChoice {
+  if (override !== undefined) return { source: override, origin: 'override', reason: 'given explicitly (--chat-template)' };
+  if (file !== undefined && file.trim() !== '') {
+    if (isBitnetPlaceholderTemplate(file)) {
+      return {
+        source: BITNET_2B4T_TEMPLATE,
+        origin: 'bitnet-2b4t',
+        reason:
+          "the file's template is the placeholder of Microsoft's converter (Human: ... BITNETAssistant:), " +
+          'not the trained format: using the BitNet b1.58 2B4T template instead',
+      };
+    }
+    return { source: file, origin: 'file', reason: "the file's tokenizer.chat_template" };
   }
-  return { source: BITNET_2B4T_TEMPLATE, origin: 'bitnet-2b4t' };
+  return {
+    source: BITNET_2B4T_TEMPLATE,
+    origin: 'bitnet-2b4t',
+    reason: 'the file has no tokenizer.chat_template: using the built-in BitNet b1.58 2B4T template',
+    warning:
+      'the model file has no chat template; using the built-in BitNet b1.58 2B4T format ' +
+      '(System:/User:/Assistant: turns closed by <|eot_id|>). Give --chat-template if the model was trained on another.',
+  };
+}
+
+/** One line naming the template in use and why (CLI and server messages). */
+export function describeChatTemplate(choice: ChatTemplateChoice): string {
+  return `${choice.origin} (${choice.reason})`;
 }
 
 function specialText(tokenizer: Tokenizer, id: number | undefined, fallback: string): string {

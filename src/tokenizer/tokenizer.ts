@@ -14,6 +14,7 @@
 // - a BOS is added when addBos (default: tokenizer.ggml.add_bos_token, else the family's default).
 
 import { ByteLevelBpe } from './byte-level-bpe.js';
+import { choosePreTokenizer } from './pre-tokenizer-choice.js';
 import { SentencePieceBpe } from './spm.js';
 import type { SubwordModel } from './subword-model.js';
 import { writeUtf8 } from './utf8.js';
@@ -26,8 +27,14 @@ export const TokenType = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4, U
 export interface TokenizerSpec {
   /** Vocabulary family as in GGUF tokenizer.ggml.model: 'gpt2' (byte-level BPE, default) or 'llama' (SentencePiece). */
   model?: string;
-  /** gpt2 only: pre-tokenizer name as in GGUF tokenizer.ggml.pre ('llama-bpe', 'gpt-2', ...). Default: GPT-2 pattern. */
+  /**
+   * gpt2 only: pre-tokenizer name as in GGUF tokenizer.ggml.pre ('llama-bpe', 'gpt-2', 'default', ...).
+   * When absent: 'llama3' for the Llama-3 vocabulary or a 2B4T architecture, else llama.cpp's 'default'
+   * (pre-tokenizer-choice.ts).
+   */
   pre?: string;
+  /** GGUF general.architecture, used only to choose the pre-tokenizer when `pre` is absent. */
+  architecture?: string;
   /** Token texts (byte-level or '▁'-escaped for ordinary tokens, literal for special ones); index = id. */
   tokens: readonly string[];
   /** Token types (TokenType); default all NORMAL. */
@@ -105,8 +112,10 @@ export class Tokenizer {
   readonly endOfGenerationIds: ReadonlySet<number>;
   /** Vocabulary family: 'gpt2' (byte-level BPE) or 'llama' (SentencePiece). */
   readonly model: 'gpt2' | 'llama';
-  /** Canonical pre-tokenizer of a gpt2 vocabulary ('llama3' | 'gpt2'); 'none' for SentencePiece. */
+  /** Canonical pre-tokenizer of a gpt2 vocabulary ('llama3' | 'gpt2' | 'default'); 'none' for SentencePiece. */
   readonly preTokenizer: string;
+  /** Why that pre-tokenizer (the file's tokenizer.ggml.pre, or the rule used when it is missing). */
+  readonly preTokenizerReason: string;
   /** Merge lines that could not be used (a side or result not in the vocabulary); 0 for a sound file. */
   readonly skippedMerges: number;
 
@@ -146,15 +155,18 @@ export class Tokenizer {
     const index = new VocabIndex(tokens);
     if (model === 'gpt2') {
       if (!spec.merges) throw new Error('a gpt2 (byte-level BPE) tokenizer needs merges');
-      const bpe = new ByteLevelBpe(index, types, spec.merges, spec.pre);
+      const choice = choosePreTokenizer(spec.pre, spec.architecture, tokens);
+      const bpe = new ByteLevelBpe(index, types, spec.merges, choice.pre);
       this.impl = bpe;
       this.preTokenizer = bpe.pre.name;
+      this.preTokenizerReason = choice.pre === bpe.pre.name ? choice.reason : `${choice.reason} ('${choice.pre}')`;
       this.skippedMerges = bpe.merges.skipped;
     } else {
       if (!spec.scores) throw new Error('a llama (SentencePiece) tokenizer needs scores');
       if (spec.scores.length !== n) throw new Error(`scores has ${spec.scores.length} entries but there are ${n} tokens`);
       this.impl = new SentencePieceBpe(index, spec.scores, spec.addSpacePrefix ?? true);
       this.preTokenizer = 'none';
+      this.preTokenizerReason = 'SentencePiece vocabularies have no pre-tokenizer';
       this.skippedMerges = 0;
     }
 
@@ -253,9 +265,11 @@ export class Tokenizer {
       return v;
     };
     const template = get('tokenizer.chat_template');
+    const arch = get('general.architecture');
     return new Tokenizer({
       model,
       pre: typeof pre === 'string' ? pre : undefined,
+      architecture: typeof arch === 'string' ? arch : undefined,
       tokens: tokens as string[],
       tokenTypes: types as ArrayLike<number> | undefined,
       merges: model === 'gpt2' ? (merges as string[]) : undefined,

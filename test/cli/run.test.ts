@@ -93,3 +93,30 @@ test('wf run: a prompt longer than the context is a clear error, --truncate keep
   assert.equal(j.tokens.length, 3);
   assert.ok(j.timings.prompt_n < 512, `prompt_n ${j.timings.prompt_n}`);
 });
+
+test('wf run: a generated control token prints nothing unless --special', () => {
+  const args = ['run', '-m', model, '--tokens', '261,84', '-n', '3', '--temp', '0', '--logit-bias', '261+100', '-t', '1'];
+  const quiet = wfRun([...args, '--json']);
+  assert.equal(quiet.code, 0, quiet.err);
+  const q = JSON.parse(quiet.out);
+  assert.deepEqual(q.tokens, [261, 261, 261]);
+  assert.equal(q.text, '');
+  const shown = wfRun([...args, '--special']);
+  assert.equal(shown.code, 0, shown.err);
+  assert.equal(shown.out, '<|begin_of_text|>'.repeat(3) + '\n');
+});
+
+test('wf run --i2s-layout: arm reads the file in that layout (other logits), a bad name is refused', () => {
+  const i2s = join(dir, 'tiny-i2_s.gguf');
+  writeFileSync(i2s, oracleBytes('bitnet-tiny-silu-i2_s.gguf'));
+  const args = ['logits', '-m', i2s, '--tokens', '261,84', '-t', '1'];
+  const x86 = wfRun(args);
+  const arm = wfRun([...args, '--i2s-layout', 'arm']);
+  assert.equal(x86.code, 0, x86.err);
+  assert.equal(arm.code, 0, arm.err);
+  assert.notEqual(arm.out, x86.out);
+  assert.equal(wfRun([...args, '--i2s-layout', 'x86']).out, x86.out, 'x86 is the default');
+  const bad = wfRun([...args, '--i2s-layout', 'neon']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--i2s-layout must be one of x86, arm, x86-interleaved, got 'neon'/);
+});

@@ -214,6 +214,58 @@ test('autobitlinear offline checkpoints multiply by weight_scale; online ones ar
   }
 });
 
+test('the same packed bytes: bitlinear divides by weight_scale, autobitlinear offline multiplies', async () => {
+  const ck = buildCheckpoint('prepacked');
+  try {
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    const cfgPath = join(ck.dir, 'config.json');
+    const scaleOf = async (linearClass: string) => {
+      const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
+      cfg.quantization_config = { quant_method: 'bitnet', linear_class: linearClass, quantization_mode: 'offline' };
+      writeFileSync(cfgPath, JSON.stringify(cfg));
+      const path = join(out.dir, `same-bytes-${linearClass}.gguf`);
+      await convertCheckpoint({ checkpointDir: ck.dir, outfile: path, outtype: 'i2_s' });
+      const { file, close } = await load(path);
+      try {
+        const t = file.tensor('blk.1.ffn_up.weight')!;
+        return ternaryFromTensor(t.type, await t.read(), t.nElements, t.dims[0]!);
+      } finally {
+        await close();
+      }
+    };
+    const ws = ck.tensors.find((x) => x.name === 'model.layers.1.mlp.up_proj.weight_scale')!;
+    const wsValue = new Float32Array(new Uint32Array([new DataView(ws.data.buffer, ws.data.byteOffset).getUint16(0, true) << 16]).buffer)[0]!;
+    assert.ok(wsValue !== 1 && wsValue > 0, 'a weight_scale that tells the directions apart');
+    const divide = await scaleOf('bitlinear');
+    const multiply = await scaleOf('autobitlinear');
+    assert.deepEqual(divide.codes, multiply.codes, 'same codes from the same bytes');
+    assert.deepEqual(divide.codes, ck.ternary.get('blk.1.ffn_up.weight')!.codes);
+    assert.equal(divide.scale, f16RoundRef(Math.fround(1 / wsValue)));
+    assert.equal(multiply.scale, f16RoundRef(wsValue));
+  } finally {
+    ck.cleanup();
+  }
+});
+
+test('a latent checkpoint with the demo trainer\'s quantization_config (autobitlinear, online) converts', async () => {
+  const ck = buildCheckpoint('latent-bf16', {
+    mutateConfig: (c) => (c.quantization_config = { quant_method: 'bitnet', linear_class: 'autobitlinear', quantization_mode: 'online' }),
+  });
+  try {
+    const path = join(out.dir, 'online.gguf');
+    await convertCheckpoint({ checkpointDir: ck.dir, outfile: path, outtype: 'tq2_0' });
+    const { file, close } = await load(path);
+    try {
+      const t = file.tensor('blk.0.attn_q.weight')!;
+      assert.deepEqual(ternaryFromTensor(t.type, await t.read(), t.nElements, t.dims[0]!), ck.ternary.get('blk.0.attn_q.weight'));
+    } finally {
+      await close();
+    }
+  } finally {
+    ck.cleanup();
+  }
+});
+
 test('eos named <|eot_id|> in tokenizer_config: eot keeps it, eos comes from generation_config', async () => {
   const { writeFileSync } = await import('node:fs');
   const ck = buildCheckpoint('latent-bf16', { mutateConfig: (c) => delete c.eos_token_id });

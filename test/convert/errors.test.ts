@@ -95,6 +95,25 @@ test('pre-packed checkpoint without its weight_scale', () =>
 test('uint8 weights without a quantization_config', () =>
   expectFailure('prepacked', { mutateConfig: (c) => delete c.quantization_config }, /\(pre-quantized BitNet weights\), but config\.json has no quantization_config/));
 
+const qc = (extra: Record<string, unknown>) => (c: Record<string, any>) =>
+  (c.quantization_config = { quant_method: 'bitnet', linear_class: 'bitlinear', quantization_mode: 'offline', ...extra });
+
+test('quantization_config.use_rms_norm true is refused (an RMSNorm inside every linear)', () =>
+  expectFailure('prepacked', { mutateConfig: qc({ use_rms_norm: true, rms_norm_eps: 1e-6 }) }, /quantization_config\.use_rms_norm is true: transformers then applies an extra RMSNorm/));
+
+test('packed uint8 weights whose quantization_config has no linear_class are refused (scale direction unknown)', () =>
+  expectFailure('prepacked', { mutateConfig: (c) => delete (c.quantization_config as Record<string, unknown>).linear_class }, /quantization_config has no linear_class, so the direction of the packed weights' weight_scale would be a guess/));
+
+test('unknown quantization_config keys are refused by name', async () => {
+  await expectFailure('prepacked', { mutateConfig: qc({ group_size: 128 }) }, /quantization_config\.group_size is not a key of transformers' BitNetQuantConfig \(known: quant_method, linear_class, quantization_mode, use_rms_norm, rms_norm_eps, modules_to_not_convert\)/);
+  await expectFailure('prepacked', { mutateConfig: qc({ weight_bits: 2 }) }, /quantization_config\.weight_bits is not a key/);
+});
+
+test('modules_to_not_convert naming a BitNet linear is refused; lm_head is fine', async () => {
+  await expectFailure('prepacked', { mutateConfig: qc({ modules_to_not_convert: ['lm_head', 'mlp.down_proj'] }) },
+    /modules_to_not_convert entry 'mlp\.down_proj' keeps model\.layers\.0\.mlp\.down_proj in full precision/);
+});
+
 test('TQ row length not a multiple of 256', () =>
   expectFailure('latent-bf16', { dims: { ...TINY, ffn: 384 } },
     /tensor 'model\.layers\.0\.mlp\.down_proj\.weight' \(blk\.0\.ffn_down\.weight\) has shape \[256, 384\]: its rows of 384 elements are not a multiple of 256, which TQ2_0 requires/));

@@ -57,7 +57,7 @@ async function checkpointFromOracle(f32: GGUFFile, relu2: boolean): Promise<stri
     hidden_size: g('embedding_length'), intermediate_size: g('feed_forward_length'), num_hidden_layers: g('block_count'),
     num_attention_heads: g('attention.head_count'), num_key_value_heads: g('attention.head_count_kv'),
     max_position_embeddings: g('context_length'), rms_norm_eps: 1e-5, rope_theta: g('rope.freq_base'), vocab_size: g('vocab_size'),
-    tie_word_embeddings: true, quantization_config: { quant_method: 'bitnet' },
+    tie_word_embeddings: true, quantization_config: { quant_method: 'bitnet', linear_class: 'bitlinear' }, // BitLinear: weight_scale divides
   }));
   const tokens = f32.get('tokenizer.ggml.tokens') as string[];
   const types = f32.get('tokenizer.ggml.token_type') as number[];

@@ -292,3 +292,22 @@ test('sampling through the loop: same seed reproduces, different seeds differ, l
   const rr = await generateText(rep, [BOS], { sampler: { temperature: 0, frequencyPenalty: 100 }, maxTokens: 4 });
   assert.equal(rr.tokens.filter((t) => t === T.OP).length, 1);
 });
+
+test('control tokens count but print no text unless special; they still stop generation as stop tokens', async () => {
+  // <eot> (15) is a control token here but not end-of-generation, so it is generated like any other
+  const withControl = (script: number[]) => Object.assign(scriptModel(script), { isControl: (id: number) => id === T.EOT || id === BOS || id === EOS });
+  const plain = await collect(withControl([T.He, T.EOT, T.llo]), PROMPT, { ...greedy, logprobs: 0 });
+  assert.equal(plain.result.text, 'Hello');
+  assert.deepEqual(plain.result.tokens, [T.He, T.EOT, T.llo], 'the control token is an output token');
+  const ev = plain.events.find((e) => e.type === 'token' && e.token === T.EOT);
+  assert.ok(ev && ev.type === 'token' && ev.text === '' && ev.logprobs !== undefined, 'an event with no text and its logprob');
+  assert.equal(plain.result.timings.generatedTokens, 4);
+  const shown = await collect(withControl([T.He, T.EOT, T.llo]), PROMPT, { ...greedy, special: true });
+  assert.equal(shown.result.text, 'He<eot>llo');
+  // without isControl (a model that cannot tell) every token's bytes are text, as before
+  const unknown = await collect(scriptModel([T.He, T.EOT, T.llo]), PROMPT, greedy);
+  assert.equal(unknown.result.text, 'He<eot>llo');
+  const stopped = await collect(withControl([T.He, T.EOT, T.llo]), PROMPT, { ...greedy, stopTokens: [T.EOT] });
+  assert.equal(stopped.result.text, 'He');
+  assert.deepEqual(stopped.result.detail, { type: 'stopToken', token: T.EOT });
+});

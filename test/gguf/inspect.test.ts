@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { main } from '../../src/cli/wf.js';
 import { serializeGGUF, metaArray, metaString, metaU32, GGUFValueType as V } from '../../src/gguf/index.js';
 import { oracleBytes } from '../helpers/oracle.js';
+import { official2b4tQuirksModel } from '../helpers/official-2b4t.js';
 import { allTypesMetadata, syntheticTensors } from './synthetic.js';
 
 /** Runs `wf ...` in this process, capturing what it prints. */
@@ -83,7 +84,14 @@ test('inspect --json on the I2_S oracle file: the README model', async () => {
   assert.deepEqual(j.tokenizer.special.bos, { id: 261, token: '<|begin_of_text|>' });
   assert.deepEqual(j.tokenizer.special.eos, { id: 262, token: '<|end_of_text|>' });
   assert.equal(j.tokenizer.addBos, false);
-  assert.deepEqual(j.tokenizer.chatTemplate, { present: false, length: 0 });
+  assert.deepEqual({ ...j.tokenizer.chatTemplate, warning: undefined }, {
+    present: false, length: 0, use: 'bitnet-2b4t', warning: undefined,
+    reason: 'the file has no tokenizer.chat_template: using the built-in BitNet b1.58 2B4T template',
+  });
+  assert.match(j.tokenizer.chatTemplate.warning, /no chat template/);
+  assert.deepEqual(j.tokenizer.preTokenizer, { name: 'llama3', reason: 'tokenizer.ggml.pre' });
+  assert.equal(j.i2sLayout.default, 'x86');
+  assert.match(j.i2sLayout.note, /--i2s-layout arm/);
   assert.equal(j.tensors.length, 24);
   const q = j.tensors.find((t: { name: string }) => t.name === 'blk.0.attn_q.weight');
   assert.deepEqual({ type: q.type, typeId: q.typeId, shape: q.shape, bytes: q.bytes }, { type: 'I2_S', typeId: 36, shape: [256, 256], bytes: 256 * 256 / 4 + 32 });
@@ -114,6 +122,8 @@ test('inspect text output: sections, tokenizer summary, tensor table', async () 
     /^  bos +261 "<\|begin_of_text\|>"$/m, /^  vocabulary +288 tokens \(261 normal, 27 control\)$/m, /^  chat template +none$/m,
     /^  blk\.1\.ffn_down\.weight +I2_S +\[512, 256\] +32,800 +[\d,]+$/m, /^  token_embd\.weight +F16 +\[256, 288\]/m,
     /^tensors \(24\)$/m, /^totals: 24 tensors, 1,256,192 parameters/m,
+    /^  pre-tokenizer +llama3 \(tokenizer\.ggml\.pre\)$/m, /^  template used +bitnet-2b4t \(the file has no tokenizer\.chat_template/m,
+    /^I2_S layout: read as x86 unless --i2s-layout says otherwise .*--i2s-layout x86-interleaved/m,
   ]) assert.match(r.out, re);
   assert.equal(r.out.split('\n').filter((l) => /^  blk\.\d\./.test(l)).length, 22);
   const nt = await wf('inspect', '--no-tensors', files.i2s);
@@ -136,6 +146,23 @@ test('inspect: llama3 vocabulary (no tensors, chat template, eot)', async () => 
   const text = (await wf('inspect', files.vocab)).out;
   assert.match(text, /^  chat template +present \([\d,]+ characters\)$/m);
   assert.match(text, /^  eot +128009 "<\|eot_id\|>"$/m);
+  assert.match(text, /^  template used +file \(the file's tokenizer\.chat_template\)$/m);
+  assert.equal(j.i2sLayout, undefined, 'no I2_S tensors, no layout note');
+});
+
+test("inspect on a file with the official 2B4T quirks says which pre-tokenizer and template are used, and why", async () => {
+  const path = join(dir, 'quirks.gguf');
+  await writeFile(path, await official2b4tQuirksModel());
+  const j = JSON.parse((await wf('inspect', '--json', '--no-tensors', path)).out);
+  assert.equal(j.tokenizer.pre, null);
+  assert.equal(j.tokenizer.preTokenizer.name, 'llama3');
+  assert.match(j.tokenizer.preTokenizer.reason, /tokenizer\.ggml\.pre missing; the vocabulary is Llama-3's/);
+  assert.equal(j.tokenizer.chatTemplate.present, true);
+  assert.equal(j.tokenizer.chatTemplate.use, 'bitnet-2b4t');
+  assert.match(j.tokenizer.chatTemplate.reason, /placeholder/);
+  const text = (await wf('inspect', '--no-tensors', path)).out;
+  assert.match(text, /^  pre-tokenizer +llama3 \(tokenizer\.ggml\.pre missing; the vocabulary is Llama-3's/m);
+  assert.match(text, /^  template used +bitnet-2b4t \(the file's template is the placeholder/m);
 });
 
 test('inspect: other metadata summarized, bigints as strings, custom alignment', async () => {

@@ -103,6 +103,9 @@ test('wf_server serves the demo model and exits cleanly on SIGTERM', async () =>
   const r = await done;
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /demo model \(random weights/);
+  assert.match(r.stderr, /warning: the model file has no chat template/);
+  assert.match(r.stderr, /I2_S weights read in the x86 layout \(.*--i2s-layout arm/, 'the demo model is I2_S');
+  assert.match(r.stderr, /chat template: bitnet-2b4t \(the file has no tokenizer\.chat_template/);
   assert.match(r.stderr, /SIGTERM: shutting down/);
   assert.match(r.stderr, /stopped/);
 });

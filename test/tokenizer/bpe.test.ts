@@ -71,13 +71,27 @@ test('Llama-3 pre-tokenizer pieces', () => {
   assert.deepEqual(cut(''), []);
 });
 
-test('GPT-2 pre-tokenizer pieces (also the fallback when tokenizer.ggml.pre is absent)', () => {
-  for (const name of ['gpt-2', undefined]) {
-    const pre = preTokenizerFor(name);
-    assert.equal(pre.name, 'gpt2');
-    assert.deepEqual(splitPieces(pre, "Hello world's 1234567  x"), ['Hello', ' world', "'s", ' 1234567', ' ', ' x']);
-    assert.deepEqual(splitPieces(pre, "IT'S"), ['IT', "'", 'S']);
-  }
+test('GPT-2 pre-tokenizer pieces', () => {
+  const pre = preTokenizerFor('gpt-2');
+  assert.equal(pre.name, 'gpt2');
+  assert.deepEqual(splitPieces(pre, "Hello world's 1234567  x"), ['Hello', ' world', "'s", ' 1234567', ' ', ' x']);
+  assert.deepEqual(splitPieces(pre, "IT'S"), ['IT', "'", 'S']);
+  assert.deepEqual(splitPieces(pre, 'a ,b'), ['a', ' ,', 'b']);
+});
+
+// llama.cpp's `default` (what it uses for a missing or 'default' pre): punctuation runs, then GPT-2 inside
+// the rest, then digit runs, then ASCII digit triples, each step keeping the text between its matches.
+test("llama.cpp's default pre-tokenizer pieces differ from GPT-2's", () => {
+  const pre = preTokenizerFor('default');
+  assert.equal(pre.name, 'default');
+  const cut = (s: string) => splitPieces(pre, s);
+  assert.deepEqual(cut("Hello world's 1234567  x"), ['Hello', ' world', "'", 's', ' ', '123', '456', '7', ' ', ' x']);
+  assert.deepEqual(cut('a ,b'), ['a', ' ', ',', 'b']);
+  assert.deepEqual(cut('x 123'), ['x', ' ', '123']);
+  assert.deepEqual(cut('f(x) = $5 + ~y|z'), ['f', '(', 'x', ')', ' ', '=', ' ', '$', '5', ' ', '+', ' ', '~', 'y', '|', 'z']);
+  assert.deepEqual(cut('a`b'), ['a', '`', 'b']); // the backtick is neither \p{P} nor in the symbol list
+  assert.deepEqual(cut('٣٤٥٦'), ['٣٤٥٦']); // non-ASCII digits are one \p{N} run, not split in threes
+  for (const s of ['', 'plain', '  lead', 'x\n\ny', 'emoji 🍕!!', '1,234.5']) assert.equal(cut(s).join(''), s);
 });
 
 test('unknown pre-tokenizer names are refused', () => {

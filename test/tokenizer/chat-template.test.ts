@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { readGGUF } from '../../src/gguf/reader.js';
 import { BITNET_2B4T_TEMPLATE, chatTemplateFor, encodeChat, encodePrompt, renderChat } from '../../src/tokenizer/chat-template.js';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
+import { Template } from '@huggingface/jinja';
+import { HF_2B4T_TEMPLATE } from '../helpers/official-2b4t.js';
 import { oracleArrayBuffer } from '../helpers/oracle.js';
 import { llama3Tokenizer } from './helpers.js';
 
@@ -44,15 +46,22 @@ test('encodeChat: the template writes BOS, so exactly one BOS', async () => {
   assert.deepEqual(encodePrompt(tok, 'hello', false), [15339]);
 });
 
-test('without a template in the file: the BitNet 2B4T format', async () => {
+test('without a template in the file: the BitNet 2B4T format, with a warning', async () => {
   const tok = await llama3WithoutTemplate();
-  assert.equal(chatTemplateFor(tok).origin, 'bitnet-2b4t');
+  const choice = chatTemplateFor(tok);
+  assert.equal(choice.origin, 'bitnet-2b4t');
+  assert.match(choice.reason, /no tokenizer\.chat_template/);
+  assert.match(choice.warning ?? '', /no chat template.*--chat-template/);
+  assert.equal(chatTemplateFor(await llama3Tokenizer()).warning, undefined);
   const turns = [...chat, { role: 'assistant', content: 'Hello.' }, { role: 'user', content: 'Bye' }];
+  // contents are not trimmed (HF's template does not trim)
   assert.equal(
     renderChat(tok, turns),
-    '<|begin_of_text|>System: Be brief.<|eot_id|>User: Hi there!<|eot_id|>Assistant: Hello.<|eot_id|>User: Bye<|eot_id|>Assistant: ',
+    '<|begin_of_text|>System: Be brief.<|eot_id|>User:  Hi there! <|eot_id|>Assistant: Hello.<|eot_id|>User: Bye<|eot_id|>Assistant: ',
   );
-  assert.equal(renderChat(tok, chat, { addGenerationPrompt: false }), '<|begin_of_text|>System: Be brief.<|eot_id|>User: Hi there!<|eot_id|>');
+  assert.equal(renderChat(tok, chat, { addGenerationPrompt: false }), '<|begin_of_text|>System: Be brief.<|eot_id|>User:  Hi there! <|eot_id|>');
+  // roles HF's template does not name render nothing
+  assert.equal(renderChat(tok, [{ role: 'tool', content: 'x' }, { role: 'user', content: 'y' }]), '<|begin_of_text|>User: y<|eot_id|>Assistant: ');
   const ids = encodeChat(tok, [{ role: 'user', content: 'Hi' }]);
   // <|begin_of_text|> "User" ":" " Hi" <|eot_id|> "Assistant" ":" " "
   assert.deepEqual(ids, [128000, 1502, 25, 21694, 128009, 72803, 25, 220]);
@@ -73,4 +82,23 @@ test('template errors are clear errors', async () => {
   assert.throws(() => renderChat(tok, chat, { template: "{{ raise_exception('roles must alternate') }}" }), /chat template failed to render: roles must alternate/);
   assert.throws(() => renderChat(tok, 'hi' as never), /messages must be an array/);
   assert.throws(() => renderChat(tok, [{ content: 'x' }] as never), /message 0 must be an object with a string role/);
+});
+
+test("the built-in 2B4T template renders as HF's template does, conversation by conversation", async () => {
+  const tok = await llama3WithoutTemplate();
+  const hf = new Template(HF_2B4T_TEMPLATE);
+  const conversations = [
+    [{ role: 'user', content: 'Hi' }],
+    chat,
+    [...chat, { role: 'assistant', content: ' Hello. ' }, { role: 'user', content: '' }],
+    [{ role: 'assistant', content: 'I start.' }, { role: 'user', content: 'ok\n\nfine' }],
+    [{ role: 'system', content: 'S' }, { role: 'tool', content: 'T' }, { role: 'developer', content: 'D' }, { role: 'user', content: 'U' }],
+    [],
+  ];
+  for (const messages of conversations) {
+    for (const add of [true, false]) {
+      const want = hf.render({ messages, bos_token: '<|begin_of_text|>', eos_token: '<|end_of_text|>', add_generation_prompt: add });
+      assert.equal(renderChat(tok, messages, { addGenerationPrompt: add }), want, JSON.stringify(messages));
+    }
+  }
 });

@@ -9,12 +9,12 @@
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { CACHE_TYPE_OPTION, MODEL_OPTIONS, cacheTypeFrom, loadOptionsFrom, progressBar } from '../common.js';
+import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import { loadModel, type LoadedModel, type Session } from '../../engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../model/synthetic.js';
-import { encodeChat, type ChatMessage } from '../../tokenizer/chat-template.js';
+import { chatTemplateFor, describeChatTemplate, encodeChat, type ChatMessage } from '../../tokenizer/chat-template.js';
 import type { SamplerOptions } from '../../generate/sampler.js';
 import type { GenerationResult } from '../../generate/generate.js';
 import { resolveChatTemplate } from '../../server/chat-templates.js';
@@ -27,6 +27,7 @@ const SPECS: OptionSpec[] = [
   { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens per reply; -1 = until end of turn or context', default: -1 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
+  SPECIAL_OPTION,
   { name: 'no-progress', type: 'boolean', description: 'no loading progress bar' },
   ...SAMPLING_OPTIONS,
 ];
@@ -43,6 +44,8 @@ export interface ChatLoopOptions {
   template?: string;
   /** print a "> " prompt before each line (terminals) */
   prompt?: boolean;
+  /** show control tokens in the replies (--special) */
+  special?: boolean;
 }
 
 export interface ChatLoopResult {
@@ -58,6 +61,10 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
   const tokenizer = session.model.tokenizer;
   const ctx = session.contextLength;
   const initial = (): ChatMessage[] => (opts.system ? [{ role: 'system', content: opts.system }] : []);
+  // which template renders the turns, and why (a wrong one makes a model ramble and never stop)
+  const choice = chatTemplateFor(tokenizer, opts.template);
+  if (choice.warning) err.write(`[warning: ${choice.warning}]\n`);
+  err.write(`[chat template: ${describeChatTemplate(choice)}]\n`);
   let messages = initial();
   let turns = 0;
   const rl = createInterface({ input: opts.input, terminal: false, crlfDelay: Infinity });
@@ -96,7 +103,7 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
       continue;
     }
     // earlier turns are already in the session's KV cache: only the new turn is evaluated
-    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens });
+    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens, special: opts.special });
     let result: GenerationResult;
     for (;;) {
       const r = await it.next();
@@ -161,6 +168,7 @@ export async function run(argv: string[]): Promise<number> {
       maxTokens: nPredict < 0 ? undefined : nPredict,
       template,
       prompt: interactive,
+      special: !!o.special,
     });
     return 0;
   } finally {

@@ -9,6 +9,10 @@ import { readGGUF, type GGUFFile } from '../../gguf/reader.js';
 import { type GGUFMetaValue, plainValue } from '../../gguf/meta.js';
 import { BITNET_ARCHS, GGUFValueType, typeName } from '../../gguf/types.js';
 import { FileSource } from '../../node/file-source.js';
+import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../../formats/index.js';
+import { chooseChatTemplate } from '../../tokenizer/chat-template.js';
+import { choosePreTokenizer } from '../../tokenizer/pre-tokenizer-choice.js';
+import { preTokenizerFor } from '../../tokenizer/pre-tokenize.js';
 
 const SPECS: OptionSpec[] = [
   { name: 'json', type: 'boolean', description: 'print one JSON object instead of text' },
@@ -52,6 +56,8 @@ export interface InspectReport {
   metadata: Record<string, Json>;
   tensors?: TensorRow[];
   totals: { tensors: number; params: number; bytes: number; byType: Record<string, TypeTotal> };
+  /** present when the file has I2_S tensors: the layout they are read in (the bytes cannot tell) */
+  i2sLayout?: { default: string; note: string };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -103,7 +109,7 @@ export function describe(f: GGUFFile, path: string, withTensors = true): Inspect
     }
   }
 
-  const tokenizer = describeTokenizer(f, used);
+  const tokenizer = describeTokenizer(f, used, arch);
 
   const metadata: Record<string, Json> = {};
   for (const [k, v] of f.metadata) if (!used.has(k)) metadata[k] = jsonValue(v);
@@ -141,10 +147,11 @@ export function describe(f: GGUFFile, path: string, withTensors = true): Inspect
     metadata,
     ...(withTensors ? { tensors: rows } : {}),
     totals: { tensors: rows.length, params, bytes, byType },
+    ...('I2_S' in byType ? { i2sLayout: { default: DEFAULT_I2S_LAYOUT, note: I2S_LAYOUT_HINT } } : {}),
   };
 }
 
-function describeTokenizer(f: GGUFFile, used: Set<string>): Record<string, Json> | null {
+function describeTokenizer(f: GGUFFile, used: Set<string>, arch: string | undefined): Record<string, Json> | null {
   const keys = [...f.metadata.keys()].filter((k) => k.startsWith('tokenizer.'));
   if (keys.length === 0) return null;
   const take = <T>(k: string): T | undefined => {
@@ -160,6 +167,17 @@ function describeTokenizer(f: GGUFFile, used: Set<string>): Record<string, Json>
     pre: str(take('tokenizer.ggml.pre')),
     vocabSize: tokenList ? tokenList.length : null,
   };
+  // the pre-tokenizer the engine will use, and why (a missing pre is decided by pre-tokenizer-choice.ts)
+  if (out.model === 'gpt2') {
+    const choice = choosePreTokenizer(typeof out.pre === 'string' ? out.pre : undefined, arch, (tokenList ?? []) as string[]);
+    let name: string;
+    try {
+      name = preTokenizerFor(choice.pre).name;
+    } catch {
+      name = `unsupported ('${choice.pre}')`;
+    }
+    out.preTokenizer = { name, reason: choice.reason };
+  }
   const types = take<unknown>('tokenizer.ggml.token_type');
   if (Array.isArray(types)) {
     const counts: Record<string, number> = {};
@@ -187,7 +205,14 @@ function describeTokenizer(f: GGUFFile, used: Set<string>): Record<string, Json>
     out[name] = typeof v === 'boolean' ? v : null;
   }
   const tpl = take<unknown>('tokenizer.chat_template');
-  out.chatTemplate = { present: typeof tpl === 'string', length: typeof tpl === 'string' ? tpl.length : 0 };
+  const use = chooseChatTemplate(typeof tpl === 'string' ? tpl : undefined);
+  out.chatTemplate = {
+    present: typeof tpl === 'string',
+    length: typeof tpl === 'string' ? tpl.length : 0,
+    use: use.origin,
+    reason: use.reason,
+    ...(use.warning ? { warning: use.warning } : {}),
+  };
   return out;
 }
 
@@ -276,7 +301,9 @@ export function renderText(r: InspectReport): string {
   const t = r.tokenizer;
   if (t) {
     L.push('', 'tokenizer');
-    kv('model', `${t.model ?? '(none)'}${t.pre ? ` (pre-tokenizer ${t.pre})` : ''}`, '  ');
+    kv('model', `${t.model ?? '(none)'}${t.pre ? ` (tokenizer.ggml.pre ${t.pre})` : ''}`, '  ');
+    const pt = t.preTokenizer as { name: string; reason: string } | undefined;
+    if (pt) kv('pre-tokenizer', `${pt.name} (${pt.reason})`, '  ');
     const types = t.tokenTypes ? ` (${Object.entries(t.tokenTypes as Record<string, number>).map(([k, n]) => `${fmtCount(n)} ${k}`).join(', ')})` : '';
     kv('vocabulary', t.vocabSize === null ? '(no token list)' : `${fmtCount(t.vocabSize as number)} tokens${types}`, '  ');
     kv('merges', t.merges === null ? '(none)' : fmtCount(t.merges as number), '  ');
@@ -285,8 +312,9 @@ export function renderText(r: InspectReport): string {
     }
     kv('add_bos', t.addBos === null ? '(not given)' : String(t.addBos), '  ');
     if (t.addEos !== null) kv('add_eos', String(t.addEos), '  ');
-    const ct = t.chatTemplate as { present: boolean; length: number };
+    const ct = t.chatTemplate as { present: boolean; length: number; use: string; reason: string };
     kv('chat template', ct.present ? `present (${fmtCount(ct.length)} characters)` : 'none', '  ');
+    kv('template used', `${ct.use} (${ct.reason})`, '  ');
   }
 
   const md = Object.entries(r.metadata);
@@ -314,5 +342,6 @@ export function renderText(r: InspectReport): string {
     const bpw = x.params ? ((x.bytes * 8) / x.params).toFixed(2) : '-';
     L.push(`  ${type.padEnd(6)} ${String(x.tensors).padStart(4)} tensors  ${fmtCount(x.params).padStart(15)} params  ${fmtBytes(x.bytes).padStart(10)}  ${bpw} bits/weight`);
   }
+  if (r.i2sLayout) L.push('', `I2_S layout: read as ${r.i2sLayout.default} unless --i2s-layout says otherwise (${r.i2sLayout.note})`);
   return L.join('\n');
 }

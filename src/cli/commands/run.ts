@@ -1,7 +1,7 @@
 // wf run -m FILE (-p TEXT | --tokens 1,2,3) [-n N] [--temp 0] [--json]
 // Streams the generated text to stdout; a timing line goes to stderr.
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { CACHE_TYPE_OPTION, MODEL_OPTIONS, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
+import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar, requireModel } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { GenerationResult } from '../../generate/generate.js';
@@ -17,6 +17,7 @@ const SPECS: OptionSpec[] = [
   { name: 'stop', type: 'list', description: 'stop string (repeatable)' },
   { name: 'ignore-eos', type: 'boolean', description: 'do not stop at end-of-generation tokens' },
   { name: 'no-bos', type: 'boolean', description: 'do not add BOS to a text prompt' },
+  SPECIAL_OPTION,
   { name: 'truncate', type: 'boolean', description: 'drop the oldest prompt tokens when the prompt is longer than the context' },
   { name: 'json', type: 'boolean', description: 'print one JSON object {tokens, text, finish_reason, timings} instead of streaming' },
   { name: 'no-progress', type: 'boolean', description: 'no loading progress bar' },
@@ -60,6 +61,7 @@ export async function run(argv: string[]): Promise<number> {
       stop: o.stop as string[] | undefined,
       truncate: o.truncate ? 'start' : 'none',
       ignoreEos: !!o['ignore-eos'],
+      special: !!o.special,
     });
     let result: GenerationResult;
     for (;;) {
