@@ -144,7 +144,7 @@ try {
 </script>`;
 }
 
-/** RSS (MB) of `root` and all its descendants, from /proc: their sum, and the largest one (the page's renderer). */
+/** RSS (MB) of `root` and all its descendants, from /proc: their sum, and the largest renderer (the page, its workers and their memory). */
 function treeRssMB(root: number): { sum: number; largest: number } {
   const children = new Map<number, number[]>();
   const rss = new Map<number, number>();
@@ -168,7 +168,13 @@ function treeRssMB(root: number): { sum: number; largest: number } {
   while (stack.length) {
     const p = stack.pop()!;
     sum += rss.get(p) ?? 0;
-    largest = Math.max(largest, rss.get(p) ?? 0);
+    let renderer = false;
+    try {
+      renderer = readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--type=renderer');
+    } catch {
+      // gone meanwhile
+    }
+    if (renderer) largest = Math.max(largest, rss.get(p) ?? 0);
     stack.push(...(children.get(p) ?? []));
   }
   return { sum, largest };
@@ -237,7 +243,7 @@ async function main(): Promise<void> {
         r.peakRssMB = peak;
         r.peakRendererRssMB = peakOne;
         runs.push(r);
-        console.log(`${r.engine}: ${r.threads} threads (isolated: ${r.isolated}), load ${(r.loadMs / 1000).toFixed(1)} s, pp${a.pp} ${mean(r.pp).toFixed(2)} t/s [${r.pp.map((x) => x.toFixed(2))}], tg${a.tg} ${mean(r.tg).toFixed(2)} t/s [${r.tg.map((x) => x.toFixed(2))}], peak RSS: browser ${peak.toFixed(0)} MB (all processes), largest process ${peakOne.toFixed(0)} MB`);
+        console.log(`${r.engine}: ${r.threads} threads (isolated: ${r.isolated}), load ${(r.loadMs / 1000).toFixed(1)} s, pp${a.pp} ${mean(r.pp).toFixed(2)} t/s [${r.pp.map((x) => x.toFixed(2))}], tg${a.tg} ${mean(r.tg).toFixed(2)} t/s [${r.tg.map((x) => x.toFixed(2))}], peak RSS: browser ${peak.toFixed(0)} MB (all processes), page's renderer ${peakOne.toFixed(0)} MB`);
         await browser.close();
       } finally {
         clearInterval(timer);
