@@ -147,9 +147,14 @@ export function mountChat(root: HTMLElement, backend: ChatBackend, opts: ChatOpt
   for (const id of ['system', 'temperature', 'maxTokens', 'apiKey']) {
     const el = root.querySelector<HTMLInputElement>('#' + id);
     if (!el) continue;
-    const saved = localStorage.getItem('wf.' + id);
-    if (saved !== null) el.value = saved;
-    el.addEventListener('change', () => localStorage.setItem('wf.' + id, el.value));
+    // storage may be refused (sandboxed frames, some privacy settings): the settings then last a page
+    try {
+      const saved = localStorage.getItem('wf.' + id);
+      if (saved !== null) el.value = saved;
+      el.addEventListener('change', () => localStorage.setItem('wf.' + id, el.value));
+    } catch {
+      // not kept
+    }
   }
 
   function add(cls: string, text: string): HTMLElement {
