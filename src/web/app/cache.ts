@@ -13,6 +13,11 @@ export interface CachedModel {
 
 const DIR = 'wf-models';
 
+/** The cache ran out of room while storing a model (the download can go on without it). */
+export class CacheFullError extends Error {
+  override readonly name = 'CacheFullError';
+}
+
 async function hashName(url: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(url));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
@@ -69,7 +74,7 @@ export class ModelCache {
       await out.abort().catch(() => undefined);
       await this.dir.removeEntry(name + '.gguf').catch(() => undefined);
       if ((e as Error).name === 'QuotaExceededError') {
-        throw new Error(`not enough browser storage to cache this model (${(size / 1e6).toFixed(0)} MB written); clear the cache or free disk space`);
+        throw new CacheFullError(`not enough browser storage to cache this model (${(size / 1e6).toFixed(0)} MB written)`);
       }
       throw e;
     }

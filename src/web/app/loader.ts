@@ -2,7 +2,7 @@
 // itself is read by range, nothing is copied), or a URL (streamed into the OPFS cache with
 // progress, or taken from the cache when it is there). Either way the engine gets a Blob and reads
 // it tensor by tensor, so the whole file is never held in memory a second time.
-import type { ModelCache } from './cache.js';
+import { CacheFullError, type ModelCache } from './cache.js';
 
 export interface ModelBytes {
   blob: Blob;
@@ -10,6 +10,8 @@ export interface ModelBytes {
   name: string;
   /** where the bytes came from this time */
   from: 'file' | 'cache' | 'network';
+  /** why a download was not cached, when it was not */
+  notCached?: string;
 }
 
 export interface DownloadProgress {
@@ -48,6 +50,16 @@ export async function fromUrl(url: string, cache: ModelCache | undefined, onProg
   const name = fileName(abs);
   const cached = await cache?.get(abs);
   if (cached) return { blob: cached, name, from: 'cache' };
+  try {
+    return await download(abs, name, cache, onProgress);
+  } catch (e) {
+    // no room in the cache (a small quota, a private window): download again, into memory
+    if (!(e instanceof CacheFullError)) throw e;
+    return { ...(await download(abs, name, undefined, onProgress)), notCached: e.message };
+  }
+}
+
+async function download(abs: string, name: string, cache: ModelCache | undefined, onProgress: (p: DownloadProgress) => void): Promise<ModelBytes> {
   let res: Response;
   try {
     res = await fetch(abs);

@@ -88,7 +88,8 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
     current = engine;
     const { kernels, threads: used } = engine.details;
     const loadMs = performance.now() - t0;
-    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${bytes.from === 'cache' ? 'from the cache, no download' : bytes.from}), ${kernels} kernels on ${used} thread${used === 1 ? '' : 's'}`);
+    const how = bytes.from === 'cache' ? 'from the cache, no download' : bytes.notCached ? `downloaded, not cached: ${bytes.notCached}` : bytes.from;
+    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${how}), ${kernels} kernels on ${used} thread${used === 1 ? '' : 's'}`);
     await chat.refresh();
     chat.setReady(true);
     return { engine, bytes, loadMs };
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
     win.wfResult = { error: $('error').textContent };
     return;
   }
-  const base = { source: loaded.bytes.from, threads: loaded.engine.details.threads, kernels: loaded.engine.details.kernels, isolated, loadMs: loaded.loadMs };
+  const base = { source: loaded.bytes.from, notCached: loaded.bytes.notCached, threads: loaded.engine.details.threads, kernels: loaded.engine.details.kernels, isolated, loadMs: loaded.loadMs };
   if (params.prompt === undefined) {
     win.wfResult = { ...base, text: '', tokens: [], timings: null };
     return;
