@@ -37,6 +37,16 @@ export class ModelCache {
     }
   }
 
+  /** Whether the origin's storage quota leaves room for `bytes` more (true when the browser does not say). */
+  async hasRoomFor(bytes: number): Promise<boolean> {
+    try {
+      const { quota, usage } = await navigator.storage.estimate();
+      return quota === undefined || quota - (usage ?? 0) >= bytes;
+    } catch {
+      return true;
+    }
+  }
+
   /** The cached file for `url` (absolute), or undefined. */
   async get(url: string): Promise<File | undefined> {
     const name = await hashName(url);

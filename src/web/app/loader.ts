@@ -83,6 +83,11 @@ async function download(abs: string, name: string, cache: ModelCache | undefined
     onProgress({ bytes, total });
   };
   onProgress({ bytes: 0, total });
+  let notCached: string | undefined;
+  if (cache && total !== undefined && !(await cache.hasRoomFor(total))) {
+    notCached = `the browser's storage quota has no room for ${(total / 1e6).toFixed(0)} MB`;
+    cache = undefined;
+  }
   if (cache) return { blob: await cache.store(abs, res.body, onChunk), name, from: 'network' };
   // no OPFS: the chunks go into a Blob every 64 MB (a Blob made of Blobs references them, and the
   // browser may keep large ones on disk), so at most 64 MB is held twice
@@ -104,7 +109,7 @@ async function download(abs: string, name: string, cache: ModelCache | undefined
     }
     if (done) break;
   }
-  return { blob, name, from: 'network' };
+  return { blob, name, from: 'network', notCached };
 }
 
 /** A message for the page from whatever a load threw: out of memory, unsupported types, ... */
