@@ -7,10 +7,11 @@
 //
 //   npm run build && node dist/bench/browser.js [--model FILE] [--layers 30] [--type tq2_0] [--embed q6_k]
 //                                              [--threads 2] [--pp 512] [--tg 128] [--reps 2]
-//                                              [--only wf|wllama|app] [--arch bitnet|bitnet-b1.58] [--out bench/results/browser.json]
+//                                              [--only wf|wllama|app [--file]] [--arch bitnet|bitnet-b1.58] [--out bench/results/browser.json]
 // --only app runs the browser app itself on the file (?model=...&prompt=...: the download streamed into
 // OPFS, the model read from there), for its load time and peak memory; pp and tg are then the app's
-// generation timings (prompt of --pp letters, --tg tokens).
+// generation timings (prompt of --pp letters, --tg tokens). --only app --file opens the model with the
+// file picker instead (read where it lies on disk: files over 2 GiB) and times one chat reply.
 // Without --model it writes (once, into the system's temp folder) a synthetic model of the
 // BitNet 2B4T shape: arch `bitnet` (the one mainline llama.cpp reads), TQ2_0 weights, a Q6_K
 // embedding. Both engines get the same prompt text, letters that the synthetic byte-level vocabulary
@@ -27,11 +28,11 @@ import { CHROMIUM } from '../test/helpers/browser.js';
 
 interface Args {
   model?: string; layers: number; type: 'tq2_0' | 'tq1_0' | 'i2_s'; embed: 'q6_k' | 'q8_0' | 'f16';
-  threads: number; pp: number; tg: number; reps: number; only?: 'wf' | 'wllama' | 'app'; out: string; arch: 'bitnet' | 'bitnet-b1.58';
+  threads: number; pp: number; tg: number; reps: number; only?: 'wf' | 'wllama' | 'app'; out: string; arch: 'bitnet' | 'bitnet-b1.58'; file: boolean;
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { layers: BITNET_2B4T_SHAPE.nLayers, type: 'tq2_0', embed: 'q6_k', threads: 2, pp: 512, tg: 128, reps: 2, out: 'bench/results/browser.json', arch: 'bitnet' };
+  const a: Args = { layers: BITNET_2B4T_SHAPE.nLayers, type: 'tq2_0', embed: 'q6_k', threads: 2, pp: 512, tg: 128, reps: 2, out: 'bench/results/browser.json', arch: 'bitnet', file: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1]!;
     switch (argv[i]) {
@@ -46,6 +47,7 @@ function parse(argv: string[]): Args {
       case '--only': a.only = v as Args['only']; i++; break;
       case '--out': a.out = v; i++; break;
       case '--arch': a.arch = v as Args['arch']; i++; break;
+      case '--file': a.file = true; break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -227,7 +229,26 @@ async function main(): Promise<void> {
         page.on('console', (m) => { if (m.type() === 'error') console.error(`[${engine}] ${m.text()}`); });
         page.on('response', (res) => { if (res.status() >= 400 && !res.url().endsWith('/favicon.ico')) console.error(`[${engine}] HTTP ${res.status()} ${res.url()}`); });
         let r: Run;
-        if (engine === 'app') {
+        if (engine === 'app' && a.file) {
+          // the file picker: the File is read where it lies on disk (files over 2 GiB)
+          const t0 = performance.now();
+          await page.goto(srv.url);
+          await page.setInputFiles('#file', path);
+          await page.waitForFunction(() => /loaded in|Error/.test((document.querySelector('#status')?.textContent ?? '') + (document.querySelector('#error')?.textContent ?? '')), null, { timeout: 3_600_000, polling: 1000 });
+          const err = await page.textContent('#error');
+          if (err) throw new Error(`app: ${err}`);
+          const loadMs = performance.now() - t0;
+          await page.click('#chat summary');
+          await page.fill('#maxTokens', String(a.tg));
+          await page.fill('#temperature', '0');
+          await page.fill('#input', 'bcdfgkmoqsuwxyz');
+          await page.click('#send');
+          await page.waitForFunction(() => /finish:|Error/.test(document.querySelector('#log')?.textContent ?? ''), null, { timeout: 3_600_000, polling: 1000 });
+          const log = (await page.textContent('#log')) ?? '';
+          const m = / ([\d.]+) tok\/s · finish/.exec(log);
+          if (!m) throw new Error(`app: no reply statistics in ${log.slice(-300)}`);
+          r = { engine: 'the app, file picker', threads: a.threads, isolated: true, loadMs, pp: [NaN], tg: [Number(m[1])] };
+        } else if (engine === 'app') {
           const prompt = Array.from({ length: a.pp }, (_, i) => 'bcdfgkmoqsuwxyz'[(i * 7) % 15]).join('');
           await page.goto(`${srv.url}?model=${encodeURIComponent(modelUrl)}&prompt=${prompt}&n=${a.tg}&temp=0&threads=${a.threads}`);
           const h = await page.waitForFunction(() => (window as unknown as { wfResult?: unknown }).wfResult, null, { timeout: 3_600_000, polling: 1000 });
