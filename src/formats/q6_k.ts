@@ -1,4 +1,4 @@
-// Q6_K (ggml type 14), unpack only: blocks of 256 consecutive elements of a row, 210 bytes each
+// Q6_K (ggml type 14): blocks of 256 consecutive elements of a row, 210 bytes each
 // (block_q6_K):
 //   bytes   0..127  ql[128]: low 4 bits of each 6-bit quant
 //   bytes 128..191  qh[64]:  high 2 bits
@@ -12,9 +12,12 @@
 //   element l + 96 : high nibble of ql[64h + l + 32], qh[32h + l] bits 6-7
 // q = (low | high << 4) - 32 in -32..31, value = d * scale * q (f32, as dequantize_row_q6_K).
 // Rows must be a multiple of 256 elements.
+// pack is a plain quantizer (for synthetic models and baselines, not llama.cpp's error-minimizing
+// make_qx_quants): each 16-element scale is amax/31, d = max |scale| / 127 (stored as f16), the
+// int8 scales are scale / d rounded up, and q = round(x / (d * scale)) clamped to -32..31.
 
 import { checkByteLength, checkShape, type WeightFormat } from './common.js';
-import { readF16 } from './half.js';
+import { f16ToF32, f32ToF16, readF16, writeF16Bits } from './half.js';
 
 const NAME = 'Q6_K';
 export const QK_K = 256;
@@ -58,4 +61,43 @@ export function unpack(bytes: Uint8Array, nElements: number, rowLength: number):
   return out;
 }
 
-export const q6_kFormat: WeightFormat = { type: 14, name: NAME, blockSize: QK_K, byteSize, unpack };
+export function pack(values: Float32Array, rowLength: number): Uint8Array {
+  const n = values.length;
+  const out = new Uint8Array(byteSize(n, rowLength));
+  const sub = new Float64Array(16);
+  for (let b = 0; b < n / QK_K; b++) {
+    const x = b * QK_K;
+    const o = b * BLOCK_BYTES;
+    let maxSub = 0;
+    for (let j = 0; j < 16; j++) {
+      let amax = 0;
+      for (let i = 0; i < 16; i++) amax = Math.max(amax, Math.abs(values[x + 16 * j + i]!));
+      sub[j] = amax / 31;
+      maxSub = Math.max(maxSub, sub[j]!);
+    }
+    const dBits = f32ToF16(maxSub / 127);
+    const d = f16ToF32(dBits);
+    writeF16Bits(out, o + 208, dBits);
+    for (let j = 0; j < 16; j++) {
+      // rounded up, so d * scale >= amax / 31 and no quant is clamped
+      const sc = d > 0 ? Math.min(127, Math.ceil(sub[j]! / d - 1e-6)) : 0;
+      out[o + 192 + j] = sc & 0xff;
+      const step = Math.fround(d * sc);
+      for (let i = 0; i < 16; i++) {
+        const e = 16 * j + i;
+        const q = step !== 0 ? Math.max(-32, Math.min(31, Math.round(values[x + e]! / step))) : 0;
+        const u = q + 32;
+        // e = 128h + 32k + l: see the layout above
+        const h = e >> 7;
+        const k = (e >> 5) & 3;
+        const l = e & 31;
+        const ql = o + 64 * h + l + (k & 1) * 32;
+        out[ql] = out[ql]! | ((u & 0xf) << (k >= 2 ? 4 : 0));
+        out[o + 128 + 32 * h + l] = out[o + 128 + 32 * h + l]! | ((u >> 4) << (2 * k));
+      }
+    }
+  }
+  return out;
+}
+
+export const q6_kFormat: WeightFormat = { type: 14, name: NAME, blockSize: QK_K, byteSize, unpack, pack };

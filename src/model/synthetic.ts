@@ -37,7 +37,7 @@ export interface SyntheticModelSpec {
   /** byte layout of I2_S weights (default x86; arm and x86-interleaved are what other bitnet.cpp builds write) */
   i2sLayout?: I2SLayout;
   /** embedding storage (default f16; q8_0 is close to the int8 WrinkleFree holds it in, for baselines) */
-  embedType?: 'f16' | 'f32' | 'q8_0';
+  embedType?: 'f16' | 'f32' | 'q8_0' | 'q6_k';
   /** a tokenizer (default: 256 byte tokens + BOS/EOS/EOT, padded with reserved tokens to vocabSize) */
   tokenizer?: SyntheticTokenizer;
   /** vocabulary size for the default tokenizer (default 288) */
@@ -96,7 +96,7 @@ function plan(spec: SyntheticModelSpec) {
   const kvDim = nKVHeads * headDim;
   const rand = rng(spec.seed ?? 1234);
   const wtype = WEIGHT_TYPES[spec.weightType ?? 'i2_s'];
-  const embType = { f16: GGMLType.F16, f32: GGMLType.F32, q8_0: GGMLType.Q8_0 }[spec.embedType ?? 'f16'];
+  const embType = { f16: GGMLType.F16, f32: GGMLType.F32, q8_0: GGMLType.Q8_0, q6_k: GGMLType.Q6_K }[spec.embedType ?? 'f16'];
 
   const ternary = (rows: number, cols: number) => () => {
     const n = rows * cols;

@@ -1,11 +1,10 @@
-// Finds the chat page (src/web/chat.html) at run time. The compiled server lives in
-// dist/src/server/ and tsc does not copy HTML, so the page is looked up next to the module first
-// (../web/chat.html: the source tree under tsx, or a build that copies it), then in the source tree
-// seen from dist (../../../src/web/chat.html).
+// Finds the chat page at run time: dist/web/chat.html, which `npm run build` makes from
+// src/web/chat.html and the shared chat UI (src/web/chat/). It is looked up from the compiled
+// module (dist/src/server/ -> dist/web/) and from the source tree under tsx (src/server/ -> dist/web/).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const CANDIDATES = ['../web/chat.html', '../../../src/web/chat.html'];
+const CANDIDATES = ['../../web/chat.html', '../../dist/web/chat.html'];
 
 /** The page's HTML, or null when it cannot be found (the server then answers / with a short note). */
 export function loadChatPage(): string | null {

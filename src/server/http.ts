@@ -1,6 +1,6 @@
 // The OpenAI-compatible HTTP front end (node:http, no framework) over a GenerationService.
 //
-//   GET  /                      the chat page (src/web/chat.html)
+//   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
 //   GET  /health                {status, slots_idle, slots_processing, requests_queued}
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
@@ -46,7 +46,7 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** one line per request; null = silent (default: stderr) */
   log?: ((line: string) => void) | null;
-  /** the chat page's HTML (default: src/web/chat.html); null = none */
+  /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
 }
 
@@ -351,7 +351,7 @@ export class ApiServer {
   }
 
   private chatPage(ctx: Ctx): void {
-    const html = this.page ?? '<!doctype html><title>wrinklefree</title><p>The chat page (src/web/chat.html) was not found. The API is at /v1.</p>';
+    const html = this.page ?? '<!doctype html><title>wrinklefree</title><p>The chat page (dist/web/chat.html) was not found: run npm run build. The API is at /v1.</p>';
     ctx.res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html), 'Cache-Control': 'no-cache' });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : html);
   }

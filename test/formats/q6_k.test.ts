@@ -29,6 +29,25 @@ test('Q6_K unpack matches dequantize_row_q6_K on random blocks', () => {
     const blk = bytes.subarray(210 * b, 210 * b + 210);
     for (let e = 0; e < 256; e++) assert.equal(y[256 * b + e], refValue(blk, e), `block ${b} element ${e}`);
   }
-  assert.equal(q6_kFormat.pack, undefined);
   assert.throws(() => q6_kFormat.unpack(new Uint8Array(210), 256, 128), /row length 128 is not a multiple of the block size 256/);
+});
+
+test('Q6_K pack: unpack(pack(x)) is within one quantization step of x', () => {
+  const r = rng(11);
+  const n = 4 * 256;
+  const x = new Float32Array(n);
+  // sub-blocks of very different sizes (the int8 scales must tell them apart), and an all-zero one
+  for (let i = 0; i < n; i++) x[i] = (r() * 2 - 1) * (1 + ((i >> 4) % 7) * 3) * (i >= 256 && i < 272 ? 0 : 1);
+  const bytes = q6_kFormat.pack!(x, 512);
+  assert.equal(bytes.length, 4 * 210);
+  const y = q6_kFormat.unpack(bytes, n, 512);
+  for (let j = 0; j < n / 16; j++) {
+    let amax = 0;
+    for (let i = 0; i < 16; i++) amax = Math.max(amax, Math.abs(x[16 * j + i]!));
+    for (let i = 0; i < 16; i++) {
+      const e = 16 * j + i;
+      assert.ok(Math.abs(y[e]! - x[e]!) <= amax / 31 + 1e-6, `element ${e}: ${y[e]} vs ${x[e]} (step ${amax / 31})`);
+    }
+  }
+  assert.deepEqual(Array.from(y.subarray(256, 272)), new Array(16).fill(0));
 });
