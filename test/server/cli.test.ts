@@ -11,11 +11,15 @@ import { runBenchmark, formatBenchmark } from '../../src/server/benchmark.js';
 import { contextWarning, serverMain } from '../../src/cli/wf_server.js';
 import { finished, spawnCli } from './spawn.js';
 import { tinyModel, tinyModelBytes } from './helpers.js';
+import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../src/model/synthetic.js';
 import { demoWords, wordsOf } from '../helpers/demo.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wf-server-cli-'));
 const modelPath = join(dir, 'tiny.gguf');
 writeFileSync(modelPath, tinyModelBytes());
+// random weights with 1024 positions: a stream that lasts long enough to be cut off (the trained demo's context is 256)
+const longModelPath = join(dir, 'random-1024.gguf');
+writeFileSync(longModelPath, buildSyntheticModel(DEMO_MODEL_SPEC));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('runBenchmark measures ppN and tgN per iteration', async () => {
@@ -211,7 +215,7 @@ test('SIGTERM drains: the stream in flight finishes, a new request is refused, e
 });
 
 test('SIGINT (like SIGTERM) with a tiny --drain-timeout: the stream gets an error event, exit 0', async () => {
-  const s = await serve(['--drain-timeout', '0.2', '--quiet']);
+  const s = await serve(['-m', longModelPath, '-c', '1024', '--drain-timeout', '0.2', '--quiet']);
   const res = await fetch(`${s.url}/v1/completions`, {
     method: 'POST',
     body: JSON.stringify({ prompt: 'once upon', max_tokens: 1000, temperature: 0, ignore_eos: true, stream: true }),

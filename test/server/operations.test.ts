@@ -244,7 +244,8 @@ test('drain: a new request gets 503, the stream in flight runs to its end, then 
 });
 
 test('drain: past the timeout the stream gets an error event and no [DONE]; a whole request gets 503', async () => {
-  const srv = await startTestServer(lm, { ctxSize: 1024, slots: 2 });
+  // two requests of 800 tokens each must both fit the shared KV pool to run at once
+  const srv = await startTestServer(lm, { ctxSize: 2048, slots: 2 });
   slowDown(srv.service, 10);
   const body = { prompt: 'abc', max_tokens: 800, temperature: 0, logit_bias: NO_EOG };
   const streamRes = await fetch(`${srv.base}/completions`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
