@@ -17,12 +17,12 @@
 // embedding. Both engines get the same prompt text, letters that the synthetic byte-level vocabulary
 // has no merges for (one token each); the rates divide by the token counts each engine reports.
 // Needs Chromium (WF_CHROMIUM or /usr/bin/chromium).
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, syntheticModelChunks, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { writeSyntheticModelFile } from './synthetic-file.js';
 import { startWebServer } from '../src/cli/web-server.js';
 import { CHROMIUM } from '../test/helpers/browser.js';
 
@@ -64,13 +64,7 @@ async function ensureModel(a: Args): Promise<string> {
     ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
     arch: a.arch, embedType: a.embed,
   };
-  const tmp = `${path}.${process.pid}.tmp`;
-  const out = createWriteStream(tmp);
-  for (const chunk of syntheticModelChunks(spec)) if (!out.write(chunk)) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-  renameSync(tmp, path);
-  console.log(`wrote ${path} (${(statSync(path).size / 1e6).toFixed(0)} MB)`);
+  await writeSyntheticModelFile(path, spec);
   return path;
 }
 

@@ -11,8 +11,7 @@
 //    under the mask, so the matcher walks real JSON states; when the JSON is complete (only
 //    end-of-generation allowed) a fresh matcher starts. Reps alternate (without, with) so that a
 //    busy machine disturbs both alike. Writes bench/results/grammar.json (or --out).
-import { createWriteStream, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +23,8 @@ import type { TokenConstraint } from '../src/generate/constraint.js';
 import { Sampler } from '../src/generate/sampler.js';
 import { loadXGrammar } from '../src/node/xgrammar.js';
 import { loadModelFile } from '../src/node/model-file.js';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, syntheticModelChunks, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { writeSyntheticModelFile } from './synthetic-file.js';
 
 const root = fileURLToPath(new URL('../' + (import.meta.url.includes('/dist/') ? '../' : ''), import.meta.url));
 
@@ -85,14 +85,7 @@ async function modelPath(layers: number): Promise<string> {
   const path = join(dir, `bitnet-2b4t-shape-${layers}L-i2_s.gguf`); // the name bench/model.ts uses
   if (existsSync(path)) return path;
   const spec: SyntheticModelSpec = { ...BITNET_2B4T_SHAPE, nLayers: layers, weightType: 'i2_s', tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1 };
-  const tmp = path + '.tmp';
-  const out = createWriteStream(tmp);
-  for (const chunk of syntheticModelChunks(spec)) if (!out.write(chunk)) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-  const { renameSync } = await import('node:fs');
-  renameSync(tmp, path);
-  console.log(`wrote ${path} (${(statSync(path).size / 1e6).toFixed(0)} MB)`);
+  await writeSyntheticModelFile(path, spec);
   return path;
 }
 

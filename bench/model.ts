@@ -14,12 +14,13 @@
 // weights only, and runs its FFN with SiLU, so use --arch bitnet --type tq2_0 (WrinkleFree then
 // runs SiLU too). Writes bench/results/model.json (or --out).
 import { fork } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, syntheticModelChunks, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { writeSyntheticModelFile } from './synthetic-file.js';
 
 interface Args {
   reps: number; threads: number[]; type: 'i2_s' | 'tq2_0' | 'tq1_0'; kernels?: string; layers: number; pp: number; tg: number;
@@ -71,15 +72,7 @@ async function ensureModel(a: Args): Promise<string> {
     ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
     arch: a.arch, embedType: a.embed,
   };
-  const t0 = performance.now();
-  const tmp = path + '.tmp';
-  const out = createWriteStream(tmp);
-  for (const chunk of syntheticModelChunks(spec)) if (!out.write(chunk)) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-  const { renameSync } = await import('node:fs');
-  renameSync(tmp, path);
-  console.log(`wrote ${path} (${(statSync(path).size / 1e6).toFixed(0)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  await writeSyntheticModelFile(path, spec);
   return path;
 }
 

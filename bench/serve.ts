@@ -24,13 +24,14 @@
 // default model here is such a file: the 2B4T shape, TQ2_0, Q8_0 embedding, generated once in
 // $TMPDIR/wf-bench. Writes bench/results/serve.json (or --out). Figures only, no assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, syntheticModelChunks, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { writeSyntheticModelFile } from './synthetic-file.js';
 
 interface Args {
   model?: string; layers: number; threads: number; np: number; ctx: number; streams: number; requests: number;
@@ -75,12 +76,7 @@ async function ensureModel(a: Args): Promise<string> {
     ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: 'tq2_0', tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
     arch: 'bitnet', embedType: 'q8_0',
   };
-  const out = createWriteStream(path + '.tmp');
-  for (const chunk of syntheticModelChunks(spec)) if (!out.write(chunk)) await once(out, 'drain');
-  out.end();
-  await once(out, 'finish');
-  renameSync(path + '.tmp', path);
-  console.log(`wrote ${path} (${(statSync(path).size / 1e6).toFixed(0)} MB)`);
+  await writeSyntheticModelFile(path, spec);
   return path;
 }
 

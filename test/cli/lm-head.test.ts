@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { oracleBytes, oracleJson } from '../helpers/oracle.js';
-import { finished, spawnCli } from '../server/spawn.js';
+import { finished, listeningUrl, spawnCli } from '../server/spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wf-lm-head-'));
 const model = join(dir, 'tiny-silu-f32.gguf');
@@ -59,18 +59,7 @@ test('wf run and wf chat take --lm-head and say which head is in use; a bad valu
 test('wf_server --lm-head f16: the server runs the f16 head (start line, /v1/models meta)', async () => {
   const child = spawnCli('wf_server', ['-m', model, '--port', '0', '-t', '1', '--quiet', '--lm-head', 'f16', '--chat-template', 'chatml']);
   const done = finished(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no 'listening' line: ${err}`)), 30000);
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on (http:\/\/\S+) /.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
+  const url = await listeningUrl(child);
   try {
     const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { meta: { lm_head: string } }[] };
     assert.equal(models.data[0]!.meta.lm_head, 'f16');

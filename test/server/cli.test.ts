@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBenchmark, formatBenchmark } from '../../src/server/benchmark.js';
 import { contextWarning, serverMain } from '../../src/cli/wf_server.js';
-import { finished, spawnCli } from './spawn.js';
+import { finished, listeningUrl, spawnCli } from './spawn.js';
 import { tinyModel, tinyModelBytes } from './helpers.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../src/model/synthetic.js';
 import { demoWords, wordsOf } from '../helpers/demo.js';
@@ -83,18 +83,7 @@ test('wf serve is the same command', async () => {
 test('wf_server serves the demo model and exits cleanly on SIGTERM', async () => {
   const child = spawnCli('wf_server', ['--port', '0', '-t', '1', '--quiet']);
   const done = finished(child);
-  const url = await new Promise<string>((resolve, reject) => {
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`no 'listening' line: ${err}`)), 30000);
-    child.stderr!.on('data', (d) => {
-      err += d;
-      const m = /listening on (http:\/\/\S+) /.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
+  const url = await listeningUrl(child);
   try {
     const models = (await (await fetch(`${url}/v1/models`)).json()) as any;
     assert.equal(models.data[0].id, 'wrinklefree-demo');
@@ -162,19 +151,7 @@ async function serve(argv: string[], env: Record<string, string> = {}) {
   const done = finished(child);
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no 'listening' line: ${err}`)), 30000);
-    const check = () => {
-      const m = /listening on (http:\/\/\S+) /.exec(err);
-      if (m) {
-        clearTimeout(timer);
-        child.stderr!.off('data', check);
-        resolve(m[1]!);
-      }
-    };
-    child.stderr!.on('data', check);
-    child.once('exit', () => reject(new Error(`server exited before listening: ${err}`)));
-  });
+  const url = await listeningUrl(child);
   const stderrSoFar = () => err;
   const waitLog = async (re: RegExp, ms = 20000) => {
     const end = Date.now() + ms;

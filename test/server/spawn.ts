@@ -59,3 +59,30 @@ export function finished(child: ChildProcess, timeoutMs = 60000): Promise<Finish
     });
   });
 }
+
+/**
+ * The URL a spawned wf_server prints on its 'listening on' line; rejects with its stderr when the
+ * line does not come within `ms` or the process exits first.
+ */
+export function listeningUrl(child: ChildProcess, ms = 30000): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`no 'listening' line: ${err}`)), ms);
+    const onData = (d: Buffer | string) => {
+      err += d;
+      const m = /listening on (http:\/\/\S+) /.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        child.stderr!.off('data', onData);
+        child.off('exit', onExit);
+        resolve(m[1]!);
+      }
+    };
+    const onExit = () => {
+      clearTimeout(timer);
+      reject(new Error(`server exited before listening: ${err}`));
+    };
+    child.stderr!.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
