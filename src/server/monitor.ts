@@ -9,6 +9,7 @@
 // client waits) to the first generated token; time between tokens is the gap between consecutive
 // generated tokens of one request.
 import type { GenerationEvent } from '../generate/generate.js';
+import { resolveSamplerOptions } from '../generate/sampler.js';
 import { Exposition, Histogram } from './metrics.js';
 import { DEFAULT_SAMPLING, type GenerationParams } from './requests.js';
 
@@ -182,19 +183,19 @@ export interface SlotReport {
 
 /** A request's generation settings under llama-server's names (the sampler's defaults filled in). */
 function paramsReport(p: GenerationParams) {
-  const s = p.sampler;
+  const s = resolveSamplerOptions(p.sampler); // the sampler's own defaults, not a copy of them
   return {
     n_predict: p.maxTokens ?? -1,
     max_tokens: p.maxTokens ?? -1,
-    seed: s.seed ?? -1,
-    temperature: s.temperature ?? 1,
-    top_k: s.topK ?? 0,
-    top_p: s.topP ?? 1,
-    min_p: s.minP ?? 0,
-    repeat_last_n: s.repeatLastN ?? 64,
-    repeat_penalty: s.repeatPenalty ?? 1,
-    presence_penalty: s.presencePenalty ?? 0,
-    frequency_penalty: s.frequencyPenalty ?? 0,
+    seed: p.sampler.seed ?? -1,
+    temperature: s.temperature,
+    top_k: s.topK,
+    top_p: s.topP,
+    min_p: s.minP,
+    repeat_last_n: s.repeatLastN,
+    repeat_penalty: s.repeatPenalty,
+    presence_penalty: s.presencePenalty,
+    frequency_penalty: s.frequencyPenalty,
     ignore_eos: p.ignoreEos,
     stream: p.stream,
     n_probs: p.logprobs ?? 0,

@@ -6,15 +6,12 @@
 // browser the test is skipped with a message saying so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { loadModel } from '../../src/engine.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../src/model/synthetic.js';
-import { launchChromium, NO_BROWSER } from '../helpers/browser.js';
-const root = fileURLToPath(new URL('../../' + (import.meta.url.includes('/dist/') ? '../' : ''), import.meta.url));
+import { launchChromium, NO_BROWSER, REPO_ROOT, serveTestPage } from '../helpers/browser.js';
+const root = REPO_ROOT;
 const PROMPT = [263, 72, 105, 32, 116];
 
 function page(threads: number): string {
@@ -30,38 +27,6 @@ try {
 </script>`;
 }
 
-/** Serves the repository read-only (dist/ and node_modules/), with COOP/COEP when isolated. */
-function serve(isolated: boolean, threads: number): Promise<{ server: Server; url: string }> {
-  const types: Record<string, string> = { '.js': 'text/javascript', '.map': 'application/json' };
-  const headers: Record<string, string> = isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {};
-  const server = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html', ...headers });
-      res.end(page(threads));
-      return;
-    }
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root) || !/^\/(dist|node_modules)\//.test(path)) {
-      res.writeHead(404);
-      res.end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', ...headers });
-      res.end(body);
-    } catch {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const a = server.address();
-    resolve({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/` });
-  }));
-}
-
 test('the engine runs in Chromium and decodes the same tokens as in Node', async (t) => {
   assert.ok(existsSync(join(root, 'dist/src/index.js')), 'dist is not built: run `npm run build` first');
   const browser = await launchChromium();
@@ -71,7 +36,7 @@ test('the engine runs in Chromium and decodes the same tokens as in Node', async
   lm.dispose();
   try {
     for (const [isolated, threads] of [[false, 1], [true, 2]] as const) {
-      const { server, url } = await serve(isolated, threads);
+      const { server, url } = await serveTestPage(page(threads), isolated);
       try {
         const p = await browser.newPage();
         await p.goto(url);

@@ -5,19 +5,16 @@
 // /usr/bin/chromium; without a browser the test is skipped with a message saying so.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { extname, join, normalize } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { loadModel } from '../../src/engine.js';
 import { GrammarEngine, grammarVocabulary } from '../../src/generate/grammar.js';
 import { buildSyntheticModel, DEMO_MODEL_SPEC } from '../../src/model/synthetic.js';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
-import { launchChromium, NO_BROWSER } from '../helpers/browser.js';
+import { launchChromium, NO_BROWSER, REPO_ROOT, serveTestPage } from '../helpers/browser.js';
 
-const root = fileURLToPath(new URL('../../' + (import.meta.url.includes('/dist/') ? '../' : ''), import.meta.url));
+const root = REPO_ROOT;
 const PROMPT = [263, 72, 105];
 const SCHEMA = {
   type: 'object',
@@ -44,37 +41,6 @@ try {
 } catch (e) { window.result = { error: String(e && e.stack || e) }; }
 </script>`;
 
-function serve(): Promise<{ server: Server; url: string }> {
-  const server = createServer(async (req, res) => {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (path === '/') {
-      res.writeHead(200, { 'content-type': 'text/html' });
-      res.end(page);
-      return;
-    }
-    const file = normalize(join(root, path));
-    if (!file.startsWith(root) || !/^\/(dist|node_modules)\//.test(path)) {
-      res.writeHead(404);
-      res.end();
-      return;
-    }
-    try {
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': extname(file) === '.js' ? 'text/javascript' : 'application/octet-stream' });
-      res.end(body);
-    } catch {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  return new Promise((resolve) =>
-    server.listen(0, '127.0.0.1', () => {
-      const a = server.address();
-      resolve({ server, url: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/` });
-    }),
-  );
-}
-
 test('constrained generation in Chromium: JSON that validates, the same tokens as in Node', async (t) => {
   assert.ok(existsSync(join(root, 'dist/src/index.js')), 'dist is not built: run `npm run build` first');
   // Node first: the reference (and the check that the schema holds here too)
@@ -91,7 +57,7 @@ test('constrained generation in Chromium: JSON that validates, the same tokens a
 
   const browser = await launchChromium();
   if (!browser) return t.skip(NO_BROWSER);
-  const { server, url } = await serve();
+  const { server, url } = await serveTestPage(page);
   try {
     const p = await browser.newPage();
     await p.goto(url);
