@@ -34,7 +34,14 @@ export interface KVMove {
 /**
  * Who holds which positions of a pool of `size` (no memory, only numbers: unit-tested alone).
  * Ranges are first-fit; when no gap is large enough but the free total is, the ranges are
- * compacted to the front (in order, so each move goes left and copying in order is safe).
+ * compacted so that the free positions become one gap:
+ *   - for a new range, every range moves to the front (in order, so each move goes left and
+ *     copying in order is safe), and the gap is at the end;
+ *   - for a range that grows, the ranges before it move to the front (in order, left), it follows
+ *     them (left), and the ranges after it move to the back (from the last one, right), so the gap
+ *     opens right after it and it grows in place. Moving everything to the front would leave it
+ *     boxed in by its right neighbour: a range in the middle of the pool could never grow while
+ *     the pool had room in total.
  */
 export class KVAllocator {
   private readonly ranges = new Map<number, KVRange & { used: number }>();
@@ -89,7 +96,7 @@ export class KVAllocator {
     // a gap (its own range counts as free: the data moves with memmove semantics)
     let at = this.firstFit(capacity, id);
     if (at < 0) {
-      moves.push(...this.compact());
+      moves.push(...(r ? this.compactAround(r) : this.compact()));
       at = this.firstFit(capacity, id);
       if (at < 0) return { ok: false, moves };
     }
@@ -133,6 +140,36 @@ export class KVAllocator {
         r.start = at;
       }
       at += r.capacity;
+    }
+    return moves;
+  }
+
+  /**
+   * Moves the ranges before `self` to the front and those after it to the back, `self` right
+   * after the front ones: all free positions end up in one gap just after `self`. The moves are
+   * listed in a safe order for copying one after the other: the left-going ones from the front, then
+   * the right-going ones from the back (each lands only on positions already vacated or free).
+   */
+  private compactAround(self: KVRange & { used: number }): KVMove[] {
+    const moves: KVMove[] = [];
+    const all = this.sorted();
+    const i = all.indexOf(self);
+    let at = 0;
+    for (const r of all.slice(0, i + 1)) {
+      if (r.start !== at) {
+        if (r.used > 0) moves.push({ from: r.start, to: at, n: r.used });
+        r.start = at;
+      }
+      at += r.capacity;
+    }
+    let end = this.size;
+    for (const r of all.slice(i + 1).reverse()) {
+      const to = end - r.capacity;
+      if (r.start !== to) {
+        if (r.used > 0) moves.push({ from: r.start, to, n: r.used });
+        r.start = to;
+      }
+      end = to;
     }
     return moves;
   }

@@ -231,3 +231,45 @@ test('KVAllocator: first fit, in-place shrink, compaction when fragmented, refus
   assert.equal(a.resize(1, 30).ok, true);
   assert.throws(() => new KVAllocator(0), /positive integer/);
 });
+
+test('KVAllocator: a range boxed in by its right neighbour grows when the free total allows (neighbours move aside)', () => {
+  const a = new KVAllocator(100);
+  a.resize(1, 30);
+  a.resize(2, 30);
+  a.resize(3, 30);
+  a.setUsed(1, 30);
+  a.setUsed(2, 25);
+  a.setUsed(3, 20);
+  // 10 free, at the back: range 2 (in the middle) grows by 10; range 3 moves right, range 2 stays
+  const r = a.resize(2, 40);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.moves, [{ from: 60, to: 70, n: 20 }]);
+  assert.deepEqual([a.range(1), a.range(2), a.range(3)], [{ start: 0, capacity: 30 }, { start: 30, capacity: 40 }, { start: 70, capacity: 30 }]);
+  assert.equal(a.free, 0);
+  // gaps on both sides: 1 and 3 shrink, then 2 (between them) grows into both gaps at once
+  a.resize(1, 20);
+  a.setUsed(1, 20);
+  a.resize(3, 20);
+  a.setUsed(3, 20);
+  const g = a.resize(2, 60);
+  assert.equal(g.ok, true);
+  // range 2 moves left to follow range 1, range 3 moves to the back (right)
+  assert.deepEqual(g.moves, [{ from: 30, to: 20, n: 25 }, { from: 70, to: 80, n: 20 }]);
+  assert.deepEqual([a.range(1), a.range(2), a.range(3)], [{ start: 0, capacity: 20 }, { start: 20, capacity: 60 }, { start: 80, capacity: 20 }]);
+  // and the moves, copied one after the other, keep every range's data
+  const mem = Array.from({ length: 100 }, () => -1);
+  const fill = (start: number, n: number, tag: number) => { for (let i = 0; i < n; i++) mem[start + i] = tag * 1000 + i; };
+  const b = new KVAllocator(100);
+  b.resize(1, 20); b.setUsed(1, 20); fill(0, 20, 1);
+  b.resize(2, 30); b.setUsed(2, 25); fill(20, 25, 2);
+  b.resize(4, 10); b.setUsed(4, 10); fill(50, 10, 4);
+  b.resize(3, 30); b.setUsed(3, 20); fill(60, 20, 3);
+  b.release(4); // a gap of 10 after range 2, and 10 free at the back
+  const m = b.resize(1, 40); // range 1 (first) grows by 20: ranges 2 and 3 move right
+  assert.equal(m.ok, true);
+  for (const mv of m.moves) mem.copyWithin(mv.to, mv.from, mv.from + mv.n);
+  for (const [id, n] of [[1, 20], [2, 25], [3, 20]] as const) {
+    const st = b.range(id)!.start;
+    assert.deepEqual(mem.slice(st, st + n), Array.from({ length: n }, (_, i) => id * 1000 + i), `range ${id}`);
+  }
+});

@@ -174,3 +174,36 @@ test('an abort during a long prompt frees the slot at once; the prompt stops bei
   const aborted = svc.slotStates()[h.slot]!;
   assert.ok(!aborted.busy && aborted.cachedTokens < 590, `cached ${aborted.cachedTokens}`);
 });
+
+test('a sequence whose KV range has a neighbour on its right grows when the pool has room in total (ranges move; results unchanged)', async () => {
+  // 632 positions, 2 slots. A (no max_tokens) reserves its prompt + 256 -> 272 positions at the front;
+  // B (max_tokens 330) takes the next 336; 24 stay free, at the back. A reaches 272 positions while B
+  // still runs: it needs 16 more, there are 24 in all, but none next to it. B must move right.
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 632, slots: 2 });
+  const promptA = [65, 66, 67, 68];
+  const promptB = [70, 71, 72, 73];
+  const firstTokens = async (s: GenerationService, prompt: number[], over: Partial<GenerationParams>, n: number) => {
+    const h = await s.start(prompt, params(over));
+    const out: number[] = [];
+    try {
+      for (;;) {
+        const r = await h.events.next();
+        if (r.done) break;
+        if (r.value.type === 'token') out.push(r.value.token);
+        if (out.length === n) break;
+      }
+    } finally {
+      await h.dispose();
+    }
+    return out;
+  };
+  const a = firstTokens(svc, promptA, { maxTokens: undefined }, 280);
+  const b = firstTokens(svc, promptB, { maxTokens: 330 }, 330);
+  const [ta, tb] = await Promise.all([a, b]);
+  assert.equal(ta.length, 280, 'A grew past its first reservation while B held the positions after it');
+  assert.equal(tb.length, 330);
+  // B's keys/values were moved while it generated: its tokens must be those it gets alone
+  const solo = new GenerationService(lm, { modelId: 'm', ctxSize: 632, slots: 1 });
+  assert.deepEqual(tb, await firstTokens(solo, promptB, { maxTokens: 330 }, 330), 'B as alone');
+  assert.deepEqual(ta, await firstTokens(solo, promptA, { maxTokens: undefined }, 280), 'A as alone');
+});
