@@ -8,14 +8,23 @@
 //     their streams after a few chunks, the others send greedy requests (chat and completions,
 //     streamed or whole) with malformed ones mixed in (bad JSON, wrong types, unknown routes,
 //     too-large numbers, prompts past the context), which must get a 4xx;
-//   - at the end: 5xx and unexpected answers, every completed greedy answer compared with its
-//     reference, slots still processing once the load is gone (/slots), resident memory after
-//     warm-up against the end (/metrics process_resident_memory_bytes), and the server's exit
-//     code after SIGTERM.
+//   - every request has a bounded client deadline (--request-timeout): one that has not finished
+//     by then (no answer, or a stream that stops moving) is aborted and counted as a timeout, so a
+//     hang is reported, never waited for;
+//   - at the end: 5xx and unexpected answers, timeouts and network errors, every completed greedy
+//     answer compared with its reference, slots still processing once the load is gone (/slots),
+//     resident memory after warm-up against the end (/metrics process_resident_memory_bytes), and
+//     the server's exit code after SIGTERM.
 //
-// Run: npm run build && node dist/bench/soak.js [--minutes 5] [--clients 64] [--np 4] [--max-tokens 24]
-//      [--model-path FILE.gguf] [--threads N] [--target http://127.0.0.1:PORT]
-// Prints the figures and writes bench/results/soak.json.
+// The server started here gets the server's own defaults for -np and -c unless --np / --ctx-size
+// say otherwise (the demo model's default pool is its trained context, so KV room is scarce and
+// requests wait for it: that is part of what is tested).
+//
+// Run: npm run build && node dist/bench/soak.js [--minutes 5] [--clients 64] [--np N] [--ctx-size N]
+//      [--max-tokens 24] [--request-timeout 60] [--model-path FILE.gguf] [--threads N]
+//      [--target http://127.0.0.1:PORT] [--out FILE.json]
+// Prints the figures and writes bench/results/soak.json (or --out); exits 1 when any criterion
+// fails (the verdict says which), 2 when the run itself could not be made.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -31,8 +40,10 @@ const root = here.includes(join('dist', 'bench')) ? join(here, '..', '..') : joi
 const OPTIONS: OptionSpec[] = [
   { name: 'minutes', type: 'number', default: 5, description: 'length of the load phase' },
   { name: 'clients', type: 'number', default: 64, description: 'concurrent client loops' },
-  { name: 'np', type: 'number', default: 4, description: 'slots of the server started here' },
-  { name: 'ctx-size', type: 'number', default: 4096, description: 'context of the server started here' },
+  { name: 'np', type: 'number', description: "slots of the server started here (default: the server's)" },
+  { name: 'ctx-size', type: 'number', description: "KV pool of the server started here (default: the server's)" },
+  { name: 'request-timeout', type: 'number', default: 60, description: 'seconds a request may take before it counts as a timeout' },
+  { name: 'out', type: 'string', description: 'where to write the JSON report (default bench/results/soak.json)' },
   { name: 'threads', type: 'number', description: 'threads of the server started here' },
   { name: 'max-tokens', type: 'number', default: 24, description: 'max_tokens of the greedy requests' },
   { name: 'model-path', type: 'string', description: 'GGUF file for the server started here (default: the demo model)' },
@@ -113,11 +124,16 @@ interface Tally {
   status: Record<string, number>;
   unexpected: { what: string; status: number | string; detail: string }[];
   networkErrors: number;
+  /** requests that did not finish within --request-timeout (aborted by the client) */
+  timeouts: number;
 }
 
-const tally: Tally = { requests: 0, completed: 0, compared: 0, mismatches: 0, mismatchExamples: [], aborted: 0, malformed: 0, status: {}, unexpected: [], networkErrors: 0 };
+const tally: Tally = { requests: 0, completed: 0, compared: 0, mismatches: 0, mismatchExamples: [], aborted: 0, malformed: 0, status: {}, unexpected: [], networkErrors: 0, timeouts: 0 };
 const count = (status: number | string) => (tally.status[String(status)] = (tally.status[String(status)] ?? 0) + 1);
+/** every unexpected answer (the list below keeps the first 50) */
+let unexpectedCount = 0;
 const unexpected = (what: string, status: number | string, detail: string) => {
+  unexpectedCount++;
   if (tally.unexpected.length < 50) tally.unexpected.push({ what, status, detail: detail.slice(0, 300) });
 };
 
@@ -178,7 +194,9 @@ function isLoopback(url: string): boolean {
 async function startServer(o: Record<string, unknown>): Promise<Server> {
   const bin = join(root, 'bin', 'wf_server.js');
   if (!existsSync(join(root, 'dist', 'src', 'cli', 'wf_server.js'))) throw new Error('dist/ is missing: run npm run build first');
-  const argv = [bin, '--host', '127.0.0.1', '--port', '0', '--quiet', '-np', String(o.np), '-c', String(o['ctx-size']), '--max-queue', String(2 * (o.clients as number))];
+  const argv = [bin, '--host', '127.0.0.1', '--port', '0', '--quiet', '--max-queue', String(2 * (o.clients as number))];
+  if (o.np !== undefined) argv.push('-np', String(o.np));
+  if (o['ctx-size'] !== undefined) argv.push('-c', String(o['ctx-size']));
   if (o['model-path']) argv.push('-m', o['model-path'] as string);
   if (o.threads !== undefined) argv.push('-t', String(o.threads));
   const child = spawn(process.execPath, argv, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -202,42 +220,90 @@ async function startServer(o: Record<string, unknown>): Promise<Server> {
   return { url, child, stderr: () => err };
 }
 
+/** Monitoring requests get a short deadline of their own: a server that stops answering them fails the run. */
+const MONITOR_TIMEOUT_MS = 15000;
+
 async function metrics(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(MONITOR_TIMEOUT_MS) })).text();
   const out = new Map<string, number>();
   for (const s of parseExposition(text).samples) if (Object.keys(s.labels).length === 0) out.set(s.name, s.value);
   return out;
 }
 
+interface SlotInfo {
+  id: number;
+  is_processing: boolean;
+  n_ctx?: number;
+}
+
+async function slotList(url: string): Promise<SlotInfo[]> {
+  return (await (await fetch(`${url}/slots`, { signal: AbortSignal.timeout(MONITOR_TIMEOUT_MS) })).json()) as SlotInfo[];
+}
+
 async function slotsProcessing(url: string): Promise<number[]> {
-  const slots = (await (await fetch(`${url}/slots`)).json()) as { id: number; is_processing: boolean }[];
-  return slots.filter((s) => s.is_processing).map((s) => s.id);
+  return (await slotList(url)).filter((s) => s.is_processing).map((s) => s.id);
+}
+
+/**
+ * Runs `f` with a signal that aborts after `ms`; a request still running then is a timeout
+ * (reported, never waited for). `timedOut()` tells a timeout from the caller's own abort.
+ */
+function deadlineFor(ms: number): { ac: AbortController; timedOut: () => boolean; clear: () => void } {
+  const ac = new AbortController();
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    ac.abort();
+  }, ms);
+  return { ac, timedOut: () => fired, clear: () => clearTimeout(timer) };
 }
 
 // ---- main
 
-async function main(): Promise<void> {
+/** The server started here, killed if the run fails before it is stopped properly. */
+let started: ChildProcess | undefined;
+
+async function main(): Promise<boolean> {
   const { options: o } = parseArgs(process.argv.slice(2), OPTIONS);
   const minutes = o.minutes as number;
   const clients = o.clients as number;
   const maxTokens = o['max-tokens'] as number;
+  const requestTimeoutMs = (o['request-timeout'] as number) * 1000;
   if (!(minutes > 0 && minutes <= 120)) throw new Error(`--minutes must be in (0, 120], got ${minutes}`);
   if (!(Number.isInteger(clients) && clients >= 1 && clients <= 1024)) throw new Error(`--clients must be 1..1024, got ${clients}`);
+  if (!(requestTimeoutMs >= 1000 && requestTimeoutMs <= 600000)) throw new Error(`--request-timeout must be 1..600 seconds, got ${o['request-timeout']}`);
   const target = o.target as string | undefined;
   if (target && !isLoopback(target)) throw new Error(`--target must be a loopback address (127.0.0.1, localhost, ::1), got ${target}`);
 
   const t0 = Date.now();
   const server: Server = target ? { url: target.replace(/\/$/, ''), stderr: () => '' } : await startServer(o);
-  console.log(`soak: server ${server.url}${server.child ? ' (started here)' : ''}, ${clients} clients for ${minutes} min, max_tokens ${maxTokens}`);
-  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: process.env.WF_API_KEY ?? 'soak', maxRetries: 0, timeout: 600000 });
+  started = server.child;
+  const slotInfo = await slotList(server.url);
+  console.log(
+    `soak: server ${server.url}${server.child ? ' (started here)' : ''}, ${slotInfo.length} slots, KV pool ${slotInfo[0]?.n_ctx ?? '?'} positions; ` +
+      `${clients} clients for ${minutes} min, max_tokens ${maxTokens}, request timeout ${requestTimeoutMs / 1000} s`,
+  );
+  // the SDK's own timeout is a backstop: the per-request deadline below is what counts
+  const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: process.env.WF_API_KEY ?? 'soak', maxRetries: 0, timeout: requestTimeoutMs + 5000 });
 
   // references: each request alone, whole and streamed (they must agree with each other too)
   const mix = goodRequests(maxTokens);
   const refs = new Map<string, Answer>();
   const tRef = Date.now();
+  const alone = async (r: GoodRequest, stream: boolean): Promise<Answer> => {
+    const d = deadlineFor(requestTimeoutMs);
+    try {
+      return (await ask(client, r, stream, d.ac.signal))!;
+    } catch (e) {
+      if (d.timedOut()) throw new Error(`reference request ${r.key}${stream ? ' (stream)' : ''} did not finish within ${requestTimeoutMs / 1000} s`);
+      throw e;
+    } finally {
+      d.clear();
+    }
+  };
   for (const r of mix) {
-    const whole = (await ask(client, r, false))!;
-    const streamed = (await ask(client, r, true))!;
+    const whole = await alone(r, false);
+    const streamed = await alone(r, true);
     if (whole.text !== streamed.text || whole.finish !== streamed.finish) {
       tally.mismatches++;
       tally.mismatchExamples.push({ key: r.key + ' (alone: whole vs streamed)', stream: true, want: whole.text, got: streamed.text, finishWant: whole.finish, finishGot: streamed.finish });
@@ -257,7 +323,10 @@ async function main(): Promise<void> {
   let heapWarm = NaN;
   const warmSample = (async () => {
     await sleep(warmAt - Date.now());
-    const m = await metrics(server.url);
+    const m = await metrics(server.url).catch((e) => {
+      console.log(`soak: /metrics after warm-up failed: ${(e as Error)?.message ?? String(e)}`);
+      return new Map<string, number>();
+    });
     rssWarm = m.get('process_resident_memory_bytes') ?? NaN;
     heapWarm = m.get('nodejs_heap_size_used_bytes') ?? NaN;
     console.log(`soak: RSS after warm-up (${((warmAt - tLoad) / 1000).toFixed(0)} s of load): ${(rssWarm / 2 ** 20).toFixed(1)} MiB`);
@@ -271,7 +340,7 @@ async function main(): Promise<void> {
     rssSeries.push({ s, rss_mib: rss, heap_mib: heap });
     console.log(
       `soak: ${s} s: ${tally.requests} requests, ${tally.completed} completed, ${tally.aborted} aborted, ${tally.malformed} malformed, ` +
-        `5xx ${fiveXX()}; RSS ${rss} MiB, JS heap ${heap} MiB`,
+        `5xx ${fiveXX()}, timeouts ${tally.timeouts}, mismatches ${tally.mismatches}; RSS ${rss} MiB, JS heap ${heap} MiB`,
     );
   }, 15000);
 
@@ -280,25 +349,38 @@ async function main(): Promise<void> {
     const aborter = id % 4 === 0; // a quarter of the clients abort mid-stream
     while (Date.now() < deadline) {
       tally.requests++;
+      const d = deadlineFor(requestTimeoutMs);
       if (!aborter && pick(10) === 0) {
         const m = MALFORMED[pick(MALFORMED.length)]!;
         tally.malformed++;
         try {
-          const res = await fetch(server.url + m.path, { method: m.method, headers: { 'Content-Type': 'application/json' }, body: m.body });
+          const res = await fetch(server.url + m.path, { method: m.method, headers: { 'Content-Type': 'application/json' }, body: m.body, signal: d.ac.signal });
           await res.arrayBuffer();
           count(res.status);
           if (res.status < 400 || res.status >= 500) unexpected(`malformed: ${m.name}`, res.status, '');
         } catch (e) {
-          tally.networkErrors++;
-          unexpected(`malformed: ${m.name}`, 'network', String(e));
+          if (d.timedOut()) {
+            tally.timeouts++;
+            count('timeout');
+            unexpected(`malformed: ${m.name}`, 'timeout', `no answer within ${requestTimeoutMs / 1000} s`);
+          } else {
+            tally.networkErrors++;
+            count('network');
+            unexpected(`malformed: ${m.name}`, 'network', String(e));
+          }
+        } finally {
+          d.clear();
         }
         continue;
       }
       const r = mix[pick(mix.length)]!;
       const stream = aborter || pick(2) === 0;
-      const ac = new AbortController();
+      let abortedByUs = false;
       try {
-        const a = await ask(client, r, stream, ac.signal, aborter ? 1 + pick(Math.max(1, maxTokens >> 1)) : undefined, () => ac.abort());
+        const a = await ask(client, r, stream, d.ac.signal, aborter ? 1 + pick(Math.max(1, maxTokens >> 1)) : undefined, () => {
+          abortedByUs = true;
+          d.ac.abort();
+        });
         if (a === null) {
           tally.aborted++;
           count('aborted');
@@ -313,7 +395,13 @@ async function main(): Promise<void> {
           if (tally.mismatchExamples.length < 5) tally.mismatchExamples.push({ key: r.key, stream, want: want.text, got: a.text, finishWant: want.finish, finishGot: a.finish });
         }
       } catch (e) {
-        if (ac.signal.aborted) {
+        if (d.timedOut()) {
+          tally.timeouts++;
+          count('timeout');
+          unexpected(`${r.key}${stream ? ' (stream)' : ''}`, 'timeout', `not finished within ${requestTimeoutMs / 1000} s`);
+          continue;
+        }
+        if (abortedByUs) {
           tally.aborted++;
           count('aborted');
           continue;
@@ -322,12 +410,15 @@ async function main(): Promise<void> {
         count(st);
         if (typeof st !== 'number') tally.networkErrors++;
         unexpected(`${r.key}${stream ? ' (stream)' : ''}`, st, (e as Error)?.message ?? String(e));
+      } finally {
+        d.clear();
       }
     }
   };
   const loops = Array.from({ length: clients }, (_, i) => loop(i));
   const settle = Promise.allSettled(loops);
-  await Promise.race([settle, sleep(loadMs + 120000)]);
+  // every request has a deadline, so every loop ends by deadline + request timeout; the margin is a backstop
+  await Promise.race([settle, sleep(loadMs + requestTimeoutMs + 30000)]);
   clearInterval(progress);
   const loadSeconds = (Date.now() - tLoad) / 1000;
   const clientsStillWaiting = (await Promise.race([settle.then(() => 0), sleep(0).then(() => -1)])) === -1;
@@ -342,28 +433,36 @@ async function main(): Promise<void> {
     await sleep(250);
   } while (Date.now() - tIdle < 10000);
   await sleep(2000);
-  const end = await metrics(server.url);
+  const end = await metrics(server.url).catch(() => new Map<string, number>());
   const rssEnd = end.get('process_resident_memory_bytes') ?? NaN;
   const heapEnd = end.get('nodejs_heap_size_used_bytes') ?? NaN;
 
   let exitCode: number | null | string = 'not started here';
   if (server.child) {
-    const exited = new Promise<number | null>((resolve) => server.child!.once('exit', (code) => resolve(code)));
-    server.child.kill('SIGTERM');
+    const child = server.child;
+    const exited = new Promise<number | string | null>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve(child.exitCode ?? `signal ${child.signalCode}`);
+      else child.once('exit', (code, signal) => resolve(code ?? `signal ${signal}`));
+    });
+    child.kill('SIGTERM');
     exitCode = await Promise.race([exited, sleep(60000).then(() => 'no exit within 60 s')]);
-    if (typeof exitCode === 'string') server.child.kill('SIGKILL');
+    if (exitCode === 'no exit within 60 s') child.kill('SIGKILL');
+    started = undefined;
   }
 
   const report = {
     bench: 'soak',
     date: new Date().toISOString(),
+    command: `node dist/bench/soak.js ${process.argv.slice(2).join(' ')}`.trim(),
     server: server.url,
     started_here: !!server.child,
-    model: (o['model-path'] as string | undefined) ?? (server.child ? 'demo (random weights)' : 'unknown'),
-    slots: server.child ? o.np : null,
+    model: (o['model-path'] as string | undefined) ?? (server.child ? 'demo (models/wrinklefree-demo.gguf)' : 'unknown'),
+    slots: slotInfo.length,
+    kv_pool_positions: slotInfo[0]?.n_ctx ?? null,
     clients,
     minutes,
     max_tokens: maxTokens,
+    request_timeout_s: requestTimeoutMs / 1000,
     load_seconds: Math.round(loadSeconds * 10) / 10,
     reference_seconds: Math.round(refSeconds * 10) / 10,
     requests: tally.requests,
@@ -372,7 +471,9 @@ async function main(): Promise<void> {
     malformed: tally.malformed,
     status: tally.status,
     five_xx: fiveXX(),
+    timeouts: tally.timeouts,
     network_errors: tally.networkErrors,
+    unexpected_answers: unexpectedCount,
     compared_with_alone: tally.compared,
     mismatches: tally.mismatches,
     mismatch_examples: tally.mismatchExamples,
@@ -391,23 +492,32 @@ async function main(): Promise<void> {
   };
   const verdict = {
     no_5xx: report.five_xx === 0,
-    no_stuck_slot: stuck.length === 0 && !clientsStillWaiting,
+    no_timeouts: report.timeouts === 0 && !clientsStillWaiting,
+    no_network_errors: report.network_errors === 0,
+    no_unexpected_answers: unexpectedCount === 0,
+    no_stuck_slot: stuck.length === 0 && report.requests_processing_end === 0 && report.requests_queued_end === 0,
     rss_within_10_percent: Math.abs(report.rss_end_vs_warmup - 1) <= 0.1,
-    greedy_answers_identical: report.mismatches === 0,
+    greedy_answers_identical: report.mismatches === 0 && report.compared_with_alone > 0,
+    clean_exit_after_sigterm: server.child ? exitCode === 0 : true,
   };
   console.log(
     `soak: ${report.requests} requests in ${report.load_seconds} s: ${report.completed} completed (compared with alone: ${report.mismatches} differ), ` +
-      `${report.aborted} aborted, ${report.malformed} malformed; 5xx ${report.five_xx}; network errors ${report.network_errors}; unexpected answers ${tally.unexpected.length}`,
+      `${report.aborted} aborted, ${report.malformed} malformed; 5xx ${report.five_xx}; timeouts ${report.timeouts}; network errors ${report.network_errors}; unexpected answers ${unexpectedCount}`,
   );
   console.log(`soak: status counts ${JSON.stringify(report.status)}`);
-  console.log(`soak: stuck slots ${JSON.stringify(stuck)}; processing/queued at the end ${report.requests_processing_end}/${report.requests_queued_end}`);
+  for (const u of tally.unexpected.slice(0, 5)) console.log(`soak: unexpected: ${u.what}: ${u.status} ${u.detail}`);
+  for (const m of tally.mismatchExamples.slice(0, 3)) console.log(`soak: mismatch: ${m.key}${m.stream ? ' (stream)' : ''}: want ${JSON.stringify(m.want)} (${m.finishWant}), got ${JSON.stringify(m.got)} (${m.finishGot})`);
+  console.log(`soak: stuck slots ${JSON.stringify(stuck)}; processing/queued at the end ${report.requests_processing_end}/${report.requests_queued_end}; clients still waiting ${clientsStillWaiting}`);
   console.log(`soak: RSS MiB after references ${report.rss_mib.after_references}, after warm-up ${report.rss_mib.after_warmup}, end ${report.rss_mib.end} (end/warm-up ${report.rss_end_vs_warmup}); JS heap after warm-up ${report.js_heap_mib.after_warmup}, end ${report.js_heap_mib.end}`);
   console.log(`soak: exit code after SIGTERM ${exitCode}`);
   console.log(`soak: ${JSON.stringify(verdict)}`);
-  const out = join(root, 'bench', 'results', 'soak.json');
+  const out = (o.out as string | undefined) ?? join(root, 'bench', 'results', 'soak.json');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify({ ...report, verdict }, null, 2) + '\n');
   console.log(`soak: wrote ${out}`);
+  const failed = Object.entries(verdict).filter(([, ok]) => !ok).map(([k]) => k);
+  console.log(failed.length ? `soak: FAIL (${failed.join(', ')})` : 'soak: PASS');
+  return failed.length === 0;
 }
 
 function fiveXX(): number {
@@ -416,7 +526,17 @@ function fiveXX(): number {
 
 const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 
-main().catch((e) => {
-  console.error(`soak: ${(e as Error)?.message ?? String(e)}`);
-  process.exit(1);
+// an interrupted run takes its server with it
+process.once('SIGINT', () => {
+  started?.kill('SIGKILL');
+  process.exit(130);
 });
+
+main().then(
+  (ok) => process.exit(ok ? 0 : 1),
+  (e) => {
+    console.error(`soak: the run could not be made: ${(e as Error)?.message ?? String(e)}`);
+    started?.kill('SIGKILL');
+    process.exit(2);
+  },
+);
