@@ -1,4 +1,7 @@
 // Shared by the server tests: a tiny synthetic model on the test kernels, and a server on a free port.
+// Servers started here that a test leaves open (it failed before closing them) are closed when the
+// test file's tests end, so the file's process can exit (Node 20's runner has no force exit).
+import { after } from 'node:test';
 import { loadModel, type LoadedModel } from '../../src/engine.js';
 import { buildSyntheticModel, type SyntheticModelSpec } from '../../src/model/synthetic.js';
 import { GenerationService, type ServiceOptions } from '../../src/server/service.js';
@@ -49,8 +52,21 @@ export async function startTestServer(
   const logs: string[] = [];
   const server = new ApiServer(service, { log: (l) => logs.push(l), ...http });
   const { url } = await server.listen(0, '127.0.0.1');
-  return { url, base: `${url}/v1`, server, service, logs, close: () => server.close() };
+  openServers.add(server);
+  const close = async () => {
+    openServers.delete(server);
+    await server.close();
+  };
+  return { url, base: `${url}/v1`, server, service, logs, close };
 }
+
+/** test servers not closed yet */
+const openServers = new Set<ApiServer>();
+after(async () => {
+  const left = [...openServers];
+  openServers.clear();
+  await Promise.all(left.map((s) => s.close().catch(() => undefined)));
+});
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any; headers: Headers }> {
   const res = await fetch(url, {

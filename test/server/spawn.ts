@@ -1,6 +1,12 @@
 // Runs the real command-line entry points in a child process: `node bin/<name>.js` when the tests
 // run compiled (dist/test/...), else the TypeScript source through tsx, so both modes test their
 // own code.
+//
+// Every child spawned here is killed when its test file's tests end, passed or failed (a root
+// `after` hook, registered when a test file imports this module), and when the process exits: a
+// test that fails before it stops its server must not leave the server holding the test file's
+// process open (Node 20's runner has no force exit, so `npm test` would hang).
+import { after } from 'node:test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -27,8 +33,23 @@ export function cliArgs(name: 'wf' | 'wf_server', argv: string[]): string[] {
   return ['--import', 'tsx', '--input-type=module', '-e', code, '--', ...argv];
 }
 
+/** children spawned by this test file that have not exited yet */
+const children = new Set<ChildProcess>();
+
+/** Kills every child this test file spawned that still runs. */
+export function killChildren(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  children.clear();
+}
+
+after(killChildren);
+process.once('exit', killChildren);
+
 export function spawnCli(name: 'wf' | 'wf_server', argv: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, cliArgs(name, argv), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, cliArgs(name, argv), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
 }
 
 export interface Finished {
