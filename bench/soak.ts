@@ -11,10 +11,10 @@
 //   - every request has a bounded client deadline (--request-timeout): one that has not finished
 //     by then (no answer, or a stream that stops moving) is aborted and counted as a timeout, so a
 //     hang is reported, never waited for;
-//   - at the end: 5xx and unexpected answers, timeouts and network errors, every completed greedy
-//     answer compared with its reference, slots still processing once the load is gone (/slots),
-//     resident memory after warm-up against the end (/metrics process_resident_memory_bytes), and
-//     the server's exit code after SIGTERM.
+//   - at the end: 5xx and unexpected answers, timeouts, answers cut off (no finish_reason) and
+//     network errors, every completed greedy answer compared with its reference, slots still
+//     processing once the load is gone (/slots), resident memory after warm-up against the end
+//     (/metrics process_resident_memory_bytes), and the server's exit code after SIGTERM.
 //
 // The server started here gets the server's own defaults for -np and -c unless --np / --ctx-size
 // say otherwise (the demo model's default pool is its trained context, so KV room is scarce and
@@ -74,7 +74,14 @@ interface GoodRequest {
   body: Record<string, unknown>;
 }
 
-const PROMPTS = ['Once upon a time', 'The weather today', 'List three colors:', 'def fib(n):', 'Bonjour, je', '1, 2, 3,', 'Q: why is the sky blue?\nA:', 'x'];
+// the last one (about 130 tokens) is read in several chunks (wf_server's -b is 64 rows per step), its
+// steps shared with the others' decoding, and takes most of the demo model's default pool of 256
+const LONG_PROMPT =
+  'And it came to pass in those days, that there went out a decree from the king, that all the world should be taxed. ' +
+  'And all went to be taxed, every one into his own city. A fortune: you will find what you seek when you stop looking for it. ' +
+  'Patience is a virtue that few possess and fewer enjoy. The road is long, the night is dark, and the lamp burns low; yet the ' +
+  'traveller walks on, counting the stars he cannot reach, and singing to himself of home.';
+const PROMPTS = ['Once upon a time', 'The weather today', 'List three colors:', 'def fib(n):', 'Bonjour, je', '1, 2, 3,', 'Q: why is the sky blue?\nA:', 'x', LONG_PROMPT];
 
 function goodRequests(maxTokens: number): GoodRequest[] {
   const out: GoodRequest[] = [];
@@ -126,9 +133,11 @@ interface Tally {
   networkErrors: number;
   /** requests that did not finish within --request-timeout (aborted by the client) */
   timeouts: number;
+  /** answers that ended without a finish_reason (a stream cut off) */
+  truncated: number;
 }
 
-const tally: Tally = { requests: 0, completed: 0, compared: 0, mismatches: 0, mismatchExamples: [], aborted: 0, malformed: 0, status: {}, unexpected: [], networkErrors: 0, timeouts: 0 };
+const tally: Tally = { requests: 0, completed: 0, compared: 0, mismatches: 0, mismatchExamples: [], aborted: 0, malformed: 0, status: {}, unexpected: [], networkErrors: 0, timeouts: 0, truncated: 0 };
 const count = (status: number | string) => (tally.status[String(status)] = (tally.status[String(status)] ?? 0) + 1);
 /** every unexpected answer (the list below keeps the first 50) */
 let unexpectedCount = 0;
@@ -293,7 +302,9 @@ async function main(): Promise<boolean> {
   const alone = async (r: GoodRequest, stream: boolean): Promise<Answer> => {
     const d = deadlineFor(requestTimeoutMs);
     try {
-      return (await ask(client, r, stream, d.ac.signal))!;
+      const a = (await ask(client, r, stream, d.ac.signal))!;
+      if (!a.finish) throw new Error(`reference request ${r.key}${stream ? ' (stream)' : ''} ended without a finish_reason`);
+      return a;
     } catch (e) {
       if (d.timedOut()) throw new Error(`reference request ${r.key}${stream ? ' (stream)' : ''} did not finish within ${requestTimeoutMs / 1000} s`);
       throw e;
@@ -386,6 +397,13 @@ async function main(): Promise<boolean> {
           count('aborted');
           continue;
         }
+        if (!a.finish) {
+          // the answer ended without saying why: a stream cut off (the connection closed early)
+          tally.truncated++;
+          count('truncated');
+          unexpected(`${r.key}${stream ? ' (stream)' : ''}`, 'truncated', `ended without a finish_reason after ${JSON.stringify(a.text)}`);
+          continue;
+        }
         count(200);
         tally.completed++;
         tally.compared++;
@@ -472,6 +490,7 @@ async function main(): Promise<boolean> {
     status: tally.status,
     five_xx: fiveXX(),
     timeouts: tally.timeouts,
+    truncated: tally.truncated,
     network_errors: tally.networkErrors,
     unexpected_answers: unexpectedCount,
     compared_with_alone: tally.compared,
@@ -494,6 +513,7 @@ async function main(): Promise<boolean> {
     no_5xx: report.five_xx === 0,
     no_timeouts: report.timeouts === 0 && !clientsStillWaiting,
     no_network_errors: report.network_errors === 0,
+    no_truncated_answers: report.truncated === 0,
     no_unexpected_answers: unexpectedCount === 0,
     no_stuck_slot: stuck.length === 0 && report.requests_processing_end === 0 && report.requests_queued_end === 0,
     rss_within_10_percent: Math.abs(report.rss_end_vs_warmup - 1) <= 0.1,
@@ -502,7 +522,7 @@ async function main(): Promise<boolean> {
   };
   console.log(
     `soak: ${report.requests} requests in ${report.load_seconds} s: ${report.completed} completed (compared with alone: ${report.mismatches} differ), ` +
-      `${report.aborted} aborted, ${report.malformed} malformed; 5xx ${report.five_xx}; timeouts ${report.timeouts}; network errors ${report.network_errors}; unexpected answers ${unexpectedCount}`,
+      `${report.aborted} aborted, ${report.malformed} malformed; 5xx ${report.five_xx}; timeouts ${report.timeouts}; truncated ${report.truncated}; network errors ${report.network_errors}; unexpected answers ${unexpectedCount}`,
   );
   console.log(`soak: status counts ${JSON.stringify(report.status)}`);
   for (const u of tally.unexpected.slice(0, 5)) console.log(`soak: unexpected: ${u.what}: ${u.status} ${u.detail}`);
