@@ -332,6 +332,7 @@ async function main(): Promise<boolean> {
   const warmAt = tLoad + Math.min(60000, loadMs * 0.2);
   let rssWarm = NaN;
   let heapWarm = NaN;
+  let heapTotalWarm = NaN;
   const warmSample = (async () => {
     await sleep(warmAt - Date.now());
     const m = await metrics(server.url).catch((e) => {
@@ -340,18 +341,20 @@ async function main(): Promise<boolean> {
     });
     rssWarm = m.get('process_resident_memory_bytes') ?? NaN;
     heapWarm = m.get('nodejs_heap_size_used_bytes') ?? NaN;
+    heapTotalWarm = m.get('nodejs_heap_size_total_bytes') ?? NaN;
     console.log(`soak: RSS after warm-up (${((warmAt - tLoad) / 1000).toFixed(0)} s of load): ${(rssWarm / 2 ** 20).toFixed(1)} MiB`);
   })();
-  const rssSeries: { s: number; rss_mib: number; heap_mib: number }[] = [];
+  const rssSeries: { s: number; rss_mib: number; heap_mib: number; heap_total_mib: number; external_mib: number }[] = [];
   const progress = setInterval(async () => {
     const s = Math.round((Date.now() - tLoad) / 1000);
     const m = await metrics(server.url).catch(() => new Map<string, number>());
     const rss = mib(m.get('process_resident_memory_bytes') ?? NaN);
     const heap = mib(m.get('nodejs_heap_size_used_bytes') ?? NaN);
-    rssSeries.push({ s, rss_mib: rss, heap_mib: heap });
+    const heapTotal = mib(m.get('nodejs_heap_size_total_bytes') ?? NaN);
+    rssSeries.push({ s, rss_mib: rss, heap_mib: heap, heap_total_mib: heapTotal, external_mib: mib(m.get('nodejs_external_memory_bytes') ?? NaN) });
     console.log(
       `soak: ${s} s: ${tally.requests} requests, ${tally.completed} completed, ${tally.aborted} aborted, ${tally.malformed} malformed, ` +
-        `5xx ${fiveXX()}, timeouts ${tally.timeouts}, mismatches ${tally.mismatches}; RSS ${rss} MiB, JS heap ${heap} MiB`,
+        `5xx ${fiveXX()}, timeouts ${tally.timeouts}, mismatches ${tally.mismatches}; RSS ${rss} MiB, JS heap ${heap} of ${heapTotal} MiB`,
     );
   }, 15000);
 
@@ -454,6 +457,7 @@ async function main(): Promise<boolean> {
   const end = await metrics(server.url).catch(() => new Map<string, number>());
   const rssEnd = end.get('process_resident_memory_bytes') ?? NaN;
   const heapEnd = end.get('nodejs_heap_size_used_bytes') ?? NaN;
+  const heapTotalEnd = end.get('nodejs_heap_size_total_bytes') ?? NaN;
 
   let exitCode: number | null | string = 'not started here';
   if (server.child) {
@@ -504,7 +508,11 @@ async function main(): Promise<boolean> {
     tokens_predicted_total: end.get('wf_tokens_predicted_total') ?? null,
     rss_mib: { after_references: mib(rssStart), after_warmup: mib(rssWarm), end: mib(rssEnd) },
     rss_end_vs_warmup: Math.round((rssEnd / rssWarm) * 1000) / 1000,
+    // a leak is a trend: the least-squares slope of the samples after warm-up (a one-off step of the
+    // allocator's heap moves end/warm-up but not much the slope)
+    rss_slope_mib_per_min_after_warmup: slope(rssSeries.filter((x) => x.s * 1000 >= warmAt - tLoad).map((x) => [x.s / 60, x.rss_mib])),
     js_heap_mib: { after_warmup: mib(heapWarm), end: mib(heapEnd) },
+    js_heap_total_mib: { after_warmup: mib(heapTotalWarm), end: mib(heapTotalEnd) },
     memory_every_15s: rssSeries,
     exit_code_after_sigterm: exitCode,
     wall_seconds: Math.round((Date.now() - t0) / 100) / 10,
@@ -528,7 +536,7 @@ async function main(): Promise<boolean> {
   for (const u of tally.unexpected.slice(0, 5)) console.log(`soak: unexpected: ${u.what}: ${u.status} ${u.detail}`);
   for (const m of tally.mismatchExamples.slice(0, 3)) console.log(`soak: mismatch: ${m.key}${m.stream ? ' (stream)' : ''}: want ${JSON.stringify(m.want)} (${m.finishWant}), got ${JSON.stringify(m.got)} (${m.finishGot})`);
   console.log(`soak: stuck slots ${JSON.stringify(stuck)}; processing/queued at the end ${report.requests_processing_end}/${report.requests_queued_end}; clients still waiting ${clientsStillWaiting}`);
-  console.log(`soak: RSS MiB after references ${report.rss_mib.after_references}, after warm-up ${report.rss_mib.after_warmup}, end ${report.rss_mib.end} (end/warm-up ${report.rss_end_vs_warmup}); JS heap after warm-up ${report.js_heap_mib.after_warmup}, end ${report.js_heap_mib.end}`);
+  console.log(`soak: RSS MiB after references ${report.rss_mib.after_references}, after warm-up ${report.rss_mib.after_warmup}, end ${report.rss_mib.end} (end/warm-up ${report.rss_end_vs_warmup}, slope after warm-up ${report.rss_slope_mib_per_min_after_warmup} MiB/min); JS heap after warm-up ${report.js_heap_mib.after_warmup} of ${report.js_heap_total_mib.after_warmup}, end ${report.js_heap_mib.end} of ${report.js_heap_total_mib.end}`);
   console.log(`soak: exit code after SIGTERM ${exitCode}`);
   console.log(`soak: ${JSON.stringify(verdict)}`);
   const out = (o.out as string | undefined) ?? join(root, 'bench', 'results', 'soak.json');
@@ -542,6 +550,17 @@ async function main(): Promise<boolean> {
 
 function fiveXX(): number {
   return Object.entries(tally.status).reduce((a, [k, v]) => (/^5\d\d$/.test(k) ? a + v : a), 0);
+}
+
+/** least-squares slope of y over x, rounded (NaN with fewer than 3 points) */
+function slope(points: [number, number][]): number {
+  const p = points.filter(([, y]) => Number.isFinite(y));
+  if (p.length < 3) return NaN;
+  const mx = p.reduce((a, [x]) => a + x, 0) / p.length;
+  const my = p.reduce((a, [, y]) => a + y, 0) / p.length;
+  const sxy = p.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0);
+  const sxx = p.reduce((a, [x]) => a + (x - mx) ** 2, 0);
+  return Math.round((sxy / sxx) * 100) / 100;
 }
 
 const mib = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;

@@ -118,7 +118,7 @@ export class Monitor {
   }
 
   /** The Prometheus text of /metrics. */
-  metrics(s: EngineSnapshot, memory: { rss: number; heapUsed: number }): string {
+  metrics(s: EngineSnapshot, memory: { rss: number; heapUsed: number; heapTotal: number; external: number }): string {
     const busy = s.slots.filter((x) => x.busy).length;
     return new Exposition()
       .counter('wf_prompt_tokens_total', 'Prompt tokens evaluated (tokens found in a KV cache are not counted).', this.promptTokens)
@@ -139,6 +139,8 @@ export class Monitor {
       .histogram('wf_time_between_tokens_seconds', 'Between consecutive generated tokens of one request, in seconds.', this.tbt)
       .gauge('process_resident_memory_bytes', 'Resident memory of the server process, in bytes.', memory.rss)
       .gauge('nodejs_heap_size_used_bytes', 'JavaScript heap in use, in bytes (wasm memory is not in it).', memory.heapUsed)
+      .gauge('nodejs_heap_size_total_bytes', 'JavaScript heap reserved by V8 (used or not), in bytes.', memory.heapTotal)
+      .gauge('nodejs_external_memory_bytes', 'Memory outside the JavaScript heap that V8 accounts for (buffers; wasm memory only when not shared), in bytes.', memory.external)
       .text();
   }
 
