@@ -194,6 +194,20 @@ export class KVPool {
     }
   }
 
+  /**
+   * Writes every position once (zeros), so the operating system commits the pool's memory now: a
+   * server's resident memory then includes its whole KV cache from the start (as llama.cpp, which
+   * clears its KV buffer when it makes it) instead of creeping up by up to this.byteSize as
+   * sequences first reach later positions under load. Sequences alone (the CLI) skip it: they
+   * commit only the positions they use.
+   */
+  commit(): void {
+    for (let l = 0; l < this.nLayers; l++) {
+      this.k[l]!.fill(0);
+      this.v[l]!.fill(0);
+    }
+  }
+
   /** bytes held */
   get byteSize(): number {
     return 2 * this.nLayers * this.size * this.kvDim * (this.type === 'f16' ? 2 : 4);

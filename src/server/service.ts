@@ -189,6 +189,7 @@ export class GenerationService {
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
+    pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
     this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, kv: new KVCache(pool), cached: [] as number[] }));
     const granule = (n: number) => Math.min(total, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
     this.scheduler = new Scheduler(
