@@ -320,34 +320,7 @@ export class GrammarEngine {
   }
 
   private async compileTags(format: TagFormat): Promise<XgCompiledGrammar> {
-    const lowered = await this.lowerSchemas(format);
-    return this.compiler.compileStructuralTag(JSON.stringify({ type: 'structural_tag', format: lowered }));
-  }
-
-  /** The format with each json_schema element replaced by its grammar (compact and strict, as above). */
-  private async lowerSchemas(f: TagFormat): Promise<TagFormat> {
-    switch (f.type) {
-      case 'json_schema': {
-        const text = typeof f.json_schema === 'string' ? f.json_schema : JSON.stringify(f.json_schema);
-        checkSchemaText(text);
-        const g = await this.xg.Grammar.fromJSONSchema(text, false, -1, [', ', ': '], true);
-        try {
-          return { type: 'grammar', grammar: g.toString() };
-        } finally {
-          g.dispose();
-        }
-      }
-      case 'sequence':
-      case 'or':
-        return { ...f, elements: await Promise.all(f.elements.map((e) => this.lowerSchemas(e))) };
-      case 'tag':
-        return { ...f, content: await this.lowerSchemas(f.content) };
-      case 'triggered_tags':
-      case 'tags_with_separator':
-        return { ...f, tags: (await Promise.all(f.tags.map((t) => this.lowerSchemas(t)))) as TagElement[] };
-      default:
-        return f;
-    }
+    return this.compiler.compileStructuralTag(await structuralTagText(this.xg, format));
   }
 
   dispose(): void {
@@ -356,6 +329,35 @@ export class GrammarEngine {
     this.compiler.dispose();
     this.info.dispose();
   }
+}
+
+/** XGrammar's structural tag JSON for a format, each json_schema element replaced by its grammar (compact and strict). */
+export async function structuralTagText(xg: Pick<XGrammarModule, 'Grammar'>, format: TagFormat): Promise<string> {
+  const lower = async (f: TagFormat): Promise<TagFormat> => {
+    switch (f.type) {
+      case 'json_schema': {
+        const text = typeof f.json_schema === 'string' ? f.json_schema : JSON.stringify(f.json_schema);
+        checkSchemaText(text);
+        const g = await xg.Grammar.fromJSONSchema(text, false, -1, [', ', ': '], true);
+        try {
+          return { type: 'grammar', grammar: g.toString() };
+        } finally {
+          g.dispose();
+        }
+      }
+      case 'sequence':
+      case 'or':
+        return { ...f, elements: await Promise.all(f.elements.map(lower)) };
+      case 'tag':
+        return { ...f, content: await lower(f.content) };
+      case 'triggered_tags':
+      case 'tags_with_separator':
+        return { ...f, tags: (await Promise.all(f.tags.map(lower))) as TagElement[] };
+      default:
+        return f;
+    }
+  };
+  return JSON.stringify({ type: 'structural_tag', format: await lower(format) });
 }
 
 /** A schema must be a JSON object (or a boolean, which JSON Schema allows). */
