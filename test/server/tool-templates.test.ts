@@ -205,3 +205,26 @@ for (const key of ['llama', 'hermes'] as const) {
     assert.match(p.json.error.message, /does not compile/);
   });
 }
+
+test('hermes: several calls in one reply, streamed: one opening delta per call, indexes in order, each validated', async () => {
+  const m = models.hermes;
+  const stream = m.client.chat.completions.stream({
+    model: 'tiny-test',
+    messages: user('Weather and time?'),
+    tools: TOOLS,
+    tool_choice: 'required',
+    seed: 7,
+    max_tokens: 1200,
+    logit_bias: bias(m.lm, 12),
+  });
+  const chunks: OpenAI.Chat.ChatCompletionChunk[] = [];
+  stream.on('chunk', (ch) => chunks.push(ch));
+  const done = await stream.finalChatCompletion();
+  const c = done.choices[0]!;
+  assert.equal(c.finish_reason, 'tool_calls');
+  const calls = checkCalls(c.message.tool_calls);
+  assert.ok(calls.length >= 2, `${calls.length} calls`);
+  const opening = chunks.flatMap((ch) => ch.choices[0]?.delta.tool_calls ?? []).filter((d) => d.id !== undefined);
+  assert.deepEqual(opening.map((d) => d.index), calls.map((_, i) => i));
+  assert.equal(c.message.content ?? '', '');
+});
