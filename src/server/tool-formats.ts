@@ -154,7 +154,10 @@ interface CallSyntax {
   close: string;
   /** calls only as the whole reply (Llama 3); else anywhere in the text (Hermes) */
   wholeReply: boolean;
-  /** a token-free prefix the model may write before a call (skipped when reading) */
+  /**
+   * a control token's text the model may write before a call, skipped when reading (the grammar
+   * never asks for it: XGrammar sees control tokens as empty, and replies normally omit their text)
+   */
   skip?: string;
 }
 
@@ -271,9 +274,10 @@ export class CallSyntaxReader implements ToolReader {
     const rest = this.buf.slice(this.pos);
     switch (this.state) {
       case 'start': {
-        // Llama 3: a call is the whole reply, so the first characters decide
-        let r = rest.trimStart();
-        if (s.skip && r.startsWith(s.skip)) r = r.slice(s.skip.length).trimStart();
+        // Llama 3: a call is the whole reply, so the first characters decide (as in the grammar:
+        // a reply starting with anything but '{' is text, so no whitespace is skipped here)
+        let r = rest;
+        if (s.skip && r.startsWith(s.skip)) r = r.slice(s.skip.length);
         else if (s.skip && s.skip.startsWith(r)) return;
         if (r.startsWith(s.open)) {
           this.pos = this.buf.length - r.length + s.open.length;

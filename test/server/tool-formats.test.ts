@@ -188,4 +188,6 @@ test('Llama 3 reader: a call is the whole reply (a <|python_tag|> before it skip
   assert.ok(r.kind === 'calls' && r.calls.length === 1 && r.calls[0]!.function.arguments === '{"city":"Paris","n":[1,{"x":2}]}');
   assert.deepEqual(L.parse('{"name": "get_wea'), { kind: 'text', content: '{"name": "get_wea' });
   assert.deepEqual(L.parse('Hi'), { kind: 'text', content: 'Hi' });
+  // as in the grammar, a reply that does not start with '{' is text, even if a call follows
+  assert.deepEqual(L.parse(' ' + call), { kind: 'text', content: ' ' + call });
 });
