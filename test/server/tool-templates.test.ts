@@ -13,7 +13,7 @@ import { byteLevelTokenizer } from '../../src/model/synthetic.js';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { parseChatRequest } from '../../src/server/requests.js';
 import { encodeChat, renderChat } from '../../src/tokenizer/chat-template.js';
-import { HERMES_TOOLS_TEMPLATE, LLAMA31_TOOLS_TEMPLATE } from '../helpers/tool-templates.js';
+import { HERMES_TOOLS_TEMPLATE, LLAMA31_TOOLS_TEMPLATE, OTHER_TOOLS_TEMPLATE } from '../helpers/tool-templates.js';
 import { EOS, postJson, startTestServer, tinyModel, type TestServer } from './helpers.js';
 
 interface Setup {
@@ -21,11 +21,12 @@ interface Setup {
   srv: TestServer;
   client: OpenAI;
 }
-const models: Record<'llama' | 'hermes', Setup> = {} as never;
+const models: Record<'llama' | 'hermes' | 'other', Setup> = {} as never;
 const ajv = new Ajv({ strict: false });
 
 before(async () => {
-  for (const [key, chatTemplate] of [['llama', LLAMA31_TOOLS_TEMPLATE], ['hermes', HERMES_TOOLS_TEMPLATE]] as const) {
+  const templates = [['llama', LLAMA31_TOOLS_TEMPLATE], ['hermes', HERMES_TOOLS_TEMPLATE], ['other', OTHER_TOOLS_TEMPLATE]] as const;
+  for (const [key, chatTemplate] of templates) {
     const lm = await tinyModel({ contextLength: 2048, tokenizer: { ...byteLevelTokenizer(264), chatTemplate } });
     const srv = await startTestServer(lm, { ctxSize: 2048, slots: 1, xgrammar: loadXGrammar() });
     models[key] = { lm, srv, client: new OpenAI({ baseURL: srv.base, apiKey: 'sk-test', maxRetries: 0, timeout: 60000 }) };
@@ -90,7 +91,7 @@ function checkCalls(calls: OpenAI.Chat.ChatCompletionMessageToolCall[] | undefin
 }
 
 test('the servers recognise the two template families', async () => {
-  for (const [key, want] of [['llama', 'llama3-json'], ['hermes', 'hermes']] as const) {
+  for (const [key, want] of [['llama', 'llama3-json'], ['hermes', 'hermes'], ['other', 'template-generic']] as const) {
     const res = await fetch(`${models[key].srv.url}/v1/models`);
     const body = (await res.json()) as { data: { meta: { tool_format: string } }[] };
     assert.equal(body.data[0]!.meta.tool_format, want);
@@ -227,4 +228,17 @@ test('hermes: several calls in one reply, streamed: one opening delta per call, 
   const opening = chunks.flatMap((ch) => ch.choices[0]?.delta.tool_calls ?? []).filter((d) => d.id !== undefined);
   assert.deepEqual(opening.map((d) => d.index), calls.map((_, i) => i));
   assert.equal(c.message.content ?? '', '');
+});
+
+test('a template that takes tools in a format not recognised: tools through the template, the generic envelope as the reply', async () => {
+  const m = models.other;
+  const body = { model: 'tiny-test', messages: user('Weather?'), tools: TOOLS, tool_choice: 'required' as const, seed: 3, max_tokens: 300, logit_bias: bias(m.lm), stream_options: { include_usage: true } };
+  const stream = m.client.chat.completions.stream(body);
+  const done = await stream.finalChatCompletion();
+  assert.equal(done.choices[0]!.finish_reason, 'tool_calls');
+  checkCalls(done.choices[0]!.message.tool_calls);
+  const p = expectedPrompt(m, { ...body, stream: true });
+  assert.match(p.text, /^Functions: \[\{"type": "function", "function": \{"name": "get_weather"/);
+  assert.match(p.text, /\{"tool_calls": \[/);
+  assert.equal(done.usage?.prompt_tokens, p.tokens);
 });
