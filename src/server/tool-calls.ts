@@ -110,7 +110,7 @@ export function parseTools(b: Body): ToolsRequest | undefined {
 }
 
 /** The tools a reply may call under this choice. */
-function callable(req: ToolsRequest): ToolDef[] {
+export function callable(req: ToolsRequest): ToolDef[] {
   const c = req.choice;
   return typeof c === 'object' ? req.tools.filter((t) => t.name === c.name) : req.tools;
 }

@@ -23,13 +23,13 @@ import { Template } from '@huggingface/jinja';
 import type { GrammarSpec, TagElement, TagFormat } from '../generate/grammar.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import {
+  callable,
   envelopeOf,
   parseToolReply,
   toolCallId,
   toolGrammar,
   ToolReplyStream,
   type ToolCall,
-  type ToolDef,
   type ToolReply,
   type ToolsRequest,
   type ToolStreamEvent,
@@ -139,11 +139,6 @@ const GENERIC: ToolFormat = {
 };
 
 const TEMPLATE_GENERIC: ToolFormat = { ...GENERIC, name: 'template-generic', inTemplate: true };
-
-function callable(req: ToolsRequest): ToolDef[] {
-  const c = req.choice;
-  return typeof c === 'object' ? req.tools.filter((t) => t.name === c.name) : req.tools;
-}
 
 const oneOf = (elements: TagFormat[]): TagFormat => (elements.length === 1 ? elements[0]! : { type: 'or', elements });
 
