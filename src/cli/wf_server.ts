@@ -219,7 +219,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     }
     const tpl = running.service.templateChoice;
     if (tpl.warning) log(`${prog}: warning: ${tpl.warning}`);
-    log(`${prog}: chat template: ${describeChatTemplate(tpl)}`);
+    log(`${prog}: chat template: ${describeChatTemplate(tpl)} | tool calls: ${info.tool_format}`);
     const warning = contextWarning(info.n_ctx, info.n_ctx_slot, info.n_ctx_train);
     if (warning) log(`${prog}: ${warning}`);
     if (apiKeys) {

@@ -41,6 +41,11 @@ interface XgCompiler {
     maxWhitespaceCnt?: number,
   ): Promise<XgCompiledGrammar>;
   compileGrammar(grammar: string, rootRule?: string): Promise<XgCompiledGrammar>;
+  compileStructuralTag(structuralTag: string): Promise<XgCompiledGrammar>;
+  dispose(): void;
+}
+interface XgGrammar {
+  toString(): string;
   dispose(): void;
 }
 interface XgMatcher {
@@ -59,6 +64,15 @@ export interface XGrammarModule {
       stopTokenIds?: number[],
     ): Promise<XgTokenizerInfo>;
   };
+  Grammar: {
+    fromJSONSchema(
+      schema: string,
+      anyWhitespace?: boolean,
+      indent?: number,
+      separators?: [string, string],
+      strictMode?: boolean,
+    ): Promise<XgGrammar>;
+  };
   GrammarCompiler: { createGrammarCompiler(info: XgTokenizerInfo, cacheEnabled?: boolean): Promise<XgCompiler> };
   GrammarMatcher: {
     createGrammarMatcher(compiled: XgCompiledGrammar, stopTokens?: number[]): Promise<XgMatcher>;
@@ -73,7 +87,34 @@ export type GrammarSpec =
   /** JSON matching a JSON Schema (an object, or its JSON text) */
   | { type: 'json_schema'; schema: unknown }
   /** a GBNF grammar (llama.cpp's format; XGrammar's EBNF reads it), root rule `root` */
-  | { type: 'gbnf'; grammar: string };
+  | { type: 'gbnf'; grammar: string }
+  /** text with structure (tool calls in a model's own format): XGrammar's structural tag */
+  | { type: 'structural_tag'; format: TagFormat };
+
+/**
+ * The part of XGrammar's structural tag formats used here. A `json_schema` element is compiled
+ * like a json_schema spec (compact, strict, bounded whitespace), not with the structural tag's
+ * own JSON settings (which allow any amount of whitespace).
+ */
+export type TagFormat =
+  | { type: 'const_string'; value: string }
+  | { type: 'json_schema'; json_schema: unknown }
+  /** EBNF (GBNF), root rule `root` */
+  | { type: 'grammar'; grammar: string }
+  | { type: 'sequence'; elements: TagFormat[] }
+  | { type: 'or'; elements: TagFormat[] }
+  | TagElement
+  /** free text in which a trigger starts one of the tags */
+  | { type: 'triggered_tags'; triggers: string[]; tags: TagElement[]; at_least_one?: boolean; stop_after_first?: boolean }
+  /** nothing but tags, with a separator between them */
+  | { type: 'tags_with_separator'; tags: TagElement[]; separator: string; at_least_one?: boolean; stop_after_first?: boolean };
+
+export interface TagElement {
+  type: 'tag';
+  begin: string;
+  content: TagFormat;
+  end: string;
+}
 
 /** A grammar that cannot be compiled: a syntax error, an unsupported schema feature... */
 export class GrammarError extends Error {
@@ -149,6 +190,8 @@ function keyOf(spec: GrammarSpec): string {
       return `json_schema:${typeof spec.schema === 'string' ? spec.schema : JSON.stringify(spec.schema)}`;
     case 'gbnf':
       return `gbnf:${spec.grammar}`;
+    case 'structural_tag':
+      return `structural_tag:${JSON.stringify(spec.format)}`;
   }
 }
 
@@ -271,7 +314,13 @@ export class GrammarEngine {
       case 'gbnf':
         if (typeof spec.grammar !== 'string' || spec.grammar.trim() === '') throw new GrammarError('the grammar is empty');
         return this.compiler.compileGrammar(spec.grammar, 'root');
+      case 'structural_tag':
+        return this.compileTags(spec.format);
     }
+  }
+
+  private async compileTags(format: TagFormat): Promise<XgCompiledGrammar> {
+    return this.compiler.compileStructuralTag(await structuralTagText(this.xg, format));
   }
 
   dispose(): void {
@@ -280,6 +329,35 @@ export class GrammarEngine {
     this.compiler.dispose();
     this.info.dispose();
   }
+}
+
+/** XGrammar's structural tag JSON for a format, each json_schema element replaced by its grammar (compact and strict). */
+export async function structuralTagText(xg: Pick<XGrammarModule, 'Grammar'>, format: TagFormat): Promise<string> {
+  const lower = async (f: TagFormat): Promise<TagFormat> => {
+    switch (f.type) {
+      case 'json_schema': {
+        const text = typeof f.json_schema === 'string' ? f.json_schema : JSON.stringify(f.json_schema);
+        checkSchemaText(text);
+        const g = await xg.Grammar.fromJSONSchema(text, false, -1, [', ', ': '], true);
+        try {
+          return { type: 'grammar', grammar: g.toString() };
+        } finally {
+          g.dispose();
+        }
+      }
+      case 'sequence':
+      case 'or':
+        return { ...f, elements: await Promise.all(f.elements.map(lower)) };
+      case 'tag':
+        return { ...f, content: await lower(f.content) };
+      case 'triggered_tags':
+      case 'tags_with_separator':
+        return { ...f, tags: (await Promise.all(f.tags.map(lower))) as TagElement[] };
+      default:
+        return f;
+    }
+  };
+  return JSON.stringify({ type: 'structural_tag', format: await lower(format) });
 }
 
 /** A schema must be a JSON object (or a boolean, which JSON Schema allows). */

@@ -59,8 +59,8 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
       ex.ternLut(a[0]!, u0, u1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!);
       return;
     case JOB_INT8:
-      // m, d, groups, chunks, rows, q16, scales, nTok, out
-      ex.int8Mm(a[0]!, a[1]!, u0, u1, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!);
+      // m, d, groups, chunks, rows, q16, scales, nTok, out, interleaved tiles of 4 tokens
+      ex.int8Mm(a[0]!, a[1]!, u0, u1, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!);
       return;
     case JOB_FLOAT:
       // m, f16 (1) or f32 (0), groups, chunks, rows, x, nTok, out

@@ -397,12 +397,15 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const xOwned = this.owned(x);
     const outOwned = this.owned(out);
     const stride = m.chunks * 16;
-    const [xs, q16, sc, os] = this.scratch([xOwned ? 0 : nTok * cols * 4, nTok * stride * 2, nTok * 4, outOwned ? 0 : nTok * rows * 4], 'int8Matmul');
+    const tiled = nTok >> 2 << 2; // tokens in full tiles of 4 (int8Tiles4 in wasm/int8.ts)
+    const [xs, q16, sc, os, at] = this.scratch([xOwned ? 0 : nTok * cols * 4, nTok * stride * 2, nTok * 4, outOwned ? 0 : nTok * rows * 4,
+      tiled * stride * 2], 'int8Matmul');
     const xPtr = xOwned ? x.byteOffset : xs!;
     if (!xOwned) this.f32(xPtr, nTok * cols).set(x.subarray(0, nTok * cols));
     this.ex.quantizeWide(xPtr, nTok, cols, q16!, stride, sc!);
+    if (tiled > 0) this.ex.interleaveWide(q16!, nTok, m.chunks, at!);
     const o = outOwned ? out.byteOffset : os!;
-    this.setArgs(m.ptr, m.dPtr, m.groups, m.chunks, rows, q16!, sc!, nTok, o);
+    this.setArgs(m.ptr, m.dPtr, m.groups, m.chunks, rows, q16!, sc!, nTok, o, tiled > 0 ? at! : 0);
     this.run(JOB_INT8, rows * cols * nTok);
     if (!outOwned) out.set(this.f32(o, nTok * rows));
   }

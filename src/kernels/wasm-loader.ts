@@ -73,7 +73,8 @@ export interface KernelExports {
   lutTables(q: number, qStride: number, nTok: number, cols: number, pairs: number, tables: number): void;
   packLut(src: number, rows: number, cols: number, dst: number): number;
   int8Mm(m: number, d: number, g0: number, g1: number, chunks: number, rows: number, q16: number,
-    scales: number, nTok: number, out: number): void;
+    scales: number, nTok: number, out: number, interleaved: number): void;
+  interleaveWide(q16: number, nTok: number, chunks: number, dst: number): void;
   int8Row(m: number, d: number, row: number, chunks: number, cols: number, out: number): void;
   floatMmF16(m: number, g0: number, g1: number, chunks: number, rows: number, x: number, nTok: number, out: number): void;
   floatMmF32(m: number, g0: number, g1: number, chunks: number, rows: number, x: number, nTok: number, out: number): void;

@@ -29,7 +29,8 @@ import type { GenerationEvent } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
 import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
 import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
-import { parseToolReply, ToolReplyStream, type ToolStreamEvent, type ToolsRequest } from './tool-calls.js';
+import type { ToolStreamEvent, ToolsRequest } from './tool-calls.js';
+import type { ToolFormat } from './tool-formats.js';
 import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
@@ -53,7 +54,7 @@ export interface HttpServerOptions {
 type Method = 'GET' | 'POST';
 
 /** What a generation route needs of its request (chat requests may have tools). */
-type Params = GenerationParams & { tools?: ToolsRequest };
+type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
 
 interface Ctx {
   req: IncomingMessage;
@@ -431,7 +432,7 @@ export class ApiServer {
   }
 
   private async chatCompletions(ctx: Ctx): Promise<void> {
-    const req = parseChatRequest(await readJson(ctx, this.maxBody), this.service.vocabSize);
+    const req = parseChatRequest(await readJson(ctx, this.maxBody), this.service.vocabSize, this.service.toolFormat);
     const prompt = this.service.chatPrompt(req);
     await this.generate(ctx, 'chat', req, prompt);
   }
@@ -497,7 +498,7 @@ export class ApiServer {
             u,
             want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)),
             extra,
-            params.tools ? parseToolReply(info.result.text) : undefined,
+            params.tools && params.toolFormat ? params.toolFormat.parse(info.result.text) : undefined,
           )
         : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
     sendJson(ctx.res, 200, body);
@@ -511,9 +512,9 @@ export class ApiServer {
     const want = params.logprobs;
     res.writeHead(200, SSE_HEADERS);
     res.flushHeaders();
-    // with tools, the reply is an envelope (tool-calls.ts), read as it streams: its text goes out as
-    // content, its calls as tool_calls deltas; the role chunk waits until the kind is known
-    const envelope = kind === 'chat' && params.tools !== undefined ? new ToolReplyStream() : undefined;
+    // with tools, the reply is read as it streams, in the model's tool format (tool-formats.ts): its
+    // text goes out as content, its calls as tool_calls deltas; the role chunk waits for the first
+    const envelope = kind === 'chat' && params.tools !== undefined ? params.toolFormat?.reader() : undefined;
     let opened = false;
     const sendTool = (events: ToolStreamEvent[]) => {
       for (const e of events) {

@@ -14,7 +14,8 @@ import type { GrammarSpec } from '../generate/grammar.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { ApiError, invalidParam, invalidType, missingParam, unsupported } from './errors.js';
-import { envelopeOf, parseTools, toolGrammar, withToolPrompt, type ToolsRequest } from './tool-calls.js';
+import { parseTools, withToolPrompt, type ToolsRequest } from './tool-calls.js';
+import { templateTools, TOOL_FORMATS, type ToolFormat } from './tool-formats.js';
 
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
 /** Most top alternatives reported per token. */
@@ -47,6 +48,10 @@ export interface ChatRequest extends GenerationParams {
   messages: ChatMessage[];
   /** tools the reply may call (absent: none, or tool_choice 'none') */
   tools?: ToolsRequest;
+  /** how the model is shown the tools and writes its calls (tool-formats.ts) */
+  toolFormat?: ToolFormat;
+  /** extra chat template variables (`tools`, for templates that take them) */
+  templateVariables?: Record<string, unknown>;
 }
 
 type Body = Record<string, unknown>;
@@ -291,14 +296,13 @@ function parseMessageToolCalls(v: unknown, i: number) {
     if (typeof f.name !== 'string') throw f.name === undefined ? missingParam(`${q}.function.name`) : invalidType(`${q}.function.name`, 'a string', f.name);
     const args = f.arguments ?? '{}';
     if (typeof args !== 'string') throw invalidType(`${q}.function.arguments`, 'a string of JSON', args);
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(args);
+      JSON.parse(args);
     } catch {
       throw invalidParam(`${q}.function.arguments`, `'${q}.function.arguments' is not valid JSON`);
     }
     const id = typeof c.id === 'string' ? c.id : '';
-    return { id, type: 'function' as const, function: { name: f.name, arguments: args }, parsed };
+    return { id, type: 'function' as const, function: { name: f.name, arguments: args } };
   });
 }
 
@@ -312,17 +316,14 @@ export function parseMessages(v: unknown): ChatMessage[] {
     if (!ROLES.has(m.role)) {
       throw invalidParam(`messages[${i}].role`, `unknown role ${JSON.stringify(m.role)} (system, developer, user, assistant or tool)`);
     }
-    let content = messageContent(m, i);
+    const content = messageContent(m, i);
     // 'developer' is OpenAI's newer name for the system message
     const msg: ChatMessage = { role: m.role === 'developer' ? 'system' : m.role, content };
     if (typeof m.name === 'string') msg.name = m.name;
     if (m.role === 'assistant' && present(m, 'tool_calls')) {
       const calls = parseMessageToolCalls(m.tool_calls, i);
+      // shown to the model in its tool format's way (tool-formats.ts: history)
       msg.tool_calls = calls.map(({ id, type, function: f }) => ({ id, type, function: f }));
-      // the model sees its earlier calls as the envelope it writes (tool-calls.ts)
-      const envelope = envelopeOf(calls.map((c) => ({ name: c.function.name, arguments: c.parsed })));
-      content = content ? `${content}\n${envelope}` : envelope;
-      msg.content = content;
     }
     if (m.role === 'tool') {
       if (typeof m.tool_call_id !== 'string') {
@@ -334,9 +335,10 @@ export function parseMessages(v: unknown): ChatMessage[] {
   });
 }
 
-export function parseChatRequest(body: unknown, vocabSize: number): ChatRequest {
+/** `format`: the model's tool format (tool-formats.ts; default the generic one). */
+export function parseChatRequest(body: unknown, vocabSize: number, format: ToolFormat = TOOL_FORMATS.generic): ChatRequest {
   const b = asObject(body);
-  let messages = parseMessages(b.messages);
+  let messages = format.history(parseMessages(b.messages));
   const tools = parseTools(b);
   const common = parseCommon(b, vocabSize, ['max_completion_tokens', 'max_tokens', 'n_predict']);
   const wantLogprobs = bool(b, 'logprobs') ?? false;
@@ -348,10 +350,13 @@ export function parseChatRequest(body: unknown, vocabSize: number): ChatRequest 
       throw invalidParam(common.constraint.param, `'${common.constraint.param}' cannot be combined with 'tools' (unless tool_choice is "none")`);
     }
     if (common.ignoreEos) throw invalidParam('ignore_eos', "'ignore_eos' cannot be combined with 'tools'");
-    messages = withToolPrompt(messages, tools);
+    if (format.inTemplate) req.templateVariables = { tools: templateTools(tools) };
+    // the envelope formats are described in the system prompt (with the tools, unless the template shows them)
+    if (format.envelope) messages = withToolPrompt(messages, tools, !format.inTemplate);
     req.messages = messages;
     req.tools = tools;
-    req.constraint = { spec: toolGrammar(tools), param: 'tools' };
+    req.toolFormat = format;
+    req.constraint = { spec: format.grammar(tools), param: 'tools' };
   }
   return req;
 }

@@ -158,7 +158,7 @@ export function chatCompletion(
 ) {
   const message =
     reply?.kind === 'calls'
-      ? { role: 'assistant' as const, content: null, refusal: null, tool_calls: reply.calls }
+      ? { role: 'assistant' as const, content: reply.content ?? null, refusal: null, tool_calls: reply.calls }
       : { role: 'assistant' as const, content: reply ? reply.content : result.text, refusal: null };
   return {
     ...envelope(base, 'chat.completion'),

@@ -22,6 +22,7 @@ import { KVCache } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import type { TokenConstraint } from '../generate/constraint.js';
+import { detectToolFormat, type ToolFormat } from './tool-formats.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
@@ -99,6 +100,8 @@ export interface ModelInfo {
   chat_template: string;
   /** why that chat template */
   chat_template_reason: string;
+  /** how tools are shown and calls written (tool-formats.ts): generic, template-generic, llama3-json, hermes */
+  tool_format: string;
 }
 
 /**
@@ -156,6 +159,8 @@ export class GenerationService {
   private readonly template: string | undefined;
   /** the chat template in use and why */
   readonly templateChoice: ChatTemplateChoice;
+  /** how the model is shown tools and writes calls, from its chat template (tool-formats.ts) */
+  readonly toolFormat: ToolFormat;
   private readonly special: boolean;
   private readonly maxTokensCap: number | undefined;
   private readonly active = new Set<AbortController>();
@@ -184,6 +189,7 @@ export class GenerationService {
     this.xgrammar = opts.xgrammar;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
+    this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
@@ -249,6 +255,7 @@ export class GenerationService {
       lm_head: this.model.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,
+      tool_format: this.toolFormat.name,
     };
   }
 
@@ -285,7 +292,8 @@ export class GenerationService {
   chatPrompt(req: ChatRequest | { messages: ChatMessage[] }): number[] {
     let tokens: number[];
     try {
-      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true });
+      const variables = 'templateVariables' in req ? req.templateVariables : undefined;
+      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables });
     } catch (e) {
       throw invalidParam('messages', (e as Error).message);
     }

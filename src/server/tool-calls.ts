@@ -37,8 +37,8 @@ export interface ToolCall {
   function: { name: string; arguments: string };
 }
 
-/** The reply of a request with tools: text, or tool calls. */
-export type ToolReply = { kind: 'text'; content: string } | { kind: 'calls'; calls: ToolCall[] };
+/** The reply of a request with tools: text, or tool calls (with the text written beside them, in formats that allow it). */
+export type ToolReply = { kind: 'text'; content: string } | { kind: 'calls'; calls: ToolCall[]; content?: string };
 
 type Body = Record<string, unknown>;
 const isObject = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -110,7 +110,7 @@ export function parseTools(b: Body): ToolsRequest | undefined {
 }
 
 /** The tools a reply may call under this choice. */
-function callable(req: ToolsRequest): ToolDef[] {
+export function callable(req: ToolsRequest): ToolDef[] {
   const c = req.choice;
   return typeof c === 'object' ? req.tools.filter((t) => t.name === c.name) : req.tools;
 }
@@ -137,12 +137,15 @@ export function toolGrammar(req: ToolsRequest): GrammarSpec {
   return { type: 'json_schema', schema: envelopeSchema(req) };
 }
 
-/** The system text describing the tools and the reply format. */
-export function toolSystemPrompt(req: ToolsRequest): string {
-  const lines = ['You can call the following tools (functions). Each is listed with its name, what it does, and the JSON Schema of its arguments.'];
-  for (const t of req.tools) {
-    lines.push(`- ${t.name}${t.description ? `: ${t.description}` : ''}`, `  arguments: ${JSON.stringify(t.parameters)}`);
-  }
+/** The system text describing the tools (unless `listTools` is false: the template shows them) and the reply format. */
+export function toolSystemPrompt(req: ToolsRequest, listTools = true): string {
+  const lines: string[] = [];
+  if (listTools) {
+    lines.push('You can call the following tools (functions). Each is listed with its name, what it does, and the JSON Schema of its arguments.');
+    for (const t of req.tools) {
+      lines.push(`- ${t.name}${t.description ? `: ${t.description}` : ''}`, `  arguments: ${JSON.stringify(t.parameters)}`);
+    }
+  } else lines.push('You can call the tools (functions) you were given.');
   const calls = req.parallel ? 'one or more tools' : 'one tool';
   const c = req.choice;
   lines.push('', 'Reply with exactly one JSON object and nothing else.');
@@ -158,8 +161,8 @@ export function toolSystemPrompt(req: ToolsRequest): string {
 }
 
 /** Messages with the tool description added to the system message (or as a new first one). */
-export function withToolPrompt(messages: ChatMessage[], req: ToolsRequest): ChatMessage[] {
-  const text = toolSystemPrompt(req);
+export function withToolPrompt(messages: ChatMessage[], req: ToolsRequest, listTools = true): ChatMessage[] {
+  const text = toolSystemPrompt(req, listTools);
   if (messages[0]?.role === 'system') {
     return [{ ...messages[0], content: `${messages[0].content}\n\n${text}` }, ...messages.slice(1)];
   }

@@ -191,7 +191,7 @@ for (const cfg of configs) {
           ref.int8Row(mr, r, rowr);
           assertSameF32(row, rowr, `int8Row ${r}`);
         }
-        for (const nTok of [1, 3, 17]) {
+        for (const nTok of [1, 3, 8, 17]) { // 8 and 17: tiles of 4 tokens (17: plus one left over)
           const x = floats(nTok * cols, 4);
           const out = k.allocF32(nTok * rows), expect = new Float32Array(nTok * rows);
           k.int8Matmul(m, x, nTok, out);

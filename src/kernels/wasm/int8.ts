@@ -52,11 +52,69 @@ function int8Groups3(pa: usize, pb: usize, pc: usize, chunks: i32, q16: usize, s
   store<f32>(oc, finishRow(c2, s, dc + 8), 8); store<f32>(oc, finishRow(c3, s, dc + 12), 12);
 }
 
-/** out[t * rows + r] = f32(f32(dot) / s_t) * d_r for rows of groups [g0, g1), tokens t < nTok. */
+/** Interleaves the int16 activations of full tiles of 4 tokens for int8Tiles4: tile i, chunk j,
+ *  token t at dst + ((i * chunks + j) * 4 + t) * 32 (the chunk's 16 int16 of that token). */
+export function interleaveWide(q16: usize, nTok: i32, chunks: i32, dst: usize): void {
+  const actBytes = <usize>chunks << 5;
+  let o = dst;
+  for (let t = 0; t + 4 <= nTok; t += 4) {
+    const a = q16 + <usize>t * actBytes;
+    for (let j = 0; j < chunks; j++) {
+      const c = <usize>j << 5;
+      for (let i = 0; i < 4; i++) {
+        const src = a + <usize>i * actBytes + c;
+        v128.store(o, v128.load(src));
+        v128.store(o, v128.load(src, 16), 16);
+        o += 32;
+      }
+    }
+  }
+}
+
+/** One group of rows, every full tile of 4 tokens (interleaved by interleaveWide at A): each row's
+ *  16 weights of a chunk are sign-extended once and dotted with the four tokens' activations, so the
+ *  widening is shared by 4 tokens (the token-at-a-time loop below widens every weight per token).
+ *  Integer sums are exact, so the outputs are the same bits as that loop's. */
+function int8Tiles4(wg: usize, r0: i32, nValid: i32, chunks: i32, A: usize, tiles: i32, scales: usize,
+                    d: usize, rows: i32, out: usize): void {
+  const tileBytes = <usize>chunks << 7;
+  const outStride = <usize>rows << 2;
+  for (let tt = 0; tt < tiles; tt++) {
+    const at = A + <usize>tt * tileBytes;
+    const sc = scales + (<usize>tt << 4);
+    const s0 = load<f32>(sc), s1 = load<f32>(sc, 4), s2 = load<f32>(sc, 8), s3 = load<f32>(sc, 12);
+    for (let i = 0; i < nValid; i++) {
+      let p = wg + (<usize>i << 4);
+      let ap = at;
+      let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
+      for (let j = 0; j < chunks; j++) {
+        const v = v128.load(p);
+        const lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
+        c0 = i32x4.add(c0, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap)), i32x4.dot_i16x8_s(hi, v128.load(ap, 16))));
+        c1 = i32x4.add(c1, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap, 32)), i32x4.dot_i16x8_s(hi, v128.load(ap, 48))));
+        c2 = i32x4.add(c2, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap, 64)), i32x4.dot_i16x8_s(hi, v128.load(ap, 80))));
+        c3 = i32x4.add(c3, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap, 96)), i32x4.dot_i16x8_s(hi, v128.load(ap, 112))));
+        p += 64;
+        ap += 128;
+      }
+      const r = r0 + i;
+      const dr = load<f32>(d + (<usize>r << 2));
+      const o = out + ((<usize>(tt << 2) * <usize>rows + <usize>r) << 2);
+      store<f32>(o, (<f32>hsum32(c0) / s0) * dr);
+      store<f32>(o + outStride, (<f32>hsum32(c1) / s1) * dr);
+      store<f32>(o + 2 * outStride, (<f32>hsum32(c2) / s2) * dr);
+      store<f32>(o + 3 * outStride, (<f32>hsum32(c3) / s3) * dr);
+    }
+  }
+}
+
+/** out[t * rows + r] = f32(f32(dot) / s_t) * d_r for rows of groups [g0, g1), tokens t < nTok.
+ *  For nTok >= 4, A holds the full tiles of 4 tokens interleaved by interleaveWide. */
 export function int8Mm(m: usize, d: usize, g0: i32, g1: i32, chunks: i32, rows: i32, q16: usize,
-                       scales: usize, nTok: i32, out: usize): void {
+                       scales: usize, nTok: i32, out: usize, A: usize): void {
   const groupBytes = <usize>chunks << 6;
   const actBytes = <usize>chunks << 5;
+  const tiles = nTok >> 2;
   let gStart = g0;
   if (nTok == 1) {
     // decode: full groups three streams at a time (thirds of the range); the rest below
@@ -74,7 +132,8 @@ export function int8Mm(m: usize, d: usize, g0: i32, g1: i32, chunks: i32, rows: 
   for (let g = gStart; g < g1; g++) {
     const wg = m + <usize>g * groupBytes;
     const r0 = g << 2;
-    for (let t = 0; t < nTok; t++) {
+    if (tiles > 0) int8Tiles4(wg, r0, min(4, rows - r0), chunks, A, tiles, scales, d, rows, out);
+    for (let t = tiles << 2; t < nTok; t++) {
       let p = wg;
       let ap = q16 + <usize>t * actBytes;
       let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);

@@ -5,7 +5,7 @@
 export { quantize, quantizeWide, quantizeWeightRow, rmsnorm, memsum } from './norm';
 export { ternR4, packR4, interleaveActs } from './ternary-r4';
 export { ternLut, lutTables, packLut } from './ternary-lut';
-export { int8Mm, int8Row } from './int8';
+export { int8Mm, int8Row, interleaveWide } from './int8';
 export { floatMmF16, floatMmF32 } from './float-matmul';
 export { attnRows, attnRowsF16, attnMerge } from './attention';
 export { relu2Gate, siluGate, addTo, rope } from './elementwise';

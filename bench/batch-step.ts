@@ -1,0 +1,93 @@
+// Decode-step cost against batch size: B sequences (each with a prompt already cached) advance one
+// token each in ONE forward pass, as the server's continuous batching does. Prints ms per step,
+// aggregate tokens/s and the per-kernel split of the step (time inside each Kernels method), for
+// B = 1, 2, 4, 8 on the 2B4T-shaped synthetic model. The ratio that matters for serving is
+// "B rows per step / cost of the step" against B = 1.
+//
+//   npm run build && node dist/bench/batch-step.js [--threads 2] [--type tq2_0] [--steps 16] [--ctx 128]
+//                                                 [--batches 1,2,4,8] [--out bench/results/batch-step.json]
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { BITNET_2B4T_SHAPE, byteLevelTokenizer } from '../src/model/synthetic.js';
+import { writeSyntheticModelFile } from './synthetic-file.js';
+import { loadModelFile } from '../src/node/model-file.js';
+import { addRows, createBatch } from '../src/model/forward.js';
+import { KVCache } from '../src/model/kv-cache.js';
+import type { Kernels } from '../src/kernels/api.js';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1]! : def;
+}
+
+async function main(): Promise<void> {
+  const threads = Number(arg('threads', '2'));
+  const type = arg('type', 'tq2_0') as 'tq2_0' | 'i2_s' | 'tq1_0';
+  const steps = Number(arg('steps', '16'));
+  const ctx = Number(arg('ctx', '128'));
+  const batches = arg('batches', '1,2,4,8').split(',').map(Number);
+  const out = arg('out', 'bench/results/batch-step.json');
+  const dir = join(tmpdir(), 'wf-bench');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `bitnet-2b4t-shape-30L-${type}.gguf`);
+  if (!existsSync(path)) {
+    await writeSyntheticModelFile(path, { ...BITNET_2B4T_SHAPE, weightType: type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1 });
+  }
+  const lm = await loadModelFile(path, { threads });
+  const k = lm.kernels as unknown as Record<string, unknown>;
+  const split = new Map<string, number>();
+  for (const name of ['quantize', 'ternaryMatmul', 'int8Matmul', 'floatMatmul', 'rmsnorm', 'gatedActivation', 'addInPlace', 'rope', 'attention', 'int8Row']) {
+    const f = k[name] as (...a: unknown[]) => unknown;
+    k[name] = (...a: unknown[]) => {
+      const t = performance.now();
+      const r = f.apply(lm.kernels, a);
+      split.set(name, (split.get(name) ?? 0) + performance.now() - t);
+      return r;
+    };
+  }
+  const maxB = Math.max(...batches);
+  const c = lm.config;
+  const fwd = lm.model.createForward(maxB, maxB, ctx + steps + 8);
+  const caches = Array.from({ length: maxB }, () => new KVCache(lm.kernels as Kernels, c.nLayers, ctx + steps + 8, c.nKVHeads, c.headDim));
+  const b = createBatch(maxB);
+  const prompt = Array.from({ length: ctx }, (_, i) => (i * 7919) % 256);
+  for (let s = 0; s < maxB; s++) {
+    for (let i = 0; i < ctx; i += maxB) {
+      b.n = 0;
+      addRows(b, s, prompt.slice(i, i + maxB), i, 'none');
+      await fwd.run(b, caches);
+    }
+  }
+  // warm-up of the decode path at every batch size
+  for (const B of batches) {
+    b.n = 0;
+    for (let s = 0; s < B; s++) addRows(b, s, [1], ctx);
+    await fwd.run(b, caches);
+  }
+  const rows: Record<string, unknown>[] = [];
+  for (const B of batches) {
+    split.clear();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      b.n = 0;
+      for (let s = 0; s < B; s++) addRows(b, s, [1 + i], ctx + i);
+      await fwd.run(b, caches);
+    }
+    const ms = (performance.now() - t0) / steps;
+    const per = Object.fromEntries([...split].map(([n, t]) => [n, +(t / steps).toFixed(2)]));
+    const row = { batch: B, ms_per_step: +ms.toFixed(2), tokens_per_s: +((B * 1000) / ms).toFixed(2), split_ms: per };
+    rows.push(row);
+    console.log(`B=${B}  ${ms.toFixed(1)} ms/step  ${((B * 1000) / ms).toFixed(1)} tok/s  ` +
+      [...split].sort((x, y) => y[1] - x[1]).map(([n, t]) => `${n} ${(t / steps).toFixed(1)}`).join('  '));
+  }
+  const base = rows[0] as { tokens_per_s: number };
+  for (const r of rows as { batch: number; tokens_per_s: number }[]) console.log(`B=${r.batch}: x${(r.tokens_per_s / base.tokens_per_s).toFixed(2)} of B=${(rows[0] as { batch: number }).batch}`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), threads, type, ctx, kernels: lm.kernels.name, rows }, null, 2));
+  lm.dispose();
+}
+
+void main();
