@@ -48,7 +48,10 @@ export interface GenerationModel {
   isEndOfGeneration(id: number): boolean;
   /** Control tokens (GGUF token type 3: BOS, <|eot_id|>, reserved ...), which are not text unless options.special. */
   isControl?(id: number): boolean;
-  /** Runs `tokens` at positions startPos.. and returns the logits of the last one. */
+  /**
+   * Runs `tokens` at positions startPos.. and returns the logits of the last one. The array may be
+   * the model's own buffer, reused by its next evaluate(): generate() is done with it by then.
+   */
   evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array>;
   /** Forgets all positions (called once before the prompt is evaluated from position 0). */
   reset?(): void | Promise<void>;
