@@ -7,8 +7,10 @@
 // Per server, in order:
 //   cold     the first request after start (prompt of --prompt-tokens, --tokens greedy tokens): TTFT, tok/s
 //   single   the same request again, warm (twice; the better one counts): TTFT when idle, tok/s of one stream
-//   load     --streams concurrent streams x --requests requests each: aggregate tok/s, TTFT p50/p99, time
-//            between tokens p50/p99, errors
+//   load     --streams concurrent streams x --requests requests each: aggregate tok/s (all tokens over
+//            the wall time, prompt reading included), the aggregate while every stream decodes (from
+//            the last stream's first token to the first stream's last), TTFT p50/p99, time between
+//            tokens p50/p99, errors
 //   joining  a new request while (streams - 1) streams decode: its TTFT, against the idle TTFT
 // Streams use /v1/completions with temperature 0 and ignore_eos (every request generates --tokens).
 // Times between tokens are read from the stream's chunks, so every token must send one: wf_server is
@@ -86,6 +88,8 @@ interface StreamResult {
   ok: boolean;
   error?: string;
   ttftMs: number;
+  /** performance.now() of each chunk with a token */
+  at: number[];
   /** gaps between consecutive streamed tokens */
   gapsMs: number[];
   tokens: number;
@@ -108,6 +112,7 @@ async function stream(client: OpenAI, model: string, prompt: string, tokens: num
   const gaps: number[] = [];
   let n = 0;
   let usage = 0;
+  const at: number[] = [];
   try {
     const s = await client.completions.create({
       model, prompt, max_tokens: tokens, temperature: 0, stream: true, stream_options: { include_usage: true },
@@ -118,6 +123,7 @@ async function stream(client: OpenAI, model: string, prompt: string, tokens: num
       if (chunk.usage) usage = chunk.usage.completion_tokens;
       if (!chunk.choices?.length) continue;
       const now = performance.now();
+      at.push(now);
       if (n === 0) {
         first = now - t0;
         onFirst?.();
@@ -126,9 +132,9 @@ async function stream(client: OpenAI, model: string, prompt: string, tokens: num
       last = now;
       n++;
     }
-    return { ok: true, ttftMs: first, gapsMs: gaps, tokens: usage || n, totalMs: performance.now() - t0 };
+    return { ok: true, ttftMs: first, at, gapsMs: gaps, tokens: usage || n, totalMs: performance.now() - t0 };
   } catch (e) {
-    return { ok: false, error: (e as Error).message, ttftMs: 0, gapsMs: [], tokens: 0, totalMs: performance.now() - t0 };
+    return { ok: false, error: (e as Error).message, ttftMs: 0, at, gapsMs: [], tokens: 0, totalMs: performance.now() - t0 };
   }
 }
 
@@ -140,13 +146,23 @@ function pct(x: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 const r1 = (x: number) => Math.round(x * 10) / 10;
+/** Tokens per second of all streams together while every one of them is decoding: the window from
+ *  the last stream's first token to the first stream's last token (prompt reading outside it). */
+function decodeAggregate(rs: StreamResult[]): number {
+  const ok = rs.filter((r) => r.ok && r.at.length > 1);
+  if (ok.length === 0) return NaN;
+  const from = Math.max(...ok.map((r) => r.at[0]!)), to = Math.min(...ok.map((r) => r.at[r.at.length - 1]!));
+  if (!(to > from)) return NaN;
+  const n = ok.reduce((s, r) => s + r.at.filter((t) => t > from && t <= to).length, 0);
+  return (n * 1000) / (to - from);
+}
 const decodeRate = (r: StreamResult) => (r.gapsMs.length ? (r.gapsMs.length * 1000) / r.gapsMs.reduce((a, b) => a + b, 0) : 0);
 
 interface ServerFigures {
   server: string;
   cold?: { ttftMs: number; tokPerS: number };
   single: { ttftMs: number; tokPerS: number; runs: { ttftMs: number; tokPerS: number }[] };
-  load: { streams: number; requests: number; aggregateTokPerS: number; ttftP50Ms: number; ttftP99Ms: number; tbtP50Ms: number; tbtP99Ms: number; errors: number; errorSamples: string[]; wallS: number };
+  load: { streams: number; requests: number; aggregateTokPerS: number; decodeAggregateTokPerS: number; ttftP50Ms: number; ttftP99Ms: number; tbtP50Ms: number; tbtP99Ms: number; errors: number; errorSamples: string[]; wallS: number };
   joining: { ttftMs: number; ttftVsIdle: number };
 }
 
@@ -183,12 +199,12 @@ async function measure(name: string, url: string, a: Args, cold: boolean): Promi
   const tokens = ok.reduce((s, r) => s + r.tokens, 0);
   const gaps = ok.flatMap((r) => r.gapsMs);
   f.load = {
-    streams: a.streams, requests: a.requests, aggregateTokPerS: r1(tokens / wallS),
+    streams: a.streams, requests: a.requests, aggregateTokPerS: r1(tokens / wallS), decodeAggregateTokPerS: r1(decodeAggregate(ok)),
     ttftP50Ms: r1(pct(ok.map((r) => r.ttftMs), 50)), ttftP99Ms: r1(pct(ok.map((r) => r.ttftMs), 99)),
     tbtP50Ms: r1(pct(gaps, 50)), tbtP99Ms: r1(pct(gaps, 99)),
     errors: results.length - ok.length, errorSamples: results.filter((r) => !r.ok).slice(0, 3).map((r) => r.error!), wallS: r1(wallS),
   };
-  log(`load ${a.streams}x${a.requests}: ${f.load.aggregateTokPerS} tok/s aggregate, TTFT p50 ${f.load.ttftP50Ms} / p99 ${f.load.ttftP99Ms} ms, ` +
+  log(`load ${a.streams}x${a.requests}: ${f.load.aggregateTokPerS} tok/s aggregate (prompts included; ${f.load.decodeAggregateTokPerS} while all decode), TTFT p50 ${f.load.ttftP50Ms} / p99 ${f.load.ttftP99Ms} ms, ` +
     `between tokens p50 ${f.load.tbtP50Ms} / p99 ${f.load.tbtP99Ms} ms, ${f.load.errors} error(s), ${f.load.wallS} s`);
 
   // a new request joins while (streams - 1) streams decode (their prompts done: each has its first token)
@@ -285,6 +301,8 @@ async function main(): Promise<void> {
   const ratios = ours && {
     aggregateVsSingle: r1(ours.load.aggregateTokPerS / ours.single.tokPerS),
     aggregateVsLlamaServer: theirs ? r1(ours.load.aggregateTokPerS / theirs.load.aggregateTokPerS) : undefined,
+    decodeAggregateVsSingle: r1(ours.load.decodeAggregateTokPerS / ours.single.tokPerS),
+    decodeAggregateVsLlamaServer: theirs ? r1(ours.load.decodeAggregateTokPerS / theirs.load.decodeAggregateTokPerS) : undefined,
     joiningTtftVsIdle: ours.joining.ttftVsIdle,
     coldTokPerSVsWarm: ours.cold ? r1(ours.cold.tokPerS / ours.single.tokPerS) : undefined,
     coldTtftVsWarm: ours.cold ? r1(ours.cold.ttftMs / ours.single.ttftMs) : undefined,
