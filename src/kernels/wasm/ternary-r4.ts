@@ -232,22 +232,6 @@ function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize, q: u
         }
       }
     }
-    for (let t = tiles << 2; t < nTok; t++) {
-      const a = q + <usize>t * qs;
-      const sTok = load<f32>(scales + (<usize>t << 2));
-      const sumQ = load<i32>(sums + (<usize>t << 2));
-      for (let i = 0; i < nValid; i++) {
-        const up = U + <usize>(i >> 1) * pairBytes + (<usize>(i & 1) << 4);
-        let s0 = 0;
-        for (let k0 = 0; k0 < steps; k0 += 4 * BLOCK) {
-          const kEnd = min(steps, k0 + 4 * BLOCK);
-          let c0 = i16x8.splat(0);
-          for (let k = k0; k < kEnd; k++) c0 = i16x8.add(c0, dotCodes(v128.load(a + (<usize>k << 4)), v128.load(up + (<usize>k << 5))));
-          s0 += hsum16(c0);
-        }
-        store<f32>(out + <usize>t * outStride + (<usize>((g << 2) + i) << 2), finish(s0, sumQ, sTok, alpha));
-      }
-    }
   }
 }
 
@@ -259,11 +243,15 @@ export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
                        alpha: f32, out: usize, scratch: usize, A: usize): void {
   const outStride = <usize>rows << 2;
   const qs = <usize>qStride;
+  let t0 = 0;
   if (nTok >= 4) {
     gemm(w, g0, g1, chunks, rows, A, q, qStride, scales, sums, nTok, alpha, out, scratch);
-    return;
+    t0 = (nTok >> 2) << 2;
   }
-  for (let t = 0; t < nTok; t++) {
+  // tokens one at a time: all of them below 4, else the 1-3 left over after the tiles of 4 (the GEMV
+  // costs one token; a row-by-row pass over the unpacked group cost about two: 5, 6, 7 decoding
+  // sequences took longer per step than 8)
+  for (let t = t0; t < nTok; t++) {
     const a = q + <usize>t * qs;
     const s = load<f32>(scales + (<usize>t << 2));
     const sumQ = load<i32>(sums + (<usize>t << 2));
