@@ -5,7 +5,7 @@
 // "B rows per step / cost of the step" against B = 1.
 //
 //   npm run build && node dist/bench/batch-step.js [--threads 2] [--type tq2_0] [--steps 16] [--ctx 128]
-//                                                 [--batches 1,2,4,8] [--out bench/results/batch-step.json]
+//                                                 [--batches 1,2,4,8] [--model FILE] [--out bench/results/batch-step.json]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   const out = arg('out', 'bench/results/batch-step.json');
   const dir = join(tmpdir(), 'wf-bench');
   mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-30L-${type}.gguf`);
+  const given = process.argv.includes('--model') ? arg('model', '') : '';
+  const path = given || join(dir, `bitnet-2b4t-shape-30L-${type}.gguf`);
   if (!existsSync(path)) {
     await writeSyntheticModelFile(path, { ...BITNET_2B4T_SHAPE, weightType: type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1 });
   }
