@@ -224,14 +224,43 @@ const JSON_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b
  * compact form (the grammar's: fixed key order, ", " and ": " separators); anything else (a
  * generation cut short before the envelope showed its kind) comes out as text at finish().
  */
+/** Finds where a JSON object or array that arrives in pieces ends (brackets inside strings, and
+ *  escaped quotes, do not count). */
+export class JsonEnd {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  reset(): void {
+    this.depth = 0;
+    this.inString = false;
+    this.escaped = false;
+  }
+
+  /** Reads `text` on from where the last call stopped: how many of its characters belong to the
+   *  value, and whether the value closed among them. */
+  scan(text: string): { used: number; closed: boolean } {
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i]!;
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (ch === '\\') this.escaped = true;
+        else if (ch === '"') this.inString = false;
+      } else if (ch === '"') this.inString = true;
+      else if (ch === '{' || ch === '[') this.depth++;
+      else if ((ch === '}' || ch === ']') && --this.depth === 0) return { used: i + 1, closed: true };
+    }
+    return { used: text.length, closed: false };
+  }
+}
+
 export class ToolReplyStream {
   private buf = '';
   private pos = 0;
   private state: 'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done' = 'start';
   private calls = 0;
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
+  /** where the call's arguments (a JSON object) end */
+  private readonly args = new JsonEnd();
   private emitted = false;
 
   /** Calls started so far. */
@@ -278,32 +307,14 @@ export class ToolReplyStream {
         this.calls++;
         this.pos += end + ARGS_OPEN.length;
         this.state = 'args';
-        this.depth = 0;
-        this.inString = false;
-        this.escaped = false;
+        this.args.reset();
         return;
       }
       case 'args': {
-        let i = 0;
-        for (; i < rest.length; i++) {
-          const ch = rest[i]!;
-          if (this.inString) {
-            if (this.escaped) this.escaped = false;
-            else if (ch === '\\') this.escaped = true;
-            else if (ch === '"') this.inString = false;
-          } else if (ch === '"') this.inString = true;
-          else if (ch === '{' || ch === '[') this.depth++;
-          else if (ch === '}' || ch === ']') {
-            this.depth--;
-            if (this.depth === 0) {
-              i++;
-              this.state = 'afterArgs';
-              break;
-            }
-          }
-        }
-        if (i > 0) out.push({ kind: 'arguments', index: this.calls - 1, text: rest.slice(0, i) });
-        this.pos += i;
+        const { used, closed } = this.args.scan(rest);
+        if (closed) this.state = 'afterArgs';
+        if (used > 0) out.push({ kind: 'arguments', index: this.calls - 1, text: rest.slice(0, used) });
+        this.pos += used;
         return;
       }
       case 'afterArgs':

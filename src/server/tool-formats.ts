@@ -25,6 +25,7 @@ import type { ChatMessage } from '../tokenizer/chat-template.js';
 import {
   callable,
   envelopeOf,
+  JsonEnd,
   parseToolReply,
   toolCallId,
   toolGrammar,
@@ -202,9 +203,8 @@ export class CallSyntaxReader implements ToolReader {
   private pos = 0;
   private state: 'start' | 'text' | 'name' | 'args' | 'close' = 'start';
   private calls = 0;
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
+  /** where the call's arguments (a JSON object) end */
+  private readonly args = new JsonEnd();
   /** whitespace held back: shown only if more text follows */
   private pending = '';
   /** set when the reply is text for good (Llama 3: it did not start with a call) */
@@ -309,32 +309,14 @@ export class CallSyntaxReader implements ToolReader {
         this.calls++;
         this.pos += end + s.middle.length;
         this.state = 'args';
-        this.depth = 0;
-        this.inString = false;
-        this.escaped = false;
+        this.args.reset();
         return;
       }
       case 'args': {
-        let i = 0;
-        for (; i < rest.length; i++) {
-          const ch = rest[i]!;
-          if (this.inString) {
-            if (this.escaped) this.escaped = false;
-            else if (ch === '\\') this.escaped = true;
-            else if (ch === '"') this.inString = false;
-          } else if (ch === '"') this.inString = true;
-          else if (ch === '{' || ch === '[') this.depth++;
-          else if (ch === '}' || ch === ']') {
-            this.depth--;
-            if (this.depth === 0) {
-              i++;
-              this.state = 'close';
-              break;
-            }
-          }
-        }
-        if (i > 0) out.push({ kind: 'arguments', index: this.calls - 1, text: rest.slice(0, i) });
-        this.pos += i;
+        const { used, closed } = this.args.scan(rest);
+        if (closed) this.state = 'close';
+        if (used > 0) out.push({ kind: 'arguments', index: this.calls - 1, text: rest.slice(0, used) });
+        this.pos += used;
         return;
       }
       case 'close':

@@ -2,6 +2,7 @@
 // Servers started here that a test leaves open (it failed before closing them) are closed when the
 // test file's tests end, so the file's process can exit (Node 20's runner has no force exit).
 import { after } from 'node:test';
+import type OpenAI from 'openai';
 import { loadModel, type LoadedModel } from '../../src/engine.js';
 import { buildSyntheticModel, type SyntheticModelSpec } from '../../src/model/synthetic.js';
 import { GenerationService, type ServiceOptions } from '../../src/server/service.js';
@@ -91,4 +92,22 @@ export async function waitFor(cond: () => Promise<boolean> | boolean, ms = 5000,
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The function tool the tool-call tests ask for: get_weather(city of at most 10 characters, unit C or F). */
+export function weatherTool(strict?: boolean): OpenAI.Chat.ChatCompletionFunctionTool {
+  return {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'Current weather in a city',
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['C', 'F'] } },
+        required: ['city', 'unit'],
+        additionalProperties: false,
+      },
+      ...(strict === undefined ? {} : { strict }),
+    },
+  };
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { Ajv } from 'ajv';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
-import { postJson, startTestServer, tinyModel, waitFor, type TestServer } from './helpers.js';
+import { postJson, startTestServer, tinyModel, waitFor, type TestServer, weatherTool } from './helpers.js';
 
 const lm = await tinyModel({ contextLength: 2048 });
 let srv: TestServer;
@@ -43,20 +43,7 @@ const PERSON = {
   additionalProperties: false,
 };
 
-const WEATHER: OpenAI.Chat.ChatCompletionFunctionTool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'Current weather in a city',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['C', 'F'] } },
-      required: ['city', 'unit'],
-      additionalProperties: false,
-    },
-    strict: true,
-  },
-};
+const WEATHER = weatherTool(true);
 const TIME: OpenAI.Chat.ChatCompletionFunctionTool = {
   type: 'function',
   function: {

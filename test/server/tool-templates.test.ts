@@ -14,7 +14,7 @@ import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { parseChatRequest } from '../../src/server/requests.js';
 import { encodeChat, renderChat } from '../../src/tokenizer/chat-template.js';
 import { HERMES_TOOLS_TEMPLATE, LLAMA31_TOOLS_TEMPLATE, OTHER_TOOLS_TEMPLATE } from '../helpers/tool-templates.js';
-import { EOS, postJson, startTestServer, tinyModel, type TestServer } from './helpers.js';
+import { EOS, postJson, startTestServer, tinyModel, type TestServer, weatherTool } from './helpers.js';
 
 interface Setup {
   lm: LoadedModel;
@@ -46,19 +46,7 @@ function bias(lm: LoadedModel, eos = 40): Record<string, number> {
   return b;
 }
 
-const WEATHER: OpenAI.Chat.ChatCompletionFunctionTool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'Current weather in a city',
-    parameters: {
-      type: 'object',
-      properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['C', 'F'] } },
-      required: ['city', 'unit'],
-      additionalProperties: false,
-    },
-  },
-};
+const WEATHER = weatherTool();
 const TIME: OpenAI.Chat.ChatCompletionFunctionTool = {
   type: 'function',
   function: { name: 'get_time', parameters: { type: 'object', properties: { zone: { enum: ['UTC', 'CET'] } }, required: ['zone'], additionalProperties: false } },
