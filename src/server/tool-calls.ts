@@ -254,21 +254,23 @@ export class JsonEnd {
   }
 }
 
-export class ToolReplyStream {
-  private buf = '';
-  private pos = 0;
-  private state: 'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done' = 'start';
-  private calls = 0;
-  /** where the call's arguments (a JSON object) end */
-  private readonly args = new JsonEnd();
-  private emitted = false;
+/** A reader of a reply that streams in: the text so far, a position in it, and a state machine
+ *  whose step() moves on while it can (each step consumes text, changes state, or both). */
+export abstract class SteppedReader<S extends string> {
+  protected buf = '';
+  protected pos = 0;
+  protected calls = 0;
+  protected abstract state: S;
 
   /** Calls started so far. */
   get callCount(): number {
     return this.calls;
   }
 
-  push(text: string): ToolStreamEvent[] {
+  protected abstract step(out: ToolStreamEvent[]): void;
+
+  /** Appends text and steps until nothing moves: the events it made. */
+  protected consume(text: string): ToolStreamEvent[] {
     this.buf += text;
     const out: ToolStreamEvent[] = [];
     for (;;) {
@@ -277,6 +279,18 @@ export class ToolReplyStream {
       this.step(out);
       if (this.pos === before && this.state === state) break;
     }
+    return out;
+  }
+}
+
+export class ToolReplyStream extends SteppedReader<'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done'> {
+  protected state: 'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done' = 'start';
+  /** where the call's arguments (a JSON object) end */
+  private readonly args = new JsonEnd();
+  private emitted = false;
+
+  push(text: string): ToolStreamEvent[] {
+    const out = this.consume(text);
     if (out.length > 0) this.emitted = true;
     return out;
   }
@@ -287,7 +301,7 @@ export class ToolReplyStream {
     return [];
   }
 
-  private step(out: ToolStreamEvent[]): void {
+  protected step(out: ToolStreamEvent[]): void {
     const rest = this.buf.slice(this.pos);
     switch (this.state) {
       case 'start':

@@ -26,6 +26,7 @@ import {
   callable,
   envelopeOf,
   JsonEnd,
+  SteppedReader,
   parseToolReply,
   toolCallId,
   toolGrammar,
@@ -198,11 +199,8 @@ function heldBack(text: string, word: string): number {
  * Reads calls written in a CallSyntax as they stream: text as content (whitespace around calls
  * dropped), each call's name once it is complete, then its arguments as they are written.
  */
-export class CallSyntaxReader implements ToolReader {
-  private buf = '';
-  private pos = 0;
-  private state: 'start' | 'text' | 'name' | 'args' | 'close' = 'start';
-  private calls = 0;
+export class CallSyntaxReader extends SteppedReader<'start' | 'text' | 'name' | 'args' | 'close'> implements ToolReader {
+  protected state: 'start' | 'text' | 'name' | 'args' | 'close' = 'start';
   /** where the call's arguments (a JSON object) end */
   private readonly args = new JsonEnd();
   /** whitespace held back: shown only if more text follows */
@@ -215,23 +213,12 @@ export class CallSyntaxReader implements ToolReader {
   incomplete = false;
 
   constructor(private readonly s: CallSyntax) {
+    super();
     if (!s.wholeReply) this.state = 'text';
   }
 
-  get callCount(): number {
-    return this.calls;
-  }
-
   push(text: string): ToolStreamEvent[] {
-    this.buf += text;
-    const out: ToolStreamEvent[] = [];
-    for (;;) {
-      const before = this.pos;
-      const state = this.state;
-      this.step(out);
-      if (this.pos === before && this.state === state) break;
-    }
-    return out;
+    return this.consume(text);
   }
 
   finish(): ToolStreamEvent[] {
@@ -264,7 +251,7 @@ export class CallSyntaxReader implements ToolReader {
     }
   }
 
-  private step(out: ToolStreamEvent[]): void {
+  protected step(out: ToolStreamEvent[]): void {
     const s = this.s;
     const rest = this.buf.slice(this.pos);
     switch (this.state) {
