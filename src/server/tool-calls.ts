@@ -218,12 +218,6 @@ const NAME_OPEN = '{"name": "';
 const ARGS_OPEN = '", "arguments": ';
 const JSON_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
 
-/**
- * Reads a generated envelope as it streams, so that the reply's text and each call's arguments are
- * passed on as they are written, the way OpenAI streams them. It relies on the envelope's exact
- * compact form (the grammar's: fixed key order, ", " and ": " separators); anything else (a
- * generation cut short before the envelope showed its kind) comes out as text at finish().
- */
 /** Finds where a JSON object or array that arrives in pieces ends (brackets inside strings, and
  *  escaped quotes, do not count). */
 export class JsonEnd {
@@ -283,6 +277,12 @@ export abstract class SteppedReader<S extends string> {
   }
 }
 
+/**
+ * Reads a generated envelope as it streams, so that the reply's text and each call's arguments are
+ * passed on as they are written, the way OpenAI streams them. It relies on the envelope's exact
+ * compact form (the grammar's: fixed key order, ", " and ": " separators); anything else (a
+ * generation cut short before the envelope showed its kind) comes out as text at finish().
+ */
 export class ToolReplyStream extends SteppedReader<'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done'> {
   protected state: 'start' | 'call' | 'args' | 'afterArgs' | 'response' | 'done' = 'start';
   /** where the call's arguments (a JSON object) end */

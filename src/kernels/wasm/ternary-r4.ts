@@ -157,8 +157,9 @@ export function interleaveActs(q: usize, qStride: i32, nTok: i32, chunks: i32, d
 /** Many tokens. Each group of 4 rows is unpacked once into U (one code byte per column, rows paired:
  *  pair p, step k, row r of the pair at U + (p * steps + k) * 32 + r * 16; L1-resident), then every
  *  tile of 4 tokens (interleaved by interleaveActs) runs a 2-row x 4-token register tile: per 16
- *  columns 2 code loads and 4 activation loads feed 8 dots, one pointer each. */
-function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize, q: usize, qStride: i32,
+ *  columns 2 code loads and 4 activation loads feed 8 dots, one pointer each. Tokens past the last
+ *  full tile are not done here (ternR4 runs them as GEMVs). */
+function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize,
               scales: usize, sums: usize, nTok: i32, alpha: f32, out: usize, U: usize): void {
   const m = mask3();
   const groupBytes = <usize>chunks << 6;
@@ -166,11 +167,9 @@ function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize, q: u
   const pairBytes = <usize>steps << 5;
   const tileBytes = <usize>steps << 6;
   const outStride = <usize>rows << 2;
-  const qs = <usize>qStride;
   const tiles = nTok >> 2;
   for (let g = g0; g < g1; g++) {
     const wg = w + <usize>g * groupBytes;
-    const nValid = min(4, rows - (g << 2));
     for (let i = 0; i < 4; i++) {
       let p = wg + (<usize>i << 4);
       let u = U + <usize>(i >> 1) * pairBytes + (<usize>(i & 1) << 4);
@@ -245,7 +244,7 @@ export function ternR4(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32,
   const qs = <usize>qStride;
   let t0 = 0;
   if (nTok >= 4) {
-    gemm(w, g0, g1, chunks, rows, A, q, qStride, scales, sums, nTok, alpha, out, scratch);
+    gemm(w, g0, g1, chunks, rows, A, scales, sums, nTok, alpha, out, scratch);
     t0 = (nTok >> 2) << 2;
   }
   // tokens one at a time: all of them below 4, else the 1-3 left over after the tiles of 4 (the GEMV
