@@ -456,7 +456,7 @@ export class ApiServer {
       this.monitor.end(
         task,
         info && t
-          ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+          ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
           : null,
       );
     }

@@ -314,9 +314,29 @@ export class GenerationService {
 
   /** Slots, queue and KV memory, as /metrics and /slots report them (KV: positions holding a token, of the shared pool). */
   snapshot(): EngineSnapshot {
-    const slots = this.slotStates().map((s) => ({ id: s.id, n_ctx: this.slotContext, busy: s.busy, n_cached: s.cachedTokens }));
-    const used = slots.reduce((a, s) => a + s.n_cached, 0);
-    return { slots, queued: this.scheduler.stats().queued, kv: { used, total: this.slots[0]!.kv.pool.size } };
+    const slots = this.slotStates().map((s) => ({
+      id: s.id,
+      n_ctx: this.slotContext,
+      busy: s.busy,
+      n_cached: s.cachedTokens,
+      cached_text: this.preview(this.slots[s.id]!.cached),
+    }));
+    const parked = this.scheduler.entries().filter((e) => e.parked);
+    const parkedTokens = parked.reduce((a, e) => a + e.tokens.length, 0);
+    const used = slots.reduce((a, s) => a + s.n_cached, 0) + parkedTokens;
+    return {
+      slots,
+      queued: this.scheduler.stats().queued,
+      kv: { used, total: this.slots[0]!.kv.pool.size },
+      parked: { entries: parked.length, tokens: parkedTokens },
+    };
+  }
+
+  /** The text of cached tokens, its first 60 and last 60 characters when longer (for /slots). */
+  private preview(tokens: readonly number[]): string {
+    if (tokens.length <= 80) return this.model.tokenizer.decode(tokens);
+    const head = this.model.tokenizer.decode(tokens.slice(0, 40));
+    return `${head.slice(0, 60)} … ${this.model.tokenizer.decode(tokens.slice(-40)).slice(-60)}`;
   }
 
   /**

@@ -92,6 +92,14 @@ test('over HTTP: the second turn reports its reuse as cached_tokens and timings.
     assert.equal(cached, r1.json.usage.prompt_tokens + r1.json.usage.completion_tokens - 1);
     assert.equal(r2.json.timings.cache_n, cached);
     assert.equal(r2.json.timings.prompt_n, r2.json.usage.prompt_tokens - cached);
+    // /metrics: prompt tokens read against reused; /slots: what each slot's cache holds
+    const metrics = await (await fetch(`${srv.url}/metrics`)).text();
+    const counter = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]);
+    assert.equal(counter('wf_prompt_tokens_cached_total'), cached);
+    assert.equal(counter('wf_prompt_tokens_total'), r1.json.usage.prompt_tokens + r2.json.usage.prompt_tokens - cached);
+    const slots = (await (await fetch(`${srv.url}/slots`)).json()) as { n_cached: number; cached_text: string }[];
+    const holder = slots.find((s) => s.cached_text.includes('And hate?'));
+    assert.ok(holder && holder.n_cached >= r2.json.usage.prompt_tokens, JSON.stringify(slots));
   } finally {
     await srv.close();
   }
