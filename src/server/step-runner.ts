@@ -207,7 +207,8 @@ export class StepRunner {
     const slots = new Set(this.pending.map((r) => r.slot));
     for (const r of prompts) {
       const at = r.pos0 + r.done;
-      const target = (i: number) => (i < at ? r.slot.cached[i] : r.tokens[r.done + i - at]);
+      // the sequence this request ends with: what the slot held before it, then its tokens
+      const target = (i: number) => (i < r.pos0 ? r.slot.cached[i] : r.tokens[i - r.pos0]);
       const end = at + r.tokens.length - r.done - 1; // positions that may be copied: below the last token
       let best: RunnerSlot | undefined;
       let bestN = at;
@@ -231,8 +232,8 @@ export class StepRunner {
         if (q === r) break;
         const qAt = q.pos0 + q.done;
         if (qAt > next || waiting.has(q)) continue;
-        const qTarget = (i: number) => (i < qAt ? q.slot.cached[i] : q.tokens[q.done + i - qAt]);
-        const qEnd = qAt + q.tokens.length - q.done;
+        const qTarget = (i: number) => (i < q.pos0 ? q.slot.cached[i] : q.tokens[i - q.pos0]);
+        const qEnd = q.pos0 + q.tokens.length;
         let n = 0;
         while (n <= next && n < qEnd && qTarget(n) === target(n)) n++;
         if (n > next && next < end) {
