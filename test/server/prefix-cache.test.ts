@@ -88,21 +88,33 @@ test("a finished conversation is parked when its slot goes to another one, and s
   await svc.close();
 });
 
-test('under pool pressure, idle and parked caches are given up least recently used first and a running sequence is never touched', async () => {
-  // 160 positions: a long generation runs while other conversations come and go around it
-  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 160, slots: 2 });
+test('under pool pressure, parked caches are given up least recently used first and a running sequence is never touched', async () => {
+  // 256 positions: a long generation runs (96 reserved) while six other conversations come and go on
+  // the other slot; each one's cache is parked when the next takes the slot, the oldest parked go first
+  const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 256, slots: 2 });
   const long = [1, ...Array.from({ length: 20 }, (_, i) => 40 + i)];
   const running = svc.complete(long, params({ maxTokens: 60 }));
-  const others: RunInfo[] = [];
+  const convs: number[][] = [];
+  let mostParked = 0;
   for (let i = 0; i < 6; i++) {
     const p = [1, ...Array.from({ length: 25 }, (_, j) => 66 + ((i * 7 + j) % 50))];
     const r = await svc.complete(p, params({ maxTokens: 6 }));
     assert.deepEqual(r.result.tokens, (await fromScratch(p, params({ maxTokens: 6 }))).result.tokens);
-    others.push(r);
+    convs.push([...p, ...r.result.tokens.slice(0, -1)]);
+    mostParked = Math.max(mostParked, svc.scheduler.entries().filter((e) => e.parked).length);
+    const { used, total } = svc.snapshot().kv;
+    assert.ok(used <= total);
   }
+  const held = (c: number[]) => svc.scheduler.entries().some((e) => commonPrefix(e.tokens, c) === c.length);
+  assert.ok(mostParked >= 3, `conversations were parked (at most ${mostParked} at once)`);
+  assert.equal(held(convs[0]!), false, 'the least recently used conversation was given up');
+  for (const c of convs.slice(3)) assert.ok(held(c), 'the recent ones are kept');
   const rl = await running;
   assert.deepEqual(rl.result.tokens, (await fromScratch(long, params({ maxTokens: 60 }))).result.tokens, 'the running sequence is intact');
-  const pool = svc.snapshot().kv;
-  assert.ok(pool.used <= pool.total);
+  // a parked conversation's next turn starts from it
+  const next = [...convs[4]!, 50, 51];
+  const r = await svc.complete(next, params());
+  assert.equal(r.cachedTokens, convs[4]!.length);
+  assert.deepEqual(r.result.tokens, (await fromScratch(next, params())).result.tokens);
   await svc.close();
 });
