@@ -20,6 +20,8 @@ import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { startServer } from '../server/start.js';
+import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
+import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -43,6 +45,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'max-queue', type: 'number', description: 'requests that may wait for a slot before 503', default: 64 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
   SPECIAL_OPTION,
+  ...GRAMMAR_OPTIONS,
   { name: 'api-key', type: 'string', description: 'require Authorization: Bearer KEY on the API routes (visible in ps: prefer the next two)' },
   { name: 'api-key-file', type: 'string', description: 'read the API key(s) from FILE, one per line (# comments); env WF_API_KEY works too' },
   { name: 'drain-timeout', type: 'number', description: 'on SIGTERM/SIGINT, seconds the requests in flight may take to finish', default: 30 },
@@ -178,6 +181,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const pp = positiveInt(o, 'benchmark-pp', 0)!;
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
+    const grammarLimits = grammarLimitsFrom(o);
 
     const { lm, id, demo } = await load(args, prog);
     if (benchmark) {
@@ -207,6 +211,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       apiKey: apiKeys?.keys,
       slotsEndpoint: !o['no-slots'],
       quiet: !!o.quiet,
+      grammars: workerGrammarHosts(grammarLimits),
     });
     const info = running.service.info();
     log(

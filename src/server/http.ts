@@ -37,6 +37,7 @@ import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { grammarMetrics } from './grammar-metrics.js';
 
 export interface HttpServerOptions {
   /** require `Authorization: Bearer <key>` on the API routes (not on / and /health); a list = any of them */
@@ -365,7 +366,7 @@ export class ApiServer {
   }
 
   private metrics(ctx: Ctx): void {
-    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
+    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
     ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
