@@ -25,6 +25,8 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** also write vLLM's metric names on /metrics */
+  metricsVllm?: boolean;
 }
 
 export interface RunningServer {
@@ -62,6 +64,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      metricsVllm: opts.metricsVllm,
     });
   } catch (e) {
     lm.dispose();
