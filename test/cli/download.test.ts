@@ -143,6 +143,12 @@ test('wf download: a wrong checksum exits 1 and leaves no file; a right one prin
     assert.match(good.stdout, new RegExp(`300000 bytes, sha256 ${sha(payload)} \\(matches\\)`));
     assert.match(good.stderr, /wf download: 0\.3 MiB of 0\.3 MiB \(100\.0%\).*done/);
     assert.deepEqual(readFileSync(out), payload);
+    // again with the file in place (an init container restarted on a kept volume): nothing fetched
+    const before = srv.ranges.length;
+    const again = await finished(spawnCli('wf', ['download', srv.url, '-o', out, '--sha256', sha(payload)]));
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /already there with sha256/);
+    assert.equal(srv.ranges.length, before);
 
     const usage = await finished(spawnCli('wf', ['download', srv.url, '-o', out, '--sha256', 'xyz']));
     assert.equal(usage.code, 1);

@@ -5,7 +5,7 @@ import { download, DownloadError, type Progress } from '../../node/download.js';
 
 const SPECS: OptionSpec[] = [
   { name: 'output', short: 'o', type: 'string', description: 'where the file goes (it appears only once complete and checked; FILE.part holds the bytes so far)' },
-  { name: 'sha256', type: 'string', description: 'expected SHA-256 (64 hex digits): a mismatch removes the download and exits 1' },
+  { name: 'sha256', type: 'string', description: 'expected SHA-256 (64 hex digits): a mismatch removes the download and exits 1; a FILE already there with this checksum is kept' },
   { name: 'retries', type: 'number', description: 'times a cut connection is resumed before giving up', default: 5 },
   { name: 'quiet', short: 'q', type: 'boolean', description: 'no progress lines' },
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
@@ -44,6 +44,10 @@ export async function run(argv: string[]): Promise<number> {
       signal: ac.signal,
       progress: o.quiet ? undefined : (p) => process.stderr.write(progressLine(p) + '\n'),
     });
+    if (r.alreadyThere) {
+      console.log(`${out}: already there with sha256 ${r.sha256}; nothing downloaded`);
+      return 0;
+    }
     const resumed = r.resumedFrom > 0 ? `, resumed from byte ${r.resumedFrom}` : '';
     const cuts = r.retries > 0 ? `, ${r.retries} cut connection(s) resumed` : '';
     console.log(`${out}: ${r.bytes} bytes, sha256 ${r.sha256}${o.sha256 ? ' (matches)' : ''}${resumed}${cuts}`);
