@@ -28,6 +28,8 @@ export interface StartOptions {
   maxBodyBytes?: number;
   /** where grammars compile and match (default: worker threads with the default limits) */
   grammars?: GrammarHostFactory;
+  /** also write vLLM's metric names on /metrics */
+  metricsVllm?: boolean;
 }
 
 export interface RunningServer {
@@ -63,6 +65,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      metricsVllm: opts.metricsVllm,
     });
   } catch (e) {
     lm.dispose();
