@@ -4,6 +4,7 @@ import type { LoadedModel } from '../engine.js';
 import { loadXGrammar } from '../node/xgrammar.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
+import { ResponseStore } from './response-store.js';
 
 export interface StartOptions {
   id: string;
@@ -25,6 +26,8 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** the Responses API's store bounds (--responses-store, --responses-store-mb) */
+  responsesStore?: { count: number; bytes: number };
 }
 
 export interface RunningServer {
@@ -62,6 +65,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });
   } catch (e) {
     lm.dispose();
