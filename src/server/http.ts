@@ -39,6 +39,7 @@ import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
 import { ResponsesApi } from './responses-api.js';
+import { displayPiece } from '../tokenizer/piece.js';
 import type { ResponseStore } from './response-store.js';
 
 export interface HttpServerOptions {
@@ -414,7 +415,7 @@ export class ApiServer {
     }
     const tokens = this.service.tokenize(b.content, b.add_special === true, b.parse_special !== false);
     if (b.with_pieces === true) {
-      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: this.service.tokenPiece(id).text })) });
+      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: displayPiece(this.service.model.tokenizer, id) })) });
     } else {
       sendJson(ctx.res, 200, { tokens });
     }
