@@ -5,6 +5,7 @@ import type { GrammarHostFactory } from '../generate/grammar-host.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
+import { ResponseStore } from './response-store.js';
 
 export interface StartOptions {
   id: string;
@@ -30,6 +31,8 @@ export interface StartOptions {
   grammars?: GrammarHostFactory;
   /** also write vLLM's metric names on /metrics */
   metricsVllm?: boolean;
+  /** the Responses API's store bounds (--responses-store, --responses-store-mb) */
+  responsesStore?: { count: number; bytes: number };
 }
 
 export interface RunningServer {
@@ -66,6 +69,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
       metricsVllm: opts.metricsVllm,
+      responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });
   } catch (e) {
     lm.dispose();
