@@ -31,7 +31,7 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { GrammarError, keyOf, vocabularyTexts, type GrammarSpec, type GrammarVocabulary, type VocabularyTexts } from '../generate/grammar.js';
 import {
-  checkGrammarSize,
+  checkGrammarLimits,
   checkNotEmpty,
   DEFAULT_GRAMMAR_LIMITS,
   GrammarAbortError,
@@ -209,7 +209,12 @@ interface Job {
   done: boolean;
   /** called when the signal aborts while the job runs */
   abortRunning?: () => void;
+  /** compiled a second time, on a fresh serving worker, after a fault */
+  retried?: boolean;
 }
+
+/** How a stage ended: go on to the compile, stop (answered), or compile again on a fresh worker. */
+type StageEnd = 'next' | 'stop' | 'retry';
 
 /** Specs that passed the check, by hash of their text (a bounded set, oldest forgotten first). */
 const CHECKED_KEYS = 4096;
@@ -250,7 +255,7 @@ export class WorkerGrammarHost implements GrammarHost {
 
   open(spec: GrammarSpec, signal?: AbortSignal): Promise<HostedConstraint> {
     if (this.closed) return Promise.reject(new Error('the grammar engine is closed'));
-    checkGrammarSize(spec, this.limits);
+    checkGrammarLimits(spec, this.limits);
     if (signal?.aborted) return Promise.reject(new GrammarAbortError('request aborted'));
     return new Promise<HostedConstraint>((resolve, reject) => {
       const job: Job = { spec, signal, resolve, reject, done: false };
@@ -268,33 +273,35 @@ export class WorkerGrammarHost implements GrammarHost {
   private async run(job: Job): Promise<void> {
     const key = createHash('sha256').update(keyOf(job.spec)).digest('base64');
     if (!this.checked.has(key)) {
-      if (!(await this.stage(job, false))) return;
+      if ((await this.stage(job, false)) !== 'next') return;
       this.checked.set(key, true);
       if (this.checked.size > CHECKED_KEYS) this.checked.delete(this.checked.keys().next().value!);
     }
-    await this.stage(job, true);
+    // a fault on a grammar that passed the check may be an earlier grammar's doing (a corrupt
+    // instance): the grammar gets one more try on a fresh worker before it is blamed
+    if ((await this.stage(job, true)) === 'retry') await this.stage(job, true);
   }
 
-  /** One stage of a job on its worker: the check (serving = false) or the compile. False when the job ended. */
-  private async stage(job: Job, serving: boolean): Promise<boolean> {
-    if (job.done) return false;
+  /** One stage of a job on its worker: the check (serving = false) or the compile. */
+  private async stage(job: Job, serving: boolean): Promise<StageEnd> {
+    if (job.done) return 'stop';
     let w: GrammarWorker;
     try {
       w = await this.ready(serving);
     } catch (e) {
       job.done = true;
       job.reject(e as Error);
-      return false;
+      return 'stop';
     }
-    if (job.done) return false;
+    if (job.done) return 'stop';
     const id = ++this.ids;
-    return new Promise<boolean>((free) => {
+    return new Promise<StageEnd>((free) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (goOn: boolean) => {
+      const finish = (end: StageEnd = 'stop') => {
         clearTimeout(timer);
         w.opens.delete(id);
         job.abortRunning = undefined;
-        free(goOn && !job.done);
+        free(job.done ? 'stop' : end);
       };
       const answer = (f: () => void) => {
         if (job.done) return;
@@ -306,7 +313,7 @@ export class WorkerGrammarHost implements GrammarHost {
         answer(() => job.reject(e));
       };
       timer = setTimeout(() => {
-        finish(false);
+        finish();
         this.counts.timeouts++;
         this.counts.compiles++;
         w.end('a compile ran past --grammar-timeout');
@@ -315,15 +322,15 @@ export class WorkerGrammarHost implements GrammarHost {
       job.abortRunning = () => {
         answer(() => job.reject(new GrammarAbortError('request aborted while its grammar compiled')));
         if (w.matchers.size === 0) {
-          finish(false);
+          finish();
           w.end('its compile was cancelled');
         }
         // else: the compile finishes (or meets its budget) and its grammar is cached
       };
       w.opens.set(id, {
-        checked: () => finish(true),
+        checked: () => finish('next'),
         opened: (m) => {
-          finish(false);
+          finish();
           if (m.compileMs > 0) this.counts.compiles++;
           const c = new RemoteConstraint(id, w, m.compileMs, m.mask, this.words, () => this.fault(w), () => this.afterDispose(w));
           w.matchers.set(id, c);
@@ -338,7 +345,12 @@ export class WorkerGrammarHost implements GrammarHost {
           answer(() => job.resolve(c));
         },
         failed: (m) => {
-          finish(false);
+          if (m.fault && serving && !job.retried) {
+            job.retried = true;
+            finish('retry');
+            return this.fault(w);
+          }
+          finish();
           this.counts.compiles++;
           if (m.fault && w === this.checker) {
             // the checker replaced its instance itself (grammar-worker.ts), before answering
@@ -349,7 +361,7 @@ export class WorkerGrammarHost implements GrammarHost {
           refuse(new GrammarError(m.message, m.fault));
         },
         lost: (e) => {
-          finish(false);
+          finish();
           answer(() => job.reject(e));
         },
       });

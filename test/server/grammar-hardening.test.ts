@@ -8,6 +8,7 @@ import { Ajv } from 'ajv';
 import { DEMO_MODEL_FILE } from '../../src/node/demo-model.js';
 import { loadModelFile } from '../../src/node/model-file.js';
 import { workerGrammarHosts } from '../../src/node/grammar-workers.js';
+import { gbnfDepth, jsonDepth } from '../../src/generate/grammar-host.js';
 import { parseExposition } from '../../src/server/metrics.js';
 import { testKernels } from '../helpers/kernels.js';
 import { enumSchema, healthProbe } from '../helpers/grammar-cases.js';
@@ -61,6 +62,24 @@ test('finding 2: grammars that poisoned the engine (deep brackets, self $ref, un
   }
   assert.ok((await metric('wf_grammar_restarts_total')) > before, 'the faulted instances were replaced');
   await validJson(2);
+});
+
+test('nesting is limited (--grammar-max-depth) below where XGrammar\'s stack overflows unnoticed: a 400 naming the limit', async () => {
+  assert.equal(gbnfDepth('root ::= ("(" [(] ((x)) # ((((\n)'), 3);
+  assert.equal(jsonDepth({ a: [{ b: 1 }], c: {} }), 3);
+  const deep = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: `root ::= ${'('.repeat(160)}"x"${')'.repeat(160)}`, max_tokens: 3 });
+  assert.equal(deep.status, 400);
+  assert.equal(deep.json.error.code, 'grammar_limit_exceeded');
+  assert.match(deep.json.error.message, /nests parentheses 160 levels deep, over the limit of 64 \(--grammar-max-depth\)/);
+  let schema: unknown = { type: 'string' };
+  for (let i = 0; i < 70; i++) schema = { type: 'array', items: schema };
+  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: schema, max_tokens: 3 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /over the limit of 64 \(--grammar-max-depth\)/);
+  // 60 levels compile, and leave the engine sound
+  const ok = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: `root ::= ${'('.repeat(60)}"x"${')'.repeat(60)}`, max_tokens: 3 });
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  await validJson(5);
 });
 
 test('finding 3: compiled grammars are bounded by bytes (--grammar-memory), not by entries; over --grammar-max-bytes is a 400 naming it', async () => {
@@ -142,7 +161,7 @@ test("a fault in another request's grammar leaves running constrained generation
   const reader = res.body!.getReader();
   await reader.read(); // it is generating
   const faults = await metric('wf_grammar_faults_total');
-  const bad = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: `root ::= ${'('.repeat(200)}"x"${')'.repeat(200)}`, max_tokens: 3 });
+  const bad = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= "x" |', max_tokens: 3 });
   assert.equal(bad.status, 400);
   assert.ok((await metric('wf_grammar_faults_total')) > faults, 'the bad grammar faulted its instance');
   let text = '';
