@@ -7,7 +7,8 @@
 //      or a 400 naming its field; per class: cases, answers by status, slowest answer;
 //   2. then a valid json_schema request must return JSON that validates (ajv);
 //   3. memory: --enums distinct schemas, each an enum of --enum-size strings (issue #18's leak),
-//      against a server with --grammar-max-bytes raised so they compile; resident memory
+//      against a server with --grammar-max-bytes (and --grammar-timeout) raised so they compile,
+//      then the slowest inputs again on it (the time budget decides); resident memory
 //      (process_resident_memory_bytes) after the first 10 and at the end must stay within 300 MB;
 //   4. the slowest inputs: a 254 KB nested anyOf schema and `root ::= ("x"{0,1000}){0,1000}`, each
 //      answered (a 400 naming a limit, or compiled within the budget);
@@ -15,7 +16,7 @@
 // Throughout, GET /health is polled every 100 ms: the worst wait must stay under 1 s.
 //
 // Run: npm run build && node dist/bench/fuzz-grammar.js [--seed 18] [--grammars 300] [--schemas 60]
-//      [--enums 60] [--enum-size 20000] [--threads 1] [--out FILE.json]
+//      [--enums 60] [--enum-size 20000] [--enum-timeout 30000] [--threads 1] [--out FILE.json]
 // Prints the figures and writes bench/results/fuzz-grammar.json (or --out); exits 1 when a
 // criterion fails (the verdict says which).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -36,6 +37,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'schemas', type: 'number', default: 60, description: 'malformed schemas of each class' },
   { name: 'enums', type: 'number', default: 60, description: 'distinct large-enum schemas of the memory phase' },
   { name: 'enum-size', type: 'number', default: 20000, description: 'strings in each enum' },
+  { name: 'enum-timeout', type: 'number', default: 30000, description: '--grammar-timeout of the memory phase (a 20,000-string enum compiles in about 3 s on an idle core)' },
   { name: 'threads', type: 'number', default: 1, description: 'kernel threads of the server' },
   { name: 'out', type: 'string', description: 'where to write the JSON report (default bench/results/fuzz-grammar.json)' },
 ];
@@ -184,7 +186,7 @@ async function main(): Promise<number> {
   };
 
   // ---- 3, 4: memory, and the slow inputs with the size limit raised (the time budget decides)
-  s = await startServer(['--threads', threads, '-c', '512', '-np', '2', '--grammar-max-bytes', String(64 * enumSize + 300 * 1024)]);
+  s = await startServer(['--threads', threads, '-c', '512', '-np', '2', '--grammar-max-bytes', String(64 * enumSize + 300 * 1024), '--grammar-timeout', String(o['enum-timeout'])]);
   probe = healthProbe(s.url);
   const rss: number[] = [];
   const grammarBytes: number[] = [];
