@@ -71,6 +71,7 @@ type State = 'starting' | 'active' | 'retired' | 'dead';
 /** One worker and what the main side knows of it. */
 class GrammarWorker {
   state: State = 'starting';
+  isReady = false;
   heap = 0;
   entries = 0;
   readonly ready: Promise<void>;
@@ -91,6 +92,7 @@ class GrammarWorker {
     this.worker.on('message', (m: FromWorker) => {
       switch (m.op) {
         case 'ready':
+          this.isReady = true;
           this.heap = m.heap;
           if (m.module) onModule(m.module);
           return setup.resolve();
@@ -111,13 +113,14 @@ class GrammarWorker {
           return this.matchers.get(m.id)?.answer(m);
       }
     });
+    // dying before it was set up counts as a failed setup (not respawned in a loop: see onDeath)
     this.worker.on('error', (e) => {
       setup.reject(e);
-      this.end(`it failed: ${e.message}`);
+      this.end(`${this.isReady ? 'it failed' : 'setup failed'}: ${e.message}`);
     });
     this.worker.on('exit', (code) => {
       setup.reject(new Error(`the grammar engine stopped (exit code ${code})`));
-      this.end(`it exited (code ${code})`);
+      this.end(`${this.isReady ? 'it exited' : 'setup failed: it exited'} (code ${code})`);
     });
   }
 
@@ -371,7 +374,11 @@ export class WorkerGrammarHost implements GrammarHost {
 
   /** The serving worker (or the checker) once set up; one that fails to set up is replaced (for the next request). */
   private async ready(serving: boolean): Promise<GrammarWorker> {
-    const w = serving ? this.serving : this.checker;
+    let w = serving ? this.serving : this.checker;
+    if (w.state === 'dead') {
+      this.replace(w); // it failed to set up: a new try, now that a request needs it
+      w = serving ? this.serving : this.checker;
+    }
     try {
       await w.ready;
     } catch (e) {
@@ -431,9 +438,14 @@ export class WorkerGrammarHost implements GrammarHost {
     const i = this.retired.indexOf(w);
     if (i >= 0) this.retired.splice(i, 1);
     if (this.closed) return;
+    if (/^setup failed/.test(why)) {
+      // not respawned here (it would fail again, in a loop): the next request tries (ready())
+      if (w === this.spareChecker) this.spareChecker = undefined;
+      return;
+    }
     if (w === this.spareChecker) this.spareChecker = this.spawn(false);
     else if (w === this.serving || w === this.checker) {
-      if (!/^(setup failed|a compile ran past|its compile was cancelled|its memory|an abort or trap)/.test(why)) this.counts.faults++; // it crashed
+      if (!/^(a compile ran past|its compile was cancelled|its memory|an abort or trap)/.test(why)) this.counts.faults++; // it crashed
       this.replace(w);
     }
   }
