@@ -233,6 +233,8 @@ export class WorkerGrammarHost implements GrammarHost {
   private spareChecker: GrammarWorker | undefined;
   private readonly retired: GrammarWorker[] = [];
   private readonly checked = new Map<string, true>();
+  /** specs that ran past the time budget, by hash (bounded like `checked`): refused at once when they come again */
+  private readonly timedOut = new Map<string, true>();
   private chain: Promise<void> = Promise.resolve();
   private ids = 0;
   private closed = false;
@@ -275,18 +277,24 @@ export class WorkerGrammarHost implements GrammarHost {
   /** Checks (unless known good) and compiles one job; resolves when the workers are free for the next. */
   private async run(job: Job): Promise<void> {
     const key = createHash('sha256').update(keyOf(job.spec)).digest('base64');
+    if (this.timedOut.has(key)) {
+      // the same text again: refused at once, without ending another worker
+      job.done = true;
+      this.counts.compileErrors++;
+      return job.reject(new GrammarLimitError(`compiling it took longer than the limit of ${this.limits.timeoutMs} ms (--grammar-timeout) before`, 'time'));
+    }
     if (!this.checked.has(key)) {
-      if ((await this.stage(job, false)) !== 'next') return;
+      if ((await this.stage(job, false, key)) !== 'next') return;
       this.checked.set(key, true);
       if (this.checked.size > CHECKED_KEYS) this.checked.delete(this.checked.keys().next().value!);
     }
     // a fault on a grammar that passed the check may be an earlier grammar's doing (a corrupt
     // instance): the grammar gets one more try on a fresh worker before it is blamed
-    if ((await this.stage(job, true)) === 'retry') await this.stage(job, true);
+    if ((await this.stage(job, true, key)) === 'retry') await this.stage(job, true, key);
   }
 
   /** One stage of a job on its worker: the check (serving = false) or the compile. */
-  private async stage(job: Job, serving: boolean): Promise<StageEnd> {
+  private async stage(job: Job, serving: boolean, key: string): Promise<StageEnd> {
     if (job.done) return 'stop';
     let w: GrammarWorker;
     try {
@@ -319,6 +327,8 @@ export class WorkerGrammarHost implements GrammarHost {
         finish();
         this.counts.timeouts++;
         this.counts.compiles++;
+        this.timedOut.set(key, true);
+        if (this.timedOut.size > CHECKED_KEYS) this.timedOut.delete(this.timedOut.keys().next().value!);
         w.end('a compile ran past --grammar-timeout');
         refuse(new GrammarLimitError(`compiling it took longer than the limit of ${this.limits.timeoutMs} ms (--grammar-timeout)`, 'time'));
       }, this.limits.timeoutMs);

@@ -15,7 +15,7 @@ const SEED = 18;
 const SCHEMA = { type: 'object', properties: { word: { type: 'string', maxLength: 6 }, n: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['word', 'n'], additionalProperties: false };
 
 test('seeded hostile grammars and schemas: 200 or 400 each, /health answers, then valid JSON, then SIGTERM drains and exits', async () => {
-  const child = spawnCli('wf_server', ['--port', '0', '--threads', '1', '-c', '512', '-np', '2', '--grammar-timeout', '4000', '-q']);
+  const child = spawnCli('wf_server', ['--port', '0', '--threads', '1', '-c', '512', '-np', '2', '-q']);
   const done = finished(child, 120000);
   const url = await listeningUrl(child, 60000);
   const probe = healthProbe(url);

@@ -15,8 +15,8 @@ import { enumSchema, healthProbe } from '../helpers/grammar-cases.js';
 import { postJson, startTestServer, waitFor } from './helpers.js';
 
 const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels() });
-const TIMEOUT_MS = 3000;
-const MEMORY = 20 * 2 ** 20;
+const TIMEOUT_MS = 5000;
+const MEMORY = 18 * 2 ** 20;
 const srv = await startTestServer(
   lm,
   { ctxSize: 1024, slots: 2, maxQueue: 0, grammars: workerGrammarHosts({ timeoutMs: TIMEOUT_MS, maxTextBytes: 256 * 1024, memoryBytes: MEMORY }) },
@@ -86,7 +86,7 @@ test('finding 3: compiled grammars are bounded by bytes (--grammar-memory), not 
   const restarts = await metric('wf_grammar_restarts_total');
   let most = 0;
   for (let i = 0; i < 3; i++) {
-    const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: enumSchema(`leak${i}`, 10000), max_tokens: 3 });
+    const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: enumSchema(`leak${i}`, 6000), max_tokens: 3 });
     assert.equal(r.status, 200, JSON.stringify(r.json));
     most = Math.max(most, await metric('wf_grammar_cache_bytes'));
   }
@@ -103,7 +103,7 @@ test('finding 3: compiled grammars are bounded by bytes (--grammar-memory), not 
 test('finding 4: a grammar that compiles for seconds is stopped by --grammar-timeout (a 400 naming it) while /health keeps answering', async () => {
   const probe = healthProbe(srv.url, 50);
   const t0 = performance.now();
-  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,1000}){0,1000}', max_tokens: 3 });
+  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,2000}){0,2000}', max_tokens: 3 });
   const ms = performance.now() - t0;
   const worst = await probe.stop();
   assert.equal(r.status, 400, JSON.stringify(r.json));
@@ -112,6 +112,10 @@ test('finding 4: a grammar that compiles for seconds is stopped by --grammar-tim
   assert.ok(ms < TIMEOUT_MS + 2000, `answered after ${ms.toFixed(0)} ms`);
   assert.ok(worst < 1000, `/health took ${worst.toFixed(0)} ms at worst during the compile`);
   assert.ok((await metric('wf_grammar_timeouts_total')) >= 1);
+  // the same text again is refused at once
+  const again = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,2000}){0,2000}', max_tokens: 3 });
+  assert.equal(again.status, 400);
+  assert.match(again.json.error.message, /--grammar-timeout\) before/);
   await validJson(3);
 });
 
@@ -121,7 +125,7 @@ test('finding 4: a client that leaves while its grammar compiles stops the compi
     fetch(`${srv.base}/completions`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ prompt: 'x', grammar: 'root ::= ("y"{0,1000}){0,1000}', max_tokens: 3 }),
+      body: JSON.stringify({ prompt: 'x', grammar: 'root ::= ("y"{0,2000}){0,2000}', max_tokens: 3 }),
       signal: AbortSignal.timeout(300),
     }),
   );
