@@ -11,7 +11,7 @@ import { DEMO_MODEL_FILE } from '../../src/node/demo-model.js';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { ResponseStore } from '../../src/server/response-store.js';
 import { testKernels } from '../helpers/kernels.js';
-import { postJson, startTestServer, type TestServer } from './helpers.js';
+import { NO_EOG, postJson, startTestServer, tinyModel, waitFor, type TestServer } from './helpers.js';
 
 const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels() });
 let srv: TestServer;
@@ -231,4 +231,39 @@ test('errors in OpenAI\'s shape, naming the Responses field', async () => {
   // the server still answers
   const ok = await postJson(url, { model: MODEL, input: 'x', max_output_tokens: 1 });
   assert.equal(ok.status, 200);
+});
+
+test('a stream left by its client frees the slot; a server closing mid-stream sends error then response.failed', async () => {
+  const tiny = await tinyModel();
+  const s = await startTestServer(tiny, { ctxSize: 1024, slots: 1 });
+  try {
+    const c = new OpenAI({ baseURL: s.base, apiKey: 'sk-test', maxRetries: 0, timeout: 60000 });
+    const body = { model: 'tiny-test', input: 'go', max_output_tokens: 900, logit_bias: NO_EOG } as unknown as OpenAI.Responses.ResponseCreateParamsStreaming;
+    const stream = c.responses.stream(body);
+    for await (const e of stream) if (e.type === 'response.output_text.delta') break;
+    stream.abort();
+    await waitFor(() => s.service.stats().busy === 0, 10_000, 'the slot to be freed');
+
+    // raw SSE: the server closes while the reply streams
+    const res = await fetch(`${s.base}/responses`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+    const reader = res.body!.getReader();
+    let text = '';
+    let closing: Promise<void> | undefined;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+      if (!closing && text.includes('response.output_text.delta')) closing = s.server.close();
+    }
+    await closing;
+    const events = text.split('\n\n').filter(Boolean).map((block) => JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)));
+    const types = events.map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ['error', 'response.failed']);
+    assert.equal(events.at(-2).code, 'server_shutting_down');
+    assert.equal(events.at(-1).response.status, 'failed');
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+  } finally {
+    await s.close();
+    tiny.dispose();
+  }
 });
