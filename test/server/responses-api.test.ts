@@ -183,10 +183,16 @@ test('function tools: a required call comes back as a function_call item, whole 
     model: MODEL,
     previous_response_id: r.id,
     input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp": 21}' }],
-    tools: [WEATHER],
     max_output_tokens: 8,
   });
-  assert.ok(next.usage!.input_tokens > r.usage!.input_tokens);
+  // the call and its result are in the prompt (as the chat endpoint renders them), the tools' description is not
+  const messages = [
+    { role: 'user', content: 'Weather in Paris?' },
+    { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function', function: { name: call.name, arguments: call.arguments } }] },
+    { role: 'tool', tool_call_id: call.call_id, content: '{"temp": 21}' },
+  ];
+  const chat = await client.chat.completions.create({ model: MODEL, messages: messages as OpenAI.Chat.ChatCompletionMessageParam[], max_tokens: 1 });
+  assert.equal(next.usage!.input_tokens, chat.usage!.prompt_tokens);
 });
 
 test('text.format json_schema: the output text validates', async () => {
