@@ -123,7 +123,7 @@ function envelopeHistory(messages: ChatMessage[]): ChatMessage[] {
 /**
  * Generic, for templates that know nothing of tools (2B4T's renders only system, user and
  * assistant turns, so a `tool` message would vanish): each tool result becomes a user turn
- * {"tool_response": {"name", "content"}}, as llama.cpp's template polyfill shows them.
+ * {"tool_response": {"name", "content"}}.
  */
 function envelopeHistoryWithResults(messages: ChatMessage[]): ChatMessage[] {
   const names = new Map<string, string>();
