@@ -1,5 +1,5 @@
 // Options and helpers shared by the commands that load a model.
-import { cpus } from 'node:os';
+import { usableCpus } from '../node/cpu-quota.js';
 import { nodeKernelPlatform } from '../node/threads.js';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
@@ -25,7 +25,7 @@ export const LM_HEAD_OPTION: OptionSpec = {
 
 export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
-  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
+  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: the CPUs this process may use: cores, affinity mask, cgroup CPU quota)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   LM_HEAD_OPTION,
@@ -43,7 +43,7 @@ export function modelOrDemo(args: ParsedArgs, command: string): string {
 
 export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   const o = args.options;
-  const threads = (o.threads as number | undefined) ?? cpus().length;
+  const threads = (o.threads as number | undefined) ?? usableCpus().count;
   if (!Number.isInteger(threads) || threads < 1) throw new CliError(`--threads must be a positive integer, got ${threads}`);
   const kernels = o.kernels as string | undefined;
   if (kernels !== undefined && !['relaxed', 'simd', 'reference'].includes(kernels)) {

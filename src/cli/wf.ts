@@ -18,6 +18,7 @@ const COMMANDS: Record<string, Command> = {
   perplexity: { summary: 'perplexity of a text file, as llama-perplexity computes it', load: () => import('./commands/perplexity.js') },
   tokenize: { summary: 'tokenize text with a model file\'s tokenizer (JSON)', load: () => import('./commands/tokenize.js') },
   web: { summary: 'serve the browser app (and a folder of models) on localhost', load: () => import('./commands/web.js') },
+  download: { summary: 'download a model file (resumable, checked with --sha256 before it takes its name)', load: () => import('./commands/download.js') },
   serve: { summary: 'OpenAI-compatible HTTP server (same as wf_server)', load: () => import('./commands/serve.js') },
 };
 

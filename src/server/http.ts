@@ -1,7 +1,8 @@
 // The OpenAI-compatible HTTP front end (node:http, no framework) over a GenerationService.
 //
 //   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
-//   GET  /health                {status, slots_idle, slots_processing, requests_queued}
+//   GET  /health                {status, slots_idle, slots_processing, requests_queued} (readiness: 503 while draining)
+//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
@@ -38,6 +39,8 @@ import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { grammarMetrics } from './grammar-metrics.js';
+import { livenessBody, vllmMetrics } from './fleet-signals.js';
 import { ResponsesApi } from './responses-api.js';
 import { displayPiece } from '../tokenizer/piece.js';
 import type { ResponseStore } from './response-store.js';
@@ -53,6 +56,8 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** also write vLLM's metric names on /metrics (see fleet-signals.ts) */
+  metricsVllm?: boolean;
   /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
   responseStore?: ResponseStore;
 }
@@ -87,7 +92,7 @@ const CORS = {
 };
 
 /** Routes that still answer while draining (monitoring), and never count as in flight. */
-const MONITORING = new Set(['/health', '/v1/health', '/metrics', '/slots']);
+const MONITORING = new Set(['/health', '/v1/health', '/livez', '/metrics', '/slots']);
 
 /** A preflight's answer: the headers it asks for are allowed (the browser checks them, we do not). */
 function preflightHeaders(req: IncomingMessage): Record<string, string> {
@@ -177,6 +182,7 @@ export class ApiServer {
   private readonly page: string | null;
   private readonly keyDigests: Buffer[];
   private readonly slotsEnabled: boolean;
+  private readonly metricsVllm: boolean;
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
   readonly monitor = new Monitor();
@@ -194,6 +200,7 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.metricsVllm = opts.metricsVllm ?? false;
     this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
     const route = (paths: string[], method: Method, h: Handler) => {
@@ -201,6 +208,7 @@ export class ApiServer {
     };
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
+    route(['/livez'], 'GET', (c) => sendJson(c.res, 200, livenessBody(this.draining)));
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
     route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
@@ -315,13 +323,13 @@ export class ApiServer {
         res.setHeader('Allow', allow);
         throw new ApiError(405, `method ${req.method} is not allowed on ${path} (use ${allow})`, 'invalid_request_error', null, 'method_not_allowed');
       }
-      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health') this.checkKey(req);
+      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health' && path !== '/livez') this.checkKey(req);
       await h(ctx);
     } catch (e) {
       this.fail(ctx, e);
     } finally {
       if (counted && --this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-      if (this.log && path !== '/health') {
+      if (this.log && path !== '/health' && path !== '/livez') {
         const status = ac.signal.aborted && !res.writableFinished ? 'aborted' : String(res.statusCode);
         this.log(`${req.method} ${path} ${status} ${Math.round(performance.now() - t0)} ms${ctx.note}`);
       }
@@ -374,7 +382,9 @@ export class ApiServer {
   }
 
   private metrics(ctx: Ctx): void {
-    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
+    const snap = this.service.snapshot();
+    let text = this.monitor.metrics(snap, process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
+    if (this.metricsVllm) text += vllmMetrics(snap, this.service.modelId);
     ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
