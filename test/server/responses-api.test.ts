@@ -12,6 +12,7 @@ import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { ResponseStore } from '../../src/server/response-store.js';
 import { testKernels } from '../helpers/kernels.js';
 import { NO_EOG, postJson, startTestServer, tinyModel, waitFor, type TestServer } from './helpers.js';
+import { finished, listeningUrl, spawnCli } from './spawn.js';
 
 const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels() });
 let srv: TestServer;
@@ -272,4 +273,23 @@ test('a stream left by its client frees the slot; a server closing mid-stream se
     await s.close();
     tiny.dispose();
   }
+});
+
+test('wf_server --responses-store N bounds the store; --responses-store 0 keeps none; a bad value is refused', async () => {
+  const child = spawnCli('wf_server', ['--port', '0', '-t', '1', '--responses-store', '1', '-q']);
+  const done = finished(child);
+  try {
+    const url = await listeningUrl(child);
+    const ask = async () => (await postJson(`${url}/v1/responses`, { input: 'Hi', max_output_tokens: 1 })).json.id as string;
+    const first = await ask();
+    assert.equal((await fetch(`${url}/v1/responses/${first}`)).status, 200);
+    await ask();
+    assert.equal((await fetch(`${url}/v1/responses/${first}`)).status, 404, 'only one response is kept');
+  } finally {
+    child.kill('SIGTERM');
+    await done;
+  }
+  const bad = await finished(spawnCli('wf_server', ['--port', '0', '-t', '1', '--responses-store', '-1']));
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--responses-store must be an integer >= 0/);
 });
