@@ -23,7 +23,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
-import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -192,7 +192,7 @@ export class GenerationService {
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
-    renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
+    probeChatTemplate(model.tokenizer, this.template);
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
     pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions

@@ -64,7 +64,18 @@ export interface EncodeOptions {
   addEos?: boolean;
   /** Turn control-token strings such as "<|eot_id|>" into their ids. Default true. */
   parseSpecial?: boolean;
+  /**
+   * The text holds spans made by escapeSpecials (chat content inside template markup): drop LITERAL_MARK
+   * from the plain fragments after the special tokens are split out, so those spans read as plain text.
+   */
+  unescape?: boolean;
 }
+
+/**
+ * A Unicode noncharacter (reserved for a program's internal use) that escapeSpecials puts inside a
+ * special-token string so that no special token matches there; encode with `unescape` removes it.
+ */
+export const LITERAL_MARK = '\uFDD0';
 
 export interface DecodeOptions {
   /** Leave control tokens (BOS, EOS, <|eot_id|>, ...) out of the text. Default false. */
@@ -314,6 +325,25 @@ export class Tokenizer {
     });
   }
 
+  /**
+   * Marks `text` as plain text that may sit inside text tokenized with parseSpecial: every control or
+   * unknown token string in it gets LITERAL_MARK after its first character, so encode({ unescape: true })
+   * reads it as encode(text, { parseSpecial: false }) would. Any LITERAL_MARK already in the text is
+   * dropped. (A special token one character long cannot be broken this way and stays special.)
+   */
+  escapeSpecials(text: string): string {
+    if (text.includes(LITERAL_MARK)) text = text.replaceAll(LITERAL_MARK, '');
+    if (this.splitAll === null) return text;
+    let out = '';
+    let last = 0;
+    for (let m = this.splitAll.find(text, 0); m !== null; m = this.splitAll.find(text, m.index + 1)) {
+      if (this.types[this.specialTokens.get(m.text)!] === TokenType.USER_DEFINED) continue; // split out either way
+      out += text.slice(last, m.index + 1) + LITERAL_MARK;
+      last = m.index + 1;
+    }
+    return last === 0 ? text : out + text.slice(last);
+  }
+
   /** Text to token ids. */
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TypeError('encode expects a string');
@@ -323,15 +353,18 @@ export class Tokenizer {
       out.push(this.bos);
     }
     const splitter = options.parseSpecial ?? true ? this.splitAll : this.splitUserDefined;
-    if (splitter === null) this.impl.encode(text, out);
+    const plain = options.unescape && text.includes(LITERAL_MARK)
+      ? (s: string) => this.impl.encode(s.replaceAll(LITERAL_MARK, ''), out)
+      : (s: string) => this.impl.encode(s, out);
+    if (splitter === null) plain(text);
     else {
       let last = 0;
       for (let m = splitter.find(text, 0); m !== null; m = splitter.find(text, last)) {
-        if (m.index > last) this.impl.encode(text.slice(last, m.index), out);
+        if (m.index > last) plain(text.slice(last, m.index));
         out.push(this.specialTokens.get(m.text)!);
         last = m.index + m.text.length;
       }
-      if (last < text.length) this.impl.encode(last === 0 ? text : text.slice(last), out);
+      if (last < text.length) plain(last === 0 ? text : text.slice(last));
     }
     if (options.addEos ?? this.addEosDefault) {
       if (this.eos === undefined) throw new Error('cannot add EOS: the vocabulary has no eos token id');
