@@ -35,6 +35,7 @@ import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
+import { HostCheck } from './host-check.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
 
@@ -49,6 +50,8 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** Host header names answered besides loopback ones when bound to loopback (host-check.ts; "*" = any) */
+  allowedHosts?: readonly string[];
 }
 
 type Method = 'GET' | 'POST';
@@ -161,6 +164,19 @@ async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   }
 }
 
+/** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
+function hostRefused(host: string): ApiError {
+  const shown = host.length > 100 ? host.slice(0, 100) + '...' : host;
+  return new ApiError(
+    403,
+    `Host '${shown}' is not allowed: this server listens on loopback and answers only loopback host names ` +
+      '(start it with --allowed-hosts NAME to allow another)',
+    'invalid_request_error',
+    null,
+    'host_not_allowed',
+  );
+}
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class ApiServer {
@@ -178,6 +194,9 @@ export class ApiServer {
   /** API requests being served (monitoring routes not counted) */
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly allowedHosts: readonly string[];
+  /** set by listen(): which Host headers this bind answers */
+  private hostCheck: HostCheck | null = null;
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -187,6 +206,7 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.allowedHosts = opts.allowedHosts ?? [];
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
@@ -215,6 +235,7 @@ export class ApiServer {
 
   /** Starts listening; port 0 picks a free port. */
   listen(port = 0, host = '127.0.0.1'): Promise<{ url: string; host: string; port: number }> {
+    this.hostCheck = new HostCheck(host, this.allowedHosts);
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.http.once('error', onError);
@@ -289,6 +310,7 @@ export class ApiServer {
     const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
     if (counted) this.inFlight++;
     try {
+      if (this.hostCheck && !this.hostCheck.allows(req.headers.host)) throw hostRefused(req.headers.host ?? '');
       if (req.method === 'OPTIONS') {
         res.writeHead(204, preflightHeaders(req));
         res.end();

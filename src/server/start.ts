@@ -25,6 +25,8 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** Host names answered besides loopback ones on a loopback bind (--allowed-hosts) */
+  allowedHosts?: readonly string[];
 }
 
 export interface RunningServer {
@@ -62,6 +64,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      allowedHosts: opts.allowedHosts,
     });
   } catch (e) {
     lm.dispose();
