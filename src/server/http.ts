@@ -36,6 +36,7 @@ import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { HostCheck } from './host-check.js';
+import { NoTokenError } from '../generate/sampler.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
 
@@ -162,6 +163,11 @@ async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   } catch (e) {
     throw new ApiError(400, `malformed JSON in request body: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
   }
+}
+
+/** 400 for a request whose logit_bias or constraint leaves no token to sample. */
+function noTokenError(e: NoTokenError): ApiError {
+  return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
 }
 
 /** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
@@ -348,8 +354,8 @@ export class ApiServer {
       if (!res.headersSent) res.destroy();
       return;
     }
-    const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-    if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
+    const err = e instanceof ApiError ? e : e instanceof NoTokenError ? noTokenError(e) : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (!(e instanceof ApiError) && !(e instanceof NoTokenError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
       const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;

@@ -23,7 +23,8 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
-import { chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { TemplateBudgetError } from '../tokenizer/template-budget.js';
+import { ChatTemplateError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -295,7 +296,9 @@ export class GenerationService {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
       tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables });
     } catch (e) {
-      throw invalidParam('messages', (e as Error).message);
+      // the chat's or the template's fault: a 400 in our words; anything else is ours (a 500)
+      if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
+      throw e;
     }
     return this.checkPrompt(tokens, 'messages');
   }

@@ -71,6 +71,11 @@ export function isBitnetPlaceholderTemplate(source: string): boolean {
   return source.includes('BITNETAssistant');
 }
 
+/** A chat could not be turned into a prompt because of what it holds or what the template does with it. */
+export class ChatTemplateError extends Error {
+  override name = 'ChatTemplateError';
+}
+
 export type ChatTemplateOrigin = 'override' | 'file' | 'bitnet-2b4t';
 
 export interface ChatTemplateChoice {
@@ -90,7 +95,7 @@ function compile(source: string): Template {
     try {
       t = new Template(source);
     } catch (e) {
-      throw new Error(`chat template does not parse: ${(e as Error).message ?? String(e)}`);
+      throw new ChatTemplateError(`chat template does not parse: ${(e as Error).message ?? String(e)}`);
     }
     if (compiled.size >= 16) compiled.clear();
     compiled.set(source, t);
@@ -149,7 +154,7 @@ const MAX_DEPTH = 100;
 function escapeStrings(tokenizer: Tokenizer, v: unknown, depth = 0): unknown {
   if (typeof v === 'string') return tokenizer.escapeSpecials(v);
   if (v === null || typeof v !== 'object') return v;
-  if (depth > MAX_DEPTH) throw new Error(`a message field is nested more than ${MAX_DEPTH} levels deep`);
+  if (depth > MAX_DEPTH) throw new ChatTemplateError(`a message field is nested more than ${MAX_DEPTH} levels deep`);
   if (Array.isArray(v)) return v.map((x) => escapeStrings(tokenizer, x, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) out[k] = escapeStrings(tokenizer, x, depth + 1);
@@ -157,10 +162,10 @@ function escapeStrings(tokenizer: Tokenizer, v: unknown, depth = 0): unknown {
 }
 
 function render(tokenizer: Tokenizer, messages: readonly ChatMessage[], options: ChatTemplateOptions, escape: boolean): string {
-  if (!Array.isArray(messages)) throw new TypeError('messages must be an array of {role, content}');
+  if (!Array.isArray(messages)) throw new ChatTemplateError('messages must be an array of {role, content}');
   for (const [i, m] of messages.entries()) {
     if (m === null || typeof m !== 'object' || typeof m.role !== 'string') {
-      throw new TypeError(`message ${i} must be an object with a string role`);
+      throw new ChatTemplateError(`message ${i} must be an object with a string role`);
     }
   }
   const { source } = chatTemplateFor(tokenizer, options.template);
@@ -178,7 +183,7 @@ function render(tokenizer: Tokenizer, messages: readonly ChatMessage[], options:
     }, budget);
   } catch (e) {
     if (e instanceof TemplateBudgetError) throw e;
-    throw new Error(`chat template failed to render: ${(e as Error).message ?? String(e)}`);
+    throw new ChatTemplateError(`chat template failed to render: ${(e as Error).message ?? String(e)}`);
   }
 }
 
