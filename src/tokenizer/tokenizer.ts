@@ -184,9 +184,18 @@ export class Tokenizer {
     if (spec.tokenTypes && spec.tokenTypes.length !== n) {
       throw new Error(`token_type has ${spec.tokenTypes.length} entries but there are ${n} tokens`);
     }
+    let first: string | undefined;
+    let varied = false;
     for (let i = 0; i < n; i++) {
-      if (typeof tokens[i] !== 'string') throw new Error(`token ${i} is not a string`);
+      const t = tokens[i];
+      if (typeof t !== 'string') throw new Error(`token ${i} is not a string`);
+      if (t === '') continue;
+      if (first === undefined) first = t;
+      else if (t !== first) varied = true;
     }
+    // such a vocabulary loads but can encode nothing: every request would fail
+    if (first === undefined) throw new Error(`tokenizer.ggml.tokens: all ${n} tokens are empty strings`);
+    if (!varied && n > 1) throw new Error(`tokenizer.ggml.tokens: all ${n} non-empty tokens are the same string ${JSON.stringify(first.slice(0, 40))}`);
     this.vocabSize = n;
     this.tokens = tokens;
     this.model = model;
