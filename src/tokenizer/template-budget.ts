@@ -4,8 +4,8 @@
 // by a request. @huggingface/jinja runs it synchronously, so a template that loops 10^10 times would hold
 // the thread (the server's event loop) for ever, and `range(10**12)` asks V8 for an array so large that
 // the process dies with a fatal "invalid size" error that no try/catch sees. Here the interpreter is the
-// library's own with one change: the clock is read at every evaluation step (a loop whose body evaluates
-// nothing still evaluates its range() or list at each step of the loop around it), and a string or list that grows past the output budget stops the render. range() is replaced by one
+// library's own with one change: the clock is read at every evaluation step and every loop iteration
+// (whose body goes through evaluateBlock even when it is empty), and a string or list that grows past the output budget stops the render. range() is replaced by one
 // that refuses more than MAX_RANGE items before it allocates anything. The render then fails with a
 // TemplateBudgetError naming the limit, and the caller decides what that means (a start-up error, a 400).
 //
@@ -57,6 +57,7 @@ type RuntimeValue = { value: unknown };
 interface InterpreterShape {
   evaluate(statement: unknown, environment: unknown): RuntimeValue;
   run(program: unknown): RuntimeValue;
+  evaluateBlock(statements: unknown, environment: unknown): RuntimeValue;
 }
 const Base = Interpreter as unknown as new (env: unknown) => InterpreterShape;
 
@@ -68,10 +69,20 @@ class BudgetedInterpreter extends Base {
     this.deadline = performance.now() + budget.timeMs;
   }
 
-  override evaluate(statement: unknown, environment: unknown): RuntimeValue {
+  private checkClock(): void {
     if (performance.now() > this.deadline) {
       throw new TemplateBudgetError('time', `chat template ran past its time budget of ${this.budget.timeMs} ms`);
     }
+  }
+
+  // every loop iteration runs its body through evaluateBlock, even an empty body that evaluates nothing
+  override evaluateBlock(statements: unknown, environment: unknown): RuntimeValue {
+    this.checkClock();
+    return super.evaluateBlock(statements, environment);
+  }
+
+  override evaluate(statement: unknown, environment: unknown): RuntimeValue {
+    this.checkClock();
     const v = super.evaluate(statement, environment);
     const value: unknown = v.value;
     if (typeof value === 'string' && value.length > this.budget.maxChars) {
