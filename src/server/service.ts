@@ -24,7 +24,7 @@ import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } f
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
 import { TemplateBudgetError } from '../tokenizer/template-budget.js';
-import { ChatTemplateError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { ChatTemplateError, PromptTooLongError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -285,7 +285,13 @@ export class GenerationService {
 
   /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */
   completionPrompt(req: CompletionRequest): number[] {
-    const tokens = typeof req.prompt === 'string' ? encodePrompt(this.model.tokenizer, req.prompt) : req.prompt;
+    let tokens: number[];
+    try {
+      tokens = typeof req.prompt === 'string' ? encodePrompt(this.model.tokenizer, req.prompt, undefined, this.slotContext) : req.prompt;
+    } catch (e) {
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('prompt', e.atLeast, this.slotContext, true);
+      throw e;
+    }
     return this.checkPrompt(tokens, 'prompt');
   }
 
@@ -294,8 +300,9 @@ export class GenerationService {
     let tokens: number[];
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
-      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables });
+      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables, maxTokens: this.slotContext });
     } catch (e) {
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('messages', e.atLeast, this.slotContext, true);
       // the chat's or the template's fault: a 400 in our words; anything else is ours (a 500)
       if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
       throw e;

@@ -48,6 +48,16 @@ export interface ChatTemplateOptions {
 export interface EncodeChatOptions extends ChatTemplateOptions {
   /** Add BOS unless the rendered text starts with it. Default: the tokenizer's add_bos_token. */
   addBos?: boolean;
+  /** Refuse (PromptTooLongError) a text that certainly tokenizes to this many tokens or more, before tokenizing it. */
+  maxTokens?: number;
+}
+
+/** A prompt text too long for `maxTokens`, known from its length alone (it was not tokenized). */
+export class PromptTooLongError extends Error {
+  override name = 'PromptTooLongError';
+  constructor(readonly atLeast: number) {
+    super(`the prompt has at least ${atLeast} tokens`);
+  }
 }
 
 /**
@@ -207,15 +217,19 @@ export function probeChatTemplate(tokenizer: Tokenizer, override?: string, timeM
  */
 export function encodeChat(tokenizer: Tokenizer, messages: readonly ChatMessage[], options: EncodeChatOptions = {}): number[] {
   const text = render(tokenizer, messages, options, true);
-  return encodeText(tokenizer, text, options.addBos, true);
+  return encodeText(tokenizer, text, options.addBos, true, options.maxTokens);
 }
 
 /** Tokenizes rendered prompt text: BOS added (if wanted) only when the text does not start with the BOS string. */
-export function encodePrompt(tokenizer: Tokenizer, text: string, addBos?: boolean): number[] {
-  return encodeText(tokenizer, text, addBos, false);
+export function encodePrompt(tokenizer: Tokenizer, text: string, addBos?: boolean, maxTokens?: number): number[] {
+  return encodeText(tokenizer, text, addBos, false, maxTokens);
 }
 
-function encodeText(tokenizer: Tokenizer, text: string, addBos: boolean | undefined, unescape: boolean): number[] {
+function encodeText(tokenizer: Tokenizer, text: string, addBos: boolean | undefined, unescape: boolean, maxTokens?: number): number[] {
+  if (maxTokens !== undefined) {
+    const atLeast = Math.ceil(text.length / tokenizer.maxTokenBytes);
+    if (atLeast >= maxTokens) throw new PromptTooLongError(atLeast);
+  }
   let bos = addBos ?? tokenizer.addBosDefault;
   if (bos && tokenizer.bos !== undefined && text.startsWith(tokenizer.tokenText(tokenizer.bos))) bos = false;
   return tokenizer.encode(text, { addBos: bos, parseSpecial: true, unescape });

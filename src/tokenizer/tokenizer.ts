@@ -160,6 +160,12 @@ export class Tokenizer {
   readonly preTokenizer: string;
   /** Why that pre-tokenizer (the file's tokenizer.ggml.pre, or the rule used when it is missing). */
   readonly preTokenizerReason: string;
+  /**
+   * The most bytes one token stands for. No token covers more UTF-16 units of input text than bytes, so a
+   * text of L units needs at least L / maxTokenBytes tokens: a prompt can be known too long before it is
+   * tokenized (which takes seconds for megabytes).
+   */
+  readonly maxTokenBytes: number;
   /** Merge lines that could not be used (a side or result not in the vocabulary); 0 for a sound file. */
   readonly skippedMerges: number;
 
@@ -237,6 +243,9 @@ export class Tokenizer {
         : this.impl.writeTokenBytes(tokens[i], ty, buf, w);
     }
     start[n] = w;
+    let widest = 1;
+    for (let i = 0; i < n; i++) widest = Math.max(widest, start[i + 1] - start[i]);
+    this.maxTokenBytes = widest;
     this.pieceBytes = buf.slice(0, w);
     this.pieceStart = start;
 

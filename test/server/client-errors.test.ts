@@ -41,7 +41,19 @@ test('a 6 MB message of one unbroken word is a 400 about the context, not "Maxim
   const r = await postJson(`${s.base}/chat/completions`, { messages: [{ role: 'user', content: 'x'.repeat(6_000_000) }], max_tokens: 1 });
   assert.equal(r.status, 400);
   assert.equal(r.json.error.code, 'context_length_exceeded');
+  // known from the text's length alone (tokenizing 6 MB held the event loop for seconds)
+  assert.match(r.json.error.message, /the prompt has at least \d+ tokens/);
   assert.ok((await fetch(`${s.url}/health`)).ok);
+  const raw = await postJson(`${s.base}/completions`, { prompt: 'x'.repeat(6_000_000), max_tokens: 1 });
+  assert.equal(raw.status, 400);
+  assert.match(raw.json.error.message, /at least/);
+});
+
+test('a prompt just under the length bound is still tokenized and counted exactly', async () => {
+  const r = await postJson(`${s.base}/completions`, { prompt: 'ab '.repeat(300), max_tokens: 1 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /the prompt has \d+ tokens/);
+  assert.doesNotMatch(r.json.error.message, /has at least/);
 });
 
 test('the windowed pre-tokenizer fallback gives the same pieces as one match on ordinary text', () => {
