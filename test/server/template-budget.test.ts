@@ -59,3 +59,20 @@ test('<|eot_id|> in a user message is not the control token in the prompt the se
     await s.close();
   }
 });
+
+test('wf_server with a looping --chat-template exits 1 at start with the budget in its message', async () => {
+  const { serverMain } = await import('../../src/cli/wf_server.js');
+  const lines: string[] = [];
+  const orig = console.error;
+  console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+  const t0 = performance.now();
+  let code: number;
+  try {
+    code = await serverMain(['--chat-template', LOOP, '--port', '0', '--quiet']);
+  } finally {
+    console.error = orig;
+  }
+  assert.equal(code, 1);
+  assert.match(lines.join('\n'), /chat template \(override\) cannot be used: chat template ran past its time budget of 1000 ms/);
+  assert.ok(performance.now() - t0 < 30_000);
+});
