@@ -20,6 +20,7 @@ import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-sto
 import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
+import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
@@ -32,6 +33,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'model', type: 'string', description: 'same as --model-path' },
   { name: 'alias', type: 'string', description: 'model name shown to clients (default: the file name)' },
   { name: 'host', type: 'string', description: 'address to listen on', default: '127.0.0.1' },
+  { name: 'allowed-hosts', type: 'string', description: 'on a loopback --host, Host header names answered besides localhost and loopback addresses (comma-separated; .example.com = the domain and its subdomains; * = any)' },
   { name: 'port', type: 'number', description: 'port to listen on (0 = any free port)', default: 30000 },
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: the CPUs this process may use: cores, affinity mask, cgroup CPU quota; the start line says which)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
@@ -227,6 +229,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       slotsEndpoint: !o['no-slots'],
       metricsVllm: !!o['metrics-vllm'],
       quiet: !!o.quiet,
+      allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
       grammars: workerGrammarHosts(grammarLimits),
       responsesStore: responsesStore(o),
     });
@@ -249,6 +252,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       log(`${prog}: API key required (from ${apiKeys.source})`);
       if (apiKeys.source === '--api-key') log(`${prog}: note: a key given with --api-key shows in ps; --api-key-file FILE or ${API_KEY_ENV} keep it out of sight`);
     }
+    const exposed = exposureWarning(o.host as string, apiKeys !== undefined);
+    if (exposed) log(`${prog}: warning: ${exposed}`);
     log(`${prog}: listening on ${running.url} (chat page: ${running.url}/, API: ${running.url}/v1)`);
     const sig = await new Promise<string>((resolve) => {
       const on = (s: string) => () => resolve(s);

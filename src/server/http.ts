@@ -37,6 +37,8 @@ import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
+import { HostCheck } from './host-check.js';
+import { NoTokenError } from '../generate/sampler.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
 import { checkChoices, choiceParams, mergeChoices, mergedUsage, withIndex } from './choices.js';
@@ -57,6 +59,8 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** Host header names answered besides loopback ones when bound to loopback (host-check.ts; "*" = any) */
+  allowedHosts?: readonly string[];
   /** also write vLLM's metric names on /metrics (see fleet-signals.ts) */
   metricsVllm?: boolean;
   /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
@@ -173,6 +177,24 @@ async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   }
 }
 
+/** 400 for a request whose logit_bias or constraint leaves no token to sample. */
+function noTokenError(e: NoTokenError): ApiError {
+  return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
+}
+
+/** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
+function hostRefused(host: string): ApiError {
+  const shown = host.length > 100 ? host.slice(0, 100) + '...' : host;
+  return new ApiError(
+    403,
+    `Host '${shown}' is not allowed: this server listens on loopback and answers only loopback host names ` +
+      '(start it with --allowed-hosts NAME to allow another)',
+    'invalid_request_error',
+    null,
+    'host_not_allowed',
+  );
+}
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class ApiServer {
@@ -192,6 +214,9 @@ export class ApiServer {
   /** API requests being served (monitoring routes not counted) */
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly allowedHosts: readonly string[];
+  /** set by listen(): which Host headers this bind answers */
+  private hostCheck: HostCheck | null = null;
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -201,6 +226,7 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.allowedHosts = opts.allowedHosts ?? [];
     this.metricsVllm = opts.metricsVllm ?? false;
     this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
@@ -233,6 +259,7 @@ export class ApiServer {
 
   /** Starts listening; port 0 picks a free port. */
   listen(port = 0, host = '127.0.0.1'): Promise<{ url: string; host: string; port: number }> {
+    this.hostCheck = new HostCheck(host, this.allowedHosts);
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.http.once('error', onError);
@@ -307,6 +334,7 @@ export class ApiServer {
     const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
     if (counted) this.inFlight++;
     try {
+      if (this.hostCheck && !this.hostCheck.allows(req.headers.host)) throw hostRefused(req.headers.host ?? '');
       if (req.method === 'OPTIONS') {
         res.writeHead(204, preflightHeaders(req));
         res.end();
@@ -344,8 +372,8 @@ export class ApiServer {
       if (!res.headersSent) res.destroy();
       return;
     }
-    const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-    if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
+    const err = e instanceof ApiError ? e : e instanceof NoTokenError ? noTokenError(e) : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (!(e instanceof ApiError) && !(e instanceof NoTokenError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
       const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;
