@@ -15,7 +15,7 @@ import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokeni
 import { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
 import { CachedSequence } from './model/cached-sequence.js';
 import { computePerplexity, type PerplexityOptions, type PerplexityResult } from './model/perplexity.js';
-import type { GpuContext } from './gpu/context.js';
+import { GpuError, type GpuContext } from './gpu/context.js';
 import { createReferenceKernels } from './kernels/reference.js';
 
 export interface LoadOptions {
@@ -34,7 +34,9 @@ export interface LoadOptions {
   /** byte layout of I2_S tensors: 'x86' (default, the official 2B4T file), 'arm' or 'x86-interleaved' */
   i2sLayout?: I2SLayout;
   onProgress?: (p: LoadProgress) => void;
-  /** run on this WebGPU device (made by gpu/context.ts createGpuContext; in Node, node/webgpu.ts) instead of the CPU kernels */
+  /** 'cpu' (default) or 'webgpu': the latter needs `gpu` (the entry point opens it: node/webgpu.ts, or the page's navigator.gpu) */
+  device?: 'cpu' | 'webgpu';
+  /** run on this WebGPU device (made by gpu/context.ts createGpuContext) instead of the CPU kernels */
   gpu?: GpuContext;
 }
 
@@ -49,6 +51,8 @@ export class LoadedModel {
   ) {}
 
   static async load(input: ModelInput, opts: LoadOptions = {}): Promise<LoadedModel> {
+    if (opts.device === 'webgpu' && !opts.gpu) throw new GpuError('device webgpu: no WebGPU device was handed in (LoadOptions.gpu)');
+    if (opts.device === 'cpu') opts = { ...opts, gpu: undefined };
     const source = toByteSource(input);
     const file = await readGGUF(source);
     // the tokenizer first: a file without one fails fast, before the weights are read
@@ -74,10 +78,10 @@ export class LoadedModel {
     return this.model.device;
   }
 
-  /** what runs the model: the WebGPU adapter's name, or the CPU kernels' path and threads */
+  /** what runs the model: "webgpu: <adapter>", or the CPU kernels' path and threads ("wasm-relaxed x2") */
   get deviceName(): string {
     const g = this.model.gpu;
-    return g ? `webgpu: ${g.adapterName}` : `cpu: ${this.kernels.name}, ${this.kernels.threads} thread${this.kernels.threads === 1 ? '' : 's'}`;
+    return g ? `webgpu: ${g.adapterName}` : `${this.kernels.name} x${this.kernels.threads}`;
   }
 
   createSequence(opts?: SequenceOptions) {

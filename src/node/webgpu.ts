@@ -5,20 +5,25 @@ import { createGpuContext, GpuError, type GpuContext, type GpuContextOptions } f
 
 let dawn: Promise<GPU> | undefined;
 
-/** Dawn's GPU entry object; a clear error when the optional package is missing. */
-export function nodeGPU(): Promise<GPU> {
-  dawn ??= (async () => {
-    let mod: { create: (flags: string[]) => GPU };
+type DawnModule = { create: (flags: string[]) => GPU };
+
+/** Dawn's GPU entry object; a clear error when the optional package is missing (`load`: for tests). */
+export function nodeGPU(load: () => Promise<unknown> = () => import('webgpu' as string)): Promise<GPU> {
+  const fresh = arguments.length > 0;
+  if (dawn && !fresh) return dawn;
+  const p = (async () => {
+    let mod: DawnModule;
     try {
-      mod = (await import('webgpu' as string)) as typeof mod;
+      mod = (await load()) as DawnModule;
     } catch (e) {
-      dawn = undefined;
+      if (!fresh) dawn = undefined;
       throw new GpuError(`--device webgpu needs the optional package 'webgpu' (Dawn for Node): npm install webgpu `
         + `(${(e as Error).message.split('\n')[0]})`);
     }
     return mod.create([]);
   })();
-  return dawn;
+  if (!fresh) dawn = p;
+  return p;
 }
 
 /** Opens the first adapter's device (throws GpuError naming what is missing). */

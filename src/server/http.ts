@@ -22,6 +22,7 @@
 // Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
 // or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
+import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -360,7 +361,9 @@ export class ApiServer {
   private health(ctx: Ctx): void {
     const s = this.service.stats();
     const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
+    const lost = deviceLost(this.service.model);
     if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
+    else if (lost) sendJson(ctx.res, 503, { status: 'device_lost', reason: lost, ...body });
     else sendJson(ctx.res, 200, { status: 'ok', ...body });
   }
 

@@ -16,6 +16,7 @@
 //
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
+import { deviceLost, deviceLostError } from './device-state.js';
 import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache } from '../model/kv-cache.js';
@@ -338,6 +339,8 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
+    const lost = deviceLost(this.model);
+    if (lost) throw deviceLostError(lost);
     const constraint = await this.constraintFor(params);
     try {
       return await this.startConstrained(prompt, params, constraint, signal);
