@@ -1,13 +1,16 @@
 // The OpenAI-compatible HTTP front end (node:http, no framework) over a GenerationService.
 //
 //   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
-//   GET  /health                {status, slots_idle, slots_processing, requests_queued}
+//   GET  /health                {status, slots_idle, slots_processing, requests_queued} (readiness: 503 while draining)
+//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included;
+//                               503 device_lost once the GPU is lost, see device-state.ts)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
 //   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
 //   GET  /metrics               Prometheus text (see monitor.ts)
 //   GET  /slots                 llama-server's slot list (501 when turned off)
+//   POST /v1/responses          OpenAI's Responses API; GET/DELETE /v1/responses/ID (responses-api.ts)
 // The same routes answer without the /v1 prefix. Errors have OpenAI's shape (see errors.ts):
 // malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
 // large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
@@ -38,6 +41,11 @@ import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { grammarMetrics } from './grammar-metrics.js';
+import { livenessBody, vllmMetrics } from './fleet-signals.js';
+import { ResponsesApi } from './responses-api.js';
+import { displayPiece } from '../tokenizer/piece.js';
+import type { ResponseStore } from './response-store.js';
 
 export interface HttpServerOptions {
   /** require `Authorization: Bearer <key>` on the API routes (not on / and /health); a list = any of them */
@@ -50,9 +58,13 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** also write vLLM's metric names on /metrics (see fleet-signals.ts) */
+  metricsVllm?: boolean;
+  /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
+  responseStore?: ResponseStore;
 }
 
-type Method = 'GET' | 'POST';
+type Method = 'GET' | 'POST' | 'DELETE';
 
 /** What a generation route needs of its request (chat requests may have tools). */
 type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
@@ -77,12 +89,12 @@ const DRAIN_LIMIT = 64 << 20;
 
 const CORS = {
   'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+  'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
   'Access-Control-Allow-Headers': 'Authorization, Content-Type',
 };
 
 /** Routes that still answer while draining (monitoring), and never count as in flight. */
-const MONITORING = new Set(['/health', '/v1/health', '/metrics', '/slots']);
+const MONITORING = new Set(['/health', '/v1/health', '/livez', '/metrics', '/slots']);
 
 /** A preflight's answer: the headers it asks for are allowed (the browser checks them, we do not). */
 function preflightHeaders(req: IncomingMessage): Record<string, string> {
@@ -172,9 +184,11 @@ export class ApiServer {
   private readonly page: string | null;
   private readonly keyDigests: Buffer[];
   private readonly slotsEnabled: boolean;
+  private readonly metricsVllm: boolean;
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
   readonly monitor = new Monitor();
+  readonly responsesApi: ResponsesApi;
   private draining = false;
   /** API requests being served (monitoring routes not counted) */
   private inFlight = 0;
@@ -188,12 +202,20 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.metricsVllm = opts.metricsVllm ?? false;
+    this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
     };
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
+    route(['/livez'], 'GET', (c) => {
+      // a lost GPU is the one state a restart mends: liveness fails then (server/device-state.ts)
+      const lost = deviceLost(this.service.model);
+      if (lost) sendJson(c.res, 503, { status: 'device_lost', reason: lost, draining: this.draining });
+      else sendJson(c.res, 200, livenessBody(this.draining));
+    });
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
     route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
@@ -201,6 +223,7 @@ export class ApiServer {
     route(['/detokenize'], 'POST', (c) => this.detokenize(c));
     route(['/metrics'], 'GET', (c) => this.metrics(c));
     route(['/slots'], 'GET', (c) => this.slots(c));
+    route(['/v1/responses', '/responses'], 'POST', async (c) => this.responsesApi.create(c, await readJson(c, this.maxBody)));
 
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((e) => {
@@ -298,7 +321,7 @@ export class ApiServer {
       if (this.draining && counted) {
         throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
       }
-      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined);
+      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path);
       if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
       const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
       const h = handlers[method];
@@ -307,13 +330,13 @@ export class ApiServer {
         res.setHeader('Allow', allow);
         throw new ApiError(405, `method ${req.method} is not allowed on ${path} (use ${allow})`, 'invalid_request_error', null, 'method_not_allowed');
       }
-      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health') this.checkKey(req);
+      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health' && path !== '/livez') this.checkKey(req);
       await h(ctx);
     } catch (e) {
       this.fail(ctx, e);
     } finally {
       if (counted && --this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-      if (this.log && path !== '/health') {
+      if (this.log && path !== '/health' && path !== '/livez') {
         const status = ac.signal.aborted && !res.writableFinished ? 'aborted' : String(res.statusCode);
         this.log(`${req.method} ${path} ${status} ${Math.round(performance.now() - t0)} ms${ctx.note}`);
       }
@@ -368,7 +391,9 @@ export class ApiServer {
   }
 
   private metrics(ctx: Ctx): void {
-    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
+    const snap = this.service.snapshot();
+    let text = this.monitor.metrics(snap, process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
+    if (this.metricsVllm) text += vllmMetrics(snap, this.service.modelId);
     ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
@@ -409,7 +434,7 @@ export class ApiServer {
     }
     const tokens = this.service.tokenize(b.content, b.add_special === true, b.parse_special !== false);
     if (b.with_pieces === true) {
-      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: this.service.tokenPiece(id).text })) });
+      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: displayPiece(this.service.model.tokenizer, id) })) });
     } else {
       sendJson(ctx.res, 200, { tokens });
     }

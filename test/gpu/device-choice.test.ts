@@ -1,7 +1,7 @@
 // Choosing the device from the command line and the server's behaviour on a lost device:
 // --device / WF_DEVICE refused by name when wrong; --device webgpu without the optional package or
 // without an adapter says what is missing; with an adapter, `wf run` gives the CPU's tokens and the
-// benchmark names the adapter; a server whose GPU was lost answers 503 device_lost and /health 503
+// benchmark names the adapter; a server whose GPU was lost answers 503 device_lost, /health and /livez 503
 // (the step in flight at the loss fails with the reason: test/gpu/forward.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -64,7 +64,7 @@ test('wf run --device webgpu gives the CPU\'s greedy tokens; the benchmark names
   assert.match(report.device, /^webgpu: \S/);
 });
 
-test('a server whose GPU was lost answers new requests 503 device_lost, and /health 503', { skip }, async () => {
+test('a server whose GPU was lost answers new requests 503 device_lost, and /health and /livez 503', { skip }, async () => {
   const own = await openNodeGpu(); // a device of its own, to destroy
   const lm = await loadModel(tinyModelBytes(), { gpu: own });
   const srv = await startTestServer(lm, { ctxSize: 128 });
@@ -77,9 +77,11 @@ test('a server whose GPU was lost answers new requests 503 device_lost, and /hea
     assert.equal(first.status, 503, JSON.stringify(first.json));
     assert.equal(first.json.error.code, 'device_lost');
     assert.match(first.json.error.message, /GPU device was lost .*restart it \(or run it with --device cpu\)/);
-    const health = await fetch(`${srv.url}/health`);
-    assert.equal(health.status, 503);
-    assert.equal((await health.json()).status, 'device_lost');
+    for (const probe of ['/health', '/livez']) {
+      const res = await fetch(`${srv.url}${probe}`);
+      assert.equal(res.status, 503, probe);
+      assert.equal((await res.json()).status, 'device_lost', probe);
+    }
   } finally {
     await srv.close();
   }
