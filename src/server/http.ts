@@ -2,7 +2,8 @@
 //
 //   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
 //   GET  /health                {status, slots_idle, slots_processing, requests_queued} (readiness: 503 while draining)
-//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included)
+//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included;
+//                               503 device_lost once the GPU is lost, see device-state.ts)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
@@ -24,6 +25,7 @@
 // Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
 // or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
+import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -235,7 +237,12 @@ export class ApiServer {
     };
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
-    route(['/livez'], 'GET', (c) => sendJson(c.res, 200, livenessBody(this.draining)));
+    route(['/livez'], 'GET', (c) => {
+      // a lost GPU is the one state a restart mends: liveness fails then (server/device-state.ts)
+      const lost = deviceLost(this.service.model);
+      if (lost) sendJson(c.res, 503, { status: 'device_lost', reason: lost, draining: this.draining });
+      else sendJson(c.res, 200, livenessBody(this.draining));
+    });
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
     route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
@@ -406,7 +413,9 @@ export class ApiServer {
   private health(ctx: Ctx): void {
     const s = this.service.stats();
     const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
+    const lost = deviceLost(this.service.model);
     if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
+    else if (lost) sendJson(ctx.res, 503, { status: 'device_lost', reason: lost, ...body });
     else sendJson(ctx.res, 200, { status: 'ok', ...body });
   }
 
