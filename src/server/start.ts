@@ -5,6 +5,7 @@ import type { GrammarHostFactory } from '../generate/grammar-host.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
+import { ResponseStore } from './response-store.js';
 
 export interface StartOptions {
   id: string;
@@ -26,8 +27,14 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** Host names answered besides loopback ones on a loopback bind (--allowed-hosts) */
+  allowedHosts?: readonly string[];
   /** where grammars compile and match (default: worker threads with the default limits) */
   grammars?: GrammarHostFactory;
+  /** also write vLLM's metric names on /metrics */
+  metricsVllm?: boolean;
+  /** the Responses API's store bounds (--responses-store, --responses-store-mb) */
+  responsesStore?: { count: number; bytes: number };
 }
 
 export interface RunningServer {
@@ -63,6 +70,9 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      allowedHosts: opts.allowedHosts,
+      metricsVllm: opts.metricsVllm,
+      responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });
   } catch (e) {
     lm.dispose();
