@@ -13,9 +13,9 @@
 // Each simulated pod follows wf_server's scheduler: -np slots, one KV pool of -c tokens (a request
 // reserves prompt + reply; finished conversations stay cached until the room is needed, least recently
 // used first), and steps of one forward pass over one row per generating sequence plus a chunk of a
-// waiting prompt, up to -b rows. A step's duration comes from bench/batch-step's measurement of ms per
-// step against rows (bench/results/batch-step.json, or --step-costs FILE; the built-in table is a run of
-// it on the 2B4T-shaped TQ2_0 file, 2 threads, on this project's 2-core machine).
+// waiting prompt, up to -b rows. A step's duration comes from measured ms per step against rows:
+// bench/batch-step's JSON (bench/results/batch-step.json when present, or --step-costs FILE), else the
+// built-in table below (the README's wf_server figures on the 2B4T shape, 2 threads).
 //
 // The trace (seeded, or --trace FILE.json: [{start, turns: [{user, reply, think}]}]): conversations
 // start as a Poisson process (`--rate` new conversations per pod per minute, so the load per pod stays
@@ -85,11 +85,13 @@ export class StepCost {
   }
 }
 
-// bench/batch-step.js --batches 1,2,4,8,16,32,64 on the 2B4T-shaped TQ2_0 file, 2 threads (this machine)
+// From the README's serving figures (bench/serve.js, 2B4T-shaped TQ2_0 file, 2 threads, this machine):
+// one stream 25.9 tok/s (1 row: 38.6 ms), 8 streams all decoding 32.3 tok/s (8 rows: 248 ms), a 95-token
+// prompt's first token after 1.45 s (~65 prompt rows/s: 64 rows ~977 ms)
 const BUILT_IN_COSTS: [number, number][] = [
   [1, 38.6],
-  [8, 208],
-  [64, 1370],
+  [8, 248],
+  [64, 977],
 ];
 
 // ---- the pods ----
@@ -351,7 +353,7 @@ function loadCosts(file: string | undefined): { cost: StepCost; source: string }
     if (j.rows?.length >= 2) return { cost: new StepCost(j.rows.map((r) => [r.batch, r.ms_per_step])), source: path };
   }
   if (file) throw new Error(`--step-costs ${file}: no rows of at least two batch sizes`);
-  return { cost: new StepCost(BUILT_IN_COSTS), source: 'the built-in table (bench/batch-step on this machine)' };
+  return { cost: new StepCost(BUILT_IN_COSTS), source: "the built-in table (the README's wf_server figures, 2B4T shape, 2 threads)" };
 }
 
 function main(): void {
