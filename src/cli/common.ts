@@ -5,6 +5,7 @@ import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
 import { DEFAULT_LM_HEAD, type LmHeadPrecision } from '../model/lm-head.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUTS, type I2SLayout } from '../formats/index.js';
+import { DEMO_MODEL_FILE } from '../node/demo-model.js';
 
 /** --i2s-layout: which of bitnet.cpp's I2_S byte orders the file uses (the bytes cannot tell). */
 export const I2S_LAYOUT_OPTION: OptionSpec = {
@@ -32,10 +33,12 @@ export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
-export function requireModel(args: ParsedArgs): string {
+/** -m FILE, or the built-in demo model (said on stderr) when none is given, as run and chat do. */
+export function modelOrDemo(args: ParsedArgs, command: string): string {
   const m = args.options.model as string | undefined;
-  if (!m) throw new CliError('missing --model FILE.gguf (-m)');
-  return m;
+  if (m !== undefined) return m;
+  process.stderr.write(`wf ${command}: no --model given: using the built-in demo model\n`);
+  return DEMO_MODEL_FILE;
 }
 
 export function loadOptionsFrom(args: ParsedArgs): LoadOptions {

@@ -19,6 +19,8 @@ export interface WebServerOptions {
   app?: string;
   /** more folders by URL prefix, e.g. {'/wllama/': dir} (benchmarks) */
   mounts?: Record<string, string>;
+  /** handlers for exact paths, tried before the folders (model-listing.ts: /models.json, /models/) */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
 }
 
 export interface WebServer {
@@ -121,6 +123,8 @@ export function startWebServer(opts: WebServerOptions = {}): Promise<WebServer> 
       }
       if (path === '/') path = '/index.html';
       if (req.method === 'GET') hits.set(path, (hits.get(path) ?? 0) + 1);
+      const route = opts.routes?.[path];
+      if (route) return await route(req, res);
       for (const [prefix, dir] of mounts) {
         if (!path.startsWith(prefix)) continue;
         const file = inside(dir, path.slice(prefix.length));

@@ -1,6 +1,8 @@
 // `wf`: the command-line tool. Each subcommand lives in its own module under commands/ and is
 // loaded only when called, so `wf inspect` does not pay for the kernels.
 import { CliError } from './args.js';
+import { exitQuietlyOnClosedStdout } from './closed-pipe.js';
+import { packageVersion } from './version.js';
 
 interface Command {
   summary: string;
@@ -23,12 +25,17 @@ const COMMANDS: Record<string, Command> = {
 function usage(): string {
   const lines = ['usage: wf <command> [options]', '', 'commands:'];
   for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(10)} ${c.summary}`);
-  lines.push('', 'Run `wf <command> --help` for the options of a command.');
+  lines.push('', 'Run `wf <command> --help` for the options of a command; `wf --version` prints the version.');
   return lines.join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedStdout();
   const [name, ...rest] = argv;
+  if (name === '--version' || name === 'version') {
+    console.log(`wf ${packageVersion()} (wrinklefree)`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(usage());
     return name ? 0 : 1;

@@ -16,10 +16,13 @@ import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, c
 import type { LoadedModel, LoadOptions } from '../engine.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
 import { DEFAULT_SLOTS } from '../server/service.js';
+import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-store.js';
 import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { startServer } from '../server/start.js';
+import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
+import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -43,10 +46,13 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'max-queue', type: 'number', description: 'requests that may wait for a slot before 503', default: 64 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
   SPECIAL_OPTION,
+  ...GRAMMAR_OPTIONS,
   { name: 'api-key', type: 'string', description: 'require Authorization: Bearer KEY on the API routes (visible in ps: prefer the next two)' },
   { name: 'api-key-file', type: 'string', description: 'read the API key(s) from FILE, one per line (# comments); env WF_API_KEY works too' },
   { name: 'drain-timeout', type: 'number', description: 'on SIGTERM/SIGINT, seconds the requests in flight may take to finish', default: 30 },
   { name: 'metrics-vllm', type: 'boolean', description: 'also expose vLLM\'s metric names on /metrics (vllm:num_requests_waiting, vllm:num_requests_running, vllm:kv_cache_usage_perc), as KEDA and llm-d examples query' },
+  { name: 'responses-store', type: 'number', description: 'Responses API: most responses kept in memory for previous_response_id (0 = none)', default: DEFAULT_STORE_COUNT },
+  { name: 'responses-store-mb', type: 'number', description: 'Responses API: most megabytes of stored responses (least recently used go first)', default: DEFAULT_STORE_BYTES / 2 ** 20 },
   { name: 'no-slots', type: 'boolean', description: 'turn off the GET /slots endpoint (it shows requests\' settings)' },
   { name: 'quiet', short: 'q', type: 'boolean', description: 'no per-request log lines' },
   { name: 'benchmark', type: 'boolean', description: 'no server: measure pp512 / tg128 throughput llama-bench style and exit' },
@@ -67,6 +73,14 @@ function positiveInt(o: ParsedArgs['options'], name: string, min = 1): number | 
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < min) throw new CliError(`--${name} must be an integer >= ${min}, got ${v}`);
   return v;
+}
+
+/** --responses-store and --responses-store-mb: the Responses API's store bounds. */
+function responsesStore(o: ParsedArgs['options']): { count: number; bytes: number } {
+  const count = positiveInt(o, 'responses-store', 0) ?? DEFAULT_STORE_COUNT;
+  const mb = o['responses-store-mb'] as number | undefined;
+  if (mb !== undefined && !(Number.isFinite(mb) && mb >= 0)) throw new CliError(`--responses-store-mb must be a number >= 0, got ${mb}`);
+  return { count, bytes: Math.floor((mb ?? DEFAULT_STORE_BYTES / 2 ** 20) * 2 ** 20) };
 }
 
 export interface ApiKeys {
@@ -182,6 +196,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const pp = positiveInt(o, 'benchmark-pp', 0)!;
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
+    const grammarLimits = grammarLimitsFrom(o);
 
     const { lm, id, demo, threads } = await load(args, prog);
     if (benchmark) {
@@ -212,6 +227,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       slotsEndpoint: !o['no-slots'],
       metricsVllm: !!o['metrics-vllm'],
       quiet: !!o.quiet,
+      grammars: workerGrammarHosts(grammarLimits),
+      responsesStore: responsesStore(o),
     });
     const info = running.service.info();
     log(

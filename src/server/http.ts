@@ -9,6 +9,7 @@
 //   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
 //   GET  /metrics               Prometheus text (see monitor.ts)
 //   GET  /slots                 llama-server's slot list (501 when turned off)
+//   POST /v1/responses          OpenAI's Responses API; GET/DELETE /v1/responses/ID (responses-api.ts)
 // The same routes answer without the /v1 prefix. Errors have OpenAI's shape (see errors.ts):
 // malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
 // large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
@@ -38,7 +39,11 @@ import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { grammarMetrics } from './grammar-metrics.js';
 import { livenessBody, vllmMetrics } from './fleet-signals.js';
+import { ResponsesApi } from './responses-api.js';
+import { displayPiece } from '../tokenizer/piece.js';
+import type { ResponseStore } from './response-store.js';
 
 export interface HttpServerOptions {
   /** require `Authorization: Bearer <key>` on the API routes (not on / and /health); a list = any of them */
@@ -53,9 +58,11 @@ export interface HttpServerOptions {
   chatPage?: string | null;
   /** also write vLLM's metric names on /metrics (see fleet-signals.ts) */
   metricsVllm?: boolean;
+  /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
+  responseStore?: ResponseStore;
 }
 
-type Method = 'GET' | 'POST';
+type Method = 'GET' | 'POST' | 'DELETE';
 
 /** What a generation route needs of its request (chat requests may have tools). */
 type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
@@ -80,7 +87,7 @@ const DRAIN_LIMIT = 64 << 20;
 
 const CORS = {
   'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+  'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
   'Access-Control-Allow-Headers': 'Authorization, Content-Type',
 };
 
@@ -179,6 +186,7 @@ export class ApiServer {
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
   readonly monitor = new Monitor();
+  readonly responsesApi: ResponsesApi;
   private draining = false;
   /** API requests being served (monitoring routes not counted) */
   private inFlight = 0;
@@ -193,6 +201,7 @@ export class ApiServer {
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
     this.metricsVllm = opts.metricsVllm ?? false;
+    this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
@@ -207,6 +216,7 @@ export class ApiServer {
     route(['/detokenize'], 'POST', (c) => this.detokenize(c));
     route(['/metrics'], 'GET', (c) => this.metrics(c));
     route(['/slots'], 'GET', (c) => this.slots(c));
+    route(['/v1/responses', '/responses'], 'POST', async (c) => this.responsesApi.create(c, await readJson(c, this.maxBody)));
 
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((e) => {
@@ -304,7 +314,7 @@ export class ApiServer {
       if (this.draining && counted) {
         throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
       }
-      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined);
+      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path);
       if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
       const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
       const h = handlers[method];
@@ -373,7 +383,7 @@ export class ApiServer {
 
   private metrics(ctx: Ctx): void {
     const snap = this.service.snapshot();
-    let text = this.monitor.metrics(snap, process.memoryUsage());
+    let text = this.monitor.metrics(snap, process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
     if (this.metricsVllm) text += vllmMetrics(snap, this.service.modelId);
     ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
@@ -415,7 +425,7 @@ export class ApiServer {
     }
     const tokens = this.service.tokenize(b.content, b.add_special === true, b.parse_special !== false);
     if (b.with_pieces === true) {
-      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: this.service.tokenPiece(id).text })) });
+      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: displayPiece(this.service.model.tokenizer, id) })) });
     } else {
       sendJson(ctx.res, 200, { tokens });
     }

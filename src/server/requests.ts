@@ -147,7 +147,8 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
   }
   let maxTokens: number | undefined;
   for (const key of maxTokensKeys) {
-    const v = int(b, key, 0);
+    // OpenAI refuses max_tokens below 1; llama.cpp's n_predict 0 is allowed (nothing generated)
+    const v = int(b, key, key === 'n_predict' ? 0 : 1);
     if (v !== undefined) {
       maxTokens = v;
       break;

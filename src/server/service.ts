@@ -10,9 +10,10 @@
 // context_length_exceeded before it is queued.
 //
 // Constrained output: a request's grammar (response_format, json_schema, grammar, tools) is compiled
-// before the request queues (a grammar that does not compile is a 400 naming the field), by one
-// GrammarEngine made on first use from the XGrammar module the entry point hands in; each
-// generation gets its own matcher, disposed with the generation.
+// once the request is admitted (a slot and KV room, so a full queue is a 503 before any compile),
+// by the GrammarHost the entry point hands in (src/generate/grammar-host.ts: worker threads in
+// Node, with a time budget and fault containment); a grammar that does not compile, or is over a
+// limit, is a 400 naming the field. Each generation gets its own matcher, disposed with it.
 //
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
@@ -20,7 +21,15 @@ import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
+import { GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
+import {
+  GrammarEngineLostError,
+  GrammarLimitError,
+  InProcessGrammarHost,
+  type GrammarHost,
+  type GrammarHostFactory,
+  type GrammarHostStats,
+} from '../generate/grammar-host.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
@@ -38,6 +47,13 @@ const DEFAULT_OUTPUT_RESERVE = 256;
 const KV_GRANULE = 16;
 /** Seconds a client refused with 503 for a full queue is told to wait (Retry-After). */
 const RETRY_AFTER_S = 1;
+
+/** 503 for a request whose grammar engine was restarted under it (another request's fault or timeout). */
+function engineLost(e: GrammarEngineLostError): ApiError {
+  const err = new ApiError(503, e.message, 'server_error', null, 'grammar_engine_restarted');
+  err.headers['Retry-After'] = String(RETRY_AFTER_S);
+  return err;
+}
 
 export interface ServiceOptions {
   /** the name clients use in `model` and see in responses */
@@ -60,7 +76,9 @@ export interface ServiceOptions {
   maxTokensCap?: number;
   /** the model is the built-in demo (src/node/demo-model.ts) */
   demo?: boolean;
-  /** the XGrammar module (src/node/xgrammar.ts); without it constrained output is refused */
+  /** where grammars compile and match (src/node/grammar-workers.ts in Node); made at start-up */
+  grammars?: GrammarHostFactory;
+  /** without `grammars`: the XGrammar module (src/node/xgrammar.ts), run in this thread; without either, constrained output is refused */
   xgrammar?: XGrammarModule;
 }
 
@@ -167,8 +185,7 @@ export class GenerationService {
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
-  private readonly xgrammar: XGrammarModule | undefined;
-  private grammars: Promise<GrammarEngine> | undefined;
+  private readonly grammars: GrammarHost | undefined;
 
   constructor(readonly model: LoadedModel, opts: ServiceOptions) {
     const nSlots = opts.slots ?? DEFAULT_SLOTS;
@@ -186,7 +203,9 @@ export class GenerationService {
     this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    this.xgrammar = opts.xgrammar;
+    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
+    const xg = opts.xgrammar;
+    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
@@ -306,26 +325,24 @@ export class GenerationService {
     return tokens;
   }
 
-  /** The grammar engine for this model's vocabulary (made on first use). */
-  async grammarEngine(): Promise<GrammarEngine> {
-    const xg = this.xgrammar;
-    if (!xg) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
-    this.grammars ??= GrammarEngine.create(xg, grammarVocabulary(this.model.tokenizer, this.model.config.vocabSize));
-    return this.grammars;
+  /** The grammar host's counters and memory, for /metrics (undefined without one). */
+  grammarStats(): GrammarHostStats | undefined {
+    return this.grammars?.stats();
   }
 
-  /** The request's constraint, compiled; a grammar that does not compile is a 400 naming its field. */
-  private async constraintFor(params: GenerationParams): Promise<TokenConstraint | undefined> {
+  /** The request's constraint, compiled; a grammar that does not compile, or is over a limit, is a 400 naming its field. */
+  private async constraintFor(params: GenerationParams, signal: AbortSignal): Promise<TokenConstraint | undefined> {
     const c = params.constraint;
     if (!c) return undefined;
-    const engine = await this.grammarEngine();
+    if (!this.grammars) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
     try {
-      return await (await engine.compile(c.spec)).start();
+      return await this.grammars.open(c.spec, signal);
     } catch (e) {
-      if (e instanceof GrammarError) {
-        const what = c.spec.type === 'gbnf' ? 'grammar' : c.param === 'tools' ? 'tool parameters schema' : 'JSON schema';
-        throw invalidParam(c.param, `the ${what} in '${c.param}' does not compile: ${e.message}`, 'invalid_grammar');
-      }
+      if (signal.aborted) throw new AbortError('request aborted while its grammar compiled');
+      if (e instanceof GrammarEngineLostError) throw engineLost(e);
+      const what = c.spec.type === 'gbnf' ? 'grammar' : c.param === 'tools' ? 'tool parameters schema' : 'JSON schema';
+      if (e instanceof GrammarLimitError) throw invalidParam(c.param, `the ${what} in '${c.param}' is refused: ${e.message}`, 'grammar_limit_exceeded');
+      if (e instanceof GrammarError) throw invalidParam(c.param, `the ${what} in '${c.param}' does not compile: ${e.message}`, 'invalid_grammar');
       throw e;
     }
   }
@@ -338,21 +355,6 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
-    const constraint = await this.constraintFor(params);
-    try {
-      return await this.startConstrained(prompt, params, constraint, signal);
-    } catch (e) {
-      constraint?.dispose?.();
-      throw e;
-    }
-  }
-
-  private async startConstrained(
-    prompt: readonly number[],
-    params: GenerationParams,
-    constraint: TokenConstraint | undefined,
-    signal?: AbortSignal,
-  ): Promise<RunHandle> {
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -372,6 +374,15 @@ export class GenerationService {
       }
       if (e instanceof SchedulerClosedError) throw new ApiError(503, e.message, 'server_error', null, 'server_shutting_down');
       if (e instanceof AbortError) throw e;
+      throw e;
+    }
+    // admitted: now the grammar (a failure gives the slot back)
+    let constraint: TokenConstraint | undefined;
+    try {
+      constraint = await this.constraintFor(params, ac.signal);
+    } catch (e) {
+      signal?.removeEventListener('abort', onAbort);
+      lease.release(this.slots[lease.slot]!.cached.slice());
       throw e;
     }
     this.active.add(ac);
@@ -417,6 +428,7 @@ export class GenerationService {
             err.headers['Retry-After'] = String(RETRY_AFTER_S);
             throw err;
           }
+          if (e instanceof GrammarEngineLostError) throw engineLost(e);
           throw e;
         }
         // the cache holds the prompt and every output token but the last (never evaluated)
@@ -472,5 +484,6 @@ export class GenerationService {
     this.scheduler.close();
     for (const ac of this.active) ac.abort();
     if (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.grammars?.close();
   }
 }

@@ -149,7 +149,7 @@ test('an integer past 2^53 is "too large", not "must be >= 0"', () => {
   assert.match(m, /'max_tokens' is too large: 100000000000000000000 is not a safe integer/);
   assert.doesNotMatch(m, />= 0/);
   assert.match(message(() => parseCompletionRequest({ prompt: 'x', max_tokens: 2 ** 53 }, V)), /too large/);
-  assert.match(message(() => parseCompletionRequest({ prompt: 'x', max_tokens: -1e20 }, V)), /'max_tokens' must be >= 0/);
+  assert.match(message(() => parseCompletionRequest({ prompt: 'x', max_tokens: -1e20 }, V)), /'max_tokens' must be >= 1/);
   assert.match(message(() => parseCompletionRequest({ prompt: 'x', seed: 1e20 }, V)), /'seed' is too large/);
   assert.equal(parseCompletionRequest({ prompt: 'x', max_tokens: Number.MAX_SAFE_INTEGER }, V).maxTokens, Number.MAX_SAFE_INTEGER);
   rejects(() => parseChatRequest(chat({ max_tokens: 1e20 }), V), 'max_tokens');

@@ -75,16 +75,18 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
   showError(undefined);
   chat.setReady(false);
   const t0 = performance.now();
+  // the working model and its conversation stay until the new model has loaded: a bad URL or file
+  // changes nothing but the error line
+  const before = $('status').textContent ?? '';
   try {
-    if (current) {
-      chat.clear();
-      current.dispose();
-      current = undefined;
-    }
     const bytes = await get();
     status(`reading ${bytes.name} (${mb(bytes.blob.size)} MB, ${bytes.from === 'cache' ? 'from the cache' : bytes.from === 'network' ? 'downloaded' : 'local file'})…`);
     const threads = opts.threads ?? threadCount();
     const engine = await EngineClient.load(bytes.blob, bytes.name, { threads, ctx: opts.ctx }, (done, total) => progress('placing weights', done, total));
+    if (current) {
+      chat.clear();
+      current.dispose();
+    }
     current = engine;
     const { kernels, threads: used } = engine.details;
     const loadMs = performance.now() - t0;
@@ -95,8 +97,8 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
     return { engine, bytes, loadMs };
   } catch (e) {
     showError(explainLoadError(e));
-    status('no model loaded');
-    await chat.refresh();
+    status(current ? before : 'no model loaded');
+    chat.setReady(current !== undefined);
     return undefined;
   } finally {
     progressDone();
@@ -135,6 +137,32 @@ async function renderCache(): Promise<void> {
   }
 }
 
+/** The models `wf web` serves (its /models.json: the built-in demo and DIR's .gguf files), one click each; hidden elsewhere. */
+async function renderServerModels(): Promise<void> {
+  let models: { name: string; url: string; size: number; demo: boolean }[];
+  try {
+    const res = await fetch('./models.json');
+    if (!res.ok) return;
+    models = ((await res.json()) as { models: typeof models }).models;
+  } catch {
+    return; // another static host: no list
+  }
+  const list = $('server-model-list');
+  for (const m of models) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'secondary';
+    b.dataset.url = m.url;
+    b.textContent = m.demo ? `Load the demo model (${mb(m.size)} MB)` : `${m.name} (${mb(m.size)} MB)`;
+    b.onclick = () => {
+      $<HTMLInputElement>('url').value = m.url;
+      void load(download(m.url));
+    };
+    list.appendChild(b);
+  }
+  $('server-models').hidden = models.length === 0;
+}
+
 async function main(): Promise<void> {
   const threadsInput = $<HTMLInputElement>('threads');
   threadsInput.value = String(isolated ? cores : 1);
@@ -144,7 +172,7 @@ async function main(): Promise<void> {
     $('threads-note').hidden = false;
   }
   cache = await ModelCache.open();
-  await renderCache();
+  await Promise.all([renderCache(), renderServerModels()]);
   $('cache-clear').onclick = async () => {
     await cache?.clear();
     await renderCache();
