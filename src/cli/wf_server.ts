@@ -22,6 +22,7 @@ import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
+import { listenWhileLoading } from '../server/loading-server.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
@@ -201,7 +202,15 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
     const grammarLimits = grammarLimitsFrom(o);
 
-    const { lm, id, demo, threads } = await load(args, prog);
+    // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
+    const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
+    let loaded: Loaded;
+    try {
+      loaded = await load(args, prog);
+    } finally {
+      await holding?.close();
+    }
+    const { lm, id, demo, threads } = loaded;
     if (benchmark) {
       try {
         log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
