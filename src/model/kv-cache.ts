@@ -181,14 +181,17 @@ export class KVPool {
   readonly v: (Float32Array | Uint16Array)[] = [];
   readonly kvDim: number;
   readonly allocator: KVAllocator;
+  /** devices that hold this pool's memory themselves (a GPU): each applies the allocator's moves too */
+  readonly movers: ((moves: readonly KVMove[]) => void)[] = [];
 
-  constructor(kernels: Kernels, readonly nLayers: number, readonly size: number, readonly nKVHeads: number, readonly headDim: number,
+  /** kernels = null: the memory lives on a device (k and v stay empty here; see `movers`) */
+  constructor(kernels: Kernels | null, readonly nLayers: number, readonly size: number, readonly nKVHeads: number, readonly headDim: number,
               readonly type: KVCacheType = 'f32') {
     if (type !== 'f32' && type !== 'f16') throw new Error(`KV cache type must be f32 or f16, got '${String(type)}'`);
     this.kvDim = nKVHeads * headDim;
     this.allocator = new KVAllocator(size);
-    const alloc = type === 'f16' ? (n: number) => kernels.allocF16(n) : (n: number) => kernels.allocF32(n);
-    for (let l = 0; l < nLayers; l++) {
+    const alloc = type === 'f16' ? (n: number) => kernels!.allocF16(n) : (n: number) => kernels!.allocF32(n);
+    for (let l = 0; l < nLayers && kernels; l++) {
       this.k.push(alloc(size * this.kvDim));
       this.v.push(alloc(size * this.kvDim));
     }
@@ -202,7 +205,7 @@ export class KVPool {
    * commit only the positions they use.
    */
   commit(): void {
-    for (let l = 0; l < this.nLayers; l++) {
+    for (let l = 0; l < this.k.length; l++) {
       this.k[l]!.fill(0);
       this.v[l]!.fill(0);
     }
@@ -215,6 +218,8 @@ export class KVPool {
 
   /** Applies the allocator's moves: every head's block of every layer, keys and values. */
   apply(moves: readonly KVMove[]): void {
+    for (const m of this.movers) m(moves);
+    if (this.k.length === 0) return;
     const hd = this.headDim;
     for (const m of moves) {
       for (let l = 0; l < this.nLayers; l++) {
@@ -272,7 +277,8 @@ export class KVCache {
     return this.pool.byteSize;
   }
 
-  private get start(): number {
+  /** the pool position of this cache's position 0 */
+  get start(): number {
     const r = this.pool.allocator.range(this.id);
     if (!r) throw new Error('KV cache has no range in its pool (released)');
     return r.start;

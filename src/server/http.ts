@@ -2,7 +2,8 @@
 //
 //   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
 //   GET  /health                {status, slots_idle, slots_processing, requests_queued} (readiness: 503 while draining)
-//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included)
+//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included;
+//                               503 device_lost once the GPU is lost, see device-state.ts)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
@@ -24,6 +25,7 @@
 // Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
 // or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
+import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +39,8 @@ import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
+import { HostCheck } from './host-check.js';
+import { NoTokenError } from '../generate/sampler.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
 import { checkChoices, choiceParams, mergeChoices, mergedUsage, withIndex } from './choices.js';
@@ -57,6 +61,8 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** Host header names answered besides loopback ones when bound to loopback (host-check.ts; "*" = any) */
+  allowedHosts?: readonly string[];
   /** also write vLLM's metric names on /metrics (see fleet-signals.ts) */
   metricsVllm?: boolean;
   /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
@@ -173,6 +179,24 @@ async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   }
 }
 
+/** 400 for a request whose logit_bias or constraint leaves no token to sample. */
+function noTokenError(e: NoTokenError): ApiError {
+  return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
+}
+
+/** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
+function hostRefused(host: string): ApiError {
+  const shown = host.length > 100 ? host.slice(0, 100) + '...' : host;
+  return new ApiError(
+    403,
+    `Host '${shown}' is not allowed: this server listens on loopback and answers only loopback host names ` +
+      '(start it with --allowed-hosts NAME to allow another)',
+    'invalid_request_error',
+    null,
+    'host_not_allowed',
+  );
+}
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class ApiServer {
@@ -192,6 +216,9 @@ export class ApiServer {
   /** API requests being served (monitoring routes not counted) */
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly allowedHosts: readonly string[];
+  /** set by listen(): which Host headers this bind answers */
+  private hostCheck: HostCheck | null = null;
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -201,6 +228,7 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.allowedHosts = opts.allowedHosts ?? [];
     this.metricsVllm = opts.metricsVllm ?? false;
     this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
@@ -209,7 +237,12 @@ export class ApiServer {
     };
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
-    route(['/livez'], 'GET', (c) => sendJson(c.res, 200, livenessBody(this.draining)));
+    route(['/livez'], 'GET', (c) => {
+      // a lost GPU is the one state a restart mends: liveness fails then (server/device-state.ts)
+      const lost = deviceLost(this.service.model);
+      if (lost) sendJson(c.res, 503, { status: 'device_lost', reason: lost, draining: this.draining });
+      else sendJson(c.res, 200, livenessBody(this.draining));
+    });
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
     route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
@@ -233,6 +266,7 @@ export class ApiServer {
 
   /** Starts listening; port 0 picks a free port. */
   listen(port = 0, host = '127.0.0.1'): Promise<{ url: string; host: string; port: number }> {
+    this.hostCheck = new HostCheck(host, this.allowedHosts);
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.http.once('error', onError);
@@ -307,6 +341,7 @@ export class ApiServer {
     const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
     if (counted) this.inFlight++;
     try {
+      if (this.hostCheck && !this.hostCheck.allows(req.headers.host)) throw hostRefused(req.headers.host ?? '');
       if (req.method === 'OPTIONS') {
         res.writeHead(204, preflightHeaders(req));
         res.end();
@@ -344,8 +379,8 @@ export class ApiServer {
       if (!res.headersSent) res.destroy();
       return;
     }
-    const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-    if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
+    const err = e instanceof ApiError ? e : e instanceof NoTokenError ? noTokenError(e) : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (!(e instanceof ApiError) && !(e instanceof NoTokenError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
       const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;
@@ -378,7 +413,9 @@ export class ApiServer {
   private health(ctx: Ctx): void {
     const s = this.service.stats();
     const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
+    const lost = deviceLost(this.service.model);
     if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
+    else if (lost) sendJson(ctx.res, 503, { status: 'device_lost', reason: lost, ...body });
     else sendJson(ctx.res, 200, { status: 'ok', ...body });
   }
 

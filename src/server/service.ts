@@ -17,6 +17,7 @@
 //
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
+import { deviceLost, deviceLostError } from './device-state.js';
 import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache } from '../model/kv-cache.js';
@@ -32,7 +33,8 @@ import {
 } from '../generate/grammar-host.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
-import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { TemplateBudgetError } from '../tokenizer/template-budget.js';
+import { ChatTemplateError, PromptTooLongError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -232,7 +234,7 @@ export class GenerationService {
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
-    renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
+    probeChatTemplate(model.tokenizer, this.template);
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
     pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
@@ -363,7 +365,13 @@ export class GenerationService {
    * continues a cached sequence keeps its tokens, prefix-text.ts).
    */
   completionPrompt(req: CompletionRequest): number[] {
-    const tokens = typeof req.prompt === 'string' ? this.continueCached(encodePrompt(this.model.tokenizer, req.prompt)) : req.prompt;
+    let tokens: number[];
+    try {
+      tokens = typeof req.prompt === 'string' ? this.continueCached(encodePrompt(this.model.tokenizer, req.prompt, undefined, this.slotContext)) : req.prompt;
+    } catch (e) {
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('prompt', e.atLeast, this.slotContext, true);
+      throw e;
+    }
     return this.checkPrompt(tokens, 'prompt');
   }
 
@@ -378,9 +386,12 @@ export class GenerationService {
     let tokens: number[];
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
-      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables });
+      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables, maxTokens: this.slotContext });
     } catch (e) {
-      throw invalidParam('messages', (e as Error).message);
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('messages', e.atLeast, this.slotContext, true);
+      // the chat's or the template's fault: a 400 in our words; anything else is ours (a 500)
+      if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
+      throw e;
     }
     tokens = this.continueCached(tokens);
     return this.checkPrompt(tokens, 'messages');
@@ -422,6 +433,8 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
+    const lost = deviceLost(this.model);
+    if (lost) throw deviceLostError(lost);
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });

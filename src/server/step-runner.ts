@@ -21,7 +21,8 @@
 // be one short-lived buffer per sequence per step (8 KB on the demo, 0.5 MB on a 128k vocabulary)
 // that only the garbage collector gives back: under load they pile up outside the JS heap and the
 // process's resident memory jumps by tens of MB between collections.
-import { addRows, createBatch, type Batch, type Forward } from '../model/forward.js';
+import { addRows, createBatch, type Batch } from '../model/forward.js';
+import type { ForwardStep } from '../model/step.js';
 import type { KVCache } from '../model/kv-cache.js';
 import { planStep } from './scheduler.js';
 
@@ -78,7 +79,7 @@ export class StepRunner {
   private readonly slotLogits = new Map<number, Float32Array>();
   steps = 0;
 
-  constructor(private readonly forward: Forward, private readonly opts: StepRunnerOptions) {
+  constructor(private readonly forward: ForwardStep, private readonly opts: StepRunnerOptions) {
     this.batch = createBatch(opts.budget);
     this.empty = new Float32Array(opts.vocabSize);
   }

@@ -11,7 +11,8 @@
 // tool_choice 'none' leaves the tools out (no description, no constraint).
 //
 // Follow-ups: an assistant message with tool_calls is shown to the model as the envelope it would
-// have written; a `tool` message keeps its role, its content being the result.
+// have written; a `tool` message becomes a user turn {"tool_response": {"name", "content"}} where the
+// template knows no tools (tool-formats.ts), and keeps its role where it does.
 import type { GrammarSpec } from '../generate/grammar.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { invalidParam, invalidType, missingParam } from './errors.js';
@@ -159,7 +160,7 @@ export function toolSystemPrompt(req: ToolsRequest, listTools = true): string {
   const call = `{"tool_calls": [{"name": "${name}", "arguments": {...}}]}`;
   if (c === 'auto') lines.push(`Reply with JSON only: ${call} to call tools, or {"response": "..."}.`);
   else lines.push(`Reply with JSON only, calling ${typeof c === 'object' ? c.name : 'tools'}: ${call}`);
-  lines.push('Tool results come back as "tool" messages.');
+  lines.push(listTools ? 'Tool results come back as {"tool_response": ...}.' : 'Tool results come back as "tool" messages.');
   return lines.join('\n');
 }
 

@@ -120,6 +120,22 @@ function envelopeHistory(messages: ChatMessage[]): ChatMessage[] {
   });
 }
 
+/**
+ * Generic, for templates that know nothing of tools (2B4T's renders only system, user and
+ * assistant turns, so a `tool` message would vanish): each tool result becomes a user turn
+ * {"tool_response": {"name", "content"}}.
+ */
+function envelopeHistoryWithResults(messages: ChatMessage[]): ChatMessage[] {
+  const names = new Map<string, string>();
+  return envelopeHistory(messages).map((m, i) => {
+    for (const c of callsOf(messages[i]!) ?? []) names.set(c.id, c.function.name);
+    if (m.role !== 'tool') return m;
+    const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : '';
+    const response = { name: names.get(id) ?? (typeof m.name === 'string' ? m.name : id), content: m.content };
+    return { role: 'user', content: JSON.stringify({ tool_response: response }) };
+  });
+}
+
 /** Template formats: the calls stay tool_calls, their arguments objects (the template writes them). */
 function objectHistory(messages: ChatMessage[]): ChatMessage[] {
   return messages.map((m) => {
@@ -138,10 +154,10 @@ const GENERIC: ToolFormat = {
   grammar: toolGrammar,
   reader: () => new ToolReplyStream(),
   parse: parseToolReply,
-  history: envelopeHistory,
+  history: envelopeHistoryWithResults,
 };
 
-const TEMPLATE_GENERIC: ToolFormat = { ...GENERIC, name: 'template-generic', inTemplate: true };
+const TEMPLATE_GENERIC: ToolFormat = { ...GENERIC, name: 'template-generic', inTemplate: true, history: envelopeHistory };
 
 const oneOf = (elements: TagFormat[]): TagFormat => (elements.length === 1 ? elements[0]! : { type: 'or', elements });
 

@@ -11,7 +11,8 @@ import { DEMO_MODEL_FILE } from '../../src/node/demo-model.js';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { ResponseStore } from '../../src/server/response-store.js';
 import { testKernels } from '../helpers/kernels.js';
-import { postJson, startTestServer, type TestServer } from './helpers.js';
+import { NO_EOG, postJson, startTestServer, tinyModel, waitFor, type TestServer } from './helpers.js';
+import { finished, listeningUrl, spawnCli } from './spawn.js';
 
 const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels() });
 let srv: TestServer;
@@ -183,10 +184,16 @@ test('function tools: a required call comes back as a function_call item, whole 
     model: MODEL,
     previous_response_id: r.id,
     input: [{ type: 'function_call_output', call_id: call.call_id, output: '{"temp": 21}' }],
-    tools: [WEATHER],
     max_output_tokens: 8,
   });
-  assert.ok(next.usage!.input_tokens > r.usage!.input_tokens);
+  // the call and its result are in the prompt (as the chat endpoint renders them), the tools' description is not
+  const messages = [
+    { role: 'user', content: 'Weather in Paris?' },
+    { role: 'assistant', content: null, tool_calls: [{ id: call.call_id, type: 'function', function: { name: call.name, arguments: call.arguments } }] },
+    { role: 'tool', tool_call_id: call.call_id, content: '{"temp": 21}' },
+  ];
+  const chat = await client.chat.completions.create({ model: MODEL, messages: messages as OpenAI.Chat.ChatCompletionMessageParam[], max_tokens: 1 });
+  assert.equal(next.usage!.input_tokens, chat.usage!.prompt_tokens);
 });
 
 test('text.format json_schema: the output text validates', async () => {
@@ -231,4 +238,58 @@ test('errors in OpenAI\'s shape, naming the Responses field', async () => {
   // the server still answers
   const ok = await postJson(url, { model: MODEL, input: 'x', max_output_tokens: 1 });
   assert.equal(ok.status, 200);
+});
+
+test('a stream left by its client frees the slot; a server closing mid-stream sends error then response.failed', async () => {
+  const tiny = await tinyModel();
+  const s = await startTestServer(tiny, { ctxSize: 1024, slots: 1 });
+  try {
+    const c = new OpenAI({ baseURL: s.base, apiKey: 'sk-test', maxRetries: 0, timeout: 60000 });
+    const body = { model: 'tiny-test', input: 'go', max_output_tokens: 900, logit_bias: NO_EOG } as unknown as OpenAI.Responses.ResponseCreateParamsStreaming;
+    const stream = c.responses.stream(body);
+    for await (const e of stream) if (e.type === 'response.output_text.delta') break;
+    stream.abort();
+    await waitFor(() => s.service.stats().busy === 0, 10_000, 'the slot to be freed');
+
+    // raw SSE: the server closes while the reply streams
+    const res = await fetch(`${s.base}/responses`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+    const reader = res.body!.getReader();
+    let text = '';
+    let closing: Promise<void> | undefined;
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+      if (!closing && text.includes('response.output_text.delta')) closing = s.server.close();
+    }
+    await closing;
+    const events = text.split('\n\n').filter(Boolean).map((block) => JSON.parse(block.split('\n').find((l) => l.startsWith('data: '))!.slice(6)));
+    const types = events.map((e) => e.type);
+    assert.deepEqual(types.slice(-2), ['error', 'response.failed']);
+    assert.equal(events.at(-2).code, 'server_shutting_down');
+    assert.equal(events.at(-1).response.status, 'failed');
+    assert.deepEqual(events.map((e) => e.sequence_number), events.map((_, i) => i));
+  } finally {
+    await s.close();
+    tiny.dispose();
+  }
+});
+
+test('wf_server --responses-store N bounds the store; --responses-store 0 keeps none; a bad value is refused', async () => {
+  const child = spawnCli('wf_server', ['--port', '0', '-t', '1', '--responses-store', '1', '-q']);
+  const done = finished(child);
+  try {
+    const url = await listeningUrl(child);
+    const ask = async () => (await postJson(`${url}/v1/responses`, { input: 'Hi', max_output_tokens: 1 })).json.id as string;
+    const first = await ask();
+    assert.equal((await fetch(`${url}/v1/responses/${first}`)).status, 200);
+    await ask();
+    assert.equal((await fetch(`${url}/v1/responses/${first}`)).status, 404, 'only one response is kept');
+  } finally {
+    child.kill('SIGTERM');
+    await done;
+  }
+  const bad = await finished(spawnCli('wf_server', ['--port', '0', '-t', '1', '--responses-store', '-1']));
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--responses-store must be an integer >= 0/);
 });

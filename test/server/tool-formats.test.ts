@@ -92,6 +92,8 @@ test('unrecognised tool template: tools through the template, the envelope descr
   const generic = rendered(BITNET_2B4T_TEMPLATE, TOOL_FORMATS.generic, {});
   assert.ok(generic.includes('get_weather(city: string'), generic);
   assert.ok(generic.includes('{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}'));
+  // 2B4T's template renders no tool turns: the result comes as a user turn the model can read
+  assert.ok(generic.includes('User: {"tool_response":{"name":"get_weather","content":"{\\"temp\\": 21}"}}<|eot_id|>'), generic);
 });
 
 const REQ: ToolsRequest = {
