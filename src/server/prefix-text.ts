@@ -9,7 +9,7 @@
 // prefix of the prompt's text is kept as it is (prompt and reply tokens, exactly as they were read
 // and generated), and only the text after it is tokenized. The model then reads that same token
 // sequence as if from scratch: greedy answers are those of evaluating it from an empty cache.
-import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { TokenType, type Tokenizer } from '../tokenizer/tokenizer.js';
 import { commonPrefix } from './scheduler.js';
 
 /**
@@ -20,16 +20,32 @@ import { commonPrefix } from './scheduler.js';
  */
 export function continueCachedText(tokenizer: Tokenizer, tokens: readonly number[], cached: Iterable<readonly number[]>): readonly number[] {
   const text = tokenizer.bytesOf(tokens);
+  // where the prompt has special tokens (template markup; text a user typed is escaped to plain tokens
+  // by encodeChat): a cached sequence must have the same special tokens there and plain ones elsewhere,
+  // so that matching by text never turns typed characters into a control token or the reverse
+  const starts: number[] = [];
+  const special = new Map<number, { id: number; end: number }>();
+  let off = 0;
+  for (const t of tokens) {
+    starts.push(off);
+    const n = tokenizer.tokenToPiece(t).length;
+    if (isSpecial(tokenizer, t)) special.set(off, { id: t, end: off + n });
+    off += n;
+  }
+  const spans = [...special.entries()];
+  const plainFits = (at: number, end: number) => spans.every(([s, sp]) => sp.end <= at || s >= end);
   let byTokens = 0;
   let best: { seq: readonly number[]; k: number; bytes: number } | undefined;
   for (const seq of cached) {
     byTokens = Math.max(byTokens, commonPrefix(seq, tokens));
-    // how many of seq's tokens spell a prefix of the text
+    // how many of seq's tokens spell a prefix of the text, special tokens where the prompt has them
     let k = 0;
     let at = 0;
     while (k < seq.length) {
-      const piece = tokenizer.tokenToPiece(seq[k]!);
+      const id = seq[k]!;
+      const piece = tokenizer.tokenToPiece(id);
       if (at + piece.length > text.length || !samePrefix(text, at, piece)) break;
+      if (isSpecial(tokenizer, id) ? special.get(at)?.id !== id : !plainFits(at, at + piece.length)) break;
       at += piece.length;
       k++;
     }
@@ -38,10 +54,25 @@ export function continueCachedText(tokenizer: Tokenizer, tokens: readonly number
     if (!best || k > best.k) best = { seq, k, bytes: at };
   }
   if (!best || best.k <= byTokens) return tokens;
-  const rest = new TextDecoder('utf-8').decode(text.subarray(best.bytes));
-  const out = best.seq.slice(0, best.k).concat(rest === '' ? [] : tokenizer.encode(rest, { addBos: false, addEos: false, parseSpecial: true }));
-  // the same text, or nothing (a tokenizer that adds a space prefix, text that does not survive decoding)
+  // the prompt's own tokens from the first one that starts at or after the kept bytes; the end of a
+  // (plain) token the boundary cuts is tokenized again as plain text
+  let j = 0;
+  while (j < starts.length && starts[j]! < best.bytes) j++;
+  const cutEnd = j < starts.length ? starts[j]! : text.length;
+  const cut = new TextDecoder('utf-8').decode(text.subarray(best.bytes, cutEnd));
+  const out = [
+    ...best.seq.slice(0, best.k),
+    ...(cut === '' ? [] : tokenizer.encode(cut, { addBos: false, addEos: false, parseSpecial: false })),
+    ...tokens.slice(j),
+  ];
+  // the same text, or nothing (a tokenizer that adds a space prefix, a cut inside a character)
   return sameBytes(tokenizer.bytesOf(out), text) ? out : tokens;
+}
+
+/** control and user-defined tokens: what encode() parses from their text when asked to */
+function isSpecial(tokenizer: Tokenizer, id: number): boolean {
+  const type = tokenizer.tokenType(id);
+  return type === TokenType.CONTROL || type === TokenType.USER_DEFINED;
 }
 
 function samePrefix(text: Uint8Array, at: number, piece: Uint8Array): boolean {
