@@ -1,6 +1,7 @@
 // Options and helpers shared by the commands that load a model.
 import { usableCpus } from '../node/cpu-quota.js';
 import { nodeKernelPlatform } from '../node/threads.js';
+import { deviceChoice } from '../node/webgpu.js';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
 import { DEFAULT_LM_HEAD, type LmHeadPrecision } from '../model/lm-head.js';
@@ -23,6 +24,13 @@ export const LM_HEAD_OPTION: OptionSpec = {
   default: DEFAULT_LM_HEAD,
 };
 
+/** Where the model runs, shared by run, chat, logits, perplexity and the server. */
+export const DEVICE_OPTION: OptionSpec = {
+  name: 'device',
+  type: 'string',
+  description: 'cpu | webgpu (a GPU through WebGPU: needs the optional npm package webgpu and a Vulkan, Metal or D3D12 driver) (default: WF_DEVICE, else cpu)',
+};
+
 export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: the CPUs this process may use: cores, affinity mask, cgroup CPU quota)' },
@@ -30,6 +38,7 @@ export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
+  DEVICE_OPTION,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
@@ -57,7 +66,13 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   if (!(I2S_LAYOUTS as readonly string[]).includes(layout)) {
     throw new CliError(`--i2s-layout must be one of ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
   }
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision, platform: nodeKernelPlatform() };
+  let device: 'cpu' | 'webgpu';
+  try {
+    device = deviceChoice(o.device as string | undefined);
+  } catch (e) {
+    throw new CliError(`--device: ${(e as Error).message}`);
+  }
+  return { device, threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision, platform: nodeKernelPlatform() };
 }
 
 /** --special, shared by run, chat and the server (llama.cpp's flag of the same name). */

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { usableCpus, type CpuCount } from '../node/cpu-quota.js';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from './args.js';
-import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
+import { CACHE_TYPE_OPTION, DEVICE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
 import type { LoadedModel, LoadOptions } from '../engine.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
 import { DEFAULT_SLOTS } from '../server/service.js';
@@ -22,6 +22,7 @@ import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
+import { listenWhileLoading } from '../server/loading-server.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
@@ -40,6 +41,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
+  DEVICE_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "KV cache size in tokens, one pool shared by the slots (default: the model's context, at most 4096)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: `sequences generating at once, batched into one forward pass per step (default ${DEFAULT_SLOTS})` },
@@ -200,10 +202,18 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
     const grammarLimits = grammarLimitsFrom(o);
 
-    const { lm, id, demo, threads } = await load(args, prog);
+    // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
+    const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
+    let loaded: Loaded;
+    try {
+      loaded = await load(args, prog);
+    } finally {
+      await holding?.close();
+    }
+    const { lm, id, demo, threads } = loaded;
     if (benchmark) {
       try {
-        log(`${prog}: benchmark of ${id} (${lm.kernels.name} x${lm.kernels.threads}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
+        log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
         const report = await runBenchmark(lm, { iterations, promptTokens: pp, genTokens: tg, batchSize });
         if (o['benchmark-json']) console.log(JSON.stringify(report, null, 2));
         else console.log(formatBenchmark(report));

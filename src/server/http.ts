@@ -2,7 +2,8 @@
 //
 //   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
 //   GET  /health                {status, slots_idle, slots_processing, requests_queued} (readiness: 503 while draining)
-//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included)
+//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included;
+//                               503 device_lost once the GPU is lost, see device-state.ts)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
@@ -24,6 +25,7 @@
 // Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
 // or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
+import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -41,6 +43,7 @@ import { HostCheck } from './host-check.js';
 import { NoTokenError } from '../generate/sampler.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { checkChoices, choiceParams, mergeChoices, mergedUsage, withIndex } from './choices.js';
 import { grammarMetrics } from './grammar-metrics.js';
 import { livenessBody, vllmMetrics } from './fleet-signals.js';
 import { ResponsesApi } from './responses-api.js';
@@ -129,7 +132,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-function sendEvent(res: ServerResponse, data: unknown): void {
+function sendEventTo(res: ServerResponse, data: unknown): void {
   if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
 
@@ -229,7 +232,12 @@ export class ApiServer {
     };
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
-    route(['/livez'], 'GET', (c) => sendJson(c.res, 200, livenessBody(this.draining)));
+    route(['/livez'], 'GET', (c) => {
+      // a lost GPU is the one state a restart mends: liveness fails then (server/device-state.ts)
+      const lost = deviceLost(this.service.model);
+      if (lost) sendJson(c.res, 503, { status: 'device_lost', reason: lost, draining: this.draining });
+      else sendJson(c.res, 200, livenessBody(this.draining));
+    });
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
     route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
@@ -374,7 +382,7 @@ export class ApiServer {
       sendJson(res, err.status, err.body(), headers);
     } else if (!res.writableEnded) {
       // mid-stream: report in the stream, then end it
-      sendEvent(res, err.body());
+      sendEventTo(res, err.body());
       res.end();
     }
   }
@@ -400,7 +408,9 @@ export class ApiServer {
   private health(ctx: Ctx): void {
     const s = this.service.stats();
     const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
+    const lost = deviceLost(this.service.model);
     if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
+    else if (lost) sendJson(ctx.res, 503, { status: 'device_lost', reason: lost, ...body });
     else sendJson(ctx.res, 200, { status: 'ok', ...body });
   }
 
@@ -480,6 +490,7 @@ export class ApiServer {
   }
 
   private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
+    if ((params.n ?? 1) > 1) return this.generateChoices(ctx, kind, params, prompt);
     const started = await this.service.start(prompt, params, ctx.signal);
     const task: Task = this.monitor.begin(started.slot, params, prompt.length, ctx.arrived);
     const handle: RunHandle = { ...started, events: this.monitor.watch(task, started.events) };
@@ -498,9 +509,77 @@ export class ApiServer {
       this.monitor.end(
         task,
         info && t
-          ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+          ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
           : null,
       );
+    }
+  }
+
+  /**
+   * n > 1: n generations of one prompt, each on a slot of its own (the step runner reads the shared
+   * prompt once and copies it to the others, step-runner.ts), answered as one response whose choices
+   * carry their index; usage counts the prompt once and the completions of all (choices.ts).
+   */
+  private async generateChoices(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
+    const n = checkChoices(this.service, params);
+    // one signal for all choices: the client leaving, or one choice failing, ends them all
+    const ac = new AbortController();
+    const onLeave = () => ac.abort();
+    ctx.signal.addEventListener('abort', onLeave, { once: true });
+    const base = this.responseBase(kind);
+    const send = (data: unknown) => sendEventTo(ctx.res, data);
+    const infos: (RunInfo | null)[] = Array.from({ length: n }, () => null);
+    const bodies: unknown[] = [];
+    const slots: number[] = [];
+    // each choice starts when it gets a slot and KV room, and runs at once: choices never hold
+    // room while waiting for the others' (the first is awaited before the headers, so a refusal is
+    // still a plain error response)
+    const run = async (i: number, started?: RunHandle) => {
+      const h = started ?? (await this.service.start(prompt, choiceParams(params, i), ac.signal));
+      slots[i] = h.slot;
+      const task = this.monitor.begin(h.slot, params, prompt.length, ctx.arrived);
+      try {
+        const watched: RunHandle = { ...h, events: this.monitor.watch(task, h.events) };
+        if (params.stream) infos[i] = await this.stream(ctx, kind, params, watched, { index: i, base, send });
+        else {
+          const r = await this.wholeBody(ctx, kind, params, watched);
+          infos[i] = r?.info ?? null;
+          bodies[i] = r?.body;
+        }
+      } finally {
+        await h.dispose();
+        const info = infos[i];
+        const t = info ? R.timings(info.result, info.cachedTokens) : null;
+        this.monitor.end(
+          task,
+          info && t
+            ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+            : null,
+        );
+      }
+    };
+    try {
+      const first = await this.service.start(prompt, choiceParams(params, 0), ac.signal);
+      if (params.stream) {
+        ctx.res.writeHead(200, SSE_HEADERS);
+        ctx.res.flushHeaders();
+      }
+      const runs = Array.from({ length: n }, (_, i) => run(i, i === 0 ? first : undefined).catch((e) => {
+        ac.abort();
+        throw e;
+      }));
+      const settled = await Promise.allSettled(runs);
+      const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (infos.some((x) => !x) || (!params.stream && bodies.some((b) => !b))) return; // the client left
+      const merged = mergedUsage(infos as RunInfo[]);
+      if (params.stream) {
+        if (params.includeUsage) send(kind === 'chat' ? R.chatUsageChunk(base, merged.usage, { timings: merged.timings }) : R.completionUsageChunk(base, merged.usage, { timings: merged.timings }));
+        if (!ctx.res.destroyed) ctx.res.end('data: [DONE]\n\n');
+      } else sendJson(ctx.res, 200, mergeChoices(bodies, merged));
+      ctx.note = ` | n ${n} on slots ${slots.join(',')}`;
+    } finally {
+      ctx.signal.removeEventListener('abort', onLeave);
     }
   }
 
@@ -516,6 +595,13 @@ export class ApiServer {
   }
 
   private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
+    const r = await this.wholeBody(ctx, kind, params, handle);
+    if (r?.body) sendJson(ctx.res, 200, r.body);
+    return r?.info ?? null;
+  }
+
+  /** A whole response's body (undefined when the client left; null info when it left before the end). */
+  private async wholeBody(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<{ info: RunInfo; body?: any } | null> {
     const lps: TokenLogprobs[] = [];
     let info: RunInfo;
     for (;;) {
@@ -526,7 +612,7 @@ export class ApiServer {
       }
       if (r.value.type === 'token' && r.value.logprobs) lps.push(r.value.logprobs);
     }
-    if (!this.ended(ctx, info)) return info;
+    if (!this.ended(ctx, info)) return { info };
     const base = this.responseBase(kind);
     const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
@@ -543,17 +629,24 @@ export class ApiServer {
             params.tools && params.toolFormat ? params.toolFormat.parse(info.result.text) : undefined,
           )
         : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
-    sendJson(ctx.res, 200, body);
-    return info;
+    return { info, body };
   }
 
-  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
+  /**
+   * Streams one generation. With `choice` (n > 1) its chunks carry that index and go to choice.send,
+   * and the caller writes the headers, the usage and [DONE] once for all choices.
+   */
+  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle,
+    choice?: { index: number; base: R.ResponseBase; send: (data: unknown) => void }): Promise<RunInfo | null> {
     const { res } = ctx;
-    const base = this.responseBase(kind);
+    const base = choice?.base ?? this.responseBase(kind);
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
-    res.writeHead(200, SSE_HEADERS);
-    res.flushHeaders();
+    const sendEvent = choice ? (_: ServerResponse, data: unknown) => choice.send(withIndex(data, choice.index)) : sendEventTo;
+    if (!choice) {
+      res.writeHead(200, SSE_HEADERS);
+      res.flushHeaders();
+    }
     // with tools, the reply is read as it streams, in the model's tool format (tool-formats.ts): its
     // text goes out as content, its calls as tool_calls deltas; the role chunk waits for the first
     const envelope = kind === 'chat' && params.tools !== undefined ? params.toolFormat?.reader() : undefined;
@@ -605,12 +698,12 @@ export class ApiServer {
     }
     if (kind === 'chat') {
       sendEvent(res, R.chatChunk(base, {}, finish));
-      if (params.includeUsage) sendEvent(res, R.chatUsageChunk(base, u, extra));
+      if (params.includeUsage && !choice) sendEvent(res, R.chatUsageChunk(base, u, extra));
     } else {
       sendEvent(res, R.completionChunk(base, '', R.finishReason(info.result.finishReason)));
-      if (params.includeUsage) sendEvent(res, R.completionUsageChunk(base, u, extra));
+      if (params.includeUsage && !choice) sendEvent(res, R.completionUsageChunk(base, u, extra));
     }
-    if (!res.destroyed) res.end('data: [DONE]\n\n');
+    if (!res.destroyed && !choice) res.end('data: [DONE]\n\n');
     return info;
   }
 }

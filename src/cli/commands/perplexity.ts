@@ -88,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(`PPL = ${r.ppl.toFixed(4)} +/- ${r.pplStddev.toFixed(5)}\n`);
       process.stderr.write(
         `[${r.chunks} chunks of ${ctx} tokens (${r.textTokens} in the text, ${bytes} bytes) | ${r.tokensScored} scored | ` +
-          `${(secs).toFixed(1)} s | lm_head ${lm.model.lmHead} | ${lm.kernels.name} x${lm.kernels.threads}]\n`,
+          `${(secs).toFixed(1)} s | lm_head ${lm.model.lmHead} | ${lm.deviceName}]\n`,
       );
     }
     return 0;

@@ -9,6 +9,7 @@ import { ModelCache } from './cache.js';
 import { EngineClient } from './engine-client.js';
 import { explainLoadError, fromFile, fromUrl, type ModelBytes } from './loader.js';
 import { parseParams } from './params.js';
+import type { DeviceChoice } from '../device.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 type Win = typeof globalThis & { wfResult?: unknown };
@@ -82,7 +83,8 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
     const bytes = await get();
     status(`reading ${bytes.name} (${mb(bytes.blob.size)} MB, ${bytes.from === 'cache' ? 'from the cache' : bytes.from === 'network' ? 'downloaded' : 'local file'})…`);
     const threads = opts.threads ?? threadCount();
-    const engine = await EngineClient.load(bytes.blob, bytes.name, { threads, ctx: opts.ctx }, (done, total) => progress('placing weights', done, total));
+    const device = $<HTMLSelectElement>('device').value as DeviceChoice;
+    const engine = await EngineClient.load(bytes.blob, bytes.name, { threads, ctx: opts.ctx, device }, (done, total) => progress('placing weights', done, total));
     if (current) {
       chat.clear();
       current.dispose();
@@ -91,7 +93,9 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
     const { kernels, threads: used } = engine.details;
     const loadMs = performance.now() - t0;
     const how = bytes.from === 'cache' ? 'from the cache, no download' : bytes.notCached ? `downloaded, not cached: ${bytes.notCached}` : bytes.from;
-    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${how}), ${kernels} kernels on ${used} thread${used === 1 ? '' : 's'}`);
+    const runs = engine.details.device === 'webgpu' ? engine.details.deviceNote
+      : `${kernels} kernels on ${used} thread${used === 1 ? '' : 's'} (${engine.details.deviceNote})`;
+    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${how}), ${runs}`);
     await chat.refresh();
     chat.setReady(true);
     return { engine, bytes, loadMs };
@@ -207,6 +211,7 @@ async function main(): Promise<void> {
     win.wfResult = { error: (e as Error).message };
     return;
   }
+  if (params.device) $<HTMLSelectElement>('device').value = params.device;
   if (!params.model) return;
   $<HTMLInputElement>('url').value = params.model;
   const loaded = await load(download(params.model), { threads: params.threads && isolated ? params.threads : undefined, ctx: params.ctx });
@@ -214,7 +219,8 @@ async function main(): Promise<void> {
     win.wfResult = { error: $('error').textContent };
     return;
   }
-  const base = { source: loaded.bytes.from, notCached: loaded.bytes.notCached, threads: loaded.engine.details.threads, kernels: loaded.engine.details.kernels, isolated, loadMs: loaded.loadMs };
+  const d = loaded.engine.details;
+  const base = { source: loaded.bytes.from, notCached: loaded.bytes.notCached, threads: d.threads, kernels: d.kernels, device: d.device, deviceNote: d.deviceNote, isolated, loadMs: loaded.loadMs };
   if (params.prompt === undefined) {
     win.wfResult = { ...base, text: '', tokens: [], timings: null };
     return;
