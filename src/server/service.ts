@@ -226,9 +226,6 @@ export class GenerationService {
     this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
-    const xg = opts.xgrammar;
-    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
@@ -281,6 +278,11 @@ export class GenerationService {
       grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
         this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
     });
+    // last: the grammar host may start worker threads, which a constructor that failed above (a template
+    // that does not render, no memory for the pool) would leave running, keeping the process alive
+    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
+    const xg = opts.xgrammar;
+    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
   }
 
   get vocabSize(): number {
