@@ -144,15 +144,19 @@ export class GpuForward implements ForwardStep {
       out.push(this.quantize(b.xn, null, D, perOutRow));
       for (const c of w.lmHead.chunks) {
         const m = c.m as GpuInt8;
-        const u = uniformBuffer(ctx, [m.rows, m.words, V, c.start, { f: 1 }, 0, 1]);
-        out.push({ pipeline: p.int8, group: bindGroup(ctx, p.int8, [u, this.meta, m.buf, b.acts, b.scales, m.scales, b.logits]), grid: xByOutTiles(m.rows) });
+        for (const part of m.parts) {
+          const u = uniformBuffer(ctx, [part.rows, m.words, V, c.start + part.start, { f: 1 }, 0, 1]);
+          out.push({ pipeline: p.int8, group: bindGroup(ctx, p.int8, [u, this.meta, part.buf, b.acts, b.scales, part.scales!, b.logits]), grid: xByOutTiles(part.rows) });
+        }
       }
     } else {
       for (const c of w.lmHead.chunks) {
         const m = c.m as GpuFloat;
         const pl = m.type === 'f16' ? p.floatF16 : p.floatF32;
-        const u = uniformBuffer(ctx, [m.rows, m.cols, V, c.start]);
-        out.push({ pipeline: pl, group: bindGroup(ctx, pl, [u, this.meta, m.buf, b.xn, b.logits]), grid: xByOutTiles(m.rows) });
+        for (const part of m.parts) {
+          const u = uniformBuffer(ctx, [part.rows, m.cols, V, c.start + part.start]);
+          out.push({ pipeline: pl, group: bindGroup(ctx, pl, [u, this.meta, part.buf, b.xn, b.logits]), grid: xByOutTiles(part.rows) });
+        }
       }
     }
     for (const d of out) {
