@@ -20,7 +20,9 @@ import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-sto
 import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
+import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
+import { listenWhileLoading } from '../server/loading-server.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
@@ -32,6 +34,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'model', type: 'string', description: 'same as --model-path' },
   { name: 'alias', type: 'string', description: 'model name shown to clients (default: the file name)' },
   { name: 'host', type: 'string', description: 'address to listen on', default: '127.0.0.1' },
+  { name: 'allowed-hosts', type: 'string', description: 'on a loopback --host, Host header names answered besides localhost and loopback addresses (comma-separated; .example.com = the domain and its subdomains; * = any)' },
   { name: 'port', type: 'number', description: 'port to listen on (0 = any free port)', default: 30000 },
   { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: the CPUs this process may use: cores, affinity mask, cgroup CPU quota; the start line says which)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
@@ -199,7 +202,15 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
     const grammarLimits = grammarLimitsFrom(o);
 
-    const { lm, id, demo, threads } = await load(args, prog);
+    // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
+    const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
+    let loaded: Loaded;
+    try {
+      loaded = await load(args, prog);
+    } finally {
+      await holding?.close();
+    }
+    const { lm, id, demo, threads } = loaded;
     if (benchmark) {
       try {
         log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
@@ -228,6 +239,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       slotsEndpoint: !o['no-slots'],
       metricsVllm: !!o['metrics-vllm'],
       quiet: !!o.quiet,
+      allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
       grammars: workerGrammarHosts(grammarLimits),
       responsesStore: responsesStore(o),
     });
@@ -250,6 +262,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       log(`${prog}: API key required (from ${apiKeys.source})`);
       if (apiKeys.source === '--api-key') log(`${prog}: note: a key given with --api-key shows in ps; --api-key-file FILE or ${API_KEY_ENV} keep it out of sight`);
     }
+    const exposed = exposureWarning(o.host as string, apiKeys !== undefined);
+    if (exposed) log(`${prog}: warning: ${exposed}`);
     log(`${prog}: listening on ${running.url} (chat page: ${running.url}/, API: ${running.url}/v1)`);
     const sig = await new Promise<string>((resolve) => {
       const on = (s: string) => () => resolve(s);

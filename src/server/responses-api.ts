@@ -334,7 +334,7 @@ export class ResponsesApi {
       const t = info ? timings(info.result, info.cachedTokens) : null;
       this.monitor.end(
         task,
-        info && t ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
+        info && t ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
       );
     }
   }

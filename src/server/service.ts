@@ -33,12 +33,14 @@ import {
 } from '../generate/grammar-host.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
-import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { TemplateBudgetError } from '../tokenizer/template-budget.js';
+import { ChatTemplateError, PromptTooLongError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
+import { continueCachedText } from './prefix-text.js';
 
 /** Default number of slots (sequences generating at once). */
 export const DEFAULT_SLOTS = 8;
@@ -131,8 +133,8 @@ export interface ModelInfo {
  * are the answer) and hands the rest to the step runner, which batches it with the other slots.
  */
 class SlotModel implements GenerationModel {
-  /** prompt tokens found in the cache */
-  reusedTokens = 0;
+  /** prompt tokens found in the slot's cache when they were asked for */
+  private skipped = 0;
 
   constructor(
     private readonly slot: RunnerSlot,
@@ -142,6 +144,11 @@ class SlotModel implements GenerationModel {
     readonly vocabSize: number,
     private readonly ignoreEos: boolean,
   ) {}
+
+  /** prompt tokens not read: found in the slot's cache, or copied in from another running slot */
+  get reusedTokens(): number {
+    return this.skipped + (this.slot.copied ?? 0);
+  }
 
   get bosToken(): number | undefined {
     return this.tokenizer.bos;
@@ -161,11 +168,26 @@ class SlotModel implements GenerationModel {
     if (startPos > cached.length) throw new Error(`evaluate at position ${startPos} but only ${cached.length} tokens are cached`);
     let skip = 0;
     while (skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
-    if (startPos === 0) this.reusedTokens = 0;
-    this.reusedTokens += skip;
+    if (startPos === 0) {
+      this.skipped = 0;
+      this.slot.copied = 0;
+    }
+    this.skipped += skip;
     cached.length = startPos + skip; // what follows is rewritten
     return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
   }
+}
+
+/**
+ * Copies `from`'s first `n` cached tokens (keys/values and token ids) into `to`, which has room;
+ * the rows `to` already holds of that prefix stay where they are.
+ */
+function copyPrefix(from: RunnerSlot, to: RunnerSlot, n: number): void {
+  let same = 0;
+  while (same < n && same < to.cached.length && to.cached[same] === from.cached[same]) same++;
+  to.kv.copyFrom(from.kv, n, same);
+  to.cached.length = same;
+  for (let i = same; i < n; i++) to.cached.push(from.cached[i]!);
 }
 
 export class GenerationService {
@@ -214,25 +236,37 @@ export class GenerationService {
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
-    renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
+    probeChatTemplate(model.tokenizer, this.template);
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
     pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
     this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, kv: new KVCache(pool), cached: [] as number[] }));
+    // KV entries: the slots, then parked caches (finished conversations kept for reuse, scheduler.ts)
+    const parked = new Map<number, RunnerSlot>();
+    const entry = (id: number): RunnerSlot => {
+      if (id < nSlots) return this.slots[id]!;
+      let e = parked.get(id);
+      if (!e) parked.set(id, (e = { id, kv: new KVCache(pool), cached: [] }));
+      return e;
+    };
     const granule = (n: number) => Math.min(total, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
     this.scheduler = new Scheduler(
       nSlots,
       {
         reserve: (id, positions, keep) => {
-          const slot = this.slots[id]!;
-          if (slot.cached.length > keep) slot.cached.length = keep;
-          return slot.kv.reserve(granule(positions), slot.cached.length);
+          const e = entry(id);
+          if (e.cached.length > keep) e.cached.length = keep;
+          return e.kv.reserve(granule(positions), e.cached.length);
         },
         release: (id) => {
-          const slot = this.slots[id]!;
-          slot.cached.length = 0;
-          slot.kv.release();
+          const e = entry(id);
+          e.cached.length = 0;
+          e.kv.release();
+          parked.delete(id);
         },
+        copy: (from, to, n) => copyPrefix(entry(from), entry(to), n),
+        live: (id) => this.slots[id]!.cached,
+        free: () => pool.allocator.free,
       },
       { maxQueue: opts.maxQueue },
     );
@@ -242,6 +276,10 @@ export class GenerationService {
     this.runner = new StepRunner(forward, {
       budget,
       vocabSize: model.config.vocabSize,
+      seed: (to, from, n) => {
+        copyPrefix(from, to, n);
+        this.scheduler.touch(from.id);
+      },
       grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
         this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
     });
@@ -300,26 +338,65 @@ export class GenerationService {
 
   /** Slots, queue and KV memory, as /metrics and /slots report them (KV: positions holding a token, of the shared pool). */
   snapshot(): EngineSnapshot {
-    const slots = this.slotStates().map((s) => ({ id: s.id, n_ctx: this.slotContext, busy: s.busy, n_cached: s.cachedTokens }));
-    const used = slots.reduce((a, s) => a + s.n_cached, 0);
-    return { slots, queued: this.scheduler.stats().queued, kv: { used, total: this.slots[0]!.kv.pool.size } };
+    const slots = this.slotStates().map((s) => ({
+      id: s.id,
+      n_ctx: this.slotContext,
+      busy: s.busy,
+      n_cached: s.cachedTokens,
+      cached_text: this.preview(this.slots[s.id]!.cached),
+    }));
+    const parked = this.scheduler.entries().filter((e) => e.parked);
+    const parkedTokens = parked.reduce((a, e) => a + e.tokens.length, 0);
+    const used = slots.reduce((a, s) => a + s.n_cached, 0) + parkedTokens;
+    return {
+      slots,
+      queued: this.scheduler.stats().queued,
+      kv: { used, total: this.slots[0]!.kv.pool.size },
+      parked: { entries: parked.length, tokens: parkedTokens },
+    };
   }
 
-  /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */
+  /** The text of cached tokens, its first 60 and last 60 characters when longer (for /slots). */
+  private preview(tokens: readonly number[]): string {
+    if (tokens.length <= 80) return this.model.tokenizer.decode(tokens);
+    const head = this.model.tokenizer.decode(tokens.slice(0, 40));
+    return `${head.slice(0, 60)} … ${this.model.tokenizer.decode(tokens.slice(-40)).slice(-60)}`;
+  }
+
+  /**
+   * Prompt tokens of a completion request (text: BOS per the model, special tokens parsed; text that
+   * continues a cached sequence keeps its tokens, prefix-text.ts).
+   */
   completionPrompt(req: CompletionRequest): number[] {
-    const tokens = typeof req.prompt === 'string' ? encodePrompt(this.model.tokenizer, req.prompt) : req.prompt;
+    let tokens: number[];
+    try {
+      tokens = typeof req.prompt === 'string' ? this.continueCached(encodePrompt(this.model.tokenizer, req.prompt, undefined, this.slotContext)) : req.prompt;
+    } catch (e) {
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('prompt', e.atLeast, this.slotContext, true);
+      throw e;
+    }
     return this.checkPrompt(tokens, 'prompt');
   }
 
-  /** Prompt tokens of a chat request, rendered with the chat template. */
+  /** `tokens` rewritten to continue the cached sequence that spells the longest prefix of its text (prefix-text.ts). */
+  private continueCached(tokens: number[]): number[] {
+    const cached = this.scheduler.entries().map((e) => e.tokens);
+    return continueCachedText(this.model.tokenizer, tokens, cached).slice();
+  }
+
+  /** Prompt tokens of a chat request, rendered with the chat template (continuing a cached conversation's own tokens where its text does). */
   chatPrompt(req: ChatRequest | { messages: ChatMessage[] }): number[] {
     let tokens: number[];
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
-      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables });
+      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables, maxTokens: this.slotContext });
     } catch (e) {
-      throw invalidParam('messages', (e as Error).message);
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('messages', e.atLeast, this.slotContext, true);
+      // the chat's or the template's fault: a 400 in our words; anything else is ours (a 500)
+      if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
+      throw e;
     }
+    tokens = this.continueCached(tokens);
     return this.checkPrompt(tokens, 'messages');
   }
 

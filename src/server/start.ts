@@ -27,6 +27,8 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** Host names answered besides loopback ones on a loopback bind (--allowed-hosts) */
+  allowedHosts?: readonly string[];
   /** where grammars compile and match (default: worker threads with the default limits) */
   grammars?: GrammarHostFactory;
   /** also write vLLM's metric names on /metrics */
@@ -68,6 +70,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      allowedHosts: opts.allowedHosts,
       metricsVllm: opts.metricsVllm,
       responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });

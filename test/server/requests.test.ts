@@ -99,7 +99,8 @@ test('chat request errors name the field', () => {
   rejects(() => parseChatRequest(chat({ top_p: 1.5 }), V), 'top_p');
   rejects(() => parseChatRequest(chat({ max_tokens: 1.5 }), V), 'max_tokens', 'invalid_type');
   rejects(() => parseChatRequest(chat({ max_tokens: -1 }), V), 'max_tokens');
-  rejects(() => parseChatRequest(chat({ n: 2 }), V), 'n', 'unsupported_value');
+  rejects(() => parseChatRequest(chat({ n: 17 }), V), 'n');
+  rejects(() => parseChatRequest(chat({ n: 0 }), V), 'n');
   rejects(() => parseChatRequest(chat({ stream: 'yes' }), V), 'stream', 'invalid_type');
   rejects(() => parseChatRequest(chat({ stop: [1] }), V), 'stop', 'invalid_type');
   rejects(() => parseChatRequest(chat({ stop: [''] }), V), 'stop');
@@ -133,7 +134,7 @@ test('completion prompts: text, token ids, a batch of one; refusals', () => {
   rejects(() => parseCompletionRequest({ prompt: 'x', suffix: 'tail' }, V), 'suffix', 'unsupported_value');
   rejects(() => parseCompletionRequest({ prompt: 'x', logprobs: 21 }, V), 'logprobs');
   rejects(() => parseCompletionRequest({ prompt: 'x', logprobs: true }, V), 'logprobs', 'invalid_type');
-  rejects(() => parseCompletionRequest({ prompt: 'x', n: 3 }, V), 'n', 'unsupported_value');
+  rejects(() => parseCompletionRequest({ prompt: 'x', n: 1.5 }, V), 'n', 'invalid_type');
 });
 
 test('an integer past 2^53 is "too large", not "must be >= 0"', () => {

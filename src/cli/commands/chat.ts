@@ -18,7 +18,7 @@ import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { LoadedModel, Session } from '../../engine.js';
 import { DEMO_MODEL_DESCRIPTION, loadDemoModel } from '../../node/demo-model.js';
-import { chatTemplateFor, describeChatTemplate, encodeChat, type ChatMessage } from '../../tokenizer/chat-template.js';
+import { chatTemplateFor, describeChatTemplate, encodeChat, probeChatTemplate, type ChatMessage } from '../../tokenizer/chat-template.js';
 import type { SamplerOptions } from '../../generate/sampler.js';
 import type { GenerationResult } from '../../generate/generate.js';
 import { resolveChatTemplate } from '../../server/chat-templates.js';
@@ -79,6 +79,7 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
   const choice = chatTemplateFor(tokenizer, opts.template);
   if (choice.warning) err.write(`[warning: ${choice.warning}]\n`);
   err.write(`[chat template: ${describeChatTemplate(choice)}]\n`);
+  probeChatTemplate(tokenizer, opts.template); // a template that cannot render (or not within its budget) stops here
   let messages = initial();
   let turns = 0;
   const rl = createInterface({ input: opts.input, terminal: false, crlfDelay: Infinity });
@@ -113,7 +114,16 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
     }
     messages.push({ role: 'user', content: raw });
     // drop the oldest turns (after the system prompt) until the prompt leaves room for a reply
-    let tokens = encodeChat(tokenizer, messages, { template: opts.template });
+    let tokens: number[];
+    try {
+      tokens = encodeChat(tokenizer, messages, { template: opts.template });
+    } catch (e) {
+      // this message alone fails (e.g. the template runs past its budget on it); the chat goes on
+      err.write(`[message not sent: ${(e as Error).message}]\n`);
+      messages.pop();
+      ask();
+      continue;
+    }
     const first = opts.system ? 1 : 0;
     const room = replyRoom(ctx, opts.maxTokens);
     let dropped = 0;
