@@ -246,7 +246,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens shared by ${info.slots} slot(s)` +
-        ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head}`,
+        ` | ${info.device} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed

@@ -115,6 +115,8 @@ export interface ModelInfo {
   size: number;
   slots: number;
   kernels: string;
+  /** what runs the model: "webgpu: <adapter>" or the CPU kernels ("wasm-relaxed x2") */
+  device: string;
   threads: number;
   /** output head precision: int8 or f16 (--lm-head) */
   lm_head: string;
@@ -312,6 +314,7 @@ export class GenerationService {
       slots: this.slots.length,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
+      device: this.model.deviceName,
       lm_head: this.model.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,
