@@ -257,7 +257,7 @@ export function plainDotThenAdd(a: usize, b: usize, n: i32): i32 {
 interface PairCost { relaxed?: number; simd?: number }
 
 /** Seconds per call of fn once its timings have settled: the fastest of rounds of single calls, taken
- *  when 10 rounds in a row have not beaten it by 1% (at least 20 rounds, at most 4 s). WebAssembly code
+ *  when 30 rounds in a row have not beaten it by 1% (at least 60 rounds, at most 4 s). WebAssembly code
  *  is replaced by its optimized version between calls (no on-stack replacement), so rounds that still
  *  ran the baseline tier are many times slower and cannot pass for settled. Returns the settled figure,
  *  the first round's and whether it settled. */
@@ -272,7 +272,7 @@ function settled(fn: () => void): { s: number; first: number; ok: boolean } {
     if (t < best * 0.99) since = 0;
     else since++;
     best = Math.min(best, t);
-    const ok = rounds >= 20 && since >= 10;
+    const ok = rounds >= 60 && since >= 30;
     if (ok || performance.now() - start > 4000) return { s: best, first, ok };
   }
 }
