@@ -199,6 +199,41 @@ async function benchConfig(path: KernelPath, layout: TernaryLayout, threads: num
           gbps: nTok === 1 ? kvBytes / t / 1e9 : undefined, ceilingFraction: nTok === 1 ? kvBytes / t / 1e9 / ceiling : undefined });
       }
     }
+    if (doAttention) {
+      // a 64-row prompt chunk of one sequence (pp512's chunks at 0 and 448) over 30 layers: one
+      // attention() call per row (the ragged forward before attentionRows), one attentionRows call,
+      // and one 64-token attention() call (the forward of c11c180, before ragged batches)
+      const ctx = 512, n = 64;
+      const q = k.allocF32(n * HEADS * HEAD_DIM), o = k.allocF32(n * HEADS * HEAD_DIM);
+      q.set(randomF32(q.length));
+      const kv: [Float32Array, Float32Array][] = [];
+      for (let l = 0; l < LAYERS; l++) {
+        const kc = k.allocF32(KV_HEADS * ctx * HEAD_DIM), vc = k.allocF32(KV_HEADS * ctx * HEAD_DIM);
+        kc.set(randomF32(kc.length));
+        vc.set(randomF32(vc.length));
+        kv.push([kc, vc]);
+      }
+      const D = HEADS * HEAD_DIM, ctxs = new Int32Array(n).fill(ctx);
+      for (const pos0 of [0, 448]) {
+        const pos = Int32Array.from({ length: n }, (_, i) => pos0 + i);
+        const perRow = () => {
+          for (const [kc, vc] of kv) {
+            for (let r = 0; r < n; r++) k.attention(q.subarray(r * D, (r + 1) * D), kc, vc, o.subarray(r * D, (r + 1) * D), 1, pos0 + r, HEADS, KV_HEADS, HEAD_DIM, ctx);
+          }
+        };
+        const rowsCall = () => {
+          for (const [kc, vc] of kv) k.attentionRows(q, Array(n).fill(kc), Array(n).fill(vc), o, n, pos, HEADS, KV_HEADS, HEAD_DIM, ctxs);
+        };
+        const oneCall = () => { for (const [kc, vc] of kv) k.attention(q, kc, vc, o, n, pos0, HEADS, KV_HEADS, HEAD_DIM, ctx); };
+        // interleaved, so the three see the same machine
+        let a = Infinity, b = Infinity, c = Infinity;
+        for (let i = 0; i < (quick ? 2 : 4); i++) { a = Math.min(a, time(perRow, 2, 0)); b = Math.min(b, time(rowsCall, 2, 0)); c = Math.min(c, time(oneCall, 2, 0)); }
+        const what = `attention 30 layers, 64-row chunk at ${pos0}`;
+        rows.push({ ...tag, what: `${what}: one call per row`, ms: a * 1e3 });
+        rows.push({ ...tag, what: `${what}: attentionRows`, ms: b * 1e3, extra: { perRowOverThis: a / b } });
+        rows.push({ ...tag, what: `${what}: one 64-token call`, ms: c * 1e3, extra: { perRowOverThis: a / c } });
+      }
+    }
     rows.push({ ...tag, what: 'wasm memory planned (MB)', ms: 0, extra: { plannedMB: k.plannedBytes / 1e6 } });
   } finally {
     k.dispose();
