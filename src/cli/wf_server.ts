@@ -20,6 +20,7 @@ import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { startServer } from '../server/start.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom } from './llama-flags.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -53,6 +54,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'benchmark-pp', type: 'number', description: 'prompt tokens of the pp test (0 = skip)', default: 512 },
   { name: 'benchmark-tg', type: 'number', description: 'generated tokens of the tg test (0 = skip)', default: 128 },
   { name: 'benchmark-json', type: 'boolean', description: 'print the benchmark as JSON (implies --benchmark)' },
+  ...LLAMA_SERVER_OPTIONS,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
@@ -136,10 +138,10 @@ async function load(args: ParsedArgs, prog: string): Promise<Loaded> {
   if (!path) {
     log(`${prog}: no --model-path given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}`);
     const lm = await loadDemoModel(loadOpts);
-    return { lm, id: (o.alias as string | undefined) ?? DEMO_MODEL_ID, demo: true };
+    return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? DEMO_MODEL_ID, demo: true };
   }
   const lm = await loadModelFile(path, loadOpts);
-  return { lm, id: (o.alias as string | undefined) ?? basename(path), demo: false };
+  return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? basename(path), demo: false };
 }
 
 /** The server's entry point; resolves with the exit code once serving ends (or the benchmark is done). */
@@ -173,7 +175,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, got ${port}`);
     const drainSeconds = o['drain-timeout'] as number;
     if (!(drainSeconds >= 0 && drainSeconds <= 86400)) throw new CliError(`--drain-timeout must be 0..86400 seconds, got ${drainSeconds}`);
-    const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : undefined;
+    const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : chatTemplateFile(o);
+    const llama = llamaOptionsFrom(o, (o['model-path'] as string | undefined) ?? (o.model as string | undefined));
     const iterations = positiveInt(o, 'benchmark-iterations')!;
     const pp = positiveInt(o, 'benchmark-pp', 0)!;
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
@@ -207,6 +210,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       apiKey: apiKeys?.keys,
       slotsEndpoint: !o['no-slots'],
       quiet: !!o.quiet,
+      llama,
     });
     const info = running.service.info();
     log(

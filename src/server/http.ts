@@ -4,6 +4,7 @@
 //   GET  /health                {status, slots_idle, slots_processing, requests_queued}
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
+//                               (/completions without /v1 is llama-server's native route: llama-routes.ts)
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
 //   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
 //   GET  /metrics               Prometheus text (see monitor.ts)
@@ -12,15 +13,17 @@
 // malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
 // large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
 //
-// CORS: any origin; a preflight is answered with the methods and request headers it asks for
-// (the openai JS SDK sends X-Stainless-* headers besides Authorization and Content-Type).
+// CORS (cors.ts): any origin unless --cors-origins narrows it; a preflight is answered with the
+// methods and request headers it asks for (the openai JS SDK sends X-Stainless-* headers).
 //
 // Draining (drain(), on SIGTERM): new requests are refused with 503 while the ones in flight run
 // to their end, for at most the drain timeout; then the rest are ended: a stream with an error
 // event (and no [DONE]), a whole response with a 503 error. /health answers 503 while draining.
 //
-// Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
-// or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
+// Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A chat stream's first chunk is
+// {role: "assistant", content: null}, as llama-server sends it (OpenAI sends ""; the delta's content
+// is nullable in OpenAI's schema and the official clients skip a null, so both read the same).
+// A client that disconnects (mid-stream or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -37,6 +40,8 @@ import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { corsHeaders, preflightHeaders, type CorsOrigins } from './cors.js';
+import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
 export interface HttpServerOptions {
   /** require `Authorization: Bearer <key>` on the API routes (not on / and /health); a list = any of them */
@@ -49,14 +54,16 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** what llama-server's flags set (llama-routes.ts) */
+  llama?: LlamaOptions;
 }
 
-type Method = 'GET' | 'POST';
+export type Method = 'GET' | 'POST';
 
 /** What a generation route needs of its request (chat requests may have tools). */
 type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
 
-interface Ctx {
+export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
   path: string;
@@ -68,53 +75,33 @@ interface Ctx {
   arrived: number;
 }
 
-type Handler = (ctx: Ctx) => Promise<void> | void;
+export type Handler = (ctx: Ctx) => Promise<void> | void;
 
 const DEFAULT_MAX_BODY = 8 << 20;
 /** Past this many bytes of an oversized body the connection is dropped instead of drained. */
 const DRAIN_LIMIT = 64 << 20;
 
-const CORS = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-};
-
 /** Routes that still answer while draining (monitoring), and never count as in flight. */
 const MONITORING = new Set(['/health', '/v1/health', '/metrics', '/slots']);
 
-/** A preflight's answer: the headers it asks for are allowed (the browser checks them, we do not). */
-function preflightHeaders(req: IncomingMessage): Record<string, string> {
-  const asked = req.headers['access-control-request-headers'];
-  const list = (Array.isArray(asked) ? asked.join(',') : asked ?? '')
-    .split(',')
-    .map((h) => h.trim())
-    .filter((h) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
-  const allow = new Set(['Authorization', 'Content-Type', ...list]);
-  return {
-    ...CORS,
-    'Access-Control-Allow-Headers': [...allow].join(', '),
-    'Access-Control-Max-Age': '86400',
-    Vary: 'Access-Control-Request-Headers',
-  };
-}
+/** When the process started (Unix seconds), sent as llama-server's Process-Start-Time-Unix header. */
+const STARTED_UNIX = String(Math.floor(Date.now() / 1000));
 
-const SSE_HEADERS = {
-  ...CORS,
+export const SSE_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache',
   Connection: 'keep-alive',
   'X-Accel-Buffering': 'no',
 };
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...CORS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
-function sendEvent(res: ServerResponse, data: unknown): void {
+export function sendEvent(res: ServerResponse, data: unknown): void {
   if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
 
@@ -150,7 +137,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
+export async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   const buf = await readBody(ctx.req, limit);
   const text = buf.toString('utf8');
   if (text.trim() === '') throw new ApiError(400, 'request body is empty (expected a JSON object)', 'invalid_request_error', null, 'invalid_json');
@@ -171,6 +158,8 @@ export class ApiServer {
   private readonly page: string | null;
   private readonly keyDigests: Buffer[];
   private readonly slotsEnabled: boolean;
+  private readonly llama: LlamaOptions;
+  private readonly corsOrigins: CorsOrigins;
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
   readonly monitor = new Monitor();
@@ -187,6 +176,8 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.llama = opts.llama ?? {};
+    this.corsOrigins = this.llama.corsOrigins ?? null;
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
@@ -194,12 +185,14 @@ export class ApiServer {
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
-    route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
+    route(['/v1/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
     route(['/tokenize'], 'POST', (c) => this.tokenize(c));
     route(['/detokenize'], 'POST', (c) => this.detokenize(c));
     route(['/metrics'], 'GET', (c) => this.metrics(c));
     route(['/slots'], 'GET', (c) => this.slots(c));
+    // llama-server's own routes (/completion, /props, /apply-template, /infill, ...): llama-routes.ts
+    registerLlamaRoutes({ route, service, monitor: this.monitor, maxBody: this.maxBody, options: this.llama });
 
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((e) => {
@@ -286,11 +279,13 @@ export class ApiServer {
     }
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const ctx: Ctx = { req, res, path, signal: ac.signal, note: '', arrived: t0 };
+    for (const [k, v] of Object.entries(corsHeaders(req.headers.origin, this.corsOrigins))) res.setHeader(k, v);
+    res.setHeader('Process-Start-Time-Unix', STARTED_UNIX);
     const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
     if (counted) this.inFlight++;
     try {
       if (req.method === 'OPTIONS') {
-        res.writeHead(204, preflightHeaders(req));
+        res.writeHead(200, { ...preflightHeaders(req.headers['access-control-request-headers']), 'Content-Length': '0' });
         res.end();
         return;
       }
@@ -341,17 +336,20 @@ export class ApiServer {
 
   private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(h);
+    // Authorization: Bearer KEY (OpenAI) or x-api-key: KEY (Anthropic's clients)
+    const xKey = req.headers['x-api-key'];
+    const m = /^Bearer\s+(.+)$/i.exec(h) ?? (typeof xKey === 'string' && xKey.trim() !== '' ? [xKey, xKey] : null);
     const given = m ? digest(m[1]!.trim()) : null;
     // compare with every key (no early exit), each in constant time
     let ok = false;
     for (const k of this.keyDigests) if (given && timingSafeEqual(given, k)) ok = true;
     if (!ok) {
-      throw new ApiError(401, m ? 'invalid API key' : 'missing API key (send Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key');
+      throw new ApiError(401, m ? 'invalid API key' : 'missing API key (send Authorization: Bearer <key>, or x-api-key: <key>)', 'invalid_request_error', null, 'invalid_api_key');
     }
   }
 
   private chatPage(ctx: Ctx): void {
+    if (this.llama.ui === false) throw new ApiError(404, 'the chat page is turned off on this server (--no-ui)', 'invalid_request_error', null, 'not_found');
     const html = this.page ?? '<!doctype html><title>wrinklefree</title><p>The chat page (dist/web/chat.html) was not found: run npm run build. The API is at /v1.</p>';
     ctx.res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html), 'Cache-Control': 'no-cache' });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : html);
@@ -365,8 +363,11 @@ export class ApiServer {
   }
 
   private metrics(ctx: Ctx): void {
+    if (this.llama.metrics === false) {
+      throw new ApiError(501, 'the /metrics endpoint is turned off on this server (start it with --metrics)', 'not_supported_error', null, 'not_supported');
+    }
     const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
-    ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+    ctx.res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
 
@@ -383,7 +384,16 @@ export class ApiServer {
   }
 
   private modelObject() {
-    return { id: this.service.modelId, object: 'model', created: this.created, owned_by: 'wrinklefree', meta: this.service.info() };
+    const { aliases, tags } = this.llama;
+    return {
+      id: this.service.modelId,
+      object: 'model',
+      created: this.created,
+      owned_by: 'wrinklefree',
+      ...(aliases ? { aliases } : {}),
+      ...(tags ? { tags } : {}),
+      meta: this.service.info(),
+    };
   }
 
   private oneModel(ctx: Ctx): void {
@@ -426,13 +436,13 @@ export class ApiServer {
   }
 
   private async completions(ctx: Ctx): Promise<void> {
-    const req = parseCompletionRequest(await readJson(ctx, this.maxBody), this.service.vocabSize);
+    const req = parseCompletionRequest(withServerDefaults(await readJson(ctx, this.maxBody), this.llama.defaults), this.service.vocabSize);
     const prompt = this.service.completionPrompt(req);
     await this.generate(ctx, 'completion', req, prompt);
   }
 
   private async chatCompletions(ctx: Ctx): Promise<void> {
-    const req = parseChatRequest(await readJson(ctx, this.maxBody), this.service.vocabSize, this.service.toolFormat);
+    const req = parseChatRequest(withServerDefaults(await readJson(ctx, this.maxBody), this.llama.defaults), this.service.vocabSize, this.service.toolFormat);
     const prompt = this.service.chatPrompt(req);
     await this.generate(ctx, 'chat', req, prompt);
   }
@@ -519,7 +529,7 @@ export class ApiServer {
     const sendTool = (events: ToolStreamEvent[]) => {
       for (const e of events) {
         if (!opened) {
-          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: e.kind === 'content' ? '' : null }, null));
+          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
           opened = true;
         }
         if (e.kind === 'content') sendEvent(res, R.chatChunk(base, { content: e.text }, null));
@@ -529,7 +539,7 @@ export class ApiServer {
         } else sendEvent(res, R.chatChunk(base, { tool_calls: [{ index: e.index, function: { arguments: e.text } }] }, null));
       }
     };
-    if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+    if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -558,7 +568,7 @@ export class ApiServer {
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
     if (envelope) {
       sendTool(envelope.finish());
-      if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+      if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
       if (envelope.callCount > 0 && finish !== 'length') finish = 'tool_calls';
     }
     if (kind === 'chat') {

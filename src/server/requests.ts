@@ -33,6 +33,8 @@ export interface GenerationParams {
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
+  /** false: evaluate the whole prompt, reusing no cached prefix (llama-server's cache_prompt) */
+  cachePrompt?: boolean;
   /** the grammar the output must follow, and the request field it came from (for errors) */
   constraint?: { spec: GrammarSpec; param: string };
 }

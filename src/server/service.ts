@@ -120,6 +120,7 @@ class SlotModel implements GenerationModel {
     readonly contextLength: number,
     readonly vocabSize: number,
     private readonly ignoreEos: boolean,
+    private readonly reuse = true,
   ) {}
 
   get bosToken(): number | undefined {
@@ -139,7 +140,7 @@ class SlotModel implements GenerationModel {
     const cached = this.slot.cached;
     if (startPos > cached.length) throw new Error(`evaluate at position ${startPos} but only ${cached.length} tokens are cached`);
     let skip = 0;
-    while (skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
+    while (this.reuse && skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
     if (startPos === 0) this.reusedTokens = 0;
     this.reusedTokens += skip;
     cached.length = startPos + skip; // what follows is rewritten
@@ -300,6 +301,15 @@ export class GenerationService {
     return this.checkPrompt(tokens, 'messages');
   }
 
+  /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
+  renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
+    try {
+      return renderChat(this.model.tokenizer, messages, { template: this.template, ...opts });
+    } catch (e) {
+      throw invalidParam('messages', (e as Error).message);
+    }
+  }
+
   private checkPrompt(tokens: number[], param: string): number[] {
     if (tokens.length === 0) throw invalidParam(param, `the ${param} is empty (no tokens)`);
     if (tokens.length >= this.slotContext) throw contextLengthExceeded(param, tokens.length, this.slotContext);
@@ -392,7 +402,7 @@ export class GenerationService {
       this.running--;
       if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
-    const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos);
+    const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos, params.cachePrompt !== false);
     const promptBatchSize = this.slotContext; // one evaluate() for the whole prompt: the runner chunks it
     const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {

@@ -4,6 +4,7 @@ import type { LoadedModel } from '../engine.js';
 import { loadXGrammar } from '../node/xgrammar.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
+import type { LlamaOptions } from './llama-routes.js';
 
 export interface StartOptions {
   id: string;
@@ -25,6 +26,8 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** what llama-server's flags set (llama-routes.ts) */
+  llama?: LlamaOptions;
 }
 
 export interface RunningServer {
@@ -62,6 +65,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      llama: opts.llama,
     });
   } catch (e) {
     lm.dispose();

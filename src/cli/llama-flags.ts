@@ -1,0 +1,72 @@
+// llama-server's command-line flags that wf_server takes too, so it starts where llama-server is
+// started (scripts, tests, compose files). Each one does what it does there; flags that would
+// change nothing here (--jinja, --cont-batching, ...) are accepted and said to be no-ops in --help.
+import { readFileSync } from 'node:fs';
+import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
+import type { LlamaOptions } from '../server/llama-routes.js';
+import { parseCorsOrigins } from '../server/cors.js';
+
+export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
+  { name: 'temp', type: 'number', description: 'default temperature of requests that give none (llama.cpp default 0.8)' },
+  { name: 'seed', short: 's', type: 'number', description: 'default seed of requests that give none (-1 = random)' },
+  { name: 'chat-template-file', type: 'string', description: 'a Jinja chat template file (as --chat-template FILE)' },
+  { name: 'metrics', type: 'boolean', description: 'serve GET /metrics (the default here; llama-server needs this flag)' },
+  { name: 'no-metrics', type: 'boolean', description: 'turn off GET /metrics (501, as llama-server without --metrics)' },
+  { name: 'slots', type: 'boolean', description: 'serve GET /slots (the default)' },
+  { name: 'no-ui', type: 'boolean', description: 'no chat page at / (404)' },
+  { name: 'cors-origins', type: 'string', description: "origins whose web pages may call the API: comma-separated, 'localhost' (any port), '*' (default: any)" },
+  { name: 'tags', type: 'string', description: 'comma-separated tags shown in /v1/models' },
+  { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
+  { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
+  { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
+];
+
+/** The model's names: --alias a,b,c gives several; the id is the first in sorted order, as llama-server picks it. */
+export function aliasesFrom(alias: string | undefined): { id: string; aliases: string[] } | undefined {
+  if (alias === undefined) return undefined;
+  const aliases = [...new Set(alias.split(',').map((a) => a.trim()).filter((a) => a !== ''))];
+  if (aliases.length === 0) throw new CliError('--alias is empty');
+  return { id: [...aliases].sort()[0]!, aliases };
+}
+
+/** LlamaOptions from the parsed flags. */
+export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | undefined): LlamaOptions {
+  const temp = o.temp as number | undefined;
+  if (temp !== undefined && !(temp >= 0)) throw new CliError(`--temp must be >= 0, got ${temp}`);
+  const seed = o.seed as number | undefined;
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= -1)) throw new CliError(`--seed must be -1 or a non-negative integer, got ${seed}`);
+  if (o.metrics && o['no-metrics']) throw new CliError('give --metrics or --no-metrics, not both');
+  const opts: LlamaOptions = { metrics: !o['no-metrics'], ui: !o['no-ui'] };
+  if (modelPath) opts.modelPath = modelPath;
+  const names = aliasesFrom(o.alias as string | undefined);
+  if (names && names.aliases.length > 1) opts.aliases = names.aliases;
+  if (o['cors-origins'] !== undefined) {
+    try {
+      opts.corsOrigins = parseCorsOrigins(o['cors-origins'] as string);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  if (o.tags !== undefined) opts.tags = (o.tags as string).split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (temp !== undefined || (seed !== undefined && seed >= 0)) {
+    opts.defaults = {};
+    if (temp !== undefined) opts.defaults.temperature = temp;
+    if (seed !== undefined && seed >= 0) opts.defaults.seed = seed;
+  }
+  return opts;
+}
+
+/** The template of --chat-template-file, or undefined. */
+export function chatTemplateFile(o: ParsedArgs['options']): string | undefined {
+  const f = o['chat-template-file'] as string | undefined;
+  if (f === undefined) return undefined;
+  if (o['chat-template'] !== undefined) throw new CliError('give --chat-template or --chat-template-file, not both');
+  try {
+    const text = readFileSync(f, 'utf8');
+    if (text.trim() === '') throw new CliError(`--chat-template-file ${f} is empty`);
+    return text;
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot read --chat-template-file '${f}': ${(e as Error).message}`);
+  }
+}
