@@ -47,9 +47,8 @@ FLAG_MAP = {
     '--offline': None,             # wf_server never downloads
     '--kv-unified': None,          # the KV cache is always one pool
     '--swa-full': None,            # no sliding-window models
-    '--verbose': None,
 }
-FLAGS_WITH_VALUE_DROPPED = {'--n-gpu-layers', '--ubatch-size', '-fa', '--cache-ram', '--tags', '-ctk', '-ctv'}
+FLAGS_WITH_VALUE_DROPPED = {'--n-gpu-layers', '--ubatch-size', '-fa', '--cache-ram', '-ctk', '-ctv'}
 
 # Known failures on the demo model, by test id prefix -> reason. Filled from measured runs.
 EXPECTED_FAILURES = {

@@ -16,6 +16,7 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'no-ui', type: 'boolean', description: 'no chat page at / (404)' },
   { name: 'cors-origins', type: 'string', description: "origins whose web pages may call the API: comma-separated, 'localhost' (any port), '*' (default: any)" },
   { name: 'tags', type: 'string', description: 'comma-separated tags shown in /v1/models' },
+  { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses" },
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
@@ -37,6 +38,7 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= -1)) throw new CliError(`--seed must be -1 or a non-negative integer, got ${seed}`);
   if (o.metrics && o['no-metrics']) throw new CliError('give --metrics or --no-metrics, not both');
   const opts: LlamaOptions = { metrics: !o['no-metrics'], ui: !o['no-ui'] };
+  if (o.verbose) opts.verbose = true;
   if (modelPath) opts.modelPath = modelPath;
   const names = aliasesFrom(o.alias as string | undefined);
   if (names && names.aliases.length > 1) opts.aliases = names.aliases;

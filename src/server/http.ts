@@ -453,7 +453,8 @@ export class ApiServer {
     const handle: RunHandle = { ...started, events: this.monitor.watch(task, started.events) };
     let info: RunInfo | null = null;
     try {
-      info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle);
+      const verbose = params.verbose || this.llama.verbose ? this.service.detokenize(prompt) : undefined;
+      info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle, verbose);
       if (info) {
         const t = R.timings(info.result, info.cachedTokens);
         ctx.note =
@@ -483,7 +484,8 @@ export class ApiServer {
     return { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
   }
 
-  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
+  /** `verbosePrompt`: the prompt's text, for llama-server's `__verbose` object (verbose: true or --verbose) */
+  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle, verbosePrompt?: string): Promise<RunInfo | null> {
     const lps: TokenLogprobs[] = [];
     let info: RunInfo;
     for (;;) {
@@ -497,7 +499,8 @@ export class ApiServer {
     if (!this.ended(ctx, info)) return info;
     const base = this.responseBase(kind);
     const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
-    const extra = { timings: R.timings(info.result, info.cachedTokens) };
+    const extra: Record<string, unknown> = { timings: R.timings(info.result, info.cachedTokens) };
+    if (verbosePrompt !== undefined) extra.__verbose = { prompt: verbosePrompt, content: info.result.text, tokens_predicted: R.completionTokens(info.result) };
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
     const body =

@@ -16,6 +16,7 @@ import { generationSettings, parseNativeCompletion, runNative, type NativeReques
 import type { Monitor } from './monitor.js';
 import { asObject, parseChatRequest } from './requests.js';
 import type { GenerationService } from './service.js';
+import { SYSTEM_FINGERPRINT } from './responses.js';
 
 /** What llama-server's flags set beyond the OpenAI routes (src/cli/llama-flags.ts fills it). */
 export interface LlamaOptions {
@@ -31,6 +32,8 @@ export interface LlamaOptions {
   metrics?: boolean;
   /** GET / serves the chat page (default true; false: 404, as --no-ui) */
   ui?: boolean;
+  /** add `__verbose` (the prompt text, the reply) to every chat and completion response, as llama-server --verbose */
+  verbose?: boolean;
   /** origins whose pages may call the API (cors.ts, --cors-origins); default null: any */
   corsOrigins?: CorsOrigins;
 }
@@ -72,16 +75,14 @@ export function registerLlamaRoutes(host: LlamaRouteHost): void {
 /** The chat template's text for a request's messages (llama-server's /apply-template). */
 export function renderTemplate(service: GenerationService, b: Record<string, unknown>): string {
   const req = parseChatRequest(b, service.vocabSize, service.toolFormat);
-  const agp = b.add_generation_prompt;
-  if (agp !== undefined && agp !== null && typeof agp !== 'boolean') throw invalidType('add_generation_prompt', 'a boolean', agp);
-  return service.renderChatText(req.messages, { addGenerationPrompt: agp !== false, variables: req.templateVariables });
+  const text = service.renderChatText(req.messages, { addGenerationPrompt: req.addGenerationPrompt !== false, variables: req.templateVariables });
+  return text + (req.prefill ?? '');
 }
 
 function props(host: LlamaRouteHost) {
   const { service } = host;
   const info = service.info();
   const tok = service.model.tokenizer;
-  const nCtxSlot = Math.floor(info.n_ctx / info.slots);
   const n: NativeRequest = {
     req: { kind: 'completion', prompt: '', sampler: defaultSampler(host), stop: [], ignoreEos: false, stream: false, includeUsage: false },
     tokens: [],
@@ -95,7 +96,7 @@ function props(host: LlamaRouteHost) {
     default_generation_settings: {
       id: 0,
       id_task: -1,
-      n_ctx: nCtxSlot,
+      n_ctx: info.n_ctx_slot,
       speculative: false,
       is_processing: false,
       params: generationSettings(service, n, host.options?.defaults?.seed ?? -1, -1),
@@ -113,7 +114,7 @@ function props(host: LlamaRouteHost) {
     chat_template: service.templateChoice.source,
     bos_token: tok.bos === undefined ? '' : tok.tokenText(tok.bos),
     eos_token: tok.eos === undefined ? '' : tok.tokenText(tok.eos),
-    build_info: `b0-wrinklefree`,
+    build_info: SYSTEM_FINGERPRINT,
     is_sleeping: false,
   };
 }

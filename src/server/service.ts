@@ -23,6 +23,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
+import { templateVariables } from './template-vars.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
@@ -193,7 +194,7 @@ export class GenerationService {
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
     // a template that does not render fails here, at start-up, not on the first request
-    renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template });
+    renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template, variables: templateVariables(undefined) });
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
     pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
@@ -294,7 +295,10 @@ export class GenerationService {
     let tokens: number[];
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
-      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables });
+      const addGenerationPrompt = 'addGenerationPrompt' in req ? req.addGenerationPrompt !== false : true;
+      const prefill = 'prefill' in req ? req.prefill ?? '' : '';
+      const text = renderChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt, variables: templateVariables(variables) });
+      tokens = encodePrompt(this.model.tokenizer, text + prefill);
     } catch (e) {
       throw invalidParam('messages', (e as Error).message);
     }
@@ -304,7 +308,7 @@ export class GenerationService {
   /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
   renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     try {
-      return renderChat(this.model.tokenizer, messages, { template: this.template, ...opts });
+      return renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables) });
     } catch (e) {
       throw invalidParam('messages', (e as Error).message);
     }

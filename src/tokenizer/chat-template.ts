@@ -15,6 +15,7 @@
 
 import { Template } from '@huggingface/jinja';
 import type { Tokenizer } from './tokenizer.js';
+import { jinja2Compatible } from './jinja-compat.js';
 
 export interface ChatMessage {
   role: string;
@@ -75,7 +76,7 @@ function compile(source: string): Template {
   let t = compiled.get(source);
   if (t === undefined) {
     try {
-      t = new Template(source);
+      t = new Template(jinja2Compatible(source));
     } catch (e) {
       throw new Error(`chat template does not parse: ${(e as Error).message ?? String(e)}`);
     }
