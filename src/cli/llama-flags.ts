@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LlamaOptions } from '../server/llama-routes.js';
 import { parseCorsOrigins } from '../server/cors.js';
+import type { ReasoningMode } from '../server/template-vars.js';
 
 export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'temp', type: 'number', description: 'default temperature of requests that give none (llama.cpp default 0.8)' },
@@ -17,6 +18,7 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'cors-origins', type: 'string', description: "origins whose web pages may call the API: comma-separated, 'localhost' (any port), '*' (default: any)" },
   { name: 'tags', type: 'string', description: 'comma-separated tags shown in /v1/models' },
   { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses" },
+  { name: 'reasoning', type: 'string', description: 'on | off | auto: off renders the chat template with thinking turned off (enable_thinking false, an open <think> closed)' },
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
@@ -56,6 +58,14 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
     if (seed !== undefined && seed >= 0) opts.defaults.seed = seed;
   }
   return opts;
+}
+
+/** --reasoning on|off|auto, or undefined. */
+export function reasoningFrom(o: ParsedArgs['options']): ReasoningMode | undefined {
+  const r = o.reasoning as string | undefined;
+  if (r === undefined) return undefined;
+  if (r !== 'on' && r !== 'off' && r !== 'auto') throw new CliError(`--reasoning must be on, off or auto, got '${r}'`);
+  return r;
 }
 
 /** The template of --chat-template-file, or undefined. */

@@ -20,7 +20,7 @@ import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { startServer } from '../server/start.js';
-import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom } from './llama-flags.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, reasoningFrom } from './llama-flags.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -211,6 +211,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       slotsEndpoint: !o['no-slots'],
       quiet: !!o.quiet,
       llama,
+      reasoning: reasoningFrom(o),
     });
     const info = running.service.info();
     log(

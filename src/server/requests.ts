@@ -364,13 +364,18 @@ export function parseChatRequest(body: unknown, vocabSize: number, format: ToolF
   if (top !== undefined && !wantLogprobs) throw invalidParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
   const req: ChatRequest = { kind: 'chat', messages, ...common, logprobs: wantLogprobs ? (top ?? 0) : undefined };
   if (!cont.addGenerationPrompt) req.addGenerationPrompt = false;
+  if (present(b, 'chat_template_kwargs')) {
+    // extra template variables (llama-server's and vLLM's field), e.g. {"enable_thinking": false}
+    if (!isObject(b.chat_template_kwargs)) throw invalidType('chat_template_kwargs', 'an object', b.chat_template_kwargs);
+    req.templateVariables = { ...b.chat_template_kwargs };
+  }
   if (cont.prefill) req.prefill = cont.prefill;
   if (tools) {
     if (common.constraint) {
       throw invalidParam(common.constraint.param, `'${common.constraint.param}' cannot be combined with 'tools' (unless tool_choice is "none")`);
     }
     if (common.ignoreEos) throw invalidParam('ignore_eos', "'ignore_eos' cannot be combined with 'tools'");
-    if (format.inTemplate) req.templateVariables = { tools: templateTools(tools) };
+    if (format.inTemplate) req.templateVariables = { ...req.templateVariables, tools: templateTools(tools) };
     // the envelope formats are described in the system prompt (with the tools, unless the template shows them)
     if (format.envelope) messages = withToolPrompt(messages, tools, !format.inTemplate);
     req.messages = messages;

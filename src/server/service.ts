@@ -23,7 +23,7 @@ import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
-import { templateVariables } from './template-vars.js';
+import { closeThinking, templateVariables, type ReasoningMode } from './template-vars.js';
 import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
@@ -63,6 +63,8 @@ export interface ServiceOptions {
   demo?: boolean;
   /** the XGrammar module (src/node/xgrammar.ts); without it constrained output is refused */
   xgrammar?: XGrammarModule;
+  /** llama-server's --reasoning (template-vars.ts) */
+  reasoning?: ReasoningMode;
 }
 
 export interface RunInfo {
@@ -164,6 +166,7 @@ export class GenerationService {
   /** how the model is shown tools and writes calls, from its chat template (tool-formats.ts) */
   readonly toolFormat: ToolFormat;
   private readonly special: boolean;
+  private readonly reasoning: ReasoningMode;
   private readonly maxTokensCap: number | undefined;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -193,6 +196,7 @@ export class GenerationService {
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
+    this.reasoning = opts.reasoning ?? 'auto';
     // a template that does not render fails here, at start-up, not on the first request
     renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template, variables: templateVariables(undefined) });
 
@@ -297,7 +301,8 @@ export class GenerationService {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
       const addGenerationPrompt = 'addGenerationPrompt' in req ? req.addGenerationPrompt !== false : true;
       const prefill = 'prefill' in req ? req.prefill ?? '' : '';
-      const text = renderChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt, variables: templateVariables(variables) });
+      const rendered = renderChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt, variables: templateVariables(variables, this.reasoning) });
+      const text = addGenerationPrompt ? closeThinking(rendered, this.reasoning) : rendered;
       tokens = encodePrompt(this.model.tokenizer, text + prefill);
     } catch (e) {
       throw invalidParam('messages', (e as Error).message);
@@ -308,7 +313,8 @@ export class GenerationService {
   /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
   renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     try {
-      return renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables) });
+      const text = renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
+      return opts.addGenerationPrompt === false ? text : closeThinking(text, this.reasoning);
     } catch (e) {
       throw invalidParam('messages', (e as Error).message);
     }

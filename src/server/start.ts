@@ -5,6 +5,7 @@ import { loadXGrammar } from '../node/xgrammar.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
 import type { LlamaOptions } from './llama-routes.js';
+import type { ReasoningMode } from './template-vars.js';
 
 export interface StartOptions {
   id: string;
@@ -28,6 +29,8 @@ export interface StartOptions {
   maxBodyBytes?: number;
   /** what llama-server's flags set (llama-routes.ts) */
   llama?: LlamaOptions;
+  /** llama-server's --reasoning on|off|auto (template-vars.ts) */
+  reasoning?: ReasoningMode;
 }
 
 export interface RunningServer {
@@ -57,6 +60,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       chatTemplate: opts.chatTemplate,
       xgrammar: loadXGrammar(),
       special: opts.special,
+      reasoning: opts.reasoning,
     });
     // the grammar engine's vocabulary setup (about a second for 128k tokens) at start-up, not on the first constrained request
     void service.grammarEngine().catch(() => undefined);

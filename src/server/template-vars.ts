@@ -10,7 +10,28 @@ export function gmtDateTime(now: Date): string {
   return `${MONTHS[now.getUTCMonth()]} ${p(now.getUTCDate())} ${now.getUTCFullYear()} ${p(now.getUTCHours())}:${p(now.getUTCMinutes())}:${p(now.getUTCSeconds())} GMT`;
 }
 
-export function templateVariables(variables: Record<string, unknown> | undefined, now = new Date()): Record<string, unknown> {
+/**
+ * llama-server's --reasoning: `off` renders with enable_thinking false (Qwen 3's switch) and closes a
+ * thinking block the template leaves open at the end (DeepSeek R1, QwQ end with "<think>\n"), so the
+ * model answers without thinking; `on` and `auto` leave the template as it is.
+ */
+export type ReasoningMode = 'on' | 'off' | 'auto';
+
+export function templateVariables(
+  variables: Record<string, unknown> | undefined,
+  reasoning: ReasoningMode = 'auto',
+  now = new Date(),
+): Record<string, unknown> {
   const tools = variables?.tools;
-  return { datetime: gmtDateTime(now), functions: Array.isArray(tools) && tools.length > 0 ? JSON.stringify(tools, null, 2) : '', ...variables };
+  return {
+    datetime: gmtDateTime(now),
+    functions: Array.isArray(tools) && tools.length > 0 ? JSON.stringify(tools, null, 2) : '',
+    ...(reasoning === 'off' ? { enable_thinking: false } : {}),
+    ...variables,
+  };
+}
+
+/** The rendered prompt with an open thinking block closed when reasoning is off. */
+export function closeThinking(text: string, reasoning: ReasoningMode = 'auto'): string {
+  return reasoning === 'off' && /<think>\n?$/.test(text) ? text + '</think>' : text;
 }
