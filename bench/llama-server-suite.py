@@ -162,21 +162,23 @@ def free_port():
 
 
 def unpack_tests(args, tmp):
-    """Copies tools/server/tests from a llama.cpp source tree, or unpacks it from a git bundle."""
-    dest = os.path.join(tmp, 'tests')
+    """Copies tools/server/tests and models/templates (the tests read ../../../models/templates) from a
+    llama.cpp source tree, or unpacks them from a git bundle, keeping their relative layout."""
+    parts = ('tools/server/tests', 'models/templates')
     src = args.llama_src
-    if src and os.path.isdir(os.path.join(src, 'tools/server/tests')):
-        shutil.copytree(os.path.join(src, 'tools/server/tests'), dest)
-        return dest
+    if src and os.path.isdir(os.path.join(src, parts[0])):
+        for part in parts:
+            shutil.copytree(os.path.join(src, part), os.path.join(tmp, part))
+        return os.path.join(tmp, parts[0])
     bundle = args.bundle
     if not bundle or not os.path.exists(bundle):
         sys.exit('no llama.cpp tests: give --llama-src DIR (a llama.cpp source tree) or --bundle FILE (node-llama-cpp\'s llama/gitRelease.bundle)')
     repo = os.path.join(tmp, 'repo')
     subprocess.run(['git', 'clone', '-q', '--no-checkout', bundle, repo], check=True)
-    out = subprocess.run(['git', '-C', repo, 'archive', 'HEAD', 'tools/server/tests'], check=True, capture_output=True).stdout
+    out = subprocess.run(['git', '-C', repo, 'archive', 'HEAD', *parts], check=True, capture_output=True).stdout
     subprocess.run(['tar', '-x', '-C', tmp], input=out, check=True)
-    shutil.move(os.path.join(tmp, 'tools/server/tests'), dest)
-    return dest
+    shutil.rmtree(repo, ignore_errors=True)
+    return os.path.join(tmp, parts[0])
 
 
 def write_wf_wrapper(tmp):

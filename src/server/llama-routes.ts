@@ -6,6 +6,7 @@
 //   POST /apply-template                  messages -> {prompt}: the chat template's text, not generated from
 //   POST /chat/completions/input_tokens   messages -> {input_tokens}: how many tokens that prompt is
 //   (and /v1/... twins of the last two)
+//   POST /v1/messages, /v1/messages/count_tokens   Anthropic's Messages API (anthropic.ts)
 //
 // Where llama-server and OpenAI differ, OpenAI's shape wins on /v1/... and llama.cpp's on these.
 import type { ChatMessage } from '../tokenizer/chat-template.js';
@@ -17,6 +18,7 @@ import type { Monitor } from './monitor.js';
 import { asObject, parseChatRequest } from './requests.js';
 import type { GenerationService } from './service.js';
 import { SYSTEM_FINGERPRINT } from './responses.js';
+import { registerAnthropicRoutes } from './anthropic.js';
 
 /** What llama-server's flags set beyond the OpenAI routes (src/cli/llama-flags.ts fills it). */
 export interface LlamaOptions {
@@ -65,6 +67,7 @@ export function registerLlamaRoutes(host: LlamaRouteHost): void {
     const b = asObject(await readJson(c, host.maxBody));
     sendJson(c.res, 200, { prompt: renderTemplate(service, b) });
   });
+  registerAnthropicRoutes(host);
   route(['/chat/completions/input_tokens', '/v1/chat/completions/input_tokens'], 'POST', async (c) => {
     const b = asObject(await readJson(c, host.maxBody));
     const req = parseChatRequest(b, service.vocabSize, service.toolFormat);

@@ -50,7 +50,8 @@ test('firefunction-v2 variables: datetime (%b %d %Y %H:%M:%S GMT) and functions 
 
 test('--reasoning off: enable_thinking false, and an open <think> at the end is closed', () => {
   assert.equal(templateVariables(undefined, 'off').enable_thinking, false);
-  assert.equal('enable_thinking' in templateVariables(undefined, 'auto'), false);
+  assert.equal(templateVariables(undefined, 'auto').enable_thinking, true);
+  assert.equal(templateVariables(undefined, 'auto', new Date(Date.UTC(2026, 11, 7))).date_string, '07 Dec 2026');
   assert.equal(closeThinking('<｜Assistant｜><think>\n', 'off'), '<｜Assistant｜><think>\n</think>');
   assert.equal(closeThinking('<｜Assistant｜><think>\n', 'on'), '<｜Assistant｜><think>\n');
   assert.equal(closeThinking('assistant\n', 'off'), 'assistant\n');
