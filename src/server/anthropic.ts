@@ -261,7 +261,7 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
     const t = info ? R.timings(info.result, info.cachedTokens) : null;
     monitor.end(
       task,
-      info && t ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
+      info && t ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
     );
   }
 }

@@ -40,6 +40,7 @@ import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { llamaMetrics } from './llama-metrics.js';
 import { corsHeaders, preflightHeaders, type CorsOrigins } from './cors.js';
 import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
@@ -366,7 +367,10 @@ export class ApiServer {
     if (this.llama.metrics === false) {
       throw new ApiError(501, 'the /metrics endpoint is turned off on this server (start it with --metrics)', 'not_supported_error', null, 'not_supported');
     }
-    const text = this.monitor.metrics(this.service.snapshot(), process.memoryUsage());
+    const snapshot = this.service.snapshot();
+    const text =
+      this.monitor.metrics(snapshot, process.memoryUsage()) +
+      llamaMetrics({ totals: this.monitor.totals(), snapshot, decodes: this.service.runner.steps }, this);
     ctx.res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
@@ -467,7 +471,7 @@ export class ApiServer {
       this.monitor.end(
         task,
         info && t
-          ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+          ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
           : null,
       );
     }

@@ -16,7 +16,7 @@
 // Streamed: one event per token {content, tokens: [id], stop: false, ...} and a last one with
 // stop: true and the whole result's fields (content ""); no [DONE] (llama-server sends none here).
 import type { GenerationEvent } from '../generate/generate.js';
-import type { TokenLogprobs } from '../generate/sampler.js';
+import { BAN_BIAS, type TokenLogprobs } from '../generate/sampler.js';
 import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
 import { type Ctx, SSE_HEADERS, sendEvent, sendJson } from './http.js';
 import type { Monitor, Task } from './monitor.js';
@@ -148,6 +148,12 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
     const req = parseCompletionRequest({ ...b, prompt: p }, service.vocabSize);
     if (nProbs > 0) req.logprobs = nProbs;
     if (b.cache_prompt === false) req.cachePrompt = false;
+    if (req.ignoreEos) {
+      // as llama-server: the end-of-generation tokens are banned, so they are never drawn (not only not stopping)
+      const tok = service.model.tokenizer;
+      const eog = [tok.eos, tok.eot].filter((id): id is number => id !== undefined && tok.isEndOfGeneration(id));
+      req.sampler.logitBias = { ...req.sampler.logitBias, ...Object.fromEntries(eog.map((id) => [String(id), BAN_BIAS])) };
+    }
     const tokens = service.completionPrompt(req);
     return {
       req,
@@ -176,14 +182,18 @@ export function stopType(info: RunInfo): 'eos' | 'word' | 'limit' | 'none' {
   }
 }
 
-/** llama.cpp's timings, with the per-token times. */
+/**
+ * llama.cpp's timings, with the per-token times. The generation rate is over the decode steps: the
+ * first token comes from the prompt's last logits, so n tokens took n - 1 steps (llama-server's way).
+ */
 export function nativeTimings(info: RunInfo) {
   const t = R.timings(info.result, info.cachedTokens);
-  const r3 = (x: number) => Math.round(x * 1000) / 1000;
+  const steps = t.predicted_n - 1;
   return {
     ...t,
-    prompt_per_token_ms: t.prompt_n > 0 ? r3(t.prompt_ms / t.prompt_n) : 0,
-    predicted_per_token_ms: t.predicted_n > 0 ? r3(t.predicted_ms / t.predicted_n) : 0,
+    prompt_per_token_ms: t.prompt_n > 0 ? t.prompt_ms / t.prompt_n : 0,
+    predicted_per_token_ms: steps > 0 && t.predicted_ms > 0 ? t.predicted_ms / steps : 0,
+    predicted_per_second: steps > 0 && t.predicted_ms > 0 ? (1000 * steps) / t.predicted_ms : 0,
   };
 }
 
@@ -217,7 +227,7 @@ export function generationSettings(service: GenerationService, n: NativeRequest,
     n_discard: 0,
     ignore_eos: n.req.ignoreEos,
     stream: n.req.stream,
-    logit_bias: Object.entries(s.logitBias ?? {}).map(([id, b]) => [Number(id), b]),
+    logit_bias: logitBiasList(n),
     n_probs: n.nProbs,
     min_keep: 0,
     grammar: n.req.constraint?.spec.type === 'gbnf' ? n.req.constraint.spec.grammar : '',
@@ -229,6 +239,11 @@ export function generationSettings(service: GenerationService, n: NativeRequest,
     lora: [],
     model: service.modelId,
   };
+}
+
+/** generation_settings.logit_bias as llama-server lists it: {token, bias}, a ban (-100 and below: -inf) as null. */
+function logitBiasList(n: NativeRequest): { token: number; bias: number | null }[] {
+  return Object.entries(n.req.sampler.logitBias ?? {}).map(([id, b]) => ({ token: Number(id), bias: b <= BAN_BIAS ? null : b }));
 }
 
 /**
@@ -380,7 +395,7 @@ export async function runNative(host: NativeHost, ctx: Ctx, list: NativeRequest[
       const t = info ? R.timings(info.result, info.cachedTokens) : null;
       monitor.end(
         task,
-        info && t ? { promptEvaluated: t.prompt_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
+        info && t ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
       );
     }
     return run;

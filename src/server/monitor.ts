@@ -58,6 +58,8 @@ export interface Task {
 export interface TaskEnd {
   /** prompt tokens evaluated (not found in the cache) */
   promptEvaluated: number;
+  /** prompt tokens found in the cache */
+  promptCached?: number;
   /** tokens sampled (the stop token included, as llama-server counts them) */
   predicted: number;
   promptMs: number;
@@ -69,6 +71,7 @@ export class Monitor {
   private nextTask = 0;
   private readonly lastBySlot = new Map<number, Task>();
   private promptTokens = 0;
+  private promptCached = 0;
   private promptSeconds = 0;
   private predicted = 0;
   private predictedSeconds = 0;
@@ -110,11 +113,18 @@ export class Monitor {
     task.done = true;
     if (!end) return;
     this.promptTokens += end.promptEvaluated;
+    this.promptCached += end.promptCached ?? 0;
     this.promptSeconds += end.promptMs / 1000;
     this.predicted += end.predicted;
     this.predictedSeconds += end.predictedMs / 1000;
     task.decoded = end.predicted;
     this.finished.set(end.finishReason, (this.finished.get(end.finishReason) ?? 0) + 1);
+  }
+
+  /** The running totals, for llama-server's metric names (llama-metrics.ts). */
+  totals(): { promptTokens: number; promptCached: number; promptSeconds: number; predicted: number; predictedSeconds: number } {
+    const { promptTokens, promptCached, promptSeconds, predicted, predictedSeconds } = this;
+    return { promptTokens, promptCached, promptSeconds, predicted, predictedSeconds };
   }
 
   /** The Prometheus text of /metrics. */

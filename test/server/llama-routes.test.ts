@@ -298,3 +298,42 @@ test('server defaults (--temp, --seed) apply to requests that give none', async 
     await s.close();
   }
 });
+
+test('ignore_eos bans the end tokens (listed with bias null, as llama-server); timings count n - 1 decode steps', async () => {
+  const r = await postJson(`${srv.url}/completion`, { prompt: 'x', n_predict: 6, ignore_eos: true, logit_bias: { [String(EOS)]: 100 }, return_tokens: true });
+  assert.ok(!r.json.tokens.includes(EOS), 'a banned end token is never drawn');
+  assert.ok(r.json.generation_settings.logit_bias.some((e: any) => e.token === EOS && e.bias === null));
+  const plain = await postJson(`${srv.url}/completion`, { prompt: 'x', n_predict: 2 });
+  assert.deepEqual(plain.json.generation_settings.logit_bias, []);
+  const one = await postJson(`${srv.url}/completion`, { prompt: 'x', n_predict: 1, logit_bias: NO_EOG });
+  assert.equal(one.json.timings.predicted_per_second, 0);
+  const many = await postJson(`${srv.url}/completion`, { prompt: 'x', n_predict: 5, logit_bias: NO_EOG });
+  const t = many.json.timings;
+  assert.ok(Math.abs(t.predicted_per_second - (1000 * 4) / t.predicted_ms) < 1e-6);
+});
+
+test('/metrics carries llama-server\'s llamacpp: families (prompt tokens, cached, predicted, decodes)', async () => {
+  const s = await startTestServer(lm, { ctxSize: 256, slots: 1 });
+  try {
+    let processed = 0;
+    let cached = 0;
+    let predicted = 0;
+    for (let i = 0; i < 2; i++) {
+      const r = await postJson(`${s.url}/completion`, { prompt: 'the quick brown fox', n_predict: 3, logit_bias: NO_EOG });
+      processed += r.json.timings.prompt_n;
+      cached += r.json.timings.cache_n;
+      predicted += r.json.timings.predicted_n;
+    }
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    assert.match(text, /# TYPE llamacpp:prompt_tokens_total counter/);
+    assert.equal(value('llamacpp:prompt_tokens_total'), processed);
+    assert.ok(cached > 0);
+    assert.equal(value('llamacpp:prompt_tokens_cached_total'), cached);
+    assert.equal(value('llamacpp:tokens_predicted_total'), predicted);
+    assert.ok(value('llamacpp:n_decode_total') > 0);
+    assert.equal(value('llamacpp:requests_processing'), 0);
+  } finally {
+    await s.close();
+  }
+});
