@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LlamaOptions } from '../server/llama-routes.js';
 import { parseCorsOrigins } from '../server/cors.js';
+import { POOLINGS, type Pooling } from '../server/embeddings.js';
 import type { ReasoningMode } from '../server/template-vars.js';
 
 export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
@@ -17,6 +18,10 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'no-ui', type: 'boolean', description: 'no chat page at / (404)' },
   { name: 'cors-origins', type: 'string', description: "origins whose web pages may call the API: comma-separated, 'localhost' (any port), '*' (default: any)" },
   { name: 'tags', type: 'string', description: 'comma-separated tags shown in /v1/models' },
+  { name: 'embedding', type: 'boolean', description: 'serve /v1/embeddings and /embedding (pooled final hidden states)' },
+  { name: 'embeddings', type: 'boolean', description: 'same as --embedding' },
+  { name: 'pooling', type: 'string', description: 'embedding pooling: mean | last | cls | none (default mean)' },
+  { name: 'embedding-ctx', type: 'number', description: 'most tokens of one embedding input (default 2048)' },
   { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses" },
   { name: 'reasoning', type: 'string', description: 'on | off | auto: off renders the chat template with thinking turned off (enable_thinking false, an open <think> closed)' },
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
@@ -41,6 +46,11 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
   if (o.metrics && o['no-metrics']) throw new CliError('give --metrics or --no-metrics, not both');
   const opts: LlamaOptions = { metrics: !o['no-metrics'], ui: !o['no-ui'] };
   if (o.verbose) opts.verbose = true;
+  const pooling = (o.pooling as string | undefined) ?? 'mean';
+  if (!(POOLINGS as readonly string[]).includes(pooling)) throw new CliError(`--pooling must be one of ${POOLINGS.join(', ')}, got '${pooling}'`);
+  const ectx = o['embedding-ctx'] as number | undefined;
+  if (ectx !== undefined && !(Number.isInteger(ectx) && ectx > 0)) throw new CliError(`--embedding-ctx must be a positive integer, got ${ectx}`);
+  if (o.embedding || o.embeddings) opts.embeddings = { pooling: pooling as Pooling, ...(ectx ? { ctx: ectx } : {}) };
   if (modelPath) opts.modelPath = modelPath;
   const names = aliasesFrom(o.alias as string | undefined);
   if (names && names.aliases.length > 1) opts.aliases = names.aliases;

@@ -7,6 +7,7 @@
 //   POST /chat/completions/input_tokens   messages -> {input_tokens}: how many tokens that prompt is
 //   (and /v1/... twins of the last two)
 //   POST /v1/messages, /v1/messages/count_tokens   Anthropic's Messages API (anthropic.ts)
+//   POST /v1/embeddings, /embedding, /v1/rerank      embeddings.ts (with --embedding)
 //
 // Where llama-server and OpenAI differ, OpenAI's shape wins on /v1/... and llama.cpp's on these.
 import type { ChatMessage } from '../tokenizer/chat-template.js';
@@ -19,6 +20,7 @@ import { asObject, parseChatRequest } from './requests.js';
 import type { GenerationService } from './service.js';
 import { SYSTEM_FINGERPRINT } from './responses.js';
 import { registerAnthropicRoutes } from './anthropic.js';
+import { registerEmbeddingRoutes, type EmbeddingOptions } from './embeddings.js';
 
 /** What llama-server's flags set beyond the OpenAI routes (src/cli/llama-flags.ts fills it). */
 export interface LlamaOptions {
@@ -36,6 +38,8 @@ export interface LlamaOptions {
   ui?: boolean;
   /** add `__verbose` (the prompt text, the reply) to every chat and completion response, as llama-server --verbose */
   verbose?: boolean;
+  /** compute embeddings (--embedding; embeddings.ts); undefined: /v1/embeddings answers 501 */
+  embeddings?: EmbeddingOptions;
   /** origins whose pages may call the API (cors.ts, --cors-origins); default null: any */
   corsOrigins?: CorsOrigins;
 }
@@ -68,6 +72,7 @@ export function registerLlamaRoutes(host: LlamaRouteHost): void {
     sendJson(c.res, 200, { prompt: renderTemplate(service, b) });
   });
   registerAnthropicRoutes(host);
+  registerEmbeddingRoutes(host, host.options?.embeddings);
   route(['/chat/completions/input_tokens', '/v1/chat/completions/input_tokens'], 'POST', async (c) => {
     const b = asObject(await readJson(c, host.maxBody));
     const req = parseChatRequest(b, service.vocabSize, service.toolFormat);
