@@ -6,6 +6,7 @@ import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LlamaOptions } from '../server/llama-routes.js';
 import { parseCorsOrigins } from '../server/cors.js';
 import { POOLINGS, type Pooling } from '../server/embeddings.js';
+import { vertexEnabled } from '../server/vertex.js';
 import type { ReasoningMode } from '../server/template-vars.js';
 
 export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
@@ -46,6 +47,7 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
   if (o.metrics && o['no-metrics']) throw new CliError('give --metrics or --no-metrics, not both');
   const opts: LlamaOptions = { metrics: !o['no-metrics'], ui: !o['no-ui'] };
   if (o.verbose) opts.verbose = true;
+  if (vertexEnabled(process.env)) opts.vertex = process.env;
   const pooling = (o.pooling as string | undefined) ?? 'mean';
   if (!(POOLINGS as readonly string[]).includes(pooling)) throw new CliError(`--pooling must be one of ${POOLINGS.join(', ')}, got '${pooling}'`);
   const ectx = o['embedding-ctx'] as number | undefined;
@@ -68,6 +70,14 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
     if (seed !== undefined && seed >= 0) opts.defaults.seed = seed;
   }
   return opts;
+}
+
+/** The port: Vertex AI's AIP_HTTP_PORT overrides --port when AIP_MODE=PREDICTION, as in llama-server. */
+export function portFrom(port: number, env: NodeJS.ProcessEnv = process.env): number {
+  if (!vertexEnabled(env) || env.AIP_HTTP_PORT === undefined) return port;
+  const p = Number(env.AIP_HTTP_PORT);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new CliError(`AIP_HTTP_PORT must be 0..65535, got '${env.AIP_HTTP_PORT}'`);
+  return p;
 }
 
 /** --reasoning on|off|auto, or undefined. */

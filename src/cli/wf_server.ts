@@ -20,7 +20,7 @@ import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { startServer } from '../server/start.js';
-import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, reasoningFrom } from './llama-flags.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -171,7 +171,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const maxQueue = positiveInt(o, 'max-queue', 0)!;
     const nPredict = o['n-predict'] as number;
     if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
-    const port = o.port as number;
+    const port = portFrom(o.port as number);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, got ${port}`);
     const drainSeconds = o['drain-timeout'] as number;
     if (!(drainSeconds >= 0 && drainSeconds <= 86400)) throw new CliError(`--drain-timeout must be 0..86400 seconds, got ${drainSeconds}`);

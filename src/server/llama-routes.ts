@@ -20,6 +20,7 @@ import { asObject, parseChatRequest } from './requests.js';
 import type { GenerationService } from './service.js';
 import { SYSTEM_FINGERPRINT } from './responses.js';
 import { registerAnthropicRoutes } from './anthropic.js';
+import { registerVertexRoute } from './vertex.js';
 import { registerEmbeddingRoutes, type EmbeddingOptions } from './embeddings.js';
 
 /** What llama-server's flags set beyond the OpenAI routes (src/cli/llama-flags.ts fills it). */
@@ -40,6 +41,8 @@ export interface LlamaOptions {
   verbose?: boolean;
   /** compute embeddings (--embedding; embeddings.ts); undefined: /v1/embeddings answers 501 */
   embeddings?: EmbeddingOptions;
+  /** the environment, when it asks for Vertex AI's predict route (AIP_MODE=PREDICTION; vertex.ts) */
+  vertex?: NodeJS.ProcessEnv;
   /** origins whose pages may call the API (cors.ts, --cors-origins); default null: any */
   corsOrigins?: CorsOrigins;
 }
@@ -73,6 +76,7 @@ export function registerLlamaRoutes(host: LlamaRouteHost): void {
   });
   registerAnthropicRoutes(host);
   registerEmbeddingRoutes(host, host.options?.embeddings);
+  if (host.options?.vertex) registerVertexRoute(host, host.options.vertex);
   route(['/chat/completions/input_tokens', '/v1/chat/completions/input_tokens'], 'POST', async (c) => {
     const b = asObject(await readJson(c, host.maxBody));
     const req = parseChatRequest(b, service.vocabSize, service.toolFormat);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { byteLevelTokenizer } from '../../src/model/synthetic.js';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { postJson, startTestServer, tinyModel, NO_EOG, EOS } from './helpers.js';
+import { vertexAlias } from '../../src/server/vertex.js';
 
 const lm = await tinyModel({ contextLength: 2048 });
 const srv = await startTestServer(lm, { ctxSize: 1024, slots: 2, xgrammar: loadXGrammar() });
@@ -336,4 +337,29 @@ test('/metrics carries llama-server\'s llamacpp: families (prompt tokens, cached
   } finally {
     await s.close();
   }
+});
+
+test('Vertex AI predict route (AIP_MODE=PREDICTION): each instance served by the route its @requestFormat names', async () => {
+  assert.equal(vertexAlias('/v1/chat/completions'), 'chatCompletions');
+  assert.equal(vertexAlias('/apply-template'), 'applyTemplate');
+  const s = await startTestServer(lm, { ctxSize: 256, slots: 2 }, { llama: { vertex: { AIP_MODE: 'PREDICTION' } } });
+  try {
+    const r = await postJson(`${s.url}/predict`, {
+      instances: [
+        { '@requestFormat': 'chatCompletions', max_tokens: 2, messages: [{ role: 'user', content: 'x' }] },
+        { '@requestFormat': 'completion', prompt: 'x', n_predict: 2 },
+      ],
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.predictions.length, 2);
+    assert.equal(r.json.predictions[0].object, 'chat.completion');
+    assert.equal(typeof r.json.predictions[1].content, 'string');
+    const bad = await postJson(`${s.url}/predict`, { instances: [{ '@requestFormat': 'nope' }] });
+    assert.equal(bad.status, 400);
+    const inner = await postJson(`${s.url}/predict`, { instances: [{ '@requestFormat': 'chatCompletions', messages: [] }] });
+    assert.equal(inner.status, 400, 'an instance\'s own error comes back');
+  } finally {
+    await s.close();
+  }
+  assert.equal((await postJson(`${srv.url}/predict`, { instances: [] })).status, 404, 'off without AIP_MODE');
 });
