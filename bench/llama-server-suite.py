@@ -50,8 +50,59 @@ FLAG_MAP = {
 }
 FLAGS_WITH_VALUE_DROPPED = {'--n-gpu-layers', '--ubatch-size', '-fa', '--cache-ram', '-ctk', '-ctv'}
 
-# Known failures on the demo model, by test id prefix -> reason. Filled from measured runs.
+# Failures that are not wf_server's to fix, by test id prefix -> why. "model:" ones assert a text, a
+# token count or a behaviour of llama.cpp's test model (stories260K), which the demo model does not
+# reproduce (llama-server on the demo's weights fails them too); "deliberate:" ones are differences
+# the README names; "not here:" ones need a llama-server feature wf_server does not have.
+MODEL = 'model: asserts the test model\'s text or token counts'
 EXPECTED_FAILURES = {
+    # model-dependent
+    'unit/test_chat_completion.py::test_chat_completion[': MODEL,
+    'unit/test_chat_completion.py::test_chat_completion_stream[': MODEL,
+    'unit/test_chat_completion.py::test_chat_completion_cached_tokens': MODEL,
+    'unit/test_chat_completion.py::test_completion_with_response_format[response_format0': MODEL + ' (a const schema whose text the test model writes in 6 tokens)',
+    'unit/test_chat_completion.py::test_completion_with_response_format[response_format1': MODEL,
+    'unit/test_chat_completion.py::test_completion_with_json_schema[': MODEL,
+    'unit/test_chat_completion.py::test_completion_with_grammar[': MODEL,
+    'unit/test_chat_completion.py::test_logprobs': MODEL,
+    'unit/test_completion.py::test_completion[': MODEL,
+    'unit/test_completion.py::test_completion_stream[': MODEL,
+    'unit/test_completion.py::test_completion_parallel_slots[': MODEL + ' (the demo model ends these prompts at once: content is empty)',
+    'unit/test_completion.py::test_completion_prompt_cache': MODEL,
+    'unit/test_completion.py::test_completion_unified[': MODEL + ' (the demo model stops before n_predict)',
+    'unit/test_completion.py::test_completion_response_fields[': MODEL + ' (the prompt text starts with the test model\'s BOS "<s> ")',
+    'unit/test_completion.py::test_different_result_different_seed[': MODEL,
+    'unit/test_completion.py::test_n_probs_post_sampling': MODEL,
+    'unit/test_completion.py::test_logit_bias[': MODEL,
+    'unit/test_ctx_shift.py::test_ctx_shift_disabled_short_prompt[': MODEL + ' (the demo model stops before the context is full)',
+    'unit/test_ctx_shift.py::test_ctx_shift_disabled_stream': MODEL,
+    'unit/test_infill.py::test_infill_with': 'model: the demo model has no fill-in-the-middle tokens (501, saying so)',
+    'unit/test_chat_completion.py::test_chat_template_assistant_prefill[prefill1': 'deliberate: text parts are joined with "\\n" (llama-server joins a prefill\'s parts with "\\n\\n")',
+    # deliberate
+    'unit/test_basic.py::test_server_slots': 'deliberate: one KV pool shared by the slots: a slot\'s n_ctx is the pool (llama-server --kv-unified), and /slots shows the last settings',
+    'unit/test_basic.py::test_server_props': 'deliberate: one KV pool shared by the slots: n_ctx is the pool (llama-server --kv-unified)',
+    'unit/test_completion.py::test_nocache_long_input_prompt': 'deliberate: one KV pool shared by the slots, so the prompt fits (llama-server --kv-unified)',
+    'unit/test_chat_completion.py::test_context_size_exceeded': 'deliberate: OpenAI\'s error type (invalid_request_error, code context_length_exceeded)',
+    'unit/test_security.py::test_incorrect_api_key[': 'deliberate: OpenAI\'s error type (invalid_request_error, code invalid_api_key)',
+    'unit/test_security.py::test_cors_options[web.mydomain.fr-Access-Control-Allow-Methods': 'deliberate: the methods served (no DELETE route)',
+    'unit/test_security.py::test_cors_options[web.mydomain.fr-Access-Control-Allow-Headers': 'deliberate: the headers asked for (browsers do not let * cover Authorization)',
+    'unit/test_security.py::test_access_static_assets_without_api_key': 'deliberate: wf_server\'s chat page is one page, not llama-server\'s web UI files',
+    'unit/test_compat_anthropic.py::test_anthropic_tool_result_with_image': 'deliberate: an image to a text model is a 400 (llama-server: 500)',
+    'unit/test_compat_anthropic.py::test_anthropic_vision_format_accepted': 'deliberate: an image to a text model is a 400 (llama-server: 500)',
+    'unit/test_compat_anthropic.py::test_anthropic_empty_messages': 'deliberate: an empty messages list is a 400, as Anthropic\'s API answers',
+    # llama-server features wf_server does not have
+    'unit/test_slot_save.py::': 'not here: --slot-save-path (slot save/restore)',
+    'unit/test_sleep.py::': 'not here: --sleep-idle-seconds',
+    'unit/test_proxy.py::': 'not here: --ui-mcp-proxy',
+    'unit/test_mcp_servers.py::': 'not here: MCP servers and router mode',
+    'unit/test_kv_keep_only_active.py::': 'not here: --no-cache-idle-slots and llama-server\'s log tags',
+    'unit/test_ctx_shift.py::test_ctx_shift_enabled': 'not here: --context-shift',
+    'unit/test_completion.py::test_n_probs_post_backend_sampling': 'not here: --backend_sampling',
+    'unit/test_compat_anthropic.py::test_anthropic_thinking_history': 'not here: --reasoning-format (reasoning_content) and thinking blocks kept in the history',
+    # other issues of this project
+    'unit/test_chat_completion.py::test_chat_completions_multiple_choices': 'n > 1: issue #21 (i21c)',
+    'unit/test_compat_oai_responses.py::': '/v1/responses: issue #21 (i21r)',
+    # not done yet (counted as failures of wf_server's own)
 }
 
 PLUGIN = r'''
