@@ -15,6 +15,8 @@ import { encodeChat, type ChatMessage, type ChatTemplateOptions } from './tokeni
 import { generate, type GenerateOptions, type GenerationEvent, type GenerationResult } from './generate/generate.js';
 import { CachedSequence } from './model/cached-sequence.js';
 import { computePerplexity, type PerplexityOptions, type PerplexityResult } from './model/perplexity.js';
+import { GpuError, type GpuContext } from './gpu/context.js';
+import { createReferenceKernels } from './kernels/reference.js';
 
 export interface LoadOptions {
   /** worker threads for the kernels (default: all cores; 1 = no workers) */
@@ -32,6 +34,10 @@ export interface LoadOptions {
   /** byte layout of I2_S tensors: 'x86' (default, the official 2B4T file), 'arm' or 'x86-interleaved' */
   i2sLayout?: I2SLayout;
   onProgress?: (p: LoadProgress) => void;
+  /** 'cpu' (default) or 'webgpu': the latter needs `gpu` (the entry point opens it: node/webgpu.ts, or the page's navigator.gpu) */
+  device?: 'cpu' | 'webgpu';
+  /** run on this WebGPU device (made by gpu/context.ts createGpuContext) instead of the CPU kernels */
+  gpu?: GpuContext;
 }
 
 export type ModelInput = ByteSource | ArrayBuffer | Uint8Array | Blob;
@@ -45,13 +51,17 @@ export class LoadedModel {
   ) {}
 
   static async load(input: ModelInput, opts: LoadOptions = {}): Promise<LoadedModel> {
+    if (opts.device === 'webgpu' && !opts.gpu) throw new GpuError('device webgpu: no WebGPU device was handed in (LoadOptions.gpu)');
+    if (opts.device === 'cpu') opts = { ...opts, gpu: undefined };
     const source = toByteSource(input);
     const file = await readGGUF(source);
     // the tokenizer first: a file without one fails fast, before the weights are read
     const tokenizer = Tokenizer.fromGGUF(file);
-    const kernels = opts.kernels ?? (await createKernels({ threads: opts.threads, path: opts.kernelPath, platform: opts.platform }));
+    // on a GPU the CPU kernels hold nothing: the plain reference stands in (no worker threads)
+    const kernels = opts.kernels ?? (opts.gpu ? createReferenceKernels()
+      : await createKernels({ threads: opts.threads, path: opts.kernelPath, platform: opts.platform }));
     try {
-      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress, i2sLayout: opts.i2sLayout, lmHead: opts.lmHead });
+      const model = await BitNetModel.fromFile(file, { kernels, ffnAct: opts.ffnAct, onProgress: opts.onProgress, i2sLayout: opts.i2sLayout, lmHead: opts.lmHead, gpu: opts.gpu });
       return new LoadedModel(model, tokenizer, kernels, !opts.kernels);
     } catch (e) {
       if (!opts.kernels) kernels.dispose();
@@ -61,6 +71,17 @@ export class LoadedModel {
 
   get config() {
     return this.model.config;
+  }
+
+  /** 'cpu' or 'webgpu' */
+  get device(): 'cpu' | 'webgpu' {
+    return this.model.device;
+  }
+
+  /** what runs the model: "webgpu: <adapter>", or the CPU kernels' path and threads ("wasm-relaxed x2") */
+  get deviceName(): string {
+    const g = this.model.gpu;
+    return g ? `webgpu: ${g.adapterName}` : `${this.kernels.name} x${this.kernels.threads}`;
   }
 
   createSequence(opts?: SequenceOptions) {

@@ -6,6 +6,9 @@ export { ArrayBufferSource, BlobSource, type ByteSource } from './gguf/source.js
 export { createKernels, type KernelOptions } from './kernels/index.js';
 export type { Kernels } from './kernels/api.js';
 export { BitNetModel } from './model/model.js';
+export { createGpuContext, GpuError, type GpuContext } from './gpu/context.js';
+// a page's device: WebGPU when the browser has an adapter, else the CPU (src/web/device.ts)
+export { chooseWebDevice, parseDeviceChoice, type ChosenDevice, type DeviceChoice } from './web/device.js';
 export { computePerplexity, type PerplexityOptions, type PerplexityResult } from './model/perplexity.js';
 export type { LmHeadPrecision } from './model/lm-head.js';
 export type { ModelConfig } from './model/config.js';

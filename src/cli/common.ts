@@ -1,10 +1,12 @@
 // Options and helpers shared by the commands that load a model.
-import { cpus } from 'node:os';
+import { usableCpus } from '../node/cpu-quota.js';
 import { nodeKernelPlatform } from '../node/threads.js';
+import { deviceChoice } from '../node/webgpu.js';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LoadOptions } from '../engine.js';
 import { DEFAULT_LM_HEAD, type LmHeadPrecision } from '../model/lm-head.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUTS, type I2SLayout } from '../formats/index.js';
+import { DEMO_MODEL_FILE } from '../node/demo-model.js';
 
 /** --i2s-layout: which of bitnet.cpp's I2_S byte orders the file uses (the bytes cannot tell). */
 export const I2S_LAYOUT_OPTION: OptionSpec = {
@@ -22,25 +24,35 @@ export const LM_HEAD_OPTION: OptionSpec = {
   default: DEFAULT_LM_HEAD,
 };
 
+/** Where the model runs, shared by run, chat, logits, perplexity and the server. */
+export const DEVICE_OPTION: OptionSpec = {
+  name: 'device',
+  type: 'string',
+  description: 'cpu | webgpu (a GPU through WebGPU: needs the optional npm package webgpu and a Vulkan, Metal or D3D12 driver) (default: WF_DEVICE, else cpu)',
+};
+
 export const MODEL_OPTIONS: OptionSpec[] = [
   { name: 'model', short: 'm', type: 'string', description: 'GGUF model file' },
-  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
+  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: the CPUs this process may use: cores, affinity mask, cgroup CPU quota)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
+  DEVICE_OPTION,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
-export function requireModel(args: ParsedArgs): string {
+/** -m FILE, or the built-in demo model (said on stderr) when none is given, as run and chat do. */
+export function modelOrDemo(args: ParsedArgs, command: string): string {
   const m = args.options.model as string | undefined;
-  if (!m) throw new CliError('missing --model FILE.gguf (-m)');
-  return m;
+  if (m !== undefined) return m;
+  process.stderr.write(`wf ${command}: no --model given: using the built-in demo model\n`);
+  return DEMO_MODEL_FILE;
 }
 
 export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   const o = args.options;
-  const threads = (o.threads as number | undefined) ?? cpus().length;
+  const threads = (o.threads as number | undefined) ?? usableCpus().count;
   if (!Number.isInteger(threads) || threads < 1) throw new CliError(`--threads must be a positive integer, got ${threads}`);
   const kernels = o.kernels as string | undefined;
   if (kernels !== undefined && !['relaxed', 'simd', 'reference'].includes(kernels)) {
@@ -54,7 +66,13 @@ export function loadOptionsFrom(args: ParsedArgs): LoadOptions {
   if (!(I2S_LAYOUTS as readonly string[]).includes(layout)) {
     throw new CliError(`--i2s-layout must be one of ${I2S_LAYOUTS.join(', ')}, got '${layout}'`);
   }
-  return { threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision, platform: nodeKernelPlatform() };
+  let device: 'cpu' | 'webgpu';
+  try {
+    device = deviceChoice(o.device as string | undefined);
+  } catch (e) {
+    throw new CliError(`--device: ${(e as Error).message}`);
+  }
+  return { device, threads, kernelPath: kernels as LoadOptions['kernelPath'], ffnAct, i2sLayout: layout as I2SLayout, lmHead: lmHead as LmHeadPrecision, platform: nodeKernelPlatform() };
 }
 
 /** --special, shared by run, chat and the server (llama.cpp's flag of the same name). */

@@ -1,6 +1,6 @@
 // Sampling flags shared by `wf run` and `wf chat` (llama.cpp names and defaults).
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
-import type { SamplerOptions } from '../generate/sampler.js';
+import { resolveSamplerOptions, type SamplerOptions } from '../generate/sampler.js';
 
 export const SAMPLING_OPTIONS: OptionSpec[] = [
   { name: 'temp', type: 'number', description: 'temperature; 0 = greedy', default: 0.8 },
@@ -26,7 +26,7 @@ export function samplerOptionsFrom(args: ParsedArgs): SamplerOptions {
   }
   const seed = o.seed as number | undefined;
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= 0)) throw new CliError(`--seed must be a non-negative integer, got ${seed}`);
-  return {
+  const opts: SamplerOptions = {
     temperature: o.temp as number,
     topK: o['top-k'] as number,
     topP: o['top-p'] as number,
@@ -38,4 +38,26 @@ export function samplerOptionsFrom(args: ParsedArgs): SamplerOptions {
     logitBias: bias,
     seed,
   };
+  // checked here, so that a bad value is reported by its flag (--top-p), not the sampler's name (topP)
+  try {
+    resolveSamplerOptions(opts);
+  } catch (e) {
+    const m = /^sampler option (\w+) (must be .*)$/.exec((e as Error).message);
+    const flag = m && FLAG_OF[m[1]!];
+    if (flag) throw new CliError(`--${flag} ${m[2]}`);
+    throw e;
+  }
+  return opts;
 }
+
+/** The flag of each sampler option. */
+const FLAG_OF: Record<string, string> = {
+  temperature: 'temp',
+  topK: 'top-k',
+  topP: 'top-p',
+  minP: 'min-p',
+  repeatPenalty: 'repeat-penalty',
+  repeatLastN: 'repeat-last-n',
+  presencePenalty: 'presence-penalty',
+  frequencyPenalty: 'frequency-penalty',
+};

@@ -1,10 +1,11 @@
 // The static server behind `wf web`: the browser app (dist/web/) at /, a folder of models at
 // /models/, with the headers that make the page cross-origin isolated (COOP/COEP: shared memory,
 // so the kernels can run on Web Workers). Files are streamed from disk (models of many GB), HEAD
-// and single byte ranges are answered, and nothing outside the mounted folders is reachable.
+// and single byte ranges are answered, and nothing outside the mounted folders is reachable: only regular files whose real path (symlinks
+// followed) is inside the folder's real path are served.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +20,8 @@ export interface WebServerOptions {
   app?: string;
   /** more folders by URL prefix, e.g. {'/wllama/': dir} (benchmarks) */
   mounts?: Record<string, string>;
+  /** handlers for exact paths, tried before the folders (model-listing.ts: /models.json, /models/) */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
 }
 
 export interface WebServer {
@@ -55,7 +58,22 @@ function inside(dir: string, rel: string): string | undefined {
   return file === base || file.startsWith(base + sep) ? file : undefined;
 }
 
-async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, headers: Record<string, string>): Promise<boolean> {
+/**
+ * The real path of `file` when it is inside the real path of `dir`, else undefined: a symlink in a served
+ * folder that leads out of it (DIR/etc -> /etc) serves nothing.
+ */
+async function realInside(dir: string, file: string): Promise<string | undefined> {
+  try {
+    const [base, real] = await Promise.all([realpath(dir), realpath(file)]);
+    return real === base || real.startsWith(base + sep) ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function sendFile(req: IncomingMessage, res: ServerResponse, dir: string, path: string, headers: Record<string, string>): Promise<boolean> {
+  const file = await realInside(dir, path);
+  if (file === undefined) return false;
   let st;
   try {
     st = await stat(file);
@@ -121,10 +139,12 @@ export function startWebServer(opts: WebServerOptions = {}): Promise<WebServer> 
       }
       if (path === '/') path = '/index.html';
       if (req.method === 'GET') hits.set(path, (hits.get(path) ?? 0) + 1);
+      const route = opts.routes?.[path];
+      if (route) return await route(req, res);
       for (const [prefix, dir] of mounts) {
         if (!path.startsWith(prefix)) continue;
         const file = inside(dir, path.slice(prefix.length));
-        if (file && (await sendFile(req, res, file, headers))) return;
+        if (file && (await sendFile(req, res, dir, file, headers))) return;
         break;
       }
       res.writeHead(404, { ...headers, 'Content-Type': 'text/plain; charset=utf-8' });

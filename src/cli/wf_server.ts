@@ -9,18 +9,22 @@
 // skipped) or the environment variable WF_API_KEY. A key on the command line shows in `ps`, so the
 // file or the environment are the ones to use on a shared machine.
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { usableCpus, type CpuCount } from '../node/cpu-quota.js';
 import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from './args.js';
-import { CACHE_TYPE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
+import { CACHE_TYPE_OPTION, DEVICE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
 import type { LoadedModel, LoadOptions } from '../engine.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
 import { DEFAULT_SLOTS } from '../server/service.js';
+import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-store.js';
 import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
+import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
+import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
+import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
 import { DEFAULT_I2S_LAYOUT, I2S_LAYOUT_HINT } from '../formats/index.js';
 import { GGMLType } from '../gguf/types.js';
@@ -30,12 +34,14 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'model', type: 'string', description: 'same as --model-path' },
   { name: 'alias', type: 'string', description: 'model name shown to clients (default: the file name)' },
   { name: 'host', type: 'string', description: 'address to listen on', default: '127.0.0.1' },
+  { name: 'allowed-hosts', type: 'string', description: 'on a loopback --host, Host header names answered besides localhost and loopback addresses (comma-separated; .example.com = the domain and its subdomains; * = any)' },
   { name: 'port', type: 'number', description: 'port to listen on (0 = any free port)', default: 30000 },
-  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: number of cores)' },
+  { name: 'threads', short: 't', type: 'number', description: 'worker threads (default: the CPUs this process may use: cores, affinity mask, cgroup CPU quota; the start line says which)' },
   { name: 'kernels', type: 'string', description: 'kernel path: relaxed | simd | reference (default: fastest available)' },
   { name: 'ffn-act', type: 'string', description: 'force the FFN activation of a bitnet file: relu2 | silu' },
   LM_HEAD_OPTION,
   I2S_LAYOUT_OPTION,
+  DEVICE_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "KV cache size in tokens, one pool shared by the slots (default: the model's context, at most 4096)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: `sequences generating at once, batched into one forward pass per step (default ${DEFAULT_SLOTS})` },
@@ -44,9 +50,13 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'max-queue', type: 'number', description: 'requests that may wait for a slot before 503', default: 64 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
   SPECIAL_OPTION,
+  ...GRAMMAR_OPTIONS,
   { name: 'api-key', type: 'string', description: 'require Authorization: Bearer KEY on the API routes (visible in ps: prefer the next two)' },
   { name: 'api-key-file', type: 'string', description: 'read the API key(s) from FILE, one per line (# comments); env WF_API_KEY works too' },
   { name: 'drain-timeout', type: 'number', description: 'on SIGTERM/SIGINT, seconds the requests in flight may take to finish', default: 30 },
+  { name: 'metrics-vllm', type: 'boolean', description: 'also expose vLLM\'s metric names on /metrics (vllm:num_requests_waiting, vllm:num_requests_running, vllm:kv_cache_usage_perc), as KEDA and llm-d examples query' },
+  { name: 'responses-store', type: 'number', description: 'Responses API: most responses kept in memory for previous_response_id (0 = none)', default: DEFAULT_STORE_COUNT },
+  { name: 'responses-store-mb', type: 'number', description: 'Responses API: most megabytes of stored responses (least recently used go first)', default: DEFAULT_STORE_BYTES / 2 ** 20 },
   { name: 'no-slots', type: 'boolean', description: 'turn off the GET /slots endpoint (it shows requests\' settings)' },
   { name: 'quiet', short: 'q', type: 'boolean', description: 'no per-request log lines' },
   { name: 'benchmark', type: 'boolean', description: 'no server: measure pp512 / tg128 throughput llama-bench style and exit' },
@@ -68,6 +78,14 @@ function positiveInt(o: ParsedArgs['options'], name: string, min = 1): number | 
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < min) throw new CliError(`--${name} must be an integer >= ${min}, got ${v}`);
   return v;
+}
+
+/** --responses-store and --responses-store-mb: the Responses API's store bounds. */
+function responsesStore(o: ParsedArgs['options']): { count: number; bytes: number } {
+  const count = positiveInt(o, 'responses-store', 0) ?? DEFAULT_STORE_COUNT;
+  const mb = o['responses-store-mb'] as number | undefined;
+  if (mb !== undefined && !(Number.isFinite(mb) && mb >= 0)) throw new CliError(`--responses-store-mb must be a number >= 0, got ${mb}`);
+  return { count, bytes: Math.floor((mb ?? DEFAULT_STORE_BYTES / 2 ** 20) * 2 ** 20) };
 }
 
 export interface ApiKeys {
@@ -129,19 +147,22 @@ interface Loaded {
   lm: LoadedModel;
   id: string;
   demo: boolean;
+  /** the thread count and where it came from */
+  threads: CpuCount;
 }
 
 async function load(args: ParsedArgs, prog: string): Promise<Loaded> {
   const o = args.options;
   const path = (o['model-path'] as string | undefined) ?? (o.model as string | undefined);
-  const loadOpts: LoadOptions = loadOptionsFrom({ options: { ...o, threads: o.threads ?? cpus().length }, positionals: [] });
+  const threads: CpuCount = o.threads !== undefined ? { count: o.threads as number, source: '--threads' } : usableCpus();
+  const loadOpts: LoadOptions = loadOptionsFrom({ options: { ...o, threads: threads.count }, positionals: [] });
   if (!path) {
     log(`${prog}: no --model-path given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}`);
     const lm = await loadDemoModel(loadOpts);
-    return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? DEMO_MODEL_ID, demo: true };
+    return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? DEMO_MODEL_ID, demo: true, threads };
   }
   const lm = await loadModelFile(path, loadOpts);
-  return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? basename(path), demo: false };
+  return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? basename(path), demo: false, threads };
 }
 
 /** The server's entry point; resolves with the exit code once serving ends (or the benchmark is done). */
@@ -181,11 +202,12 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const pp = positiveInt(o, 'benchmark-pp', 0)!;
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
+    const grammarLimits = grammarLimitsFrom(o);
 
-    const { lm, id, demo } = await load(args, prog);
+    const { lm, id, demo, threads } = await load(args, prog);
     if (benchmark) {
       try {
-        log(`${prog}: benchmark of ${id} (${lm.kernels.name} x${lm.kernels.threads}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
+        log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
         const report = await runBenchmark(lm, { iterations, promptTokens: pp, genTokens: tg, batchSize });
         if (o['benchmark-json']) console.log(JSON.stringify(report, null, 2));
         else console.log(formatBenchmark(report));
@@ -209,9 +231,13 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       special: !!o.special,
       apiKey: apiKeys?.keys,
       slotsEndpoint: !o['no-slots'],
+      metricsVllm: !!o['metrics-vllm'],
       quiet: !!o.quiet,
       llama,
       reasoning: reasoningFrom(o),
+      allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
+      grammars: workerGrammarHosts(grammarLimits),
+      responsesStore: responsesStore(o),
     });
     const info = running.service.info();
     log(
@@ -222,6 +248,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed
       log(`${prog}: I2_S weights read in the ${(o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT} layout (${I2S_LAYOUT_HINT})`);
     }
+    log(`${prog}: ${info.threads} thread(s), from ${threads.source}`);
     const tpl = running.service.templateChoice;
     if (tpl.warning) log(`${prog}: warning: ${tpl.warning}`);
     log(`${prog}: chat template: ${describeChatTemplate(tpl)} | tool calls: ${info.tool_format}`);
@@ -231,6 +258,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       log(`${prog}: API key required (from ${apiKeys.source})`);
       if (apiKeys.source === '--api-key') log(`${prog}: note: a key given with --api-key shows in ps; --api-key-file FILE or ${API_KEY_ENV} keep it out of sight`);
     }
+    const exposed = exposureWarning(o.host as string, apiKeys !== undefined);
+    if (exposed) log(`${prog}: warning: ${exposed}`);
     log(`${prog}: listening on ${running.url} (chat page: ${running.url}/, API: ${running.url}/v1)`);
     const sig = await new Promise<string>((resolve) => {
       const on = (s: string) => () => resolve(s);

@@ -86,6 +86,7 @@ export class Checkpoint {
           }
         }
       } else if (await exists(singlePath)) {
+        if (!(await stat(singlePath)).isFile()) throw new ConvertError(`${singlePath} is not a file (a directory?): expected the safetensors checkpoint`);
         const src = await FileSource.open(singlePath);
         files.push(src);
         const file = await SafetensorsFile.open(src, singlePath);

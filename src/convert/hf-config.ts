@@ -63,6 +63,11 @@ function posNum(cfg: Record<string, unknown>, key: string, path: string, fallbac
   if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
     throw new ConvertError(`${path}: '${key}' must be a positive number, got ${JSON.stringify(v)}`);
   }
+  // GGUF stores these as float32: a value that rounds to 0 or Infinity there would give a file the loader refuses
+  const f = Math.fround(v);
+  if (!(f > 0) || !Number.isFinite(f)) {
+    throw new ConvertError(`${path}: '${key}' = ${v} does not fit the float32 a GGUF stores it in (it would become ${f})`);
+  }
   return v;
 }
 

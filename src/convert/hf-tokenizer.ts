@@ -46,7 +46,7 @@ function isObj(v: unknown): v is Json {
 
 /** Detects the llama.cpp pre-tokenizer name of a tokenizer.json pre_tokenizer. */
 export function detectPre(pre: unknown, path: string): string {
-  const describe = () => JSON.stringify(pre).slice(0, 300);
+  const describe = () => (pre === undefined ? 'none (no pre_tokenizer)' : String(JSON.stringify(pre)).slice(0, 300));
   if (isObj(pre) && pre.type === 'ByteLevel') {
     if (pre.use_regex === false) throw new ConvertError(`${path}: a ByteLevel pre-tokenizer without its regex is not supported: ${describe()}`);
     return 'gpt2';

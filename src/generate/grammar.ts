@@ -48,6 +48,17 @@ interface XgGrammar {
   toString(): string;
   dispose(): void;
 }
+interface XgGrammarStatics {
+  fromJSONSchema(
+    schema: string,
+    anyWhitespace?: boolean,
+    indent?: number,
+    separators?: [string, string],
+    strictMode?: boolean,
+  ): Promise<XgGrammar>;
+  fromEBNF(ebnf: string, rootRule?: string): Promise<XgGrammar>;
+  fromStructuralTag(structuralTag: string): Promise<XgGrammar>;
+}
 interface XgMatcher {
   acceptToken(token: number): boolean;
   getNextTokenBitmask(): Promise<Int32Array>;
@@ -64,15 +75,7 @@ export interface XGrammarModule {
       stopTokenIds?: number[],
     ): Promise<XgTokenizerInfo>;
   };
-  Grammar: {
-    fromJSONSchema(
-      schema: string,
-      anyWhitespace?: boolean,
-      indent?: number,
-      separators?: [string, string],
-      strictMode?: boolean,
-    ): Promise<XgGrammar>;
-  };
+  Grammar: XgGrammarStatics;
   GrammarCompiler: { createGrammarCompiler(info: XgTokenizerInfo, cacheEnabled?: boolean): Promise<XgCompiler> };
   GrammarMatcher: {
     createGrammarMatcher(compiled: XgCompiledGrammar, stopTokens?: number[]): Promise<XgMatcher>;
@@ -116,9 +119,24 @@ export interface TagElement {
   end: string;
 }
 
-/** A grammar that cannot be compiled: a syntax error, an unsupported schema feature... */
+/**
+ * A grammar that cannot be compiled: a syntax error, an unsupported schema feature... `fault` is
+ * set when XGrammar's WebAssembly aborted or trapped on the way (its parser reports most errors by
+ * aborting): the instance that saw it must not be trusted again (see src/node/grammar-workers.ts).
+ */
 export class GrammarError extends Error {
   override name = 'GrammarError';
+  constructor(message: string, readonly fault = false) {
+    super(message);
+  }
+}
+
+/**
+ * True for an abort or trap inside WebAssembly, or a stack overflow on the way through it: the
+ * instance's stack or heap may be left inconsistent (C++ frames are not unwound).
+ */
+export function isWasmFault(e: unknown): boolean {
+  return (typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError) || e instanceof RangeError;
 }
 
 /** The vocabulary as the grammar engine needs it. */
@@ -135,6 +153,22 @@ export interface GrammarVocabulary {
   stopTokens: readonly number[];
 }
 
+/**
+ * The vocabulary as XGrammar is handed it: each token's text in the byte-level alphabet (plain
+ * data, so it can be posted to a worker).
+ */
+export interface VocabularyTexts {
+  vocabSize: number;
+  texts: string[];
+  stopTokens: number[];
+}
+
+export function vocabularyTexts(v: GrammarVocabulary): VocabularyTexts {
+  const texts: string[] = new Array(v.vocabSize);
+  for (let id = 0; id < v.vocabSize; id++) texts[id] = byteLevelText(v, id);
+  return { vocabSize: v.vocabSize, texts, stopTokens: [...v.stopTokens] };
+}
+
 /** The token's bytes written in the byte-level alphabet ('' for control and padding tokens). */
 function byteLevelText(v: GrammarVocabulary, id: number): string {
   if (id >= v.tokenCount || v.isControl(id)) return '';
@@ -149,7 +183,8 @@ function byteLevelText(v: GrammarVocabulary, id: number): string {
 // through `routeErrors`: while a compilation runs, the lines are kept for the error message;
 // otherwise they go to the real console.error.
 let captured: string[] | null = null;
-let routed = false;
+/** modules whose error stream is routed */
+const routed = new WeakSet<object>();
 function routeErrors(this: unknown, ...args: unknown[]): void {
   if (captured) captured.push(args.map(String).join(' '));
   else original?.apply(console, args);
@@ -157,10 +192,10 @@ function routeErrors(this: unknown, ...args: unknown[]): void {
 let original: ((...args: unknown[]) => void) | undefined;
 
 /** Runs `start` (which starts the WebAssembly module) with console.error routed (see above). */
-async function withRoutedErrorStream<T>(start: () => Promise<T>): Promise<T> {
-  if (routed) return start();
-  routed = true;
-  original = console.error;
+async function withRoutedErrorStream<T>(xg: XGrammarModule, start: () => Promise<T>): Promise<T> {
+  if (routed.has(xg)) return start();
+  routed.add(xg);
+  original ??= console.error;
   console.error = routeErrors;
   try {
     return await start();
@@ -177,12 +212,27 @@ function messageOf(e: unknown, lines: readonly string[]): string {
       .replace(/^\[FATAL\]\s*\S+:\d+:\s*/, '')
       .replace(/^Check failed: \(.*?\) is false:\s*/, '');
   }
+  if (isWasmFault(e)) return `the grammar engine failed on it (${(e as Error).message}); is it nested too deeply?`;
   if (e instanceof Error) return e.message;
   return `grammar engine error (${String(e)})`;
 }
 
+/** Runs an XGrammar call with its error lines kept; a failure becomes a GrammarError with XGrammar's reason. */
+async function withCapturedErrors<T>(call: () => Promise<T>): Promise<T> {
+  const lines: string[] = [];
+  captured = lines;
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof GrammarError) throw e;
+    throw new GrammarError(messageOf(e, lines), isWasmFault(e));
+  } finally {
+    captured = null;
+  }
+}
+
 /** Canonical text of a grammar spec (the cache key). */
-function keyOf(spec: GrammarSpec): string {
+export function keyOf(spec: GrammarSpec): string {
   switch (spec.type) {
     case 'json_object':
       return 'json_object';
@@ -253,16 +303,24 @@ export class GrammarEngine {
     readonly setupMs: number,
   ) {}
 
-  static async create(xg: XGrammarModule, vocab: GrammarVocabulary): Promise<GrammarEngine> {
+  static create(xg: XGrammarModule, vocab: GrammarVocabulary | VocabularyTexts): Promise<GrammarEngine> {
+    return GrammarEngine.fromTexts(xg, 'texts' in vocab ? vocab : vocabularyTexts(vocab));
+  }
+
+  private static async fromTexts(xg: XGrammarModule, vocab: VocabularyTexts): Promise<GrammarEngine> {
     const t0 = Date.now();
-    const texts: string[] = new Array(vocab.vocabSize);
-    for (let id = 0; id < vocab.vocabSize; id++) texts[id] = byteLevelText(vocab, id);
     const stops = [...vocab.stopTokens];
-    const info = await withRoutedErrorStream(() =>
-      xg.TokenizerInfo.createTokenizerInfo(texts, 'byte_level', false, vocab.vocabSize, stops),
+    const info = await withRoutedErrorStream(xg, () =>
+      xg.TokenizerInfo.createTokenizerInfo(vocab.texts, 'byte_level', false, vocab.vocabSize, stops),
     );
-    const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, true);
+    // XGrammar's own cache is off: it keeps every grammar ever compiled (unbounded); ours is bounded
+    const compiler = await xg.GrammarCompiler.createGrammarCompiler(info, false);
     return new GrammarEngine(xg, info, compiler, stops, Date.now() - t0);
+  }
+
+  /** Compiled grammars held in the cache now. */
+  get cacheEntries(): number {
+    return this.cache.size;
   }
 
   /** Compiles (or finds in the cache) a grammar; throws GrammarError naming what is wrong. */
@@ -270,6 +328,33 @@ export class GrammarEngine {
     const run = this.queue.then(() => this.compileNow(spec));
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Parses a spec into a grammar without compiling it for the vocabulary (no TokenizerInfo needed):
+   * what a syntax error, an unsupported schema feature or too deep a nesting fails in, in a few
+   * milliseconds. Throws GrammarError like compile().
+   */
+  static async check(xg: XGrammarModule, spec: GrammarSpec): Promise<void> {
+    const g = await withRoutedErrorStream(xg, () =>
+      withCapturedErrors(async () => {
+        switch (spec.type) {
+          case 'json_object':
+            return undefined;
+          case 'json_schema': {
+            const text = typeof spec.schema === 'string' ? spec.schema : JSON.stringify(spec.schema);
+            checkSchemaText(text);
+            return xg.Grammar.fromJSONSchema(text, false, -1, [', ', ': '], true);
+          }
+          case 'gbnf':
+            if (typeof spec.grammar !== 'string' || spec.grammar.trim() === '') throw new GrammarError('the grammar is empty');
+            return xg.Grammar.fromEBNF(spec.grammar, 'root');
+          case 'structural_tag':
+            return xg.Grammar.fromStructuralTag(await structuralTagText(xg, spec.format));
+        }
+      }),
+    );
+    g?.dispose();
   }
 
   private async compileNow(spec: GrammarSpec): Promise<CompiledConstraint> {
@@ -281,17 +366,7 @@ export class GrammarEngine {
       return new CompiledConstraint(this.xg, hit, this.stopTokens, 0);
     }
     const t0 = Date.now();
-    let compiled: XgCompiledGrammar;
-    const lines: string[] = [];
-    captured = lines;
-    try {
-      compiled = await this.compileNew(spec);
-    } catch (e) {
-      if (e instanceof GrammarError) throw e;
-      throw new GrammarError(messageOf(e, lines));
-    } finally {
-      captured = null;
-    }
+    const compiled = await withCapturedErrors(() => this.compileNew(spec));
     const ms = Date.now() - t0;
     this.cache.set(key, compiled);
     if (this.cache.size > CACHE_SIZE) {

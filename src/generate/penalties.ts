@@ -10,6 +10,9 @@
 // so every step rounds to float32 like llama.cpp's float arithmetic does.
 // Cost: O(min(lastN, history.length)) per call; nothing proportional to the vocabulary.
 
+/** The largest finite float32. */
+const F32_MAX = 3.4028234663852886e38;
+
 export interface PenaltyOptions {
   repeatPenalty: number;
   presencePenalty: number;
@@ -50,7 +53,8 @@ export function applyPenalties(
   for (const [t, c] of counts) {
     let l = logits[t]!;
     if (rp !== 1) l = l <= 0 ? l * rp : l / rp;
-    l = Math.fround(l);
+    // a tiny repeat_penalty (1e-300) would push a logit past float32's range: keep it at the edge
+    l = Math.fround(Math.max(-F32_MAX, Math.min(F32_MAX, l)));
     if (fp !== 0 || pp !== 0) l = l - (c * fp + pp);
     logits[t] = l;
   }

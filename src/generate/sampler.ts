@@ -43,6 +43,17 @@ import { applyPenalties, penaltiesAreNeutral, type PenaltyOptions } from './pena
 import { randomSeed, Xoshiro128 } from './rng.js';
 import { applyTokenMask } from './constraint.js';
 
+/**
+ * Sampling found no token it may pick: every logit is -Infinity after the request's logit bias and
+ * constraint. Caused by the request (a server answers it with a 400), not by the model.
+ */
+export class NoTokenError extends Error {
+  override name = 'NoTokenError';
+  constructor(readonly reason: 'bias' | 'constraint', message: string) {
+    super(message);
+  }
+}
+
 export interface SamplerOptions {
   /** Softmax temperature; <= 0 selects greedy decoding. Default 1. */
   temperature?: number;
@@ -229,11 +240,13 @@ export class Sampler implements TokenSampler {
     }
     if (max === Infinity) throw new Error('logits contain +Infinity');
     if (max === -Infinity) {
-      throw new Error(
-        mask !== undefined
-          ? 'the constraint allows no token here (or every token it allows is banned)'
-          : 'every token is banned (all logits are -Infinity)',
-      );
+      throw mask !== undefined
+        ? new NoTokenError(
+          'constraint',
+          'no token can be sampled: the constraint allows none here (its grammar or schema admits no text, e.g. a $ref loop ' +
+            'without a base case), or logit_bias bans every token it allows',
+        )
+        : new NoTokenError('bias', 'no token can be sampled: logit_bias bans every token of the vocabulary');
     }
     this.n = n;
     this.max = max;

@@ -54,6 +54,27 @@ const DEFAULT_ALIGNMENT = 32;
  */
 export const MAX_HEADER_BYTES = 1 << 30;
 
+/**
+ * Limits on single header items, beyond the file-size bounds (a count or length can never promise more
+ * bytes than the file has): real files stay far below them (a 256k-token vocabulary, merges of ~300k
+ * lines, a chat template of tens of KB, names like 'blk.29.ffn_down.weight'), and they stop a small
+ * hostile file from costing minutes and gigabytes before any verdict. Each refusal names the key.
+ */
+export const GGUF_LIMITS = {
+  /** tensor name bytes: llama.cpp refuses names of GGML_MAX_NAME (64) bytes or more */
+  tensorName: 63,
+  /** metadata key bytes */
+  key: 4096,
+  /** bytes of one metadata string */
+  string: 16 << 20,
+  /** items of one metadata array */
+  arrayItems: 1 << 22,
+  /** tensors in one file */
+  tensors: 1 << 17,
+  /** metadata entries in one file */
+  entries: 1 << 16,
+} as const;
+
 /** Smallest encoded size of one value of each type: bounds absurd counts before allocating. */
 const MIN_VALUE_BYTES: Record<number, number> = {
   0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 8: 8, 9: 12, 10: 8, 11: 8, 12: 8,
@@ -213,8 +234,10 @@ class Cursor {
     this.pos += 8;
     return v;
   }
-  string(what: string): string {
+  /** A string of at most `maxBytes` bytes (checked before anything is read or decoded). */
+  string(what: string, maxBytes: number = GGUF_LIMITS.string): string {
     const len = this.u64n(`length of ${what}`, this.headerLimit - this.pos - 8, true);
+    if (len > maxBytes) throw new GGUFError(`${what} is ${len} bytes long, more than the ${maxBytes} allowed`);
     this.need(len, what);
     const start = this.pos;
     this.pos += len;
@@ -267,10 +290,12 @@ function parseHeader(c: Cursor) {
   // each tensor info takes at least 8+4+8+4+8 bytes, each kv at least 8+4+1
   const tensorCount = c.u64n('tensor count', Math.floor(c.headerLimit / 32), true);
   const kvCount = c.u64n('metadata entry count', Math.floor(c.headerLimit / 13), true);
+  if (tensorCount > GGUF_LIMITS.tensors) throw new GGUFError(`tensor count ${tensorCount} is more than the ${GGUF_LIMITS.tensors} allowed`);
+  if (kvCount > GGUF_LIMITS.entries) throw new GGUFError(`metadata entry count ${kvCount} is more than the ${GGUF_LIMITS.entries} allowed`);
 
   const metadata = new Map<string, GGUFMetaValue>();
   for (let i = 0; i < kvCount; i++) {
-    const key = c.string(`key of metadata entry ${i}`);
+    const key = c.string(`key of metadata entry ${i}`, GGUF_LIMITS.key);
     const type = c.u32(`value type of '${key}'`);
     const value = readValue(c, type, key, 0);
     if (metadata.has(key)) throw new GGUFError(`duplicate metadata key '${key}'`);
@@ -279,7 +304,7 @@ function parseHeader(c: Cursor) {
 
   const infos: RawTensorInfo[] = [];
   for (let i = 0; i < tensorCount; i++) {
-    const name = c.string(`name of tensor ${i}`);
+    const name = c.string(`name of tensor ${i}`, GGUF_LIMITS.tensorName);
     const nDims = c.u32(`dimension count of tensor '${name}'`);
     if (nDims < 1 || nDims > MAX_DIMS) throw new GGUFError(`tensor '${name}' has ${nDims} dimensions (1..${MAX_DIMS} allowed)`);
     const dims: number[] = [];
@@ -315,6 +340,7 @@ function readValue(c: Cursor, type: number, key: string, depth: number): GGUFMet
       const minBytes = MIN_VALUE_BYTES[itemType];
       if (minBytes === undefined) throw new GGUFError(`metadata '${key}': unknown array item type ${itemType}`);
       const n = c.u64n(`array length of '${key}'`, Math.floor((c.headerLimit - c.pos - 8) / minBytes), true);
+      if (n > GGUF_LIMITS.arrayItems) throw new GGUFError(`metadata '${key}': array of ${n} items, more than the ${GGUF_LIMITS.arrayItems} allowed`);
       return { type, itemType, value: readArrayItems(c, itemType, n, key, depth) };
     }
     default:

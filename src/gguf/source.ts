@@ -12,7 +12,9 @@ export interface ByteSource {
 export class ArrayBufferSource implements ByteSource {
   private readonly bytes: Uint8Array;
   constructor(data: ArrayBuffer | Uint8Array) {
-    this.bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
+    // a plain view even of a Node Buffer: Buffer's slice() is a view, not the copy the format
+    // readers take it for (they would read the wrong bytes from a file given as fs.readFileSync's Buffer)
+    this.bytes = data instanceof Uint8Array ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data);
   }
   get size(): number {
     return this.bytes.byteLength;

@@ -71,20 +71,32 @@ export function modelConfigFromGGUF(file: GGUFFile, overrides: ConfigOverrides =
   const ropeDim = num('rope.dimension_count', headDim);
   if (ropeDim > headDim || ropeDim % 2 !== 0) throw new ModelError(`rope.dimension_count ${ropeDim} must be even and at most head_dim ${headDim}`);
 
+  // values the forward pass divides by, takes powers or logs of, or sizes buffers with: a bad one would load
+  // and then fail (NaN logits, a 500) on every request, so it is a load error naming the key
+  const nLayers = num('block_count');
+  const nFF = num('feed_forward_length');
+  const ropeTheta = num('rope.freq_base', 10000);
+  const rmsEps = num('attention.layer_norm_rms_epsilon', 1e-5);
+  const contextLength = num('context_length', 2048);
+  const wholes: [string, number][] = [['block_count', nLayers], ['feed_forward_length', nFF], ['context_length', contextLength], ['rope.dimension_count', ropeDim]];
+  for (const [key, v] of wholes) if (!(Number.isInteger(v) && v > 0)) throw new ModelError(`key '${arch}.${key}' must be a positive integer, found ${v}`);
+  if (!(ropeTheta > 0)) throw new ModelError(`key '${arch}.rope.freq_base' must be positive, found ${ropeTheta}`);
+  if (!(rmsEps > 0 && rmsEps < 1)) throw new ModelError(`key '${arch}.attention.layer_norm_rms_epsilon' must be between 0 and 1 (exclusive), found ${rmsEps}`);
+
   return {
     arch,
     name: file.get<string>('general.name') ?? arch,
     nEmbd,
-    nLayers: num('block_count'),
-    nFF: num('feed_forward_length'),
+    nLayers,
+    nFF,
     nHeads,
     nKVHeads,
     headDim,
     kvDim: nKVHeads * headDim,
     ropeDim,
-    ropeTheta: num('rope.freq_base', 10000),
-    rmsEps: num('attention.layer_norm_rms_epsilon', 1e-5),
-    contextLength: num('context_length', 2048),
+    ropeTheta,
+    rmsEps,
+    contextLength,
     vocabSize,
     ffnAct,
   };

@@ -13,6 +13,7 @@ import type { ModelConfig } from './config.js';
 import { ModelError } from './config.js';
 import { KVCache, type KVCacheType } from './kv-cache.js';
 import type { ModelWeights } from './weights.js';
+import { checkBatch, type ForwardStep } from './step.js';
 
 /** A ragged batch: parallel arrays, one entry per row (capacity rows, the first n in use). */
 export interface Batch {
@@ -91,22 +92,23 @@ class RopeTable {
  * The model's forward pass over ragged batches of up to `maxRows` rows (of which at most
  * `maxLogitRows` ask for logits), positions below `maxPos`. Not re-entrant: one batch at a time.
  */
-export class Forward {
+export class Forward implements ForwardStep {
+  readonly device = 'cpu';
   private readonly s: RunState;
   private readonly rope: RopeTable;
 
   constructor(private readonly k: Kernels, readonly cfg: ModelConfig, private readonly w: ModelWeights,
-              readonly maxRows: number, readonly maxLogitRows: number, readonly maxPos: number) {
+              readonly maxRows: number, maxLogitRows: number, readonly maxPos: number) {
     if (!(Number.isInteger(maxRows) && maxRows > 0)) throw new ModelError(`batch rows must be a positive integer, got ${maxRows}`);
     this.s = new RunState(k, cfg, maxRows, Math.max(1, Math.min(maxLogitRows, maxRows)));
     this.rope = new RopeTable(k, cfg.ropeDim / 2, maxPos, cfg.ropeTheta);
   }
 
-  /**
-   * Runs the batch's rows through the model, writing each row's keys/values into caches[row.seq] at
-   * row.pos. Returns the logits of the rows flagged in b.logits, in row order: (flagged, vocab), a
-   * view of this runner's buffer valid until the next call.
-   */
+  get maxLogitRows(): number {
+    return this.s.logitRows;
+  }
+
+  /** ForwardStep.run (step.ts) */
   async run(b: Batch, caches: readonly KVCache[]): Promise<Float32Array> {
     const { k, s, w, cfg } = this;
     const n = b.n;
@@ -189,19 +191,7 @@ export class Forward {
   }
 
   private check(b: Batch, caches: readonly KVCache[]): void {
-    if (b.n < 1) throw new ModelError('forward() needs at least one row');
-    if (b.n > this.maxRows) throw new ModelError(`batch of ${b.n} rows is larger than the ${this.maxRows} this runner holds`);
-    let flagged = 0;
-    for (let r = 0; r < b.n; r++) {
-      const tok = b.token[r]!, pos = b.pos[r]!, kv = caches[b.seq[r]!];
-      if (!(tok >= 0 && tok < this.cfg.vocabSize)) throw new ModelError(`token ${tok} is outside the vocabulary (0..${this.cfg.vocabSize - 1})`);
-      if (!kv) throw new ModelError(`row ${r} names sequence ${b.seq[r]}, which has no cache`);
-      if (!(pos >= 0 && pos < this.maxPos && pos < kv.capacity)) {
-        throw new ModelError(`position ${pos} does not fit the context of ${Math.min(this.maxPos, kv.capacity)} tokens`);
-      }
-      if (b.logits[r]) flagged++;
-    }
-    if (flagged > this.s.logitRows) throw new ModelError(`${flagged} rows ask for logits, this runner returns at most ${this.s.logitRows}`);
+    checkBatch(b, caches, this.cfg, this.maxRows, this.maxPos, this.s.logitRows);
   }
 }
 
@@ -217,25 +207,27 @@ export interface ForwardOptions {
 
 /** One sequence with a cache of its own on a loaded model: the single-sequence use of Forward. */
 export class Sequence {
-  readonly kv: KVCache;
-  private readonly fwd: Forward;
   private readonly batch: Batch;
   /** the position the next token goes to */
   position = 0;
   /** positions 0..filled-1 hold keys/values written by earlier calls */
   private filled = 0;
 
+  /** kv: a cache of ctxSize positions; fwd: a step of batchSize rows (all asking for logits) on the same device */
   constructor(
-    k: Kernels,
     readonly cfg: ModelConfig,
-    w: ModelWeights,
+    readonly kv: KVCache,
+    private readonly fwd: ForwardStep,
     readonly ctxSize: number,
     readonly batchSize: number,
-    cacheType: KVCacheType = 'f32',
   ) {
-    this.kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.nKVHeads, cfg.headDim, cacheType);
-    this.fwd = new Forward(k, cfg, w, batchSize, batchSize, ctxSize);
     this.batch = createBatch(batchSize);
+  }
+
+  /** the CPU sequence: a cache of its own in the kernels' memory */
+  static onCpu(k: Kernels, cfg: ModelConfig, w: ModelWeights, ctxSize: number, batchSize: number, cacheType: KVCacheType = 'f32'): Sequence {
+    const kv = new KVCache(k, cfg.nLayers, ctxSize, cfg.nKVHeads, cfg.headDim, cacheType);
+    return new Sequence(cfg, kv, new Forward(k, cfg, w, batchSize, batchSize, ctxSize), ctxSize, batchSize);
   }
 
   /** forgets everything after `pos` tokens (pos = 0 clears the sequence) */
@@ -276,6 +268,7 @@ export class Sequence {
       addRows(this.batch, 0, chunk, this.position, wantAll ? 'all' : last ? 'last' : 'none');
       const logits = await this.fwd.run(this.batch, [this.kv]);
       if (opts.onHidden) {
+        if (!this.fwd.lastHidden) throw new ModelError(`hidden states are not available on the ${this.fwd.device} path`);
         const h = this.fwd.lastHidden();
         opts.onHidden(h, h.length / this.cfg.nEmbd);
       }

@@ -11,6 +11,7 @@ import type { ByteSource } from '../gguf/source.js';
 import { GGMLType } from '../gguf/types.js';
 import { dequantize, getFormat } from '../formats/index.js';
 import type { FloatMatrix, Int8Matrix, Kernels } from '../kernels/api.js';
+import type { WeightSink } from './weights.js';
 import { ModelError } from './config.js';
 
 export type LmHeadPrecision = 'int8' | 'f16';
@@ -21,6 +22,8 @@ export interface LmHead {
   readonly rows: number;
   readonly cols: number;
   readonly precision: LmHeadPrecision;
+  /** the matrices of its consecutive chunks of rows (a device runs them itself) */
+  readonly chunks: readonly { start: number; m: Int8Matrix | FloatMatrix }[];
   /** out[t][v] = head[v] . x[t] for t < nTok (out is nTok x rows) */
   forward(k: Kernels, x: Float32Array, nTok: number, out: Float32Array): void;
 }
@@ -31,7 +34,7 @@ export function checkLmHeadPrecision(p: string): LmHeadPrecision {
 }
 
 export async function loadLmHead(
-  k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number, precision: LmHeadPrecision = DEFAULT_LM_HEAD,
+  k: WeightSink, t: GGUFTensor, source: ByteSource, rows: number, cols: number, precision: LmHeadPrecision = DEFAULT_LM_HEAD,
 ): Promise<LmHead> {
   return checkLmHeadPrecision(precision) === 'f16'
     ? FloatLmHead.load(k, t, source, rows, cols)
@@ -71,9 +74,9 @@ async function forChunks(t: GGUFTensor, source: ByteSource, rows: number, cols: 
 /** int8 rows (one matrix per chunk of rows) x per-token int8 activations. */
 class Int8LmHead implements LmHead {
   readonly precision = 'int8';
-  private constructor(private readonly chunks: { start: number; m: Int8Matrix }[], readonly rows: number, readonly cols: number) {}
+  private constructor(readonly chunks: { start: number; m: Int8Matrix }[], readonly rows: number, readonly cols: number) {}
 
-  static async load(k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<Int8LmHead> {
+  static async load(k: WeightSink, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<Int8LmHead> {
     const chunks: { start: number; m: Int8Matrix }[] = [];
     await forChunks(t, source, rows, cols, (start, n, bytes) => {
       chunks.push({ start, m: k.int8Matrix(n, cols, rowDecoder(t.type, bytes, n, cols)) });
@@ -111,9 +114,9 @@ class FloatLmHead implements LmHead {
   readonly precision = 'f16';
   /** nTok x chunk rows of one chunk's output before it is spread into the caller's rows (batches only) */
   private staging: Float32Array = new Float32Array(0);
-  private constructor(private readonly chunks: { start: number; m: FloatMatrix }[], readonly rows: number, readonly cols: number) {}
+  private constructor(readonly chunks: { start: number; m: FloatMatrix }[], readonly rows: number, readonly cols: number) {}
 
-  static async load(k: Kernels, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<FloatLmHead> {
+  static async load(k: WeightSink, t: GGUFTensor, source: ByteSource, rows: number, cols: number): Promise<FloatLmHead> {
     const rowBytes = getFormat(t.type).byteSize(cols, cols);
     const chunks: { start: number; m: FloatMatrix }[] = [];
     await forChunks(t, source, rows, cols, (start, n, bytes) => {

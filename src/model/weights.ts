@@ -10,6 +10,9 @@ import type { Kernels, TernaryMatrix } from '../kernels/api.js';
 import { loadLmHead, type LmHead, type LmHeadPrecision } from './lm-head.js';
 import { ModelError, type ModelConfig } from './config.js';
 
+/** Where the loader puts the tensors: the CPU kernels' memory, or a device's (src/gpu/weights.ts). */
+export type WeightSink = Pick<Kernels, 'allocF32' | 'ternaryMatrix' | 'int8Matrix' | 'f16Matrix' | 'f32Matrix'>;
+
 export interface LayerWeights {
   attnNorm: Float32Array; // (nEmbd)
   wq: TernaryMatrix; // (nEmbd -> nEmbd)
@@ -65,7 +68,7 @@ export interface LoadProgress {
 export async function loadWeights(
   file: GGUFFile,
   cfg: ModelConfig,
-  kernels: Kernels,
+  kernels: WeightSink,
   onProgress?: (p: LoadProgress) => void,
   opts: { i2sLayout?: I2SLayout; lmHead?: LmHeadPrecision } = {},
 ): Promise<ModelWeights> {

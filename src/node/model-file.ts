@@ -4,6 +4,7 @@ import { readGGUF, type GGUFFile } from '../gguf/reader.js';
 import { loadModel, type LoadedModel, type LoadOptions } from '../engine.js';
 import { FileSource } from './file-source.js';
 import { nodeKernelPlatform } from './threads.js';
+import { openNodeGpu } from './webgpu.js';
 
 async function openSource(path: string): Promise<FileSource> {
   let st;
@@ -30,6 +31,8 @@ export async function openGGUF(path: string): Promise<{ file: GGUFFile; close: (
 /** Loads a model (weights, tokenizer, kernels on the Node platform) from a GGUF file on disk. */
 export async function loadModelFile(path: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   opts = { platform: nodeKernelPlatform(), ...opts };
+  // --device webgpu: open Dawn's first adapter here, the Node side (the engine takes the device)
+  if (opts.device === 'webgpu' && !opts.gpu) opts.gpu = await openNodeGpu();
   const src = await openSource(path);
   try {
     // the embedding table is read by range on every token, so the file stays open with the model

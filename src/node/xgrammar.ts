@@ -11,17 +11,24 @@ import { dirname } from 'node:path';
 import type { XGrammarModule } from '../generate/grammar.js';
 
 let loaded: XGrammarModule | undefined;
+let bundle: { file: string; source: string } | undefined;
 
-/** The XGrammar module (loaded once per process). */
-export function loadXGrammar(): XGrammarModule {
-  if (loaded) return loaded;
+/**
+ * The XGrammar module (loaded once per thread). `fresh`: evaluate the bundle again for a module
+ * of its own, whose WebAssembly instance is new (the grammar worker's way to replace an instance
+ * that aborted); the shared one stays as it is.
+ */
+export function loadXGrammar(fresh = false): XGrammarModule {
+  if (loaded && !fresh) return loaded;
   const require = createRequire(import.meta.url);
   const file = require.resolve('@mlc-ai/web-xgrammar');
-  const source = `${readFileSync(file, 'utf8')}\n//# sourceURL=${file}`;
+  bundle ??= { file, source: `${readFileSync(file, 'utf8')}\n//# sourceURL=${file}` };
+  const source = bundle.source;
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
   const wrapper = new Function('exports', 'require', 'module', '__filename', '__dirname', source);
   const mod: { exports: Record<string, unknown> } = { exports: {} };
   wrapper.call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
-  loaded = mod.exports as unknown as XGrammarModule;
-  return loaded;
+  const m = mod.exports as unknown as XGrammarModule;
+  if (!fresh) loaded = m;
+  return m;
 }

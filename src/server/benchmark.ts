@@ -37,6 +37,8 @@ export interface BenchmarkReport {
   n_params: number;
   backend: string;
   threads: number;
+  /** what ran it: "webgpu: <adapter>", or the CPU kernels and threads ("wasm-relaxed x2") */
+  device: string;
   batch_size: number;
   iterations: number;
   tests: BenchmarkTest[];
@@ -129,8 +131,9 @@ export async function runBenchmark(lm: LoadedModel, opts: BenchmarkOptions = {})
     model_type: q ? typeName(q.type, file.architecture) : 'unknown',
     size_bytes: size,
     n_params: params,
-    backend: lm.kernels.name,
+    backend: lm.device === 'webgpu' ? 'webgpu' : lm.kernels.name,
     threads: lm.kernels.threads,
+    device: lm.deviceName,
     batch_size: batch,
     iterations,
     tests,

@@ -46,7 +46,7 @@ export function preflightHeaders(askedHeaders: string | string[] | undefined): R
     .filter((h) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
   const allow = new Set(['Authorization', 'Content-Type', ...list]);
   return {
-    'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+    'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
     'Access-Control-Allow-Headers': [...allow].join(', '),
     'Access-Control-Max-Age': '86400',
     Vary: 'Origin, Access-Control-Request-Headers',

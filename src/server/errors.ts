@@ -43,10 +43,11 @@ export function unsupported(param: string, message: string): ApiError {
   return new ApiError(400, message, 'invalid_request_error', param, 'unsupported_value');
 }
 
-export function contextLengthExceeded(param: string, promptTokens: number, contextLength: number): ApiError {
+/** `atLeast`: promptTokens is a lower bound from the prompt's length (it was not tokenized). */
+export function contextLengthExceeded(param: string, promptTokens: number, contextLength: number, atLeast = false): ApiError {
   return new ApiError(
     400,
-    `this model's maximum context length is ${contextLength} tokens, but the prompt has ${promptTokens} tokens ` +
+    `this model's maximum context length is ${contextLength} tokens, but the prompt has ${atLeast ? 'at least ' : ''}${promptTokens} tokens ` +
       '(it must leave room for at least one generated token)',
     'invalid_request_error',
     param,

@@ -1,7 +1,9 @@
 // The OpenAI-compatible HTTP front end (node:http, no framework) over a GenerationService.
 //
 //   GET  /                      the chat page (dist/web/chat.html, built from src/web/)
-//   GET  /health                {status, slots_idle, slots_processing, requests_queued}
+//   GET  /health                {status, slots_idle, slots_processing, requests_queued} (readiness: 503 while draining)
+//   GET  /livez                 {status: "alive", draining} (liveness: 200 while the process runs, draining included;
+//                               503 device_lost once the GPU is lost, see device-state.ts)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
 //                               (/completions without /v1 is llama-server's native route: llama-routes.ts)
@@ -9,12 +11,14 @@
 //   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
 //   GET  /metrics               Prometheus text (see monitor.ts)
 //   GET  /slots                 llama-server's slot list (501 when turned off)
-// The same routes answer without the /v1 prefix. Errors have OpenAI's shape (see errors.ts):
+//   POST /v1/responses          OpenAI's Responses API; GET/DELETE /v1/responses/ID (responses-api.ts)
+// The same routes answer without the /v1 prefix (but /completions: llama-server's native one). Errors have OpenAI's shape (see errors.ts):
 // malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
 // large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
 //
-// CORS (cors.ts): any origin unless --cors-origins narrows it; a preflight is answered with the
-// methods and request headers it asks for (the openai JS SDK sends X-Stainless-* headers).
+// CORS (cors.ts): any origin unless --cors-origins narrows it (the page's Origin is echoed); a
+// preflight is answered with the methods and request headers it asks for (the openai JS SDK sends
+// X-Stainless-* headers).
 //
 // Draining (drain(), on SIGTERM): new requests are refused with 503 while the ones in flight run
 // to their end, for at most the drain timeout; then the rest are ended: a stream with an error
@@ -25,6 +29,7 @@
 // is nullable in OpenAI's schema and the official clients skip a null, so both read the same).
 // A client that disconnects (mid-stream or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
+import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -38,10 +43,18 @@ import * as R from './responses.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
+import { HostCheck } from './host-check.js';
+import { NoTokenError } from '../generate/sampler.js';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE } from './metrics.js';
 import { Monitor, type Task } from './monitor.js';
+import { checkChoices, choiceParams, mergeChoices, mergedUsage, withIndex } from './choices.js';
+import { grammarMetrics } from './grammar-metrics.js';
+import { livenessBody, vllmMetrics } from './fleet-signals.js';
+import { ResponsesApi } from './responses-api.js';
+import { displayPiece } from '../tokenizer/piece.js';
+import type { ResponseStore } from './response-store.js';
 import { llamaMetrics } from './llama-metrics.js';
-import { corsHeaders, preflightHeaders, type CorsOrigins } from './cors.js';
+import { corsHeaders, preflightHeaders } from './cors.js';
 import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
 export interface HttpServerOptions {
@@ -55,11 +68,17 @@ export interface HttpServerOptions {
   log?: ((line: string) => void) | null;
   /** the chat page's HTML (default: dist/web/chat.html); null = none */
   chatPage?: string | null;
+  /** Host header names answered besides loopback ones when bound to loopback (host-check.ts; "*" = any) */
+  allowedHosts?: readonly string[];
+  /** also write vLLM's metric names on /metrics (see fleet-signals.ts) */
+  metricsVllm?: boolean;
+  /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
+  responseStore?: ResponseStore;
   /** what llama-server's flags set (llama-routes.ts) */
   llama?: LlamaOptions;
 }
 
-export type Method = 'GET' | 'POST';
+export type Method = 'GET' | 'POST' | 'DELETE';
 
 /** What a generation route needs of its request (chat requests may have tools). */
 type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
@@ -82,11 +101,10 @@ const DEFAULT_MAX_BODY = 8 << 20;
 /** Past this many bytes of an oversized body the connection is dropped instead of drained. */
 const DRAIN_LIMIT = 64 << 20;
 
-/** Routes that still answer while draining (monitoring), and never count as in flight. */
-const MONITORING = new Set(['/health', '/v1/health', '/metrics', '/slots']);
-
 /** When the process started (Unix seconds), sent as llama-server's Process-Start-Time-Unix header. */
 const STARTED_UNIX = String(Math.floor(Date.now() / 1000));
+
+const MONITORING = new Set(['/health', '/v1/health', '/livez', '/metrics', '/slots']);
 
 export const SSE_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -102,9 +120,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendEvent(res: ServerResponse, data: unknown): void {
+function sendEventTo(res: ServerResponse, data: unknown): void {
   if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
+
+export { sendEventTo as sendEvent };
 
 /** Reads the whole body, refusing more than `limit` bytes with 413 (after draining, so the client sees the answer). */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -149,6 +169,24 @@ export async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   }
 }
 
+/** 400 for a request whose logit_bias or constraint leaves no token to sample. */
+function noTokenError(e: NoTokenError): ApiError {
+  return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
+}
+
+/** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
+function hostRefused(host: string): ApiError {
+  const shown = host.length > 100 ? host.slice(0, 100) + '...' : host;
+  return new ApiError(
+    403,
+    `Host '${shown}' is not allowed: this server listens on loopback and answers only loopback host names ` +
+      '(start it with --allowed-hosts NAME to allow another)',
+    'invalid_request_error',
+    null,
+    'host_not_allowed',
+  );
+}
+
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 export class ApiServer {
@@ -159,15 +197,19 @@ export class ApiServer {
   private readonly page: string | null;
   private readonly keyDigests: Buffer[];
   private readonly slotsEnabled: boolean;
+  private readonly metricsVllm: boolean;
   private readonly llama: LlamaOptions;
-  private readonly corsOrigins: CorsOrigins;
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
   readonly monitor = new Monitor();
+  readonly responsesApi: ResponsesApi;
   private draining = false;
   /** API requests being served (monitoring routes not counted) */
   private inFlight = 0;
   private readonly idleWaiters: (() => void)[] = [];
+  private readonly allowedHosts: readonly string[];
+  /** set by listen(): which Host headers this bind answers */
+  private hostCheck: HostCheck | null = null;
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -177,14 +219,22 @@ export class ApiServer {
     if (keys.some((k) => k.length === 0)) throw new Error('an API key must not be empty');
     this.keyDigests = keys.map(digest);
     this.slotsEnabled = opts.slots ?? true;
+    this.allowedHosts = opts.allowedHosts ?? [];
+    this.metricsVllm = opts.metricsVllm ?? false;
     this.llama = opts.llama ?? {};
-    this.corsOrigins = this.llama.corsOrigins ?? null;
+    this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
     };
     route(['/', '/index.html'], 'GET', (c) => this.chatPage(c));
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
+    route(['/livez'], 'GET', (c) => {
+      // a lost GPU is the one state a restart mends: liveness fails then (server/device-state.ts)
+      const lost = deviceLost(this.service.model);
+      if (lost) sendJson(c.res, 503, { status: 'device_lost', reason: lost, draining: this.draining });
+      else sendJson(c.res, 200, livenessBody(this.draining));
+    });
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
     route(['/v1/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
@@ -192,7 +242,8 @@ export class ApiServer {
     route(['/detokenize'], 'POST', (c) => this.detokenize(c));
     route(['/metrics'], 'GET', (c) => this.metrics(c));
     route(['/slots'], 'GET', (c) => this.slots(c));
-    // llama-server's own routes (/completion, /props, /apply-template, /infill, ...): llama-routes.ts
+    route(['/v1/responses', '/responses'], 'POST', async (c) => this.responsesApi.create(c, await readJson(c, this.maxBody)));
+    // llama-server's own routes (/completion(s), /props, /apply-template, /infill, /v1/messages, ...): llama-routes.ts
     registerLlamaRoutes({ route, service, monitor: this.monitor, maxBody: this.maxBody, options: this.llama });
 
     this.http = createServer((req, res) => {
@@ -209,6 +260,7 @@ export class ApiServer {
 
   /** Starts listening; port 0 picks a free port. */
   listen(port = 0, host = '127.0.0.1'): Promise<{ url: string; host: string; port: number }> {
+    this.hostCheck = new HostCheck(host, this.allowedHosts);
     return new Promise((resolve, reject) => {
       const onError = (e: Error) => reject(e);
       this.http.once('error', onError);
@@ -280,11 +332,12 @@ export class ApiServer {
     }
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const ctx: Ctx = { req, res, path, signal: ac.signal, note: '', arrived: t0 };
-    for (const [k, v] of Object.entries(corsHeaders(req.headers.origin, this.corsOrigins))) res.setHeader(k, v);
+    for (const [k, v] of Object.entries(corsHeaders(req.headers.origin, this.llama.corsOrigins ?? null))) res.setHeader(k, v);
     res.setHeader('Process-Start-Time-Unix', STARTED_UNIX);
     const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
     if (counted) this.inFlight++;
     try {
+      if (this.hostCheck && !this.hostCheck.allows(req.headers.host)) throw hostRefused(req.headers.host ?? '');
       if (req.method === 'OPTIONS') {
         res.writeHead(200, { ...preflightHeaders(req.headers['access-control-request-headers']), 'Content-Length': '0' });
         res.end();
@@ -293,7 +346,7 @@ export class ApiServer {
       if (this.draining && counted) {
         throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
       }
-      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined);
+      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path);
       if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
       const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
       const h = handlers[method];
@@ -302,13 +355,13 @@ export class ApiServer {
         res.setHeader('Allow', allow);
         throw new ApiError(405, `method ${req.method} is not allowed on ${path} (use ${allow})`, 'invalid_request_error', null, 'method_not_allowed');
       }
-      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health') this.checkKey(req);
+      if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health' && path !== '/livez') this.checkKey(req);
       await h(ctx);
     } catch (e) {
       this.fail(ctx, e);
     } finally {
       if (counted && --this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
-      if (this.log && path !== '/health') {
+      if (this.log && path !== '/health' && path !== '/livez') {
         const status = ac.signal.aborted && !res.writableFinished ? 'aborted' : String(res.statusCode);
         this.log(`${req.method} ${path} ${status} ${Math.round(performance.now() - t0)} ms${ctx.note}`);
       }
@@ -322,15 +375,15 @@ export class ApiServer {
       if (!res.headersSent) res.destroy();
       return;
     }
-    const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-    if (!(e instanceof ApiError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
+    const err = e instanceof ApiError ? e : e instanceof NoTokenError ? noTokenError(e) : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (!(e instanceof ApiError) && !(e instanceof NoTokenError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
       const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;
       sendJson(res, err.status, err.body(), headers);
     } else if (!res.writableEnded) {
       // mid-stream: report in the stream, then end it
-      sendEvent(res, err.body());
+      sendEventTo(res, err.body());
       res.end();
     }
   }
@@ -359,7 +412,9 @@ export class ApiServer {
   private health(ctx: Ctx): void {
     const s = this.service.stats();
     const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
+    const lost = deviceLost(this.service.model);
     if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
+    else if (lost) sendJson(ctx.res, 503, { status: 'device_lost', reason: lost, ...body });
     else sendJson(ctx.res, 200, { status: 'ok', ...body });
   }
 
@@ -367,10 +422,10 @@ export class ApiServer {
     if (this.llama.metrics === false) {
       throw new ApiError(501, 'the /metrics endpoint is turned off on this server (start it with --metrics)', 'not_supported_error', null, 'not_supported');
     }
-    const snapshot = this.service.snapshot();
-    const text =
-      this.monitor.metrics(snapshot, process.memoryUsage()) +
-      llamaMetrics({ totals: this.monitor.totals(), snapshot, decodes: this.service.runner.steps }, this);
+    const snap = this.service.snapshot();
+    let text = this.monitor.metrics(snap, process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
+    if (this.metricsVllm) text += vllmMetrics(snap, this.service.modelId);
+    text += llamaMetrics({ totals: this.monitor.totals(), snapshot: snap, decodes: this.service.runner.steps }, this);
     ctx.res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
@@ -420,7 +475,7 @@ export class ApiServer {
     }
     const tokens = this.service.tokenize(b.content, b.add_special === true, b.parse_special !== false);
     if (b.with_pieces === true) {
-      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: this.service.tokenPiece(id).text })) });
+      sendJson(ctx.res, 200, { tokens: tokens.map((id) => ({ id, piece: displayPiece(this.service.model.tokenizer, id) })) });
     } else {
       sendJson(ctx.res, 200, { tokens });
     }
@@ -452,6 +507,7 @@ export class ApiServer {
   }
 
   private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
+    if ((params.n ?? 1) > 1) return this.generateChoices(ctx, kind, params, prompt);
     const started = await this.service.start(prompt, params, ctx.signal);
     const task: Task = this.monitor.begin(started.slot, params, prompt.length, ctx.arrived);
     const handle: RunHandle = { ...started, events: this.monitor.watch(task, started.events) };
@@ -477,6 +533,74 @@ export class ApiServer {
     }
   }
 
+  /**
+   * n > 1: n generations of one prompt, each on a slot of its own (the step runner reads the shared
+   * prompt once and copies it to the others, step-runner.ts), answered as one response whose choices
+   * carry their index; usage counts the prompt once and the completions of all (choices.ts).
+   */
+  private async generateChoices(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
+    const n = checkChoices(this.service, params);
+    // one signal for all choices: the client leaving, or one choice failing, ends them all
+    const ac = new AbortController();
+    const onLeave = () => ac.abort();
+    ctx.signal.addEventListener('abort', onLeave, { once: true });
+    const base = this.responseBase(kind);
+    const send = (data: unknown) => sendEventTo(ctx.res, data);
+    const infos: (RunInfo | null)[] = Array.from({ length: n }, () => null);
+    const bodies: unknown[] = [];
+    const slots: number[] = [];
+    // each choice starts when it gets a slot and KV room, and runs at once: choices never hold
+    // room while waiting for the others' (the first is awaited before the headers, so a refusal is
+    // still a plain error response)
+    const run = async (i: number, started?: RunHandle) => {
+      const h = started ?? (await this.service.start(prompt, choiceParams(params, i), ac.signal));
+      slots[i] = h.slot;
+      const task = this.monitor.begin(h.slot, params, prompt.length, ctx.arrived);
+      try {
+        const watched: RunHandle = { ...h, events: this.monitor.watch(task, h.events) };
+        if (params.stream) infos[i] = await this.stream(ctx, kind, params, watched, { index: i, base, send });
+        else {
+          const r = await this.wholeBody(ctx, kind, params, watched);
+          infos[i] = r?.info ?? null;
+          bodies[i] = r?.body;
+        }
+      } finally {
+        await h.dispose();
+        const info = infos[i];
+        const t = info ? R.timings(info.result, info.cachedTokens) : null;
+        this.monitor.end(
+          task,
+          info && t
+            ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+            : null,
+        );
+      }
+    };
+    try {
+      const first = await this.service.start(prompt, choiceParams(params, 0), ac.signal);
+      if (params.stream) {
+        ctx.res.writeHead(200, SSE_HEADERS);
+        ctx.res.flushHeaders();
+      }
+      const runs = Array.from({ length: n }, (_, i) => run(i, i === 0 ? first : undefined).catch((e) => {
+        ac.abort();
+        throw e;
+      }));
+      const settled = await Promise.allSettled(runs);
+      const failed = settled.find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      if (failed) throw failed.reason;
+      if (infos.some((x) => !x) || (!params.stream && bodies.some((b) => !b))) return; // the client left
+      const merged = mergedUsage(infos as RunInfo[]);
+      if (params.stream) {
+        if (params.includeUsage) send(kind === 'chat' ? R.chatUsageChunk(base, merged.usage, { timings: merged.timings }) : R.completionUsageChunk(base, merged.usage, { timings: merged.timings }));
+        if (!ctx.res.destroyed) ctx.res.end('data: [DONE]\n\n');
+      } else sendJson(ctx.res, 200, mergeChoices(bodies, merged));
+      ctx.note = ` | n ${n} on slots ${slots.join(',')}`;
+    } finally {
+      ctx.signal.removeEventListener('abort', onLeave);
+    }
+  }
+
   /** The generation's end, unless the client left (then null) or the server is shutting down (throws 503). */
   private ended(ctx: Ctx, info: RunInfo): RunInfo | null {
     if (info.result.finishReason !== 'abort') return info;
@@ -490,6 +614,16 @@ export class ApiServer {
 
   /** `verbosePrompt`: the prompt's text, for llama-server's `__verbose` object (verbose: true or --verbose) */
   private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle, verbosePrompt?: string): Promise<RunInfo | null> {
+    const r = await this.wholeBody(ctx, kind, params, handle);
+    if (r?.body && verbosePrompt !== undefined) {
+      r.body.__verbose = { prompt: verbosePrompt, content: r.info.result.text, tokens_predicted: R.completionTokens(r.info.result) };
+    }
+    if (r?.body) sendJson(ctx.res, 200, r.body);
+    return r?.info ?? null;
+  }
+
+  /** A whole response's body (undefined when the client left; null info when it left before the end). */
+  private async wholeBody(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<{ info: RunInfo; body?: any } | null> {
     const lps: TokenLogprobs[] = [];
     let info: RunInfo;
     for (;;) {
@@ -500,11 +634,10 @@ export class ApiServer {
       }
       if (r.value.type === 'token' && r.value.logprobs) lps.push(r.value.logprobs);
     }
-    if (!this.ended(ctx, info)) return info;
+    if (!this.ended(ctx, info)) return { info };
     const base = this.responseBase(kind);
     const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
-    const extra: Record<string, unknown> = { timings: R.timings(info.result, info.cachedTokens) };
-    if (verbosePrompt !== undefined) extra.__verbose = { prompt: verbosePrompt, content: info.result.text, tokens_predicted: R.completionTokens(info.result) };
+    const extra = { timings: R.timings(info.result, info.cachedTokens) };
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
     const body =
@@ -518,17 +651,24 @@ export class ApiServer {
             params.tools && params.toolFormat ? params.toolFormat.parse(info.result.text) : undefined,
           )
         : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
-    sendJson(ctx.res, 200, body);
-    return info;
+    return { info, body };
   }
 
-  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
+  /**
+   * Streams one generation. With `choice` (n > 1) its chunks carry that index and go to choice.send,
+   * and the caller writes the headers, the usage and [DONE] once for all choices.
+   */
+  private async stream(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle,
+    choice?: { index: number; base: R.ResponseBase; send: (data: unknown) => void }): Promise<RunInfo | null> {
     const { res } = ctx;
-    const base = this.responseBase(kind);
+    const base = choice?.base ?? this.responseBase(kind);
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
-    res.writeHead(200, SSE_HEADERS);
-    res.flushHeaders();
+    const sendEvent = choice ? (_: ServerResponse, data: unknown) => choice.send(withIndex(data, choice.index)) : sendEventTo;
+    if (!choice) {
+      res.writeHead(200, SSE_HEADERS);
+      res.flushHeaders();
+    }
     // with tools, the reply is read as it streams, in the model's tool format (tool-formats.ts): its
     // text goes out as content, its calls as tool_calls deltas; the role chunk waits for the first
     const envelope = kind === 'chat' && params.tools !== undefined ? params.toolFormat?.reader() : undefined;
@@ -580,12 +720,12 @@ export class ApiServer {
     }
     if (kind === 'chat') {
       sendEvent(res, R.chatChunk(base, {}, finish));
-      if (params.includeUsage) sendEvent(res, R.chatUsageChunk(base, u, extra));
+      if (params.includeUsage && !choice) sendEvent(res, R.chatUsageChunk(base, u, extra));
     } else {
       sendEvent(res, R.completionChunk(base, '', R.finishReason(info.result.finishReason)));
-      if (params.includeUsage) sendEvent(res, R.completionUsageChunk(base, u, extra));
+      if (params.includeUsage && !choice) sendEvent(res, R.completionUsageChunk(base, u, extra));
     }
-    if (!res.destroyed) res.end('data: [DONE]\n\n');
+    if (!res.destroyed && !choice) res.end('data: [DONE]\n\n');
     return info;
   }
 }

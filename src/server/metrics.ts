@@ -109,6 +109,13 @@ export class Exposition {
     return this;
   }
 
+  /** A gauge with one sample per label set. */
+  labelledGauge(name: string, help: string, samples: { labels: Record<string, string>; value: number }[]): this {
+    this.header(name, 'gauge', help);
+    for (const s of samples) this.lines.push(`${name}${labelText(s.labels)} ${formatValue(s.value)}`);
+    return this;
+  }
+
   histogram(name: string, help: string, h: Histogram): this {
     this.header(name, 'histogram', help);
     for (const [le, n] of h.cumulative()) this.lines.push(`${name}_bucket{le="${formatValue(le)}"} ${n}`);

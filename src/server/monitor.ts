@@ -25,6 +25,8 @@ export interface SlotState {
   busy: boolean;
   /** tokens now in its KV cache */
   n_cached: number;
+  /** the text those tokens spell, shortened (what the prefix cache holds there) */
+  cached_text?: string;
 }
 
 /** The engine side's state, read by /metrics and /slots. */
@@ -34,6 +36,8 @@ export interface EngineSnapshot {
   queued: number;
   /** KV cache positions in use and in all */
   kv: { used: number; total: number };
+  /** finished conversations kept in the pool for reuse beyond the slots' own (prefix cache) */
+  parked?: { entries: number; tokens: number };
 }
 
 /** Bucket bounds in seconds. */
@@ -58,7 +62,7 @@ export interface Task {
 export interface TaskEnd {
   /** prompt tokens evaluated (not found in the cache) */
   promptEvaluated: number;
-  /** prompt tokens found in the cache */
+  /** prompt tokens not evaluated: found in a KV cache (the slot's own, or copied from another) */
   promptCached?: number;
   /** tokens sampled (the stop token included, as llama-server counts them) */
   predicted: number;
@@ -132,6 +136,9 @@ export class Monitor {
     const busy = s.slots.filter((x) => x.busy).length;
     return new Exposition()
       .counter('wf_prompt_tokens_total', 'Prompt tokens evaluated (tokens found in a KV cache are not counted).', this.promptTokens)
+      .counter('wf_prompt_tokens_cached_total', 'Prompt tokens reused from a KV cache instead of evaluated (prefix cache).', this.promptCached)
+      .gauge('wf_prompt_cache_parked_entries', 'Finished conversations kept in the KV pool besides the slots\' caches.', s.parked?.entries ?? 0)
+      .gauge('wf_prompt_cache_parked_tokens', 'Tokens those parked conversations hold.', s.parked?.tokens ?? 0)
       .counter('wf_prompt_seconds_total', 'Time spent evaluating prompts, in seconds.', this.promptSeconds)
       .counter('wf_tokens_predicted_total', 'Tokens generated (a stop token counts, as in usage.completion_tokens).', this.predicted)
       .counter('wf_tokens_predicted_seconds_total', 'Time spent generating tokens, in seconds.', this.predictedSeconds)
@@ -165,6 +172,7 @@ export class Monitor {
         id_task: t?.id ?? -1,
         n_ctx: slot.n_ctx,
         n_cached: slot.n_cached,
+        cached_text: slot.cached_text ?? '',
         speculative: false,
         is_processing: slot.busy,
         params: paramsReport(t?.params ?? DEFAULT_PARAMS),
@@ -188,6 +196,8 @@ export interface SlotReport {
   id_task: number;
   n_ctx: number;
   n_cached: number;
+  /** the start and end of what its cache holds */
+  cached_text: string;
   speculative: false;
   is_processing: boolean;
   /** the last request's settings (the defaults before the first) */

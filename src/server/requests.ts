@@ -1,6 +1,6 @@
 // Validation of the JSON bodies of /v1/completions and /v1/chat/completions into the engine's terms.
-// Every problem is an ApiError (400) naming the field. Fields the engine cannot honour (n > 1,
-// echo, best_of, suffix, images) are refused clearly rather than ignored. Unknown fields are
+// Every problem is an ApiError (400) naming the field. Fields the engine cannot honour (echo,
+// best_of, suffix, images) are refused clearly rather than ignored. Unknown fields are
 // ignored, as OpenAI clients send extras.
 //
 // Constrained output (at most one per request): response_format {type: json_object | json_schema},
@@ -22,6 +22,8 @@ import { templateTools, TOOL_FORMATS, type ToolFormat } from './tool-formats.js'
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
 /** Most top alternatives reported per token. */
 export const MAX_TOP_LOGPROBS = 20;
+/** Most choices per request (`n`); the server's slots bound it too. */
+export const MAX_CHOICES = 16;
 /** Most stop strings per request. */
 export const MAX_STOP_STRINGS = 16;
 
@@ -39,6 +41,8 @@ export interface GenerationParams {
   verbose?: boolean;
   /** false: evaluate the whole prompt, reusing no cached prefix (llama-server's cache_prompt) */
   cachePrompt?: boolean;
+  /** choices to generate (n > 1: each on a slot of its own, sharing the prompt's KV; choices.ts) */
+  n?: number;
   /** the grammar the output must follow, and the request field it came from (for errors) */
   constraint?: { spec: GrammarSpec; param: string };
 }
@@ -143,8 +147,7 @@ function parseLogitBias(b: Body, vocabSize: number): Record<string, number> | un
 /** Fields shared by both endpoints. */
 function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<GenerationParams, 'logprobs'> {
   if (present(b, 'model') && typeof b.model !== 'string') throw invalidType('model', 'a string', b.model);
-  const n = int(b, 'n', 1);
-  if (n !== undefined && n !== 1) throw unsupported('n', `only n=1 is supported (one choice per request), got n=${n}`);
+  const n = int(b, 'n', 1, MAX_CHOICES);
   const stream = bool(b, 'stream') ?? false;
   let includeUsage = false;
   if (present(b, 'stream_options')) {
@@ -157,7 +160,8 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
   }
   let maxTokens: number | undefined;
   for (const key of maxTokensKeys) {
-    const v = int(b, key, 0);
+    // OpenAI refuses max_tokens below 1; llama.cpp's n_predict 0 is allowed (nothing generated)
+    const v = int(b, key, key === 'n_predict' ? 0 : 1);
     if (v !== undefined) {
       maxTokens = v;
       break;
@@ -193,6 +197,7 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
   }
   const params: Omit<GenerationParams, 'logprobs'> = { sampler, maxTokens, stop: parseStop(b), ignoreEos, stream, includeUsage };
   if (bool(b, 'verbose')) params.verbose = true;
+  if (n !== undefined && n > 1) params.n = n;
   if (constraint) params.constraint = constraint;
   return params;
 }

@@ -12,10 +12,17 @@
 //     token of every generating sequence plus chunks of waiting prompts within a per-step row
 //     budget, so a long prompt never stalls the streams for more than one step.
 //
-// Slot choice: among the idle slots, the one whose cached tokens share the longest prefix with the
-// new prompt (so a chat's next turn lands where its earlier turns are cached) when that prefix is at
-// least half the prompt; otherwise the least recently used idle slot (so a prompt that only shares
-// BOS and a role name does not evict another conversation's cache).
+// Slot choice, among the idle slots: the one whose whole cache the prompt continues (a chat's next
+// turn lands where its earlier turns are), else one holding nothing, else one whose cache holds at
+// least half the prompt, else the least recently used.
+//
+// Prefix cache (when the KvSpace can copy): the cached sequences are every slot's (leased or idle)
+// and "parked" ones: finished conversations kept in the pool after their slot went to another
+// request. A new request starts from the longest prefix of its prompt cached anywhere: its rows are
+// copied into the slot (bit-identical to reading them again, far cheaper). A slot's cache that the
+// new request would overwrite is parked first when the pool has room (or when older entries can
+// give it up). Idle and parked caches are given up least recently used first (a copy's source
+// counts as used) whenever a request or a growing sequence needs the room.
 
 /** Share of the prompt a slot's cache must already hold to be chosen over the least recently used slot. */
 const MIN_SIMILARITY = 0.5;
@@ -79,21 +86,48 @@ export function planStep(work: readonly WorkItem[], budget: number): StepPlan {
 
 /** KV memory as the scheduler sees it (the service backs it with a KV pool; tests with a counter). */
 export interface KvSpace {
-  /** Gives slot `slot` room for `positions` positions keeping its first `keep`; false when the pool cannot. */
+  /**
+   * Gives entry `slot` room for `positions` positions keeping its first `keep`; false when the pool
+   * cannot. Entries 0..slots-1 are the slots; higher ids are parked caches (made on first reserve).
+   */
   reserve(slot: number, positions: number, keep: number): boolean;
-  /** Gives slot `slot`'s positions back to the pool. */
+  /** Gives entry `slot`'s positions back to the pool (a parked entry is gone after this). */
   release(slot: number): void;
+  /** Copies entry `from`'s first `n` positions into entry `to` (which has room). Without it: no sharing across slots. */
+  copy?(from: number, to: number, n: number): void;
+  /** the tokens a leased slot's cache holds now (it grows as the slot runs) */
+  live?(slot: number): readonly number[];
+  /** positions no entry holds */
+  free?(): number;
+}
+
+/** A cached sequence the scheduler knows of (for matching, reporting and /slots). */
+export interface CacheEntry {
+  /** a slot id (< slots) or a parked entry's id */
+  id: number;
+  tokens: readonly number[];
+  /** a leased slot (its tokens grow) */
+  busy: boolean;
+  parked: boolean;
+  lastUsed: number;
 }
 
 export interface SchedulerOptions {
   /** requests allowed to wait (default 64); more are refused with QueueFullError */
   maxQueue?: number;
+  /** most parked caches kept (default 64); past that the least recently used goes */
+  maxParked?: number;
 }
+
+/** Caches shorter than this are not worth parking. */
+const MIN_PARK = 8;
 
 export interface SlotLease {
   readonly slot: number;
-  /** tokens of the prompt found in this slot's cache record when it was chosen */
+  /** tokens of the prompt the slot's cache holds when leased (its own, or copied from another entry) */
   readonly matchedPrefix: number;
+  /** the entry the prefix was copied from (undefined: the slot's own cache, or none) */
+  readonly seededFrom?: number;
   /** Gives the slot back; `cached` records the tokens now in its cache (for prefix matching). */
   release(cached?: readonly number[]): void;
 }
@@ -134,6 +168,10 @@ export class Scheduler {
   private readonly slots: Slot[];
   private readonly queue: Waiter[] = [];
   private readonly maxQueue: number;
+  private readonly maxParked: number;
+  /** finished conversations kept after their slot went to another request, by entry id */
+  private readonly parked = new Map<number, { id: number; cached: readonly number[]; lastUsed: number }>();
+  private nextParked: number;
   private clock = 0;
   private started = 0;
   private closed = false;
@@ -143,6 +181,10 @@ export class Scheduler {
     const maxQueue = opts.maxQueue ?? 64;
     if (!Number.isInteger(maxQueue) || maxQueue < 0) throw new Error(`maxQueue must be a non-negative integer, got ${maxQueue}`);
     this.maxQueue = maxQueue;
+    const maxParked = opts.maxParked ?? 64;
+    if (!Number.isInteger(maxParked) || maxParked < 0) throw new Error(`maxParked must be a non-negative integer, got ${maxParked}`);
+    this.maxParked = maxParked;
+    this.nextParked = nSlots;
     this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, busy: false, cached: [], lastUsed: 0 }));
   }
 
@@ -191,8 +233,8 @@ export class Scheduler {
    */
   grow(slot: number, positions: number, keep: number): boolean {
     if (this.kv.reserve(slot, positions, keep)) return true;
-    for (const s of this.evictionOrder(slot)) {
-      this.evict(s);
+    for (const e of this.evictionOrder(slot)) {
+      this.evictEntry(e.id);
       if (this.kv.reserve(slot, positions, keep)) return true;
     }
     return false;
@@ -207,51 +249,138 @@ export class Scheduler {
     }
   }
 
-  /** An idle slot and a KV reservation for the prompt, or undefined (nothing changed then). */
+  /** Every cached sequence: the slots' (leased ones as they are now) and the parked ones. */
+  entries(): CacheEntry[] {
+    const out: CacheEntry[] = [];
+    for (const s of this.slots) out.push({ id: s.id, tokens: this.tokensOf(s.id), busy: s.busy, parked: false, lastUsed: s.lastUsed });
+    for (const p of this.parked.values()) out.push({ id: p.id, tokens: p.cached, busy: false, parked: true, lastUsed: p.lastUsed });
+    return out;
+  }
+
+  /** The longest prefix of `tokens` cached anywhere (never entry `except`): its entry and length. */
+  longestPrefix(tokens: readonly number[], except = -1): { id: number; n: number } | undefined {
+    let best: { id: number; n: number } | undefined;
+    for (const e of this.entries()) {
+      if (e.id === except) continue;
+      const n = commonPrefix(e.tokens, tokens);
+      if (n > 0 && (!best || n > best.n)) best = { id: e.id, n };
+    }
+    return best;
+  }
+
+  /** Marks an entry as used now (it just served as a copy's source). */
+  touch(id: number): void {
+    const e = id < this.slots.length ? this.slots[id] : this.parked.get(id);
+    if (e) e.lastUsed = ++this.clock;
+  }
+
+  private tokensOf(id: number): readonly number[] {
+    if (id >= this.slots.length) return this.parked.get(id)?.cached ?? [];
+    const s = this.slots[id]!;
+    return s.busy && this.kv.live ? this.kv.live(id) : s.cached;
+  }
+
+  /** An idle slot and a KV reservation for the prompt, or undefined (nothing needed was lost then). */
   private tryAdmit(prompt: readonly number[], positions: number): SlotLease | undefined {
     const slot = this.pickIdle(prompt);
     if (!slot) return undefined;
-    const keep = commonPrefix(slot.cached, prompt);
-    if (!this.kv.reserve(slot.id, positions, keep)) {
-      // make room from the other idle slots' caches, oldest first
-      let ok = false;
-      for (const s of this.evictionOrder(slot.id)) {
-        this.evict(s);
-        if ((ok = this.kv.reserve(slot.id, positions, keep))) break;
-      }
-      if (!ok) return undefined;
+    const own = commonPrefix(slot.cached, prompt);
+    let seed = this.kv.copy ? this.longestPrefix(prompt, slot.id) : undefined;
+    if (seed && seed.n <= own) seed = undefined;
+    // what the request would overwrite of this slot's cache is kept elsewhere if it can be
+    if (slot.cached.length > own) this.park(slot, positions, seed?.id);
+    const keep = seed ? 0 : own;
+    if (!this.reserveEvicting(slot.id, positions, keep, seed?.id)) {
+      // the seed's source was all that could still be given up
+      if (!seed || !this.reserveEvicting(slot.id, positions, 0)) return undefined;
+    }
+    slot.cached = slot.cached.slice(0, keep);
+    if (seed && this.tokensOf(seed.id).length >= seed.n) {
+      this.kv.copy!(seed.id, slot.id, seed.n);
+      this.touch(seed.id);
+      slot.cached = prompt.slice(0, seed.n);
+      return this.lease(slot, seed.n, seed.id);
     }
     return this.lease(slot, keep);
   }
 
-  /** idle slots holding a cache, least recently used first (never `except`) */
-  private evictionOrder(except: number): Slot[] {
-    return this.slots.filter((s) => !s.busy && s.id !== except && s.cached.length > 0).sort((a, b) => a.lastUsed - b.lastUsed);
+  /** Reserves, giving up idle and parked caches (least recently used first, never `protect`) until it fits. */
+  private reserveEvicting(id: number, positions: number, keep: number, protect?: number): boolean {
+    if (this.kv.reserve(id, positions, keep)) return true;
+    for (const e of this.evictionOrder(id, protect)) {
+      this.evictEntry(e.id);
+      if (this.kv.reserve(id, positions, keep)) return true;
+    }
+    return false;
   }
 
-  private evict(s: Slot): void {
-    this.kv.release(s.id);
-    s.cached = [];
+  /**
+   * Keeps a copy of `slot`'s cache as a parked entry, when the pool has room for it besides the
+   * `positions` the new request needs: room made by giving up entries used less recently than this
+   * one (never `protect`), else not at all. Nothing is parked that another entry already holds.
+   */
+  private park(slot: Slot, positions: number, protect?: number): void {
+    const kv = this.kv;
+    const tokens = slot.cached;
+    if (!kv.copy || !kv.free || this.maxParked === 0 || tokens.length < MIN_PARK) return;
+    for (const e of this.entries()) if (e.id !== slot.id && commonPrefix(e.tokens, tokens) === tokens.length) return;
+    const need = tokens.length + positions;
+    for (const e of this.evictionOrder(slot.id, protect)) {
+      if (kv.free() >= need || e.lastUsed > slot.lastUsed) break;
+      this.evictEntry(e.id);
+    }
+    if (kv.free() < need) return;
+    const id = this.nextParked++;
+    if (!kv.reserve(id, tokens.length, 0)) {
+      kv.release(id);
+      return;
+    }
+    kv.copy(slot.id, id, tokens.length);
+    this.parked.set(id, { id, cached: tokens, lastUsed: slot.lastUsed });
+    while (this.parked.size > this.maxParked) {
+      const oldest = [...this.parked.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0]!;
+      this.evictEntry(oldest.id);
+    }
+  }
+
+  /** idle slots holding a cache and parked caches, least recently used first (never `except` or `protect`) */
+  private evictionOrder(except: number, protect?: number): CacheEntry[] {
+    return this.entries()
+      .filter((e) => !e.busy && e.id !== except && e.id !== protect && e.tokens.length > 0)
+      .sort((a, b) => a.lastUsed - b.lastUsed);
+  }
+
+  private evictEntry(id: number): void {
+    this.kv.release(id);
+    if (id < this.slots.length) this.slots[id]!.cached = [];
+    else this.parked.delete(id);
   }
 
   private pickIdle(prompt: readonly number[]): Slot | undefined {
+    let continued: Slot | undefined;
+    let empty: Slot | undefined;
     let best: Slot | undefined;
     let bestLen = 0;
     let lru: Slot | undefined;
     for (const s of this.slots) {
       if (s.busy) continue;
       if (!lru || s.lastUsed < lru.lastUsed) lru = s;
+      if (s.cached.length === 0) {
+        empty ??= s;
+        continue;
+      }
       const len = commonPrefix(s.cached, prompt);
+      if (len === s.cached.length && (!continued || len > continued.cached.length)) continued = s;
       if (len > bestLen || (len === bestLen && best && s.lastUsed < best.lastUsed)) {
         best = s;
         bestLen = len;
       }
     }
     // a short shared prefix (say BOS and a role name) is not worth another conversation's cache
-    return best && bestLen >= MIN_SIMILARITY * prompt.length ? best : lru;
+    return continued ?? empty ?? (best && bestLen >= MIN_SIMILARITY * prompt.length ? best : lru);
   }
 
-  private lease(slot: Slot, matchedPrefix: number): SlotLease {
+  private lease(slot: Slot, matchedPrefix: number, seededFrom?: number): SlotLease {
     slot.busy = true;
     slot.lastUsed = ++this.clock;
     this.started++;
@@ -259,6 +388,7 @@ export class Scheduler {
     return {
       slot: slot.id,
       matchedPrefix,
+      seededFrom,
       release: (cached?: readonly number[]) => {
         if (released) return;
         released = true;

@@ -10,26 +10,38 @@
 // context_length_exceeded before it is queued.
 //
 // Constrained output: a request's grammar (response_format, json_schema, grammar, tools) is compiled
-// before the request queues (a grammar that does not compile is a 400 naming the field), by one
-// GrammarEngine made on first use from the XGrammar module the entry point hands in; each
-// generation gets its own matcher, disposed with the generation.
+// once the request is admitted (a slot and KV room, so a full queue is a 503 before any compile),
+// by the GrammarHost the entry point hands in (src/generate/grammar-host.ts: worker threads in
+// Node, with a time budget and fault containment); a grammar that does not compile, or is over a
+// limit, is a 400 naming the field. Each generation gets its own matcher, disposed with it.
 //
 // Shutdown: close() refuses new requests, aborts the running generations (they end at their next
 // token) and resolves once every slot is free.
+import { deviceLost, deviceLostError } from './device-state.js';
 import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache } from '../model/kv-cache.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
-import { GrammarEngine, GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
+import { GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
+import {
+  GrammarEngineLostError,
+  GrammarLimitError,
+  InProcessGrammarHost,
+  type GrammarHost,
+  type GrammarHostFactory,
+  type GrammarHostStats,
+} from '../generate/grammar-host.js';
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
+import { TemplateBudgetError } from '../tokenizer/template-budget.js';
+import { ChatTemplateError, PromptTooLongError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { closeThinking, templateVariables, type ReasoningMode } from './template-vars.js';
-import { chatTemplateFor, encodeChat, encodePrompt, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
+import { continueCachedText } from './prefix-text.js';
 
 /** Default number of slots (sequences generating at once). */
 export const DEFAULT_SLOTS = 8;
@@ -39,6 +51,13 @@ const DEFAULT_OUTPUT_RESERVE = 256;
 const KV_GRANULE = 16;
 /** Seconds a client refused with 503 for a full queue is told to wait (Retry-After). */
 const RETRY_AFTER_S = 1;
+
+/** 503 for a request whose grammar engine was restarted under it (another request's fault or timeout). */
+function engineLost(e: GrammarEngineLostError): ApiError {
+  const err = new ApiError(503, e.message, 'server_error', null, 'grammar_engine_restarted');
+  err.headers['Retry-After'] = String(RETRY_AFTER_S);
+  return err;
+}
 
 export interface ServiceOptions {
   /** the name clients use in `model` and see in responses */
@@ -61,7 +80,9 @@ export interface ServiceOptions {
   maxTokensCap?: number;
   /** the model is the built-in demo (src/node/demo-model.ts) */
   demo?: boolean;
-  /** the XGrammar module (src/node/xgrammar.ts); without it constrained output is refused */
+  /** where grammars compile and match (src/node/grammar-workers.ts in Node); made at start-up */
+  grammars?: GrammarHostFactory;
+  /** without `grammars`: the XGrammar module (src/node/xgrammar.ts), run in this thread; without either, constrained output is refused */
   xgrammar?: XGrammarModule;
   /** llama-server's --reasoning (template-vars.ts) */
   reasoning?: ReasoningMode;
@@ -113,8 +134,8 @@ export interface ModelInfo {
  * are the answer) and hands the rest to the step runner, which batches it with the other slots.
  */
 class SlotModel implements GenerationModel {
-  /** prompt tokens found in the cache */
-  reusedTokens = 0;
+  /** prompt tokens found in the slot's cache when they were asked for */
+  private skipped = 0;
 
   constructor(
     private readonly slot: RunnerSlot,
@@ -125,6 +146,11 @@ class SlotModel implements GenerationModel {
     private readonly ignoreEos: boolean,
     private readonly reuse = true,
   ) {}
+
+  /** prompt tokens not read: found in the slot's cache, or copied in from another running slot */
+  get reusedTokens(): number {
+    return this.skipped + (this.slot.copied ?? 0);
+  }
 
   get bosToken(): number | undefined {
     return this.tokenizer.bos;
@@ -144,11 +170,26 @@ class SlotModel implements GenerationModel {
     if (startPos > cached.length) throw new Error(`evaluate at position ${startPos} but only ${cached.length} tokens are cached`);
     let skip = 0;
     while (this.reuse && skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
-    if (startPos === 0) this.reusedTokens = 0;
-    this.reusedTokens += skip;
+    if (startPos === 0) {
+      this.skipped = 0;
+      this.slot.copied = 0;
+    }
+    this.skipped += skip;
     cached.length = startPos + skip; // what follows is rewritten
     return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
   }
+}
+
+/**
+ * Copies `from`'s first `n` cached tokens (keys/values and token ids) into `to`, which has room;
+ * the rows `to` already holds of that prefix stay where they are.
+ */
+function copyPrefix(from: RunnerSlot, to: RunnerSlot, n: number): void {
+  let same = 0;
+  while (same < n && same < to.cached.length && to.cached[same] === from.cached[same]) same++;
+  to.kv.copyFrom(from.kv, n, same);
+  to.cached.length = same;
+  for (let i = same; i < n; i++) to.cached.push(from.cached[i]!);
 }
 
 export class GenerationService {
@@ -172,8 +213,7 @@ export class GenerationService {
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
-  private readonly xgrammar: XGrammarModule | undefined;
-  private grammars: Promise<GrammarEngine> | undefined;
+  private readonly grammars: GrammarHost | undefined;
 
   constructor(readonly model: LoadedModel, opts: ServiceOptions) {
     const nSlots = opts.slots ?? DEFAULT_SLOTS;
@@ -191,32 +231,46 @@ export class GenerationService {
     this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    this.xgrammar = opts.xgrammar;
+    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
+    const xg = opts.xgrammar;
+    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
     this.reasoning = opts.reasoning ?? 'auto';
     // a template that does not render fails here, at start-up, not on the first request
-    renderChat(model.tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: this.template, variables: templateVariables(undefined) });
+    probeChatTemplate(model.tokenizer, this.template, undefined, templateVariables(undefined, this.reasoning));
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
     pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
     this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, kv: new KVCache(pool), cached: [] as number[] }));
+    // KV entries: the slots, then parked caches (finished conversations kept for reuse, scheduler.ts)
+    const parked = new Map<number, RunnerSlot>();
+    const entry = (id: number): RunnerSlot => {
+      if (id < nSlots) return this.slots[id]!;
+      let e = parked.get(id);
+      if (!e) parked.set(id, (e = { id, kv: new KVCache(pool), cached: [] }));
+      return e;
+    };
     const granule = (n: number) => Math.min(total, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
     this.scheduler = new Scheduler(
       nSlots,
       {
         reserve: (id, positions, keep) => {
-          const slot = this.slots[id]!;
-          if (slot.cached.length > keep) slot.cached.length = keep;
-          return slot.kv.reserve(granule(positions), slot.cached.length);
+          const e = entry(id);
+          if (e.cached.length > keep) e.cached.length = keep;
+          return e.kv.reserve(granule(positions), e.cached.length);
         },
         release: (id) => {
-          const slot = this.slots[id]!;
-          slot.cached.length = 0;
-          slot.kv.release();
+          const e = entry(id);
+          e.cached.length = 0;
+          e.kv.release();
+          parked.delete(id);
         },
+        copy: (from, to, n) => copyPrefix(entry(from), entry(to), n),
+        live: (id) => this.slots[id]!.cached,
+        free: () => pool.allocator.free,
       },
       { maxQueue: opts.maxQueue },
     );
@@ -226,6 +280,10 @@ export class GenerationService {
     this.runner = new StepRunner(forward, {
       budget,
       vocabSize: model.config.vocabSize,
+      seed: (to, from, n) => {
+        copyPrefix(from, to, n);
+        this.scheduler.touch(from.id);
+      },
       grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
         this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
     });
@@ -283,30 +341,74 @@ export class GenerationService {
 
   /** Slots, queue and KV memory, as /metrics and /slots report them (KV: positions holding a token, of the shared pool). */
   snapshot(): EngineSnapshot {
-    const slots = this.slotStates().map((s) => ({ id: s.id, n_ctx: this.slotContext, busy: s.busy, n_cached: s.cachedTokens }));
-    const used = slots.reduce((a, s) => a + s.n_cached, 0);
-    return { slots, queued: this.scheduler.stats().queued, kv: { used, total: this.slots[0]!.kv.pool.size } };
+    const slots = this.slotStates().map((s) => ({
+      id: s.id,
+      n_ctx: this.slotContext,
+      busy: s.busy,
+      n_cached: s.cachedTokens,
+      cached_text: this.preview(this.slots[s.id]!.cached),
+    }));
+    const parked = this.scheduler.entries().filter((e) => e.parked);
+    const parkedTokens = parked.reduce((a, e) => a + e.tokens.length, 0);
+    const used = slots.reduce((a, s) => a + s.n_cached, 0) + parkedTokens;
+    return {
+      slots,
+      queued: this.scheduler.stats().queued,
+      kv: { used, total: this.slots[0]!.kv.pool.size },
+      parked: { entries: parked.length, tokens: parkedTokens },
+    };
   }
 
-  /** Prompt tokens of a completion request (text: BOS per the model, special tokens parsed). */
+  /** The text of cached tokens, its first 60 and last 60 characters when longer (for /slots). */
+  private preview(tokens: readonly number[]): string {
+    if (tokens.length <= 80) return this.model.tokenizer.decode(tokens);
+    const head = this.model.tokenizer.decode(tokens.slice(0, 40));
+    return `${head.slice(0, 60)} … ${this.model.tokenizer.decode(tokens.slice(-40)).slice(-60)}`;
+  }
+
+  /**
+   * Prompt tokens of a completion request (text: BOS per the model, special tokens parsed; text that
+   * continues a cached sequence keeps its tokens, prefix-text.ts).
+   */
   completionPrompt(req: CompletionRequest): number[] {
-    const tokens = typeof req.prompt === 'string' ? encodePrompt(this.model.tokenizer, req.prompt) : req.prompt;
+    let tokens: number[];
+    try {
+      tokens = typeof req.prompt === 'string' ? this.continueCached(encodePrompt(this.model.tokenizer, req.prompt, undefined, this.slotContext)) : req.prompt;
+    } catch (e) {
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('prompt', e.atLeast, this.slotContext, true);
+      throw e;
+    }
     return this.checkPrompt(tokens, 'prompt');
   }
 
-  /** Prompt tokens of a chat request, rendered with the chat template. */
+  /** `tokens` rewritten to continue the cached sequence that spells the longest prefix of its text (prefix-text.ts). */
+  private continueCached(tokens: number[]): number[] {
+    const cached = this.scheduler.entries().map((e) => e.tokens);
+    return continueCachedText(this.model.tokenizer, tokens, cached).slice();
+  }
+
+  /** Prompt tokens of a chat request, rendered with the chat template (continuing a cached conversation's own tokens where its text does). */
   chatPrompt(req: ChatRequest | { messages: ChatMessage[] }): number[] {
     let tokens: number[];
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
       const addGenerationPrompt = 'addGenerationPrompt' in req ? req.addGenerationPrompt !== false : true;
-      const prefill = 'prefill' in req ? req.prefill ?? '' : '';
-      const rendered = renderChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt, variables: templateVariables(variables, this.reasoning) });
-      const text = addGenerationPrompt ? closeThinking(rendered, this.reasoning) : rendered;
-      tokens = encodePrompt(this.model.tokenizer, text + prefill);
+      tokens = encodeChat(this.model.tokenizer, req.messages, {
+        template: this.template,
+        addGenerationPrompt,
+        variables: templateVariables(variables, this.reasoning),
+        maxTokens: this.slotContext,
+        // llama-server's prefill / continue_final_message (chat-continue.ts), after an open <think> is closed when reasoning is off
+        markupAfter: addGenerationPrompt ? (text) => closeThinking(text, this.reasoning) : undefined,
+        prefill: 'prefill' in req ? req.prefill : undefined,
+      });
     } catch (e) {
-      throw invalidParam('messages', (e as Error).message);
+      if (e instanceof PromptTooLongError) throw contextLengthExceeded('messages', e.atLeast, this.slotContext, true);
+      // the chat's or the template's fault: a 400 in our words; anything else is ours (a 500)
+      if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
+      throw e;
     }
+    tokens = this.continueCached(tokens);
     return this.checkPrompt(tokens, 'messages');
   }
 
@@ -316,7 +418,8 @@ export class GenerationService {
       const text = renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
       return opts.addGenerationPrompt === false ? text : closeThinking(text, this.reasoning);
     } catch (e) {
-      throw invalidParam('messages', (e as Error).message);
+      if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
+      throw e;
     }
   }
 
@@ -326,26 +429,24 @@ export class GenerationService {
     return tokens;
   }
 
-  /** The grammar engine for this model's vocabulary (made on first use). */
-  async grammarEngine(): Promise<GrammarEngine> {
-    const xg = this.xgrammar;
-    if (!xg) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
-    this.grammars ??= GrammarEngine.create(xg, grammarVocabulary(this.model.tokenizer, this.model.config.vocabSize));
-    return this.grammars;
+  /** The grammar host's counters and memory, for /metrics (undefined without one). */
+  grammarStats(): GrammarHostStats | undefined {
+    return this.grammars?.stats();
   }
 
-  /** The request's constraint, compiled; a grammar that does not compile is a 400 naming its field. */
-  private async constraintFor(params: GenerationParams): Promise<TokenConstraint | undefined> {
+  /** The request's constraint, compiled; a grammar that does not compile, or is over a limit, is a 400 naming its field. */
+  private async constraintFor(params: GenerationParams, signal: AbortSignal): Promise<TokenConstraint | undefined> {
     const c = params.constraint;
     if (!c) return undefined;
-    const engine = await this.grammarEngine();
+    if (!this.grammars) throw new ApiError(400, 'constrained output (grammars, JSON schemas, tools) is not available on this server', 'invalid_request_error', null, 'unsupported_value');
     try {
-      return await (await engine.compile(c.spec)).start();
+      return await this.grammars.open(c.spec, signal);
     } catch (e) {
-      if (e instanceof GrammarError) {
-        const what = c.spec.type === 'gbnf' ? 'grammar' : c.param === 'tools' ? 'tool parameters schema' : 'JSON schema';
-        throw invalidParam(c.param, `the ${what} in '${c.param}' does not compile: ${e.message}`, 'invalid_grammar');
-      }
+      if (signal.aborted) throw new AbortError('request aborted while its grammar compiled');
+      if (e instanceof GrammarEngineLostError) throw engineLost(e);
+      const what = c.spec.type === 'gbnf' ? 'grammar' : c.param === 'tools' ? 'tool parameters schema' : 'JSON schema';
+      if (e instanceof GrammarLimitError) throw invalidParam(c.param, `the ${what} in '${c.param}' is refused: ${e.message}`, 'grammar_limit_exceeded');
+      if (e instanceof GrammarError) throw invalidParam(c.param, `the ${what} in '${c.param}' does not compile: ${e.message}`, 'invalid_grammar');
       throw e;
     }
   }
@@ -358,21 +459,8 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
-    const constraint = await this.constraintFor(params);
-    try {
-      return await this.startConstrained(prompt, params, constraint, signal);
-    } catch (e) {
-      constraint?.dispose?.();
-      throw e;
-    }
-  }
-
-  private async startConstrained(
-    prompt: readonly number[],
-    params: GenerationParams,
-    constraint: TokenConstraint | undefined,
-    signal?: AbortSignal,
-  ): Promise<RunHandle> {
+    const lost = deviceLost(this.model);
+    if (lost) throw deviceLostError(lost);
     const ac = new AbortController();
     const onAbort = () => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -392,6 +480,15 @@ export class GenerationService {
       }
       if (e instanceof SchedulerClosedError) throw new ApiError(503, e.message, 'server_error', null, 'server_shutting_down');
       if (e instanceof AbortError) throw e;
+      throw e;
+    }
+    // admitted: now the grammar (a failure gives the slot back)
+    let constraint: TokenConstraint | undefined;
+    try {
+      constraint = await this.constraintFor(params, ac.signal);
+    } catch (e) {
+      signal?.removeEventListener('abort', onAbort);
+      lease.release(this.slots[lease.slot]!.cached.slice());
       throw e;
     }
     this.active.add(ac);
@@ -437,6 +534,7 @@ export class GenerationService {
             err.headers['Retry-After'] = String(RETRY_AFTER_S);
             throw err;
           }
+          if (e instanceof GrammarEngineLostError) throw engineLost(e);
           throw e;
         }
         // the cache holds the prompt and every output token but the last (never evaluated)
@@ -492,5 +590,6 @@ export class GenerationService {
     this.scheduler.close();
     for (const ac of this.active) ac.abort();
     if (this.running > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.grammars?.close();
   }
 }

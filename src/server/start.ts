@@ -1,11 +1,13 @@
 // Starts serving a loaded model: the engine side (GenerationService) and the HTTP front end
 // (ApiServer) on a host and port. The command line that leads here is src/cli/wf_server.ts.
 import type { LoadedModel } from '../engine.js';
-import { loadXGrammar } from '../node/xgrammar.js';
+import type { GrammarHostFactory } from '../generate/grammar-host.js';
+import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
 import type { LlamaOptions } from './llama-routes.js';
 import type { ReasoningMode } from './template-vars.js';
+import { ResponseStore } from './response-store.js';
 
 export interface StartOptions {
   id: string;
@@ -31,6 +33,14 @@ export interface StartOptions {
   llama?: LlamaOptions;
   /** llama-server's --reasoning on|off|auto (template-vars.ts) */
   reasoning?: ReasoningMode;
+  /** Host names answered besides loopback ones on a loopback bind (--allowed-hosts) */
+  allowedHosts?: readonly string[];
+  /** where grammars compile and match (default: worker threads with the default limits) */
+  grammars?: GrammarHostFactory;
+  /** also write vLLM's metric names on /metrics */
+  metricsVllm?: boolean;
+  /** the Responses API's store bounds (--responses-store, --responses-store-mb) */
+  responsesStore?: { count: number; bytes: number };
 }
 
 export interface RunningServer {
@@ -58,18 +68,19 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       maxQueue: opts.maxQueue,
       maxTokensCap: opts.maxTokensCap,
       chatTemplate: opts.chatTemplate,
-      xgrammar: loadXGrammar(),
+      grammars: opts.grammars ?? workerGrammarHosts(),
       special: opts.special,
       reasoning: opts.reasoning,
     });
-    // the grammar engine's vocabulary setup (about a second for 128k tokens) at start-up, not on the first constrained request
-    void service.grammarEngine().catch(() => undefined);
     server = new ApiServer(service, {
       apiKey: opts.apiKey,
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
       llama: opts.llama,
+      allowedHosts: opts.allowedHosts,
+      metricsVllm: opts.metricsVllm,
+      responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });
   } catch (e) {
     lm.dispose();

@@ -10,12 +10,19 @@
 // Between steps the event loop gets a turn (setImmediate): that is where the token loops sample,
 // stream their text and ask again, and where HTTP is served.
 //
+// Shared prompts are read once: before each step, a prompt whose next tokens another running slot
+// has already read gets those rows copied (opts.seed) instead of reading them, and a prompt whose
+// next tokens an earlier prompt is still reading waits for it (it gets no rows in that step). So
+// users who send the same system prompt at the same moment, and the n choices of one request, read
+// it once.
+//
 // Each slot gets its logits in a buffer of its own, reused from step to step (valid until the
 // slot's next submit(): a token loop samples before it asks again). A fresh copy per token would
 // be one short-lived buffer per sequence per step (8 KB on the demo, 0.5 MB on a 128k vocabulary)
 // that only the garbage collector gives back: under load they pile up outside the JS heap and the
 // process's resident memory jumps by tens of MB between collections.
-import { addRows, createBatch, type Batch, type Forward } from '../model/forward.js';
+import { addRows, createBatch, type Batch } from '../model/forward.js';
+import type { ForwardStep } from '../model/step.js';
 import type { KVCache } from '../model/kv-cache.js';
 import { planStep } from './scheduler.js';
 
@@ -25,6 +32,8 @@ export interface RunnerSlot {
   readonly kv: KVCache;
   /** tokens whose keys/values are in kv, in order (the runner appends as rows complete) */
   cached: number[];
+  /** prompt tokens copied in by the runner from other slots (reset by the slot's owner per prompt) */
+  copied?: number;
 }
 
 interface Request {
@@ -44,6 +53,8 @@ export interface StepRunnerOptions {
   vocabSize: number;
   /** Makes room for `positions` KV positions of a slot (keeping its cached ones); false = the pool is full. */
   grow(slot: RunnerSlot, positions: number): boolean;
+  /** Copies `from`'s first `n` cached positions into `to` (which has room); without it nothing is shared between running slots. */
+  seed?(to: RunnerSlot, from: RunnerSlot, n: number): void;
   /** after each step: rows run, prompt rows among them, and its duration (for metrics) */
   onStep?: (rows: number, promptRows: number, ms: number) => void;
 }
@@ -68,7 +79,7 @@ export class StepRunner {
   private readonly slotLogits = new Map<number, Float32Array>();
   steps = 0;
 
-  constructor(private readonly forward: Forward, private readonly opts: StepRunnerOptions) {
+  constructor(private readonly forward: ForwardStep, private readonly opts: StepRunnerOptions) {
     this.batch = createBatch(opts.budget);
     this.empty = new Float32Array(opts.vocabSize);
   }
@@ -124,8 +135,9 @@ export class StepRunner {
 
   private async step(): Promise<void> {
     const t0 = performance.now();
+    const waiting = this.share();
     const plan = planStep(
-      this.pending.map((r) => ({ seq: r.order, tokens: r.tokens.length - r.done, decoding: r.tokens.length === 1, order: r.order })),
+      this.pending.filter((r) => !waiting.has(r)).map((r) => ({ seq: r.order, tokens: r.tokens.length - r.done, decoding: r.tokens.length === 1, order: r.order })),
       this.opts.budget,
     );
     const byOrder = new Map(this.pending.map((r) => [r.order, r]));
@@ -180,6 +192,58 @@ export class StepRunner {
     }
     this.steps++;
     this.opts.onStep?.(b.n, promptRows, performance.now() - t0);
+  }
+
+  /**
+   * Copies into each waiting prompt the rows of its next tokens that another running slot already
+   * holds, and returns the prompts that must wait because an earlier prompt is still reading their
+   * next tokens. The last token of a request always runs (its logits are the answer).
+   */
+  private share(): Set<Request> {
+    const waiting = new Set<Request>();
+    const seed = this.opts.seed;
+    if (!seed) return waiting;
+    const prompts = this.pending.filter((r) => r.tokens.length - r.done > 1).sort((a, b) => a.order - b.order);
+    if (prompts.length === 0) return waiting;
+    const slots = new Set(this.pending.map((r) => r.slot));
+    for (const r of prompts) {
+      const at = r.pos0 + r.done;
+      // the sequence this request ends with: what the slot held before it, then its tokens
+      const target = (i: number) => (i < r.pos0 ? r.slot.cached[i] : r.tokens[i - r.pos0]);
+      const end = at + r.tokens.length - r.done - 1; // positions that may be copied: below the last token
+      let best: RunnerSlot | undefined;
+      let bestN = at;
+      for (const q of slots) {
+        if (q === r.slot) continue;
+        let n = 0;
+        while (n < end && n < q.cached.length && q.cached[n] === target(n)) n++;
+        if (n > bestN) {
+          best = q;
+          bestN = n;
+        }
+      }
+      if (best && (bestN <= r.slot.kv.capacity || this.opts.grow(r.slot, bestN))) {
+        seed(r.slot, best, bestN);
+        r.slot.copied = (r.slot.copied ?? 0) + bestN - at;
+        r.done += bestN - at;
+      }
+      // an earlier prompt still to read this one's next tokens: wait for it rather than read them twice
+      const next = r.pos0 + r.done;
+      for (const q of prompts) {
+        if (q === r) break;
+        const qAt = q.pos0 + q.done;
+        if (qAt > next || waiting.has(q)) continue;
+        const qTarget = (i: number) => (i < q.pos0 ? q.slot.cached[i] : q.tokens[i - q.pos0]);
+        const qEnd = q.pos0 + q.tokens.length;
+        let n = 0;
+        while (n <= next && n < qEnd && qTarget(n) === target(n)) n++;
+        if (n > next && next < end) {
+          waiting.add(r);
+          break;
+        }
+      }
+    }
+    return waiting;
   }
 
   private finishCancelled(r: Request): void {

@@ -11,10 +11,12 @@
 // tool_choice 'none' leaves the tools out (no description, no constraint).
 //
 // Follow-ups: an assistant message with tool_calls is shown to the model as the envelope it would
-// have written; a `tool` message keeps its role, its content being the result.
+// have written; a `tool` message becomes a user turn {"tool_response": {"name", "content"}} where the
+// template knows no tools (tool-formats.ts), and keeps its role where it does.
 import type { GrammarSpec } from '../generate/grammar.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { invalidParam, invalidType, missingParam } from './errors.js';
+import { toolSignature } from './tool-signature.js';
 
 export interface ToolDef {
   name: string;
@@ -115,6 +117,15 @@ export function callable(req: ToolsRequest): ToolDef[] {
   return typeof c === 'object' ? req.tools.filter((t) => t.name === c.name) : req.tools;
 }
 
+/**
+ * The most calls one reply may hold: one per tool it may call (so one with a named tool_choice),
+ * and one in all with parallel_tool_calls false. Without a bound a model that does not stop (the
+ * demo) keeps adding calls until max_tokens.
+ */
+export function maxCalls(req: ToolsRequest): number {
+  return req.parallel ? callable(req).length : 1;
+}
+
 /** The JSON Schema of the reply envelope. */
 export function envelopeSchema(req: ToolsRequest): Record<string, unknown> {
   const call = (t: ToolDef) => ({
@@ -124,8 +135,7 @@ export function envelopeSchema(req: ToolsRequest): Record<string, unknown> {
   });
   const tools = callable(req);
   const items = tools.length === 1 ? call(tools[0]!) : { anyOf: tools.map(call) };
-  const list: Record<string, unknown> = { type: 'array', items, minItems: 1 };
-  if (!req.parallel) list.maxItems = 1;
+  const list: Record<string, unknown> = { type: 'array', items, minItems: 1, maxItems: maxCalls(req) };
   const calls = { type: 'object', properties: { tool_calls: list }, required: ['tool_calls'] };
   if (req.choice !== 'auto') return calls;
   const text = { type: 'object', properties: { response: { type: 'string' } }, required: ['response'] };
@@ -137,26 +147,20 @@ export function toolGrammar(req: ToolsRequest): GrammarSpec {
   return { type: 'json_schema', schema: envelopeSchema(req) };
 }
 
-/** The system text describing the tools (unless `listTools` is false: the template shows them) and the reply format. */
+/**
+ * The system text describing the tools (unless `listTools` is false: the template shows them) and
+ * the reply format. Kept short (each tool one signature line, tool-signature.ts): on a small model's
+ * context every token counts, and the grammar, not the text, enforces the format.
+ */
 export function toolSystemPrompt(req: ToolsRequest, listTools = true): string {
-  const lines: string[] = [];
-  if (listTools) {
-    lines.push('You can call the following tools (functions). Each is listed with its name, what it does, and the JSON Schema of its arguments.');
-    for (const t of req.tools) {
-      lines.push(`- ${t.name}${t.description ? `: ${t.description}` : ''}`, `  arguments: ${JSON.stringify(t.parameters)}`);
-    }
-  } else lines.push('You can call the tools (functions) you were given.');
-  const calls = req.parallel ? 'one or more tools' : 'one tool';
+  const lines: string[] = [listTools ? 'Tools:' : 'You may call the tools you were given.'];
+  if (listTools) for (const t of req.tools) lines.push(toolSignature(t));
   const c = req.choice;
-  lines.push('', 'Reply with exactly one JSON object and nothing else.');
-  if (typeof c === 'object') {
-    lines.push(`Call the tool ${c.name}: {"tool_calls": [{"name": "${c.name}", "arguments": {...}}]}`);
-  } else {
-    lines.push(`To call ${calls}: {"tool_calls": [{"name": "<tool name>", "arguments": {...}}]}`);
-    if (c === 'auto') lines.push('To answer without a tool: {"response": "<your answer>"}');
-    else lines.push('You must call a tool.');
-  }
-  lines.push('The results of tool calls come back in messages with the role "tool".');
+  const name = typeof c === 'object' ? c.name : '...';
+  const call = `{"tool_calls": [{"name": "${name}", "arguments": {...}}]}`;
+  if (c === 'auto') lines.push(`Reply with JSON only: ${call} to call tools, or {"response": "..."}.`);
+  else lines.push(`Reply with JSON only, calling ${typeof c === 'object' ? c.name : 'tools'}: ${call}`);
+  lines.push(listTools ? 'Tool results come back as {"tool_response": ...}.' : 'Tool results come back as "tool" messages.');
   return lines.join('\n');
 }
 
@@ -184,15 +188,16 @@ export function toolCallId(): string {
 }
 
 /**
- * The reply in a generated envelope. Text that is not a complete envelope (the generation was cut
- * by max_tokens or the context end) is returned as text, as it is.
+ * The reply in a generated envelope. An envelope cut short (by max_tokens or the context end) is
+ * read as the stream reader reads it, so the whole reply carries what a streamed one showed: the
+ * calls begun, the last one's arguments as far as they were written; or the text written so far.
  */
 export function parseToolReply(text: string): ToolReply {
   let v: unknown;
   try {
     v = JSON.parse(text);
   } catch {
-    return { kind: 'text', content: text };
+    return cutReply(text);
   }
   if (isObject(v) && typeof v.response === 'string') return { kind: 'text', content: v.response };
   if (isObject(v) && Array.isArray(v.tool_calls)) {
@@ -204,6 +209,28 @@ export function parseToolReply(text: string): ToolReply {
     if (calls.length > 0) return { kind: 'calls', calls };
   }
   return { kind: 'text', content: text };
+}
+
+/** A cut envelope, as ToolReplyStream reads it (text as it is when its kind never showed). */
+function cutReply(text: string): ToolReply {
+  const r = new ToolReplyStream();
+  const events = [...r.push(text), ...r.finish()];
+  return events.length > 0 ? replyOf(events) : { kind: 'text', content: text };
+}
+
+/** The reply that a reader's events make (calls with their arguments as written). */
+export function replyOf(events: readonly ToolStreamEvent[]): ToolReply {
+  const calls: ToolCall[] = [];
+  let content = '';
+  for (const e of events) {
+    if (e.kind === 'content') content += e.text;
+    else if (e.kind === 'call') calls.push({ id: e.id, type: 'function', function: { name: e.name, arguments: '' } });
+    else calls[e.index]!.function.arguments += e.text;
+  }
+  if (calls.length === 0) return { kind: 'text', content };
+  const reply: ToolReply = { kind: 'calls', calls };
+  if (content.trim()) reply.content = content.trim();
+  return reply;
 }
 
 /** What a streamed envelope has revealed: reply text, the start of a call, or more of its arguments. */

@@ -28,6 +28,7 @@ import {
   JsonEnd,
   SteppedReader,
   parseToolReply,
+  replyOf,
   toolCallId,
   toolGrammar,
   ToolReplyStream,
@@ -119,6 +120,22 @@ function envelopeHistory(messages: ChatMessage[]): ChatMessage[] {
   });
 }
 
+/**
+ * Generic, for templates that know nothing of tools (2B4T's renders only system, user and
+ * assistant turns, so a `tool` message would vanish): each tool result becomes a user turn
+ * {"tool_response": {"name", "content"}}.
+ */
+function envelopeHistoryWithResults(messages: ChatMessage[]): ChatMessage[] {
+  const names = new Map<string, string>();
+  return envelopeHistory(messages).map((m, i) => {
+    for (const c of callsOf(messages[i]!) ?? []) names.set(c.id, c.function.name);
+    if (m.role !== 'tool') return m;
+    const id = typeof m.tool_call_id === 'string' ? m.tool_call_id : '';
+    const response = { name: names.get(id) ?? (typeof m.name === 'string' ? m.name : id), content: m.content };
+    return { role: 'user', content: JSON.stringify({ tool_response: response }) };
+  });
+}
+
 /** Template formats: the calls stay tool_calls, their arguments objects (the template writes them). */
 function objectHistory(messages: ChatMessage[]): ChatMessage[] {
   return messages.map((m) => {
@@ -137,10 +154,10 @@ const GENERIC: ToolFormat = {
   grammar: toolGrammar,
   reader: () => new ToolReplyStream(),
   parse: parseToolReply,
-  history: envelopeHistory,
+  history: envelopeHistoryWithResults,
 };
 
-const TEMPLATE_GENERIC: ToolFormat = { ...GENERIC, name: 'template-generic', inTemplate: true };
+const TEMPLATE_GENERIC: ToolFormat = { ...GENERIC, name: 'template-generic', inTemplate: true, history: envelopeHistory };
 
 const oneOf = (elements: TagFormat[]): TagFormat => (elements.length === 1 ? elements[0]! : { type: 'or', elements });
 
@@ -181,7 +198,9 @@ function hermesGrammar(req: ToolsRequest): GrammarSpec {
   const tags = callable(req).map(
     (t): TagElement => ({ type: 'tag', begin: s.open + t.name + s.middle, content: { type: 'json_schema', json_schema: t.parameters }, end: s.close }),
   );
-  const one = !req.parallel;
+  // one call with parallel_tool_calls false or a named tool_choice; else the model ends the list
+  // (tags cannot count, so the generic envelope's bound of one call per tool is not applied here)
+  const one = !req.parallel || typeof req.choice === 'object';
   const format: TagFormat =
     req.choice === 'auto'
       ? { type: 'triggered_tags', triggers: ['<tool_call>'], tags, stop_after_first: one }
@@ -325,24 +344,17 @@ export class CallSyntaxReader extends SteppedReader<'start' | 'text' | 'name' | 
 /** The whole reply, read by the same reader as the stream. */
 function parseWith(syntax: CallSyntax, text: string): ToolReply {
   const r = new CallSyntaxReader(syntax);
-  const events = [...r.push(text), ...r.finish()];
-  const calls: ToolCall[] = [];
-  let content = '';
-  for (const e of events) {
-    if (e.kind === 'content') content += e.text;
-    else if (e.kind === 'call') calls.push({ id: e.id, type: 'function', function: { name: e.name, arguments: '' } });
-    else calls[e.index]!.function.arguments += e.text;
-  }
-  if (calls.length === 0 || r.incomplete) return { kind: 'text', content: text };
-  for (const c of calls) {
+  const reply = replyOf([...r.push(text), ...r.finish()]);
+  if (reply.kind !== 'calls') return { kind: 'text', content: text };
+  // a call cut short (max_tokens) keeps its arguments as far as they were written, as streamed
+  if (r.incomplete) return reply;
+  for (const c of reply.calls) {
     try {
       c.function.arguments = JSON.stringify(JSON.parse(c.function.arguments));
     } catch {
       return { kind: 'text', content: text };
     }
   }
-  const reply: ToolReply = { kind: 'calls', calls };
-  if (content.trim()) reply.content = content.trim();
   return reply;
 }
 

@@ -82,14 +82,51 @@ export function preTokenizerFor(pre: string): PreTokenizer {
  */
 export function splitPieces(pre: PreTokenizer, text: string): string[] {
   if (text.length === 0) return [];
-  if (pre.patterns.length > 1) return splitInSteps(pre.patterns, text);
-  const pieces = text.match(pre.patterns[0]!) ?? [];
+  if (pre.patterns.length > 1) {
+    try {
+      return splitInSteps(pre.patterns, text);
+    } catch (e) {
+      if (e instanceof RangeError) throw new Error(`text too long to pre-tokenize: a run of characters the ${pre.name} pre-tokenizer cannot cut`);
+      throw e;
+    }
+  }
+  const pieces = matchAll(pre.patterns[0]!, text);
   let covered = 0;
   for (let i = 0; i < pieces.length; i++) covered += pieces[i].length;
   if (covered !== text.length) {
     throw new Error(`internal error: the ${pre.name} pre-tokenizer pattern did not cover the text`);
   }
   return pieces;
+}
+
+/** How much text one regex call sees when a whole-text match overflowed V8's regex stack. */
+const WINDOW = 1 << 16;
+
+/**
+ * `text.match(re)`. V8's regex engine runs out of stack on a single match of a few million characters
+ * (6 MB of letters without a break, answered "Maximum call stack size exceeded"); then the text is matched
+ * WINDOW characters at a time, each window's last piece matched again from its start in the next one, so
+ * only a piece longer than WINDOW is cut (llama.cpp would keep it whole; such text fits no context anyway).
+ */
+function matchAll(re: RegExp, text: string): string[] {
+  try {
+    return text.match(re) ?? [];
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
+  const out: string[] = [];
+  let pos = 0;
+  while (pos < text.length) {
+    const end = Math.min(text.length, pos + WINDOW);
+    const pieces = text.slice(pos, end).match(re) ?? [];
+    const keep = end < text.length && pieces.length > 1 ? pieces.length - 1 : pieces.length;
+    for (let i = 0; i < keep; i++) {
+      out.push(pieces[i]!);
+      pos += pieces[i]!.length;
+    }
+    if (keep === pieces.length) pos = end;
+  }
+  return out;
 }
 
 /** llama.cpp's sequential split: each regex cuts every current piece into matches and the gaps between them. */

@@ -64,7 +64,18 @@ export interface EncodeOptions {
   addEos?: boolean;
   /** Turn control-token strings such as "<|eot_id|>" into their ids. Default true. */
   parseSpecial?: boolean;
+  /**
+   * The text holds spans made by escapeSpecials (chat content inside template markup): drop LITERAL_MARK
+   * from the plain fragments after the special tokens are split out, so those spans read as plain text.
+   */
+  unescape?: boolean;
 }
+
+/**
+ * A Unicode noncharacter (reserved for a program's internal use) that escapeSpecials puts inside a
+ * special-token string so that no special token matches there; encode with `unescape` removes it.
+ */
+export const LITERAL_MARK = '\uFDD0';
 
 export interface DecodeOptions {
   /** Leave control tokens (BOS, EOS, <|eot_id|>, ...) out of the text. Default false. */
@@ -149,6 +160,12 @@ export class Tokenizer {
   readonly preTokenizer: string;
   /** Why that pre-tokenizer (the file's tokenizer.ggml.pre, or the rule used when it is missing). */
   readonly preTokenizerReason: string;
+  /**
+   * The most bytes one token stands for. No token covers more UTF-16 units of input text than bytes, so a
+   * text of L units needs at least L / maxTokenBytes tokens: a prompt can be known too long before it is
+   * tokenized (which takes seconds for megabytes).
+   */
+  readonly maxTokenBytes: number;
   /** Merge lines that could not be used (a side or result not in the vocabulary); 0 for a sound file. */
   readonly skippedMerges: number;
 
@@ -173,9 +190,18 @@ export class Tokenizer {
     if (spec.tokenTypes && spec.tokenTypes.length !== n) {
       throw new Error(`token_type has ${spec.tokenTypes.length} entries but there are ${n} tokens`);
     }
+    let first: string | undefined;
+    let varied = false;
     for (let i = 0; i < n; i++) {
-      if (typeof tokens[i] !== 'string') throw new Error(`token ${i} is not a string`);
+      const t = tokens[i];
+      if (typeof t !== 'string') throw new Error(`token ${i} is not a string`);
+      if (t === '') continue;
+      if (first === undefined) first = t;
+      else if (t !== first) varied = true;
     }
+    // such a vocabulary loads but can encode nothing: every request would fail
+    if (first === undefined) throw new Error(`tokenizer.ggml.tokens: all ${n} tokens are empty strings`);
+    if (!varied && n > 1) throw new Error(`tokenizer.ggml.tokens: all ${n} non-empty tokens are the same string ${JSON.stringify(first.slice(0, 40))}`);
     this.vocabSize = n;
     this.tokens = tokens;
     this.model = model;
@@ -217,6 +243,9 @@ export class Tokenizer {
         : this.impl.writeTokenBytes(tokens[i], ty, buf, w);
     }
     start[n] = w;
+    let widest = 1;
+    for (let i = 0; i < n; i++) widest = Math.max(widest, start[i + 1] - start[i]);
+    this.maxTokenBytes = widest;
     this.pieceBytes = buf.slice(0, w);
     this.pieceStart = start;
 
@@ -314,6 +343,25 @@ export class Tokenizer {
     });
   }
 
+  /**
+   * Marks `text` as plain text that may sit inside text tokenized with parseSpecial: every control or
+   * unknown token string in it gets LITERAL_MARK after its first character, so encode({ unescape: true })
+   * reads it as encode(text, { parseSpecial: false }) would. Any LITERAL_MARK already in the text is
+   * dropped. (A special token one character long cannot be broken this way and stays special.)
+   */
+  escapeSpecials(text: string): string {
+    if (text.includes(LITERAL_MARK)) text = text.replaceAll(LITERAL_MARK, '');
+    if (this.splitAll === null) return text;
+    let out = '';
+    let last = 0;
+    for (let m = this.splitAll.find(text, 0); m !== null; m = this.splitAll.find(text, m.index + 1)) {
+      if (this.types[this.specialTokens.get(m.text)!] === TokenType.USER_DEFINED) continue; // split out either way
+      out += text.slice(last, m.index + 1) + LITERAL_MARK;
+      last = m.index + 1;
+    }
+    return last === 0 ? text : out + text.slice(last);
+  }
+
   /** Text to token ids. */
   encode(text: string, options: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TypeError('encode expects a string');
@@ -323,15 +371,18 @@ export class Tokenizer {
       out.push(this.bos);
     }
     const splitter = options.parseSpecial ?? true ? this.splitAll : this.splitUserDefined;
-    if (splitter === null) this.impl.encode(text, out);
+    const plain = options.unescape && text.includes(LITERAL_MARK)
+      ? (s: string) => this.impl.encode(s.replaceAll(LITERAL_MARK, ''), out)
+      : (s: string) => this.impl.encode(s, out);
+    if (splitter === null) plain(text);
     else {
       let last = 0;
       for (let m = splitter.find(text, 0); m !== null; m = splitter.find(text, last)) {
-        if (m.index > last) this.impl.encode(text.slice(last, m.index), out);
+        if (m.index > last) plain(text.slice(last, m.index));
         out.push(this.specialTokens.get(m.text)!);
         last = m.index + m.text.length;
       }
-      if (last < text.length) this.impl.encode(last === 0 ? text : text.slice(last), out);
+      if (last < text.length) plain(last === 0 ? text : text.slice(last));
     }
     if (options.addEos ?? this.addEosDefault) {
       if (this.eos === undefined) throw new Error('cannot add EOS: the vocabulary has no eos token id');

@@ -6,7 +6,8 @@ import { PassThrough, Writable } from 'node:stream';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chatLoop } from '../../src/cli/commands/chat.js';
+import { EventEmitter } from 'node:events';
+import { chatLoop, replyRoom } from '../../src/cli/commands/chat.js';
 import { encodeChat } from '../../src/tokenizer/chat-template.js';
 import { NO_EOG, tinyModel, tinyModelBytes } from '../server/helpers.js';
 import { finished, spawnCli } from '../server/spawn.js';
@@ -97,3 +98,85 @@ test('wf chat with piped stdin: two turns, then EOF', async () => {
   assert.match(turns[1]!, /^\[turn 2 \| prompt \d+ tokens \([1-9]\d* cached/);
   assert.ok(r.stdout.length >= 2 && r.stdout.endsWith('\n'));
 });
+
+/** A Writable that calls `onWrite` after each write. */
+class Watch extends Collect {
+  constructor(private readonly onWrite: (text: string) => void) {
+    super();
+  }
+  override _write(chunk: Buffer, enc: string, cb: () => void): void {
+    super._write(chunk, enc, cb);
+    this.onWrite(this.text);
+  }
+}
+
+test('Ctrl-C during a reply stops it and the chat goes on; Ctrl-C at the prompt quits', async () => {
+  const session = lm.createSession({ ctxSize: 512 });
+  const interrupts = new EventEmitter();
+  const err = new Collect();
+  const lines = new PassThrough(); // stays open, as a terminal does
+  let stops = 0;
+  const out = new Watch((text) => {
+    // the first reply: interrupted after its first piece of text
+    if (stops === 0 && text.length > 0) {
+      stops++;
+      interrupts.emit('interrupt');
+    }
+  });
+  lines.write('first\n');
+  const loop = chatLoop({ session, input: lines, output: out, err, sampler, maxTokens: 200, interrupts });
+  await waitUntil(() => /\[turn 1 /.test(err.text));
+  lines.write('second\n');
+  await waitUntil(() => /\[turn 2 /.test(err.text));
+  interrupts.emit('interrupt'); // at the prompt: quit
+  const r = await loop;
+  assert.equal(r.turns, 2);
+  assert.match(err.text, /\[reply stopped\]/);
+  assert.match(err.text, /\[turn 1 .*finish: abort\]/);
+  assert.match(err.text, /\[turn 2 .*reply 200 tokens.*finish: length\]/);
+  // the stopped reply stays in the conversation as far as it was written
+  assert.ok(r.messages[1]!.content.length > 0 && lm.tokenizer.encode(r.messages[1]!.content, { addBos: false }).length < 200);
+});
+
+test('after dropping old turns the prompt leaves room for the reply (-n, or a quarter of the context)', async () => {
+  const session = lm.createSession({ ctxSize: 96 });
+  const err = new Collect();
+  const text = ['one two three', 'four five six', 'seven eight', 'nine ten', 'eleven twelve'].join('\n') + '\n';
+  const r = await chatLoop({ session, input: input(text), output: new Collect(), err, system: 'S', sampler, maxTokens: 20 });
+  assert.equal(r.turns, 5, err.text);
+  assert.match(err.text, /dropped/);
+  // every reply got its 20 tokens: none was cut by the context end
+  const replies = err.text.split('\n').filter((l) => l.startsWith('[turn '));
+  for (const l of replies) assert.match(l, /reply 20 tokens/, l);
+  assert.equal(replyRoom(96), 24);
+  assert.equal(replyRoom(4096), 512);
+  assert.equal(replyRoom(4096, 100), 100);
+});
+
+test('wf chat: SIGINT during a reply stops it, SIGINT at the prompt exits 0', async () => {
+  const modelPath = join(dir, 'tiny-sigint.gguf');
+  writeFileSync(modelPath, tinyModelBytes({ contextLength: 4096 }));
+  const child = spawnCli('wf', ['chat', '-m', modelPath, '-t', '1', '--temp', '0', '-n', '3000', '-c', '4096', '-l', '262-inf', '-l', '263-inf', '--no-progress']);
+  const done = finished(child);
+  let out = '';
+  let errText = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (errText += d.toString()));
+  child.stdin!.write('hello\n');
+  await waitUntil(() => out.length > 0, 60_000);
+  child.kill('SIGINT');
+  await waitUntil(() => /\[turn 1 /.test(errText), 60_000);
+  child.kill('SIGINT');
+  const r = await done;
+  assert.equal(r.code, 0, errText);
+  assert.match(errText, /\[reply stopped\]/);
+  assert.match(errText, /\[turn 1 .*finish: abort\]/);
+});
+
+async function waitUntil(cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

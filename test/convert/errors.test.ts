@@ -2,7 +2,7 @@
 // when absent, not overwritten when present, and no temp file is left behind.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { convertCheckpoint, type ConvertOptions } from '../../src/convert/hf-to-gguf.js';
 import { buildCheckpoint, tempDir, tokenizerJson, TINY, type BuildOptions, type Form } from './helpers.js';
@@ -142,4 +142,23 @@ test('sharded index naming a tensor its shard lacks', () =>
     idx.weight_map['model.norm.weight'] = cur.includes('00001') ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors';
     if (!cur.includes('00001')) throw new Error('fixture layout changed');
     writeFileSync(p, JSON.stringify(idx));
+  }));
+
+// issue 18, finding 10: values the GGUF cannot hold, garbage tokenizer.json, model.safetensors as a directory
+test('rope_theta 1e308 (Infinity as float32) and rms_norm_eps 1e-50 (0 as float32) are refused', async () => {
+  await expectFailure('latent-bf16', { mutateConfig: (c) => (c.rope_theta = 1e308) }, /'rope_theta' = 1e\+308 does not fit the float32/);
+  await expectFailure('latent-bf16', { mutateConfig: (c) => (c.rms_norm_eps = 1e-50) }, /'rms_norm_eps' = 1e-50 does not fit the float32/);
+});
+
+test('a tokenizer.json without a pre_tokenizer is a clear error, not "Cannot read properties of undefined"', () =>
+  expectFailure('latent-bf16', {}, /pre-tokenizer not supported .*none \(no pre_tokenizer\)/, {}, (dir) => {
+    const tj = JSON.parse(readFileSync(join(dir, 'tokenizer.json'), 'utf8'));
+    delete tj.pre_tokenizer;
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tj));
+  }));
+
+test('model.safetensors that is a directory is a clear error, not a bare EISDIR', () =>
+  expectFailure('latent-bf16', {}, /model\.safetensors is not a file/, {}, (dir) => {
+    rmSync(join(dir, 'model.safetensors'));
+    mkdirSync(join(dir, 'model.safetensors'));
   }));

@@ -40,7 +40,7 @@ test('the sampler never draws a token the mask leaves out, greedy or not; nothin
   for (let i = 0; i < 50; i++) assert.ok([3, 40].includes(s.sample(logits, [], mask)));
   // a ban by logit bias still holds under the mask
   assert.equal(new Sampler({ temperature: 0, logitBias: { 40: -100 } }).sample(logits, [], mask), 3);
-  assert.throws(() => new Sampler({ temperature: 0 }).sample(logits, [], maskOf(64, [])), /constraint allows no token/);
+  assert.throws(() => new Sampler({ temperature: 0 }).sample(logits, [], maskOf(64, [])), /constraint allows none here/);
 });
 
 test('generate: the constraint masks every draw and accepts every chosen token, the stop token too', async () => {

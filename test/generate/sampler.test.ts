@@ -113,7 +113,7 @@ test('logit bias: -Infinity and -100 ban, +bias adds; bad biases are errors', ()
   assert.throws(() => new Sampler({ logitBias: { x: 1 } as Record<string, number> }), /not a token id/);
   assert.throws(
     () => new Sampler({ logitBias: { 0: -100, 1: -100, 2: -100, 3: -Infinity } }).sample(l, []),
-    /every token is banned/,
+    /logit_bias bans every token/,
   );
 });
 

@@ -9,15 +9,19 @@ import type { Browser } from 'playwright-core';
 
 export const CHROMIUM = process.env.WF_CHROMIUM ?? '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<Browser | undefined> {
+/** `gpu`: flags that give the page a GPU (WEBGPU_SWIFTSHADER) instead of --disable-gpu */
+export async function launchChromium(gpu?: readonly string[]): Promise<Browser | undefined> {
   if (!existsSync(CHROMIUM)) return undefined;
   const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
     // no background traffic: this machine's network is closed
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: ['--no-sandbox', ...(gpu ?? ['--disable-gpu']), '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
 }
+
+/** WebGPU on SwiftShader (the CPU Vulkan driver Debian's Chromium ships): navigator.gpu with an adapter on localhost. */
+export const WEBGPU_SWIFTSHADER = ['--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader'];
 
 export const NO_BROWSER = `no browser at ${CHROMIUM} (apt-get install chromium, or set WF_CHROMIUM)`;
 

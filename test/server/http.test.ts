@@ -261,7 +261,7 @@ test('tokenize and detokenize round trip', async () => {
   assert.equal(bad.json.error.param, 'tokens');
 });
 
-test('errors: malformed JSON, missing and mistyped fields, n=2, prompt too long, 404, 405, 413', async () => {
+test('errors: malformed JSON, missing and mistyped fields, n over the slots, prompt too long, 404, 405, 413', async () => {
   const url = `${srv.base}/chat/completions`;
   const check = (r: { status: number; json: any }, status: number, param: string | null, code?: string) => {
     assert.equal(r.status, status, JSON.stringify(r.json));
@@ -277,7 +277,8 @@ test('errors: malformed JSON, missing and mistyped fields, n=2, prompt too long,
   check(await postJson(url, { messages: 'hello' }), 400, 'messages', 'invalid_type');
   check(await postJson(url, { messages: [{ role: 'user', content: 'x' }], temperature: 'hot' }), 400, 'temperature', 'invalid_type');
   check(await postJson(url, { messages: [{ role: 'user', content: 'x' }], max_tokens: -5 }), 400, 'max_tokens');
-  check(await postJson(url, { messages: [{ role: 'user', content: 'x' }], n: 2 }), 400, 'n', 'unsupported_value');
+  // n choices need n slots (this server has two)
+  check(await postJson(url, { messages: [{ role: 'user', content: 'x' }], n: 3 }), 400, 'n', 'invalid_value');
   check(await postJson(url, { messages: [{ role: 'user', content: 'a'.repeat(600) }] }), 400, 'messages', 'context_length_exceeded');
   check(await postJson(`${srv.base}/completions`, { prompt: 'b'.repeat(600) }), 400, 'prompt', 'context_length_exceeded');
   check(await postJson(`${srv.base}/completions`, { prompt: 'x', echo: true }), 400, 'echo', 'unsupported_value');
@@ -294,7 +295,7 @@ test('errors: malformed JSON, missing and mistyped fields, n=2, prompt too long,
 
   // the openai client surfaces the same errors as exceptions with the status
   await assert.rejects(
-    client.chat.completions.create({ model: 'tiny-test', messages: msgs('x'), n: 2 }),
+    client.chat.completions.create({ model: 'tiny-test', messages: msgs('x'), n: 3 }),
     (e: any) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'n',
   );
   // and the server still answers

@@ -99,7 +99,8 @@ test('chat request errors name the field', () => {
   rejects(() => parseChatRequest(chat({ top_p: 1.5 }), V), 'top_p');
   rejects(() => parseChatRequest(chat({ max_tokens: 1.5 }), V), 'max_tokens', 'invalid_type');
   rejects(() => parseChatRequest(chat({ max_tokens: -1 }), V), 'max_tokens');
-  rejects(() => parseChatRequest(chat({ n: 2 }), V), 'n', 'unsupported_value');
+  rejects(() => parseChatRequest(chat({ n: 17 }), V), 'n');
+  rejects(() => parseChatRequest(chat({ n: 0 }), V), 'n');
   rejects(() => parseChatRequest(chat({ stream: 'yes' }), V), 'stream', 'invalid_type');
   rejects(() => parseChatRequest(chat({ stop: [1] }), V), 'stop', 'invalid_type');
   rejects(() => parseChatRequest(chat({ stop: [''] }), V), 'stop');
@@ -133,7 +134,7 @@ test('completion prompts: text, token ids, a batch of one; refusals', () => {
   rejects(() => parseCompletionRequest({ prompt: 'x', suffix: 'tail' }, V), 'suffix', 'unsupported_value');
   rejects(() => parseCompletionRequest({ prompt: 'x', logprobs: 21 }, V), 'logprobs');
   rejects(() => parseCompletionRequest({ prompt: 'x', logprobs: true }, V), 'logprobs', 'invalid_type');
-  rejects(() => parseCompletionRequest({ prompt: 'x', n: 3 }, V), 'n', 'unsupported_value');
+  rejects(() => parseCompletionRequest({ prompt: 'x', n: 1.5 }, V), 'n', 'invalid_type');
 });
 
 test('an integer past 2^53 is "too large", not "must be >= 0"', () => {
@@ -149,7 +150,7 @@ test('an integer past 2^53 is "too large", not "must be >= 0"', () => {
   assert.match(m, /'max_tokens' is too large: 100000000000000000000 is not a safe integer/);
   assert.doesNotMatch(m, />= 0/);
   assert.match(message(() => parseCompletionRequest({ prompt: 'x', max_tokens: 2 ** 53 }, V)), /too large/);
-  assert.match(message(() => parseCompletionRequest({ prompt: 'x', max_tokens: -1e20 }, V)), /'max_tokens' must be >= 0/);
+  assert.match(message(() => parseCompletionRequest({ prompt: 'x', max_tokens: -1e20 }, V)), /'max_tokens' must be >= 1/);
   assert.match(message(() => parseCompletionRequest({ prompt: 'x', seed: 1e20 }, V)), /'seed' is too large/);
   assert.equal(parseCompletionRequest({ prompt: 'x', max_tokens: Number.MAX_SAFE_INTEGER }, V).maxTokens, Number.MAX_SAFE_INTEGER);
   rejects(() => parseChatRequest(chat({ max_tokens: 1e20 }), V), 'max_tokens');
@@ -201,15 +202,15 @@ test('tools: parsed with tool_choice and parallel_tool_calls; the envelope gramm
   rejects(() => parseChatRequest(chat({ functions: [] }), V), 'functions');
 });
 
-test('tool follow-ups: assistant tool_calls are shown as the envelope, tool messages need tool_call_id', () => {
+test('tool follow-ups: assistant tool_calls are shown as the envelope, tool results as user turns; tool messages need tool_call_id', () => {
   const call = { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } };
   const r = parseChatRequest(
     { messages: [{ role: 'user', content: 'w?' }, { role: 'assistant', content: null, tool_calls: [call] }, { role: 'tool', tool_call_id: 'call_1', content: '21 C' }] },
     V,
   );
   assert.equal(r.messages[1]!.content, '{"tool_calls":[{"name":"get_weather","arguments":{"city":"Paris"}}]}');
-  assert.equal(r.messages[2]!.role, 'tool');
-  assert.equal(r.messages[2]!.tool_call_id, 'call_1');
+  // the generic format's template shows no tool turns: the result is a user turn naming its tool
+  assert.deepEqual(r.messages[2], { role: 'user', content: '{"tool_response":{"name":"get_weather","content":"21 C"}}' });
   rejects(() => parseChatRequest({ messages: [{ role: 'tool', content: 'x' }] }, V), 'messages[0].tool_call_id', 'missing_required_parameter');
   const bad = { ...call, function: { name: 'get_weather', arguments: '{nope' } };
   rejects(() => parseChatRequest({ messages: [{ role: 'assistant', content: null, tool_calls: [bad] }] }, V), 'messages[0].tool_calls[0].function.arguments');

@@ -29,7 +29,14 @@ test('parseToolReply: calls get ids and JSON-text arguments; text replies; broke
   assert.deepEqual(r.calls.map((c) => [c.function.name, c.function.arguments]), [['get_weather', '{"city":"Paris"}'], ['get_time', '{}']]);
   assert.notEqual(r.calls[0]!.id, r.calls[1]!.id);
   assert.deepEqual(parseToolReply('{"response": "hi \\"you\\""}'), { kind: 'text', content: 'hi "you"' });
+  // cut before a call's name was complete: the text as written
   assert.deepEqual(parseToolReply('{"tool_calls": [{"na'), { kind: 'text', content: '{"tool_calls": [{"na' });
+  // cut inside a call: the calls begun, the last one's arguments as far as written (as streamed)
+  const cut = parseToolReply('{"tool_calls": [{"name": "get_time", "arguments": {}}, {"name": "get_weather", "arguments": {"city": "Pa');
+  assert.equal(cut.kind, 'calls');
+  if (cut.kind === 'calls') assert.deepEqual(cut.calls.map((c) => [c.function.name, c.function.arguments]), [['get_time', '{}'], ['get_weather', '{"city": "Pa']]);
+  // cut inside a text reply: the text so far
+  assert.deepEqual(parseToolReply('{"response": "hello wor'), { kind: 'text', content: 'hello wor' });
 });
 
 /** Feeds `text` in pieces of `size` characters; returns the events merged per call and the text. */

@@ -13,6 +13,7 @@ import { byteLevelTokenizer } from '../../src/model/synthetic.js';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { parseChatRequest } from '../../src/server/requests.js';
 import { encodeChat, renderChat } from '../../src/tokenizer/chat-template.js';
+import { continueCachedText } from '../../src/server/prefix-text.js';
 import { HERMES_TOOLS_TEMPLATE, LLAMA31_TOOLS_TEMPLATE, OTHER_TOOLS_TEMPLATE } from '../helpers/tool-templates.js';
 import { EOS, postJson, startTestServer, tinyModel, type TestServer, weatherTool } from './helpers.js';
 
@@ -56,10 +57,11 @@ const paramsOf = (name: string) => TOOLS.find((t) => t.function.name === name)!.
 const user = (content: string): OpenAI.Chat.ChatCompletionMessageParam[] => [{ role: 'user', content }];
 
 /** The prompt as the template renders it with these tools (what the server must tokenize). */
-function expectedPrompt(m: Setup, body: Record<string, unknown>): { text: string; tokens: number } {
+function expectedPrompt(m: Setup, body: Record<string, unknown>): { text: string; tokens: number; ids: number[] } {
   const req = parseChatRequest(body, 264, m.srv.service.toolFormat);
   const opts = { variables: req.templateVariables };
-  return { text: renderChat(m.lm.tokenizer, req.messages, opts), tokens: encodeChat(m.lm.tokenizer, req.messages, opts).length };
+  const ids = encodeChat(m.lm.tokenizer, req.messages, opts);
+  return { text: renderChat(m.lm.tokenizer, req.messages, opts), tokens: ids.length, ids };
 }
 
 function checkCalls(calls: OpenAI.Chat.ChatCompletionMessageToolCall[] | undefined, names?: string[]): OpenAI.Chat.ChatCompletionMessageFunctionToolCall[] {
@@ -108,12 +110,17 @@ for (const key of ['llama', 'hermes'] as const) {
       max_tokens: 300,
       logit_bias: bias(m.lm),
     };
+    // the server keeps the tokens it read and wrote for the first reply (prefix-text.ts), and tokenizes only what follows
+    const cachedNow = m.srv.service.scheduler.entries().map((e) => e.tokens);
+    const scratch = expectedPrompt(m, follow).ids;
+    const continued = continueCachedText(m.lm.tokenizer, scratch, cachedNow);
     const f = await m.client.chat.completions.create(follow);
     const fc = f.choices[0]!;
     if (fc.finish_reason === 'tool_calls') checkCalls(fc.message.tool_calls);
     else assert.equal(typeof fc.message.content, 'string', JSON.stringify(fc));
     const p2 = expectedPrompt(m, follow);
-    assert.equal(f.usage!.prompt_tokens, p2.tokens);
+    assert.equal(f.usage!.prompt_tokens, continued.length);
+    assert.deepEqual(m.lm.tokenizer.bytesOf(continued), m.lm.tokenizer.bytesOf(scratch), 'the same text as the template renders');
     const args = JSON.stringify(JSON.parse(calls[0]!.function.arguments)).replace(/":/g, '": ').replace(/,"/g, ', "');
     if (key === 'llama') {
       assert.ok(p2.text.includes(`{"name": "${calls[0]!.function.name}", "parameters": ${args}}<|eot_id|>`), p2.text);

@@ -2,7 +2,7 @@
 // nothing outside the mounted folders, GET and HEAD only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
@@ -63,5 +63,28 @@ test('wf web server: headers, ranges, confinement', async () => {
     rmSync(app, { recursive: true, force: true });
     rmSync(models, { recursive: true, force: true });
     rmSync(join(tmpdir(), 'wf-secret.txt'), { force: true });
+  }
+});
+
+test('wf web server: symlinks out of the models folder serve nothing; symlinks inside it still work', async () => {
+  const outside = mkdtempSync(join(tmpdir(), 'wf-outside-'));
+  const models = mkdtempSync(join(tmpdir(), 'wf-models-'));
+  writeFileSync(join(outside, 'shadow'), 'secret');
+  writeFileSync(join(models, 'real.gguf'), 'GGUF');
+  symlinkSync(outside, join(models, 'etcdir'));
+  symlinkSync(join(outside, 'shadow'), join(models, 'link.gguf'));
+  symlinkSync(join(models, 'real.gguf'), join(models, 'alias.gguf'));
+  const srv = await startWebServer({ port: 0, app: models, models });
+  try {
+    for (const p of ['models/etcdir/shadow', 'models/link.gguf']) {
+      const r = await get(srv.url + p);
+      assert.equal(r.status, 404, p);
+      assert.doesNotMatch(r.body, /secret/);
+    }
+    assert.equal((await get(srv.url + 'models/alias.gguf')).body, 'GGUF');
+  } finally {
+    await srv.close();
+    rmSync(outside, { recursive: true, force: true });
+    rmSync(models, { recursive: true, force: true });
   }
 });

@@ -4,8 +4,12 @@
 // stay in its KV cache (prefix reuse). Lines are read from stdin (a terminal or a pipe; each line
 // is one user message); `/exit` or end of input ends the chat, `/reset` starts a new conversation
 // (the system prompt kept). The reply streams to stdout; a timing line per turn goes to stderr.
-// When the conversation outgrows the context, the oldest turns are dropped (the system prompt kept).
+// When the conversation would leave less than replyRoom() positions for the reply, the oldest turns
+// are dropped (the system prompt kept).
+// Ctrl-C (SIGINT) during a reply stops it, as llama-cli does (the text so far stays in the
+// conversation); Ctrl-C at the prompt, or Ctrl-D (end of input), quits.
 // Without -m the built-in demo model (src/node/demo-model.ts) is used.
+import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
@@ -14,7 +18,7 @@ import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { LoadedModel, Session } from '../../engine.js';
 import { DEMO_MODEL_DESCRIPTION, loadDemoModel } from '../../node/demo-model.js';
-import { chatTemplateFor, describeChatTemplate, encodeChat, type ChatMessage } from '../../tokenizer/chat-template.js';
+import { chatTemplateFor, describeChatTemplate, encodeChat, probeChatTemplate, type ChatMessage } from '../../tokenizer/chat-template.js';
 import type { SamplerOptions } from '../../generate/sampler.js';
 import type { GenerationResult } from '../../generate/generate.js';
 import { resolveChatTemplate } from '../../server/chat-templates.js';
@@ -46,6 +50,16 @@ export interface ChatLoopOptions {
   prompt?: boolean;
   /** show control tokens in the replies (--special) */
   special?: boolean;
+  /** emits 'interrupt' on Ctrl-C: stops the reply being written, or quits at the prompt */
+  interrupts?: EventEmitter;
+}
+
+/**
+ * Positions kept free for the reply when old turns must be dropped: -n when given, else a quarter
+ * of the context (at most 512), so that a long conversation still gets a reply of some length.
+ */
+export function replyRoom(ctx: number, maxTokens?: number): number {
+  return Math.max(1, Math.min(maxTokens ?? 512, Math.floor(ctx / 4)));
 }
 
 export interface ChatLoopResult {
@@ -65,14 +79,27 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
   const choice = chatTemplateFor(tokenizer, opts.template);
   if (choice.warning) err.write(`[warning: ${choice.warning}]\n`);
   err.write(`[chat template: ${describeChatTemplate(choice)}]\n`);
+  probeChatTemplate(tokenizer, opts.template); // a template that cannot render (or not within its budget) stops here
   let messages = initial();
   let turns = 0;
   const rl = createInterface({ input: opts.input, terminal: false, crlfDelay: Infinity });
   const ask = () => {
     if (opts.prompt) output.write('> ');
   };
+  // Ctrl-C: stops the reply being generated, or (at the prompt) ends the chat
+  let stopReply: AbortController | null = null;
+  let quit = false;
+  const onInterrupt = () => {
+    if (stopReply) stopReply.abort();
+    else {
+      quit = true;
+      rl.close();
+    }
+  };
+  opts.interrupts?.on('interrupt', onInterrupt);
   ask();
   for await (const raw of rl) {
+    if (quit) break;
     const line = raw.trim();
     if (line === '') {
       ask();
@@ -87,10 +114,20 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
     }
     messages.push({ role: 'user', content: raw });
     // drop the oldest turns (after the system prompt) until the prompt leaves room for a reply
-    let tokens = encodeChat(tokenizer, messages, { template: opts.template });
+    let tokens: number[];
+    try {
+      tokens = encodeChat(tokenizer, messages, { template: opts.template });
+    } catch (e) {
+      // this message alone fails (e.g. the template runs past its budget on it); the chat goes on
+      err.write(`[message not sent: ${(e as Error).message}]\n`);
+      messages.pop();
+      ask();
+      continue;
+    }
     const first = opts.system ? 1 : 0;
+    const room = replyRoom(ctx, opts.maxTokens);
     let dropped = 0;
-    while (tokens.length >= ctx && messages.length - first > 1) {
+    while (tokens.length + room > ctx && messages.length - first > 1) {
       messages.splice(first, 1);
       dropped++;
       tokens = encodeChat(tokenizer, messages, { template: opts.template });
@@ -103,17 +140,23 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
       continue;
     }
     // earlier turns are already in the session's KV cache: only the new turn is evaluated
-    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens, special: opts.special });
+    stopReply = new AbortController();
+    const it = session.generate(tokens, { sampler: opts.sampler, maxTokens: opts.maxTokens, special: opts.special, signal: stopReply.signal });
     let result: GenerationResult;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        result = r.value;
-        break;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          result = r.value;
+          break;
+        }
+        if (r.value.text) output.write(r.value.text);
       }
-      if (r.value.text) output.write(r.value.text);
+    } finally {
+      stopReply = null;
     }
     output.write('\n');
+    if (result.finishReason === 'abort') err.write('[reply stopped]\n');
     messages.push({ role: 'assistant', content: result.text });
     turns++;
     const t = result.timings;
@@ -125,6 +168,7 @@ export async function chatLoop(opts: ChatLoopOptions): Promise<ChatLoopResult> {
     ask();
   }
   rl.close();
+  opts.interrupts?.off('interrupt', onInterrupt);
   return { turns, messages };
 }
 
@@ -157,8 +201,12 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const session = lm.createSession({ ctxSize, batchSize: o['batch-size'] as number, cacheType });
     const interactive = !!process.stdin.isTTY;
-    process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | lm_head ${lm.model.lmHead}${interactive ? ' | /reset to start over, /exit to quit' : ''}]\n`);
+    process.stderr.write(`[${lm.config.name} | ctx ${session.contextLength} | lm_head ${lm.model.lmHead}${interactive ? ' | /reset to start over; Ctrl-C stops a reply; /exit, Ctrl-C or Ctrl-D at the prompt quits' : ''}]\n`);
+    const interrupts = new EventEmitter();
+    const onSigint = () => interrupts.emit('interrupt');
+    process.on('SIGINT', onSigint);
     await chatLoop({
+      interrupts,
       session,
       input: process.stdin,
       output: process.stdout,
@@ -169,7 +217,9 @@ export async function run(argv: string[]): Promise<number> {
       template,
       prompt: interactive,
       special: !!o.special,
-    });
+    }).finally(() => process.off('SIGINT', onSigint));
+    // quitting with Ctrl-C leaves stdin open: stop reading it so that the process can end
+    process.stdin.pause();
     return 0;
   } finally {
     lm.dispose();

@@ -25,6 +25,8 @@ const USAGE = 'usage: wf inspect FILE.gguf [--json] [--no-tensors]';
 const LONG_ARRAY = 16;
 const LONG_STRING = 200;
 const SUMMARY_HEAD = 5;
+/** metadata keys longer than this are cut in the text table (so one long key does not widen every row) */
+const KEY_WIDTH = 80;
 
 /** llama.cpp's general.file_type values (llama_ftype); 40 is the bitnet.cpp fork's I2_S. */
 const FILE_TYPES: Record<number, string> = {
@@ -139,8 +141,8 @@ export function describe(f: GGUFFile, path: string, withTensors = true): Inspect
     version: f.version,
     alignment: f.alignment,
     dataOffset: f.dataOffset,
-    architecture: arch ?? null,
-    name: typeof name === 'string' ? name : null,
+    architecture: arch === undefined ? null : clip(arch),
+    name: typeof name === 'string' ? clip(name) : null,
     fileType,
     hyperparameters,
     tokenizer,
@@ -159,7 +161,7 @@ function describeTokenizer(f: GGUFFile, used: Set<string>, arch: string | undefi
     used.add(k);
     return f.get<T>(k);
   };
-  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const str = (v: unknown) => (typeof v === 'string' ? clip(v) : null);
   const tokens = take<unknown>('tokenizer.ggml.tokens');
   const tokenList = Array.isArray(tokens) ? tokens : undefined;
   const out: Record<string, Json> = {
@@ -197,7 +199,7 @@ function describeTokenizer(f: GGUFFile, used: Set<string>, arch: string | undefi
     const id = take<unknown>(k);
     const idNum = typeof id === 'number' ? id : null;
     const text = idNum !== null && tokenList && idNum >= 0 && idNum < tokenList.length ? tokenList[idNum] : undefined;
-    special[m[1]] = { id: idNum ?? jsonValue(f.metadata.get(k)!), token: typeof text === 'string' ? text : null };
+    special[m[1]] = { id: idNum ?? jsonValue(f.metadata.get(k)!), token: typeof text === 'string' ? clip(text) : null };
   }
   out.special = special;
   for (const [k, name] of [['tokenizer.ggml.add_bos_token', 'addBos'], ['tokenizer.ggml.add_eos_token', 'addEos']] as const) {
@@ -214,6 +216,11 @@ function describeTokenizer(f: GGUFFile, used: Set<string>, arch: string | undefi
     ...(use.warning ? { warning: use.warning } : {}),
   };
   return out;
+}
+
+/** A string from the file as shown: at most LONG_STRING characters, with how many more there were. */
+function clip(s: string, max = LONG_STRING): string {
+  return s.length <= max ? s : `${s.slice(0, max)}... (${s.length - max} more characters)`;
 }
 
 /** A metadata value as JSON: f32 shortest form, 64-bit ints as numbers when exact, long values summarized. */
@@ -320,8 +327,8 @@ export function renderText(r: InspectReport): string {
   const md = Object.entries(r.metadata);
   if (md.length) {
     L.push('', 'other metadata');
-    const w = Math.max(...md.map(([k]) => k.length));
-    for (const [k, v] of md) L.push(`  ${k.padEnd(w)}  ${fmtJson(v)}`);
+    const w = Math.min(KEY_WIDTH, Math.max(...md.map(([k]) => k.length)));
+    for (const [k, v] of md) L.push(`  ${clip(k, KEY_WIDTH).padEnd(w)}  ${fmtJson(v)}`);
   }
 
   if (r.tensors) {

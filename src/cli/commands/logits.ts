@@ -1,6 +1,6 @@
-// wf logits -m FILE --tokens 1,2,3 [--all]  ->  {"logits":[...]} (last position) or [[...], ...] (every position)
+// wf logits [-m FILE] --tokens 1,2,3 [--all]  ->  {"logits":[...]} (last position) or [[...], ...] (every position)
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { MODEL_OPTIONS, loadOptionsFrom, parseTokenList, requireModel } from '../common.js';
+import { MODEL_OPTIONS, loadOptionsFrom, parseTokenList, modelOrDemo } from '../common.js';
 import { loadModelFile } from '../../node/model-file.js';
 
 const SPECS: OptionSpec[] = [
@@ -14,10 +14,10 @@ const SPECS: OptionSpec[] = [
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv, SPECS);
   if (args.options.help) {
-    console.log(helpText('usage: wf logits -m FILE.gguf --tokens 1,2,3 [--all]', SPECS));
+    console.log(helpText('usage: wf logits [-m FILE.gguf] --tokens 1,2,3 [--all]   (no -m: the built-in demo model)', SPECS));
     return 0;
   }
-  const path = requireModel(args);
+  const path = modelOrDemo(args, 'logits');
   const tokensArg = args.options.tokens as string | undefined;
   const prompt = args.options.prompt as string | undefined;
   if (!tokensArg && prompt === undefined) throw new CliError('give --tokens 1,2,3 or --prompt TEXT');

@@ -9,10 +9,13 @@ import { loadModelFile } from '../../node/model-file.js';
 import type { LoadedModel } from '../../engine.js';
 import { loadDemoModel } from '../../node/demo-model.js';
 
+/** llama-perplexity's default -c. */
+const DEFAULT_CTX = 512;
+
 const SPECS: OptionSpec[] = [
   ...MODEL_OPTIONS,
   { name: 'file', short: 'f', type: 'string', description: 'text file to score (UTF-8)' },
-  { name: 'ctx-size', short: 'c', type: 'number', description: 'tokens per chunk; the second half of each is scored', default: 512 },
+  { name: 'ctx-size', short: 'c', type: 'number', description: `tokens per chunk; the second half of each is scored (default ${DEFAULT_CTX}, as llama-perplexity, or the model's context when shorter)` },
   { name: 'batch-size', short: 'b', type: 'number', description: 'tokens per forward batch', default: 64 },
   { name: 'json', type: 'boolean', description: 'print {"ppl","ppl_stddev","tokens_scored","chunks","bytes"} instead of text' },
   { name: 'no-progress', type: 'boolean', description: 'no progress on stderr' },
@@ -35,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const o = args.options;
   if (o.help) {
     console.log(helpText(
-      'usage: wf perplexity [-m FILE.gguf] -f TEXT [-c 512] [--json]\n' +
+      'usage: wf perplexity [-m FILE.gguf] -f TEXT [-c N] [--json]\n' +
         '(llama-perplexity\'s method: non-overlapping chunks of -c tokens, BOS first when the model adds it,\n' +
         ' the second half of each chunk scored; PPL = exp(mean NLL) +/- its standard error)',
       SPECS,
@@ -45,8 +48,8 @@ export async function run(argv: string[]): Promise<number> {
   if (args.positionals.length) throw new CliError(`unexpected argument '${args.positionals[0]}' (the text file goes after -f)`);
   const file = o.file as string | undefined;
   if (!file) throw new CliError('missing -f TEXT_FILE (the text to score)');
-  const ctx = o['ctx-size'] as number;
-  if (!Number.isInteger(ctx) || ctx < 4) throw new CliError(`--ctx-size must be an integer >= 4, got ${ctx}`);
+  const ctxArg = o['ctx-size'] as number | undefined;
+  if (ctxArg !== undefined && (!Number.isInteger(ctxArg) || ctxArg < 4)) throw new CliError(`--ctx-size must be an integer >= 4, got ${ctxArg}`);
   const batchSize = o['batch-size'] as number;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new CliError(`--batch-size must be a positive integer, got ${batchSize}`);
   const { text, bytes } = await readText(file);
@@ -63,6 +66,7 @@ export async function run(argv: string[]): Promise<number> {
     lm = await loadDemoModel(loadOpts);
   }
   try {
+    const ctx = ctxArg ?? Math.min(DEFAULT_CTX, lm.config.contextLength);
     const tty = process.stderr.isTTY;
     const bar = quiet || !tty ? undefined : progressBar('perplexity');
     const t0 = performance.now();
@@ -84,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(`PPL = ${r.ppl.toFixed(4)} +/- ${r.pplStddev.toFixed(5)}\n`);
       process.stderr.write(
         `[${r.chunks} chunks of ${ctx} tokens (${r.textTokens} in the text, ${bytes} bytes) | ${r.tokensScored} scored | ` +
-          `${(secs).toFixed(1)} s | lm_head ${lm.model.lmHead} | ${lm.kernels.name} x${lm.kernels.threads}]\n`,
+          `${(secs).toFixed(1)} s | lm_head ${lm.model.lmHead} | ${lm.deviceName}]\n`,
       );
     }
     return 0;

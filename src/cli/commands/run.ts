@@ -136,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
     } else {
       process.stdout.write('\n');
       process.stderr.write(
-        `[load ${round(loadMs)} ms | prompt ${t.promptTokens} tokens, ${round(t.promptTokensPerSecond)} tok/s | generation ${t.generatedTokens} tokens, ${round(t.tokensPerSecond)} tok/s | ${lm.kernels.name} x${lm.kernels.threads} | lm_head ${lm.model.lmHead} | finish: ${result.finishReason}]\n`,
+        `[load ${round(loadMs)} ms | prompt ${t.promptTokens} tokens, ${round(t.promptTokensPerSecond)} tok/s | generation ${t.generatedTokens} tokens, ${round(t.tokensPerSecond)} tok/s | ${lm.deviceName} | lm_head ${lm.model.lmHead} | finish: ${result.finishReason}]\n`,
       );
     }
     return 0;

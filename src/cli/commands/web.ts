@@ -1,9 +1,12 @@
 // wf web [--port P] [--host H] [--models DIR] [--no-isolation]: serves the browser app (dist/web/,
-// made by `npm run build`) and the GGUF files of DIR under /models/, cross-origin isolated.
+// made by `npm run build`) and the GGUF files of DIR under /models/, cross-origin isolated. The page
+// lists DIR's .gguf files and the built-in demo model (model-listing.ts) to open in one click.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
-import { defaultAppDir, startWebServer } from '../web-server.js';
+import { defaultAppDir, ISOLATION_HEADERS, startWebServer } from '../web-server.js';
+import { modelRoutes } from '../model-listing.js';
+import { DEMO_MODEL_FILE } from '../../node/demo-model.js';
 
 const SPECS: OptionSpec[] = [
   { name: 'port', type: 'number', default: 8080, description: 'port (0: any free one)' },
@@ -26,8 +29,10 @@ export async function run(argv: string[]): Promise<number> {
   if (!existsSync(join(app, 'index.html'))) throw new CliError(`the web app is not built (${app}index.html is missing): run npm run build`);
   const models = args.options.models as string | undefined;
   if (models !== undefined && !existsSync(models)) throw new CliError(`--models ${models}: no such folder`);
-  const srv = await startWebServer({ port, host: args.options.host as string, models, isolate: !args.options['no-isolation'] });
-  console.log(`wf web: the browser app is at ${srv.url}${models ? ` (models of ${models} at ${srv.url}models/)` : ''}`);
+  const isolate = !args.options['no-isolation'];
+  const listing = modelRoutes(models, DEMO_MODEL_FILE, isolate ? ISOLATION_HEADERS : {});
+  const srv = await startWebServer({ port, host: args.options.host as string, models, isolate, ...listing });
+  console.log(`wf web: the browser app is at ${srv.url} (the built-in demo model${models ? ` and the .gguf files of ${models}` : ''} are listed on the page and at ${srv.url}models/)`);
   console.log(args.options['no-isolation'] ? 'not cross-origin isolated: the page runs one thread' : 'cross-origin isolated (COOP/COEP): the page runs its kernels on Web Workers');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

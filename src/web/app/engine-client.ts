@@ -3,11 +3,15 @@
 // threads with it).
 import { ContextFullError, type ChatBackend, type ChatMessage, type ChatSettings, type ModelInfo, type ReplyStats } from '../chat/ui.js';
 import type { EngineReply, EngineRequest } from './engine-worker.js';
+import type { DeviceChoice } from '../device.js';
 
 export interface EngineInfo extends ModelInfo {
   kernels: string;
   threads: number;
   ctx: number;
+  /** what runs the model, and why (a page without WebGPU says it runs on the CPU) */
+  device: 'cpu' | 'webgpu';
+  deviceNote: string;
 }
 
 export interface CompleteResult {
@@ -42,11 +46,11 @@ export class EngineClient implements ChatBackend {
   }
 
   /** Starts a worker and loads the model from `blob` into it. */
-  static async load(blob: Blob, name: string, opts: { threads: number; ctx?: number }, onProgress: (done: number, total: number) => void): Promise<EngineClient> {
+  static async load(blob: Blob, name: string, opts: { threads: number; ctx?: number; device?: DeviceChoice }, onProgress: (done: number, total: number) => void): Promise<EngineClient> {
     const worker = new Worker(new URL('./engine-worker.js', import.meta.url), { type: 'module' });
     const client = new EngineClient(worker, onProgress);
     try {
-      client.engineInfo = (await client.call({ type: 'load', blob, name, threads: opts.threads, ctx: opts.ctx })) as EngineInfo;
+      client.engineInfo = (await client.call({ type: 'load', blob, name, threads: opts.threads, ctx: opts.ctx, device: opts.device })) as EngineInfo;
     } catch (e) {
       worker.terminate();
       throw e;

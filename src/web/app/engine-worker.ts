@@ -2,16 +2,16 @@
 // thread, so the page stays responsive while a prompt is evaluated. With cross-origin isolation its
 // kernel threads are further Web Workers started from here (and this thread may sleep in
 // Atomics.wait while they work, which a page's main thread may not). Messages (see engine-client.ts):
-//   in:  {id, type: 'load', blob, name, threads, ctx} | {id, type: 'chat', messages, settings}
+//   in:  {id, type: 'load', blob, name, threads, ctx, device} | {id, type: 'chat', messages, settings}
 //        | {id, type: 'count', messages} | {id, type: 'complete', prompt, n, temp} | {id, type: 'abort'}
 //   out: {type: 'progress', done, total} | {id, type: 'text', text} | {id, type: 'done', value}
 //        | {id, type: 'error', name, message}
-import { loadModel, type LoadedModel } from '../../index.js';
+import { chooseWebDevice, loadModel, type DeviceChoice, type LoadedModel } from '../../index.js';
 import type { ChatMessage, ChatSettings } from '../chat/ui.js';
 import { EngineChatBackend } from './engine-backend.js';
 
 export type EngineRequest =
-  | { id: number; type: 'load'; blob: Blob; name: string; threads: number; ctx?: number }
+  | { id: number; type: 'load'; blob: Blob; name: string; threads: number; ctx?: number; device?: DeviceChoice }
   | { id: number; type: 'chat'; messages: ChatMessage[]; settings: ChatSettings }
   | { id: number; type: 'count'; messages: ChatMessage[] }
   | { id: number; type: 'complete'; prompt: string; n: number; temp: number }
@@ -38,10 +38,12 @@ function loaded(): { lm: LoadedModel; backend: EngineChatBackend } {
 async function handle(m: EngineRequest): Promise<unknown> {
   switch (m.type) {
     case 'load': {
-      lm = await loadModel(m.blob, { threads: m.threads, onProgress: (p) => post({ type: 'progress', done: p.bytesDone, total: p.bytesTotal }) });
+      // WebGPU when the worker has an adapter (or it is asked for), else the CPU kernels: `note` says which and why
+      const chosen = await chooseWebDevice(m.device ?? 'auto');
+      lm = await loadModel(m.blob, { threads: m.threads, gpu: chosen.gpu, onProgress: (p) => post({ type: 'progress', done: p.bytesDone, total: p.bytesTotal }) });
       // 2048 positions by default: a 2B4T model's f32 KV cache is then 315 MB (the chat drops old turns to fit)
       backend = new EngineChatBackend(lm, m.name, Math.min(m.ctx ?? DEFAULT_CTX, lm.config.contextLength));
-      return { ...(await backend.info()), kernels: lm.kernels.name, threads: lm.kernels.threads };
+      return { ...(await backend.info()), kernels: lm.kernels.name, threads: lm.kernels.threads, device: chosen.device, deviceNote: chosen.note };
     }
     case 'chat': {
       const ac = new AbortController();

@@ -9,6 +9,7 @@ import { ModelCache } from './cache.js';
 import { EngineClient } from './engine-client.js';
 import { explainLoadError, fromFile, fromUrl, type ModelBytes } from './loader.js';
 import { parseParams } from './params.js';
+import type { DeviceChoice } from '../device.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 type Win = typeof globalThis & { wfResult?: unknown };
@@ -75,28 +76,33 @@ async function load(get: () => Promise<ModelBytes>, opts: { threads?: number; ct
   showError(undefined);
   chat.setReady(false);
   const t0 = performance.now();
+  // the working model and its conversation stay until the new model has loaded: a bad URL or file
+  // changes nothing but the error line
+  const before = $('status').textContent ?? '';
   try {
-    if (current) {
-      chat.clear();
-      current.dispose();
-      current = undefined;
-    }
     const bytes = await get();
     status(`reading ${bytes.name} (${mb(bytes.blob.size)} MB, ${bytes.from === 'cache' ? 'from the cache' : bytes.from === 'network' ? 'downloaded' : 'local file'})…`);
     const threads = opts.threads ?? threadCount();
-    const engine = await EngineClient.load(bytes.blob, bytes.name, { threads, ctx: opts.ctx }, (done, total) => progress('placing weights', done, total));
+    const device = $<HTMLSelectElement>('device').value as DeviceChoice;
+    const engine = await EngineClient.load(bytes.blob, bytes.name, { threads, ctx: opts.ctx, device }, (done, total) => progress('placing weights', done, total));
+    if (current) {
+      chat.clear();
+      current.dispose();
+    }
     current = engine;
     const { kernels, threads: used } = engine.details;
     const loadMs = performance.now() - t0;
     const how = bytes.from === 'cache' ? 'from the cache, no download' : bytes.notCached ? `downloaded, not cached: ${bytes.notCached}` : bytes.from;
-    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${how}), ${kernels} kernels on ${used} thread${used === 1 ? '' : 's'}`);
+    const runs = engine.details.device === 'webgpu' ? engine.details.deviceNote
+      : `${kernels} kernels on ${used} thread${used === 1 ? '' : 's'} (${engine.details.deviceNote})`;
+    status(`${bytes.name}: loaded in ${(loadMs / 1000).toFixed(1)} s (${how}), ${runs}`);
     await chat.refresh();
     chat.setReady(true);
     return { engine, bytes, loadMs };
   } catch (e) {
     showError(explainLoadError(e));
-    status('no model loaded');
-    await chat.refresh();
+    status(current ? before : 'no model loaded');
+    chat.setReady(current !== undefined);
     return undefined;
   } finally {
     progressDone();
@@ -135,6 +141,32 @@ async function renderCache(): Promise<void> {
   }
 }
 
+/** The models `wf web` serves (its /models.json: the built-in demo and DIR's .gguf files), one click each; hidden elsewhere. */
+async function renderServerModels(): Promise<void> {
+  let models: { name: string; url: string; size: number; demo: boolean }[];
+  try {
+    const res = await fetch('./models.json');
+    if (!res.ok) return;
+    models = ((await res.json()) as { models: typeof models }).models;
+  } catch {
+    return; // another static host: no list
+  }
+  const list = $('server-model-list');
+  for (const m of models) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'secondary';
+    b.dataset.url = m.url;
+    b.textContent = m.demo ? `Load the demo model (${mb(m.size)} MB)` : `${m.name} (${mb(m.size)} MB)`;
+    b.onclick = () => {
+      $<HTMLInputElement>('url').value = m.url;
+      void load(download(m.url));
+    };
+    list.appendChild(b);
+  }
+  $('server-models').hidden = models.length === 0;
+}
+
 async function main(): Promise<void> {
   const threadsInput = $<HTMLInputElement>('threads');
   threadsInput.value = String(isolated ? cores : 1);
@@ -144,7 +176,7 @@ async function main(): Promise<void> {
     $('threads-note').hidden = false;
   }
   cache = await ModelCache.open();
-  await renderCache();
+  await Promise.all([renderCache(), renderServerModels()]);
   $('cache-clear').onclick = async () => {
     await cache?.clear();
     await renderCache();
@@ -179,6 +211,7 @@ async function main(): Promise<void> {
     win.wfResult = { error: (e as Error).message };
     return;
   }
+  if (params.device) $<HTMLSelectElement>('device').value = params.device;
   if (!params.model) return;
   $<HTMLInputElement>('url').value = params.model;
   const loaded = await load(download(params.model), { threads: params.threads && isolated ? params.threads : undefined, ctx: params.ctx });
@@ -186,7 +219,8 @@ async function main(): Promise<void> {
     win.wfResult = { error: $('error').textContent };
     return;
   }
-  const base = { source: loaded.bytes.from, notCached: loaded.bytes.notCached, threads: loaded.engine.details.threads, kernels: loaded.engine.details.kernels, isolated, loadMs: loaded.loadMs };
+  const d = loaded.engine.details;
+  const base = { source: loaded.bytes.from, notCached: loaded.bytes.notCached, threads: d.threads, kernels: d.kernels, device: d.device, deviceNote: d.deviceNote, isolated, loadMs: loaded.loadMs };
   if (params.prompt === undefined) {
     win.wfResult = { ...base, text: '', tokens: [], timings: null };
     return;

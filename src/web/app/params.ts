@@ -1,5 +1,7 @@
-// The browser app's link parameters: ?model=URL&prompt=TEXT&n=N&temp=T (plus threads=N, ctx=N)
+// The browser app's link parameters: ?model=URL&prompt=TEXT&n=N&temp=T (plus threads=N, ctx=N,
+// device=auto|cpu|webgpu)
 // load a model on open and, with a prompt, generate and publish window.wfResult.
+import { parseDeviceChoice, type DeviceChoice } from '../device.js';
 
 export interface PageParams {
   model?: string;
@@ -8,6 +10,8 @@ export interface PageParams {
   temp: number;
   threads?: number;
   ctx?: number;
+  /** where the model runs: WebGPU when there is an adapter (auto), or forced */
+  device?: DeviceChoice;
 }
 
 function num(q: URLSearchParams, key: string, ok: (v: number) => boolean, what: string): number | undefined {
@@ -16,6 +20,14 @@ function num(q: URLSearchParams, key: string, ok: (v: number) => boolean, what: 
   const v = Number(s);
   if (!ok(v)) throw new Error(`link parameter ${key}=${s} must be ${what}`);
   return v;
+}
+
+function deviceParam(s: string | null): DeviceChoice {
+  try {
+    return parseDeviceChoice(s);
+  } catch {
+    throw new Error(`link parameter device=${s} must be auto, cpu or webgpu`);
+  }
 }
 
 export function parseParams(search: string): PageParams {
@@ -28,5 +40,6 @@ export function parseParams(search: string): PageParams {
     temp: num(q, 'temp', (v) => Number.isFinite(v) && v >= 0, 'a number >= 0') ?? 0.8,
     threads: num(q, 'threads', int, 'a whole number >= 1'),
     ctx: num(q, 'ctx', int, 'a whole number >= 1'),
+    device: q.has('device') ? deviceParam(q.get('device')) : undefined,
   };
 }

@@ -249,6 +249,7 @@ export function mountChat(root: HTMLElement, backend: ChatBackend, opts: ChatOpt
       }
       conversation.push({ role: 'assistant', content: reply, tokens: stats.completionTokens + 2 });
       if (stats.finish === 'abort') {
+        if (!reply) out.remove(); // stopped before its first token: no empty bubble
         add('stats', 'stopped');
       } else {
         const parts: string[] = [];
@@ -263,6 +264,7 @@ export function mountChat(root: HTMLElement, backend: ChatBackend, opts: ChatOpt
       if (epoch !== myEpoch) return undefined;
       if ((e as Error).name === 'AbortError') {
         conversation.push({ role: 'assistant', content: reply });
+        if (!reply) out.remove();
         add('stats', 'stopped');
         return undefined;
       }
