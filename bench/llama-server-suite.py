@@ -84,7 +84,6 @@ EXPECTED_FAILURES = {
     'unit/test_completion.py::test_nocache_long_input_prompt': 'deliberate: one KV pool shared by the slots, so the prompt fits (llama-server --kv-unified)',
     'unit/test_chat_completion.py::test_context_size_exceeded': 'deliberate: OpenAI\'s error type (invalid_request_error, code context_length_exceeded)',
     'unit/test_security.py::test_incorrect_api_key[': 'deliberate: OpenAI\'s error type (invalid_request_error, code invalid_api_key)',
-    'unit/test_security.py::test_cors_options[web.mydomain.fr-Access-Control-Allow-Methods': 'deliberate: the methods served (no DELETE route)',
     'unit/test_security.py::test_cors_options[web.mydomain.fr-Access-Control-Allow-Headers': 'deliberate: the headers asked for (browsers do not let * cover Authorization)',
     'unit/test_security.py::test_access_static_assets_without_api_key': 'deliberate: wf_server\'s chat page is one page, not llama-server\'s web UI files',
     'unit/test_compat_anthropic.py::test_anthropic_tool_result_with_image': 'deliberate: an image to a text model is a 400 (llama-server: 500)',
