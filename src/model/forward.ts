@@ -175,10 +175,19 @@ export class Forward implements ForwardStep {
       if (m !== r) s.x.copyWithin(m * D, r * D, (r + 1) * D);
       m++;
     }
+    this.hiddenRows = 0;
     if (m === 0) return s.logits.subarray(0, 0);
     k.rmsnorm(s.x, w.outputNorm, m, D, eps, s.xn);
     w.lmHead.forward(k, s.xn, m, s.logits);
+    this.hiddenRows = m;
     return s.logits.subarray(0, m * V);
+  }
+
+  private hiddenRows = 0;
+
+  /** The final-norm hidden states (m, nEmbd) of the rows whose logits the last run() returned (a view, valid until the next run). */
+  lastHidden(): Float32Array {
+    return this.s.xn.subarray(0, this.hiddenRows * this.cfg.nEmbd);
   }
 
   /** rows r, r+1, ... of one sequence at consecutive positions */
@@ -196,6 +205,11 @@ export class Forward implements ForwardStep {
 export interface ForwardOptions {
   /** return the logits of every position of the batch, not just the last */
   allLogits?: boolean;
+  /**
+   * called after each chunk with the final-norm hidden states (rows, nEmbd) of the rows whose logits
+   * it computed (every row with allLogits), first position first; a view valid during the call
+   */
+  onHidden?: (hidden: Float32Array, rows: number) => void;
 }
 
 /** One sequence with a cache of its own on a loaded model: the single-sequence use of Forward. */
@@ -260,6 +274,11 @@ export class Sequence {
       this.batch.n = 0;
       addRows(this.batch, 0, chunk, this.position, wantAll ? 'all' : last ? 'last' : 'none');
       const logits = await this.fwd.run(this.batch, [this.kv]);
+      if (opts.onHidden) {
+        if (!this.fwd.lastHidden) throw new ModelError(`hidden states are not available on the ${this.fwd.device} path`);
+        const h = this.fwd.lastHidden();
+        opts.onHidden(h, h.length / this.cfg.nEmbd);
+      }
       this.position += chunk.length;
       this.filled = Math.max(this.filled, this.position);
       if (wantAll) out.set(logits, i * V);
