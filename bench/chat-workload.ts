@@ -164,6 +164,7 @@ function pct(x: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 const r1 = (x: number) => Math.round(x * 10) / 10;
+const r2 = (x: number) => Math.round(x * 100) / 100;
 
 async function tokenCount(url: string, content: string): Promise<number | undefined> {
   try {
@@ -301,7 +302,7 @@ async function main(): Promise<void> {
   const after = loadavg().map(r1);
   const [ours, theirs] = results;
   const ratios = ours && theirs
-    ? { wall: r1((ours.wallS / theirs.wallS) * 100) / 100, ttftLaterP50: r1((ours.ttftLaterP50Ms / theirs.ttftLaterP50Ms) * 100) / 100, ttftTurn1P50: r1((ours.ttftTurn1P50Ms / theirs.ttftTurn1P50Ms) * 100) / 100 }
+    ? { wall: r2(ours.wallS / theirs.wallS), ttftLaterP50: r2(ours.ttftLaterP50Ms / theirs.ttftLaterP50Ms), ttftTurn1P50: r2(ours.ttftTurn1P50Ms / theirs.ttftTurn1P50Ms) }
     : undefined;
   if (ratios) console.log(`ratios ${results[0]!.server} / ${results[1]!.server}: wall x${ratios.wall}, later-turn TTFT p50 x${ratios.ttftLaterP50}, turn-1 TTFT p50 x${ratios.ttftTurn1P50}`);
   console.log(`load average before ${before.join(' ')}, after ${after.join(' ')} (the machine is shared: compare ratios within one run)`);

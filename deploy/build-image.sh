@@ -75,8 +75,9 @@ mkdir -p "$APP/dist" "$APP/models"
 cp -r dist/src dist/web "$APP/dist/"
 cp -r bin package.json package-lock.json "$APP/"
 cp models/wrinklefree-demo.gguf "$APP/models/"
-# the runtime dependencies only (the dev ones, helm's and the test tools' included, stay out)
-(cd "$APP" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
+# the runtime dependencies only: the dev ones (helm's and the test tools') and the optional ones (webgpu: Dawn needs
+# a Vulkan driver the image does not have) stay out
+(cd "$APP" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
 rm -f "$APP/package-lock.json"
 
 say "building $TAG on $BASE"

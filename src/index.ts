@@ -27,4 +27,13 @@ export {
   type XGrammarModule,
 } from './generate/grammar.js';
 export type { TokenConstraint } from './generate/constraint.js';
+export {
+  InProcessGrammarHost,
+  GrammarLimitError,
+  DEFAULT_GRAMMAR_LIMITS,
+  type GrammarHost,
+  type GrammarHostFactory,
+  type GrammarLimits,
+  type HostedConstraint,
+} from './generate/grammar-host.js';
 export { buildSyntheticModel, DEMO_MODEL_SPEC } from './model/synthetic.js';

@@ -7,6 +7,7 @@ const D = DEFAULT_GRAMMAR_LIMITS;
 export const GRAMMAR_OPTIONS: OptionSpec[] = [
   { name: 'grammar-timeout', type: 'number', description: 'milliseconds one grammar or JSON schema may take to compile; past it the request gets a 400', default: D.timeoutMs },
   { name: 'grammar-max-bytes', type: 'number', description: 'largest grammar or JSON schema text accepted, in bytes (larger: a 400)', default: D.maxTextBytes },
+  { name: 'grammar-max-depth', type: 'number', description: 'deepest nesting accepted: parentheses in a grammar, objects and arrays in a JSON schema (deeper: a 400)', default: D.maxDepth },
   {
     name: 'grammar-memory',
     type: 'number',
@@ -25,5 +26,7 @@ export function grammarLimitsFrom(o: ParsedArgs['options']): GrammarLimits {
     timeoutMs: int('grammar-timeout', 1, 3_600_000),
     maxTextBytes: int('grammar-max-bytes', 1, 1 << 30),
     memoryBytes: int('grammar-memory', 16, 2048) * 2 ** 20,
+    // past 64 levels XGrammar's stack can overflow unnoticed (grammar-host.ts); the flag may only lower it
+    maxDepth: int('grammar-max-depth', 1, D.maxDepth),
   };
 }

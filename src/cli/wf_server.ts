@@ -22,6 +22,7 @@ import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
+import { listenWhileLoading } from '../server/loading-server.js';
 import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
@@ -204,7 +205,15 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
     const grammarLimits = grammarLimitsFrom(o);
 
-    const { lm, id, demo, threads } = await load(args, prog);
+    // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
+    const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
+    let loaded: Loaded;
+    try {
+      loaded = await load(args, prog);
+    } finally {
+      await holding?.close();
+    }
+    const { lm, id, demo, threads } = loaded;
     if (benchmark) {
       try {
         log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
@@ -242,7 +251,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens shared by ${info.slots} slot(s)` +
-        ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head}`,
+        ` | ${info.device} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed

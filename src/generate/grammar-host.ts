@@ -53,18 +53,25 @@ export interface GrammarLimits {
   timeoutMs: number;
   /** WebAssembly memory one grammar engine instance may hold before it is replaced, in bytes */
   memoryBytes: number;
+  /** deepest nesting: parentheses in a GBNF grammar, objects and arrays in a JSON schema */
+  maxDepth: number;
 }
 
 export const DEFAULT_GRAMMAR_LIMITS: Readonly<GrammarLimits> = Object.freeze({
   maxTextBytes: 128 * 1024,
   timeoutMs: 10_000,
   memoryBytes: 256 * 1024 * 1024,
+  // XGrammar recurses on nesting, on a 64 KB WebAssembly stack that is not checked: measured on
+  // 0.1.27, 160 nested parentheses compile and leave the instance corrupt (the next compile
+  // fails), 200 trap; JSON schemas trap from 96 nested arrays or 64 nested objects (~128 levels of
+  // JSON). 64 levels is far past what real schemas use (OpenAI's structured outputs allow 10).
+  maxDepth: 64,
 });
 
 /** A refusal for a limit (size, time): the message names the limit and the flag that sets it. */
 export class GrammarLimitError extends GrammarError {
   override name = 'GrammarLimitError';
-  constructor(message: string, readonly limit: 'size' | 'time') {
+  constructor(message: string, readonly limit: 'size' | 'time' | 'depth') {
     super(message);
   }
 }
@@ -99,12 +106,76 @@ export function specTextBytes(spec: GrammarSpec): number {
   }
 }
 
-/** Throws GrammarLimitError when the spec's text is over the size limit. */
-export function checkGrammarSize(spec: GrammarSpec, limits: Pick<GrammarLimits, 'maxTextBytes'>): void {
+/** Deepest nesting of parentheses in GBNF text (outside strings, character classes and comments). */
+export function gbnfDepth(text: string): number {
+  let depth = 0;
+  let most = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"' || ch === '[') {
+      const close = ch === '"' ? '"' : ']';
+      for (i++; i < text.length && text[i] !== close; i++) if (text[i] === '\\') i++;
+    } else if (ch === '#') {
+      while (i < text.length && text[i] !== '\n') i++;
+    } else if (ch === '(') {
+      most = Math.max(most, ++depth);
+    } else if (ch === ')') {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return most;
+}
+
+/** Deepest nesting of objects and arrays in a JSON value (iterative: hostile input cannot overflow the stack). */
+export function jsonDepth(value: unknown): number {
+  let most = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    most = Math.max(most, d);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, d + 1]);
+  }
+  return most;
+}
+
+/** JSON text's nesting without parsing it (brackets outside strings). */
+function jsonTextDepth(text: string): number {
+  let depth = 0;
+  let most = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (ch === '{' || ch === '[') {
+      most = Math.max(most, ++depth);
+    } else if (ch === '}' || ch === ']') {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return most;
+}
+
+/** Throws GrammarLimitError when the spec's text is over the size limit or nested too deeply. */
+export function checkGrammarLimits(spec: GrammarSpec, limits: Pick<GrammarLimits, 'maxTextBytes' | 'maxDepth'>): void {
+  const what = spec.type === 'gbnf' ? 'grammar' : spec.type === 'structural_tag' ? 'tool grammar' : 'JSON schema';
   const n = specTextBytes(spec);
   if (n > limits.maxTextBytes) {
-    const what = spec.type === 'gbnf' ? 'grammar' : spec.type === 'structural_tag' ? 'tool grammar' : 'JSON schema';
     throw new GrammarLimitError(`the ${what} is ${n} bytes, over the limit of ${limits.maxTextBytes} bytes (--grammar-max-bytes)`, 'size');
+  }
+  const depth =
+    spec.type === 'gbnf'
+      ? gbnfDepth(spec.grammar)
+      : spec.type === 'json_schema'
+        ? typeof spec.schema === 'string'
+          ? jsonTextDepth(spec.schema)
+          : jsonDepth(spec.schema)
+        : spec.type === 'structural_tag'
+          ? jsonDepth(spec.format)
+          : 0;
+  if (depth > limits.maxDepth) {
+    const unit = spec.type === 'gbnf' ? 'parentheses' : 'objects and arrays';
+    throw new GrammarLimitError(`the ${what} nests ${unit} ${depth} levels deep, over the limit of ${limits.maxDepth} (--grammar-max-depth)`, 'depth');
   }
 }
 
@@ -116,11 +187,11 @@ export class InProcessGrammarHost implements GrammarHost {
   constructor(
     private readonly xg: XGrammarModule,
     private readonly vocab: GrammarVocabulary,
-    private readonly limits: Pick<GrammarLimits, 'maxTextBytes'> = DEFAULT_GRAMMAR_LIMITS,
+    private readonly limits: Pick<GrammarLimits, 'maxTextBytes' | 'maxDepth'> = DEFAULT_GRAMMAR_LIMITS,
   ) {}
 
   async open(spec: GrammarSpec, signal?: AbortSignal): Promise<HostedConstraint> {
-    checkGrammarSize(spec, this.limits);
+    checkGrammarLimits(spec, this.limits);
     this.engine ??= GrammarEngine.create(this.xg, this.vocab);
     const engine = await this.engine;
     signal?.throwIfAborted();

@@ -6,7 +6,7 @@
 //
 // Every BitLinear input is quantized per token (per row) to int8 (kernels.quantize) right after the
 // RMSNorm that feeds it; q/k/v share one quantization, gate/up share one. Nothing in a row's math
-// depends on the other rows (per-row quantization, exact integer dots, per-row attention calls),
+// depends on the other rows (per-row quantization, exact integer dots, attention computed per row),
 // so a sequence's logits are the same bits whether it runs alone or batched with others.
 import type { Kernels, QuantizedActs } from '../kernels/api.js';
 import type { ModelConfig } from './config.js';
@@ -96,12 +96,17 @@ export class Forward implements ForwardStep {
   readonly device = 'cpu';
   private readonly s: RunState;
   private readonly rope: RopeTable;
+  // each row's caches of the layer at hand (its sequence's), handed to attentionRows
+  private readonly kRows: (Float32Array | Uint16Array)[] = [];
+  private readonly vRows: (Float32Array | Uint16Array)[] = [];
+  private readonly ctxRows: Int32Array;
 
   constructor(private readonly k: Kernels, readonly cfg: ModelConfig, private readonly w: ModelWeights,
               readonly maxRows: number, maxLogitRows: number, readonly maxPos: number) {
     if (!(Number.isInteger(maxRows) && maxRows > 0)) throw new ModelError(`batch rows must be a positive integer, got ${maxRows}`);
     this.s = new RunState(k, cfg, maxRows, Math.max(1, Math.min(maxLogitRows, maxRows)));
     this.rope = new RopeTable(k, cfg.ropeDim / 2, maxPos, cfg.ropeTheta);
+    this.ctxRows = new Int32Array(maxRows);
   }
 
   get maxLogitRows(): number {
@@ -136,13 +141,15 @@ export class Forward implements ForwardStep {
         caches[b.seq[r]!]!.write(l, pos0, run, s.k.subarray(r * kvDim, (r + run) * kvDim), s.v.subarray(r * kvDim, (r + run) * kvDim));
         r += run;
       }
-      // causal GQA attention, one row at a time over its own cache (positions 0..pos):
+      // causal GQA attention, every row over its own cache (positions 0..pos), one kernel call for the batch:
       // att[r] = softmax(q[r] K^T / sqrt(headDim)) V
       for (let r = 0; r < n; r++) {
         const kv = caches[b.seq[r]!]!;
-        k.attention(s.q.subarray(r * D, (r + 1) * D), kv.keys(l), kv.values(l), s.att.subarray(r * D, (r + 1) * D),
-          1, b.pos[r]!, nHeads, nKVHeads, headDim, kv.stride);
+        this.kRows[r] = kv.keys(l);
+        this.vRows[r] = kv.values(l);
+        this.ctxRows[r] = kv.stride;
       }
+      k.attentionRows(s.q, this.kRows, this.vRows, s.att, n, b.pos, nHeads, nKVHeads, headDim, this.ctxRows);
       // h = x + Wo(SubNorm(att))
       k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
       k.quantize(s.att, n, D, s.actsEmbd);

@@ -78,16 +78,27 @@ async function renew(): Promise<void> {
   await GrammarEngine.check(xg, { type: 'gbnf', grammar: 'root ::= "ok"' });
 }
 
-async function check(id: number, spec: GrammarSpec): Promise<void> {
+/** The checker's instance has passed a check since it was made (a fault may then be an earlier input's doing). */
+let used = false;
+
+async function check(id: number, spec: GrammarSpec, retry = true): Promise<void> {
   try {
     await GrammarEngine.check(xg, spec);
   } catch (e) {
     const fault = isFault(e);
-    // a checker holds nothing else: its instance is replaced here, before the next check
-    if (fault) await renew();
+    if (fault) {
+      // a checker holds nothing else: its instance is replaced here, before the next check; an
+      // instance that had passed other inputs may have been left corrupt by one of them (the stack
+      // overflows unnoticed), so the input is checked once more on the fresh one before it is blamed
+      const again = retry && used;
+      await renew();
+      used = false;
+      if (again) return check(id, spec, false);
+    }
     post({ op: 'open-failed', id, message: (e as Error).message, fault, heap: heap(), entries: 0 });
     return;
   }
+  used = true;
   post({ op: 'checked', id, heap: heap() });
 }
 

@@ -31,7 +31,7 @@ import { createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { GrammarError, keyOf, vocabularyTexts, type GrammarSpec, type GrammarVocabulary, type VocabularyTexts } from '../generate/grammar.js';
 import {
-  checkGrammarSize,
+  checkGrammarLimits,
   checkNotEmpty,
   DEFAULT_GRAMMAR_LIMITS,
   GrammarAbortError,
@@ -71,6 +71,7 @@ type State = 'starting' | 'active' | 'retired' | 'dead';
 /** One worker and what the main side knows of it. */
 class GrammarWorker {
   state: State = 'starting';
+  isReady = false;
   heap = 0;
   entries = 0;
   readonly ready: Promise<void>;
@@ -91,6 +92,7 @@ class GrammarWorker {
     this.worker.on('message', (m: FromWorker) => {
       switch (m.op) {
         case 'ready':
+          this.isReady = true;
           this.heap = m.heap;
           if (m.module) onModule(m.module);
           return setup.resolve();
@@ -111,13 +113,14 @@ class GrammarWorker {
           return this.matchers.get(m.id)?.answer(m);
       }
     });
+    // dying before it was set up counts as a failed setup (not respawned in a loop: see onDeath)
     this.worker.on('error', (e) => {
       setup.reject(e);
-      this.end(`it failed: ${e.message}`);
+      this.end(`${this.isReady ? 'it failed' : 'setup failed'}: ${e.message}`);
     });
     this.worker.on('exit', (code) => {
       setup.reject(new Error(`the grammar engine stopped (exit code ${code})`));
-      this.end(`it exited (code ${code})`);
+      this.end(`${this.isReady ? 'it exited' : 'setup failed: it exited'} (code ${code})`);
     });
   }
 
@@ -209,7 +212,12 @@ interface Job {
   done: boolean;
   /** called when the signal aborts while the job runs */
   abortRunning?: () => void;
+  /** compiled a second time, on a fresh serving worker, after a fault */
+  retried?: boolean;
 }
+
+/** How a stage ended: go on to the compile, stop (answered), or compile again on a fresh worker. */
+type StageEnd = 'next' | 'stop' | 'retry';
 
 /** Specs that passed the check, by hash of their text (a bounded set, oldest forgotten first). */
 const CHECKED_KEYS = 4096;
@@ -225,6 +233,8 @@ export class WorkerGrammarHost implements GrammarHost {
   private spareChecker: GrammarWorker | undefined;
   private readonly retired: GrammarWorker[] = [];
   private readonly checked = new Map<string, true>();
+  /** specs that ran past the time budget, by hash (bounded like `checked`): refused at once when they come again */
+  private readonly timedOut = new Map<string, true>();
   private chain: Promise<void> = Promise.resolve();
   private ids = 0;
   private closed = false;
@@ -250,7 +260,7 @@ export class WorkerGrammarHost implements GrammarHost {
 
   open(spec: GrammarSpec, signal?: AbortSignal): Promise<HostedConstraint> {
     if (this.closed) return Promise.reject(new Error('the grammar engine is closed'));
-    checkGrammarSize(spec, this.limits);
+    checkGrammarLimits(spec, this.limits);
     if (signal?.aborted) return Promise.reject(new GrammarAbortError('request aborted'));
     return new Promise<HostedConstraint>((resolve, reject) => {
       const job: Job = { spec, signal, resolve, reject, done: false };
@@ -267,34 +277,42 @@ export class WorkerGrammarHost implements GrammarHost {
   /** Checks (unless known good) and compiles one job; resolves when the workers are free for the next. */
   private async run(job: Job): Promise<void> {
     const key = createHash('sha256').update(keyOf(job.spec)).digest('base64');
+    if (this.timedOut.has(key)) {
+      // the same text again: refused at once, without ending another worker
+      job.done = true;
+      this.counts.compileErrors++;
+      return job.reject(new GrammarLimitError(`compiling it took longer than the limit of ${this.limits.timeoutMs} ms (--grammar-timeout) before`, 'time'));
+    }
     if (!this.checked.has(key)) {
-      if (!(await this.stage(job, false))) return;
+      if ((await this.stage(job, false, key)) !== 'next') return;
       this.checked.set(key, true);
       if (this.checked.size > CHECKED_KEYS) this.checked.delete(this.checked.keys().next().value!);
     }
-    await this.stage(job, true);
+    // a fault on a grammar that passed the check may be an earlier grammar's doing (a corrupt
+    // instance): the grammar gets one more try on a fresh worker before it is blamed
+    if ((await this.stage(job, true, key)) === 'retry') await this.stage(job, true, key);
   }
 
-  /** One stage of a job on its worker: the check (serving = false) or the compile. False when the job ended. */
-  private async stage(job: Job, serving: boolean): Promise<boolean> {
-    if (job.done) return false;
+  /** One stage of a job on its worker: the check (serving = false) or the compile. */
+  private async stage(job: Job, serving: boolean, key: string): Promise<StageEnd> {
+    if (job.done) return 'stop';
     let w: GrammarWorker;
     try {
       w = await this.ready(serving);
     } catch (e) {
       job.done = true;
       job.reject(e as Error);
-      return false;
+      return 'stop';
     }
-    if (job.done) return false;
+    if (job.done) return 'stop';
     const id = ++this.ids;
-    return new Promise<boolean>((free) => {
+    return new Promise<StageEnd>((free) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (goOn: boolean) => {
+      const finish = (end: StageEnd = 'stop') => {
         clearTimeout(timer);
         w.opens.delete(id);
         job.abortRunning = undefined;
-        free(goOn && !job.done);
+        free(job.done ? 'stop' : end);
       };
       const answer = (f: () => void) => {
         if (job.done) return;
@@ -306,24 +324,26 @@ export class WorkerGrammarHost implements GrammarHost {
         answer(() => job.reject(e));
       };
       timer = setTimeout(() => {
-        finish(false);
+        finish();
         this.counts.timeouts++;
         this.counts.compiles++;
+        this.timedOut.set(key, true);
+        if (this.timedOut.size > CHECKED_KEYS) this.timedOut.delete(this.timedOut.keys().next().value!);
         w.end('a compile ran past --grammar-timeout');
         refuse(new GrammarLimitError(`compiling it took longer than the limit of ${this.limits.timeoutMs} ms (--grammar-timeout)`, 'time'));
       }, this.limits.timeoutMs);
       job.abortRunning = () => {
         answer(() => job.reject(new GrammarAbortError('request aborted while its grammar compiled')));
         if (w.matchers.size === 0) {
-          finish(false);
+          finish();
           w.end('its compile was cancelled');
         }
         // else: the compile finishes (or meets its budget) and its grammar is cached
       };
       w.opens.set(id, {
-        checked: () => finish(true),
+        checked: () => finish('next'),
         opened: (m) => {
-          finish(false);
+          finish();
           if (m.compileMs > 0) this.counts.compiles++;
           const c = new RemoteConstraint(id, w, m.compileMs, m.mask, this.words, () => this.fault(w), () => this.afterDispose(w));
           w.matchers.set(id, c);
@@ -338,7 +358,12 @@ export class WorkerGrammarHost implements GrammarHost {
           answer(() => job.resolve(c));
         },
         failed: (m) => {
-          finish(false);
+          if (m.fault && serving && !job.retried) {
+            job.retried = true;
+            finish('retry');
+            return this.fault(w);
+          }
+          finish();
           this.counts.compiles++;
           if (m.fault && w === this.checker) {
             // the checker replaced its instance itself (grammar-worker.ts), before answering
@@ -349,7 +374,7 @@ export class WorkerGrammarHost implements GrammarHost {
           refuse(new GrammarError(m.message, m.fault));
         },
         lost: (e) => {
-          finish(false);
+          finish();
           answer(() => job.reject(e));
         },
       });
@@ -359,7 +384,11 @@ export class WorkerGrammarHost implements GrammarHost {
 
   /** The serving worker (or the checker) once set up; one that fails to set up is replaced (for the next request). */
   private async ready(serving: boolean): Promise<GrammarWorker> {
-    const w = serving ? this.serving : this.checker;
+    let w = serving ? this.serving : this.checker;
+    if (w.state === 'dead') {
+      this.replace(w); // it failed to set up: a new try, now that a request needs it
+      w = serving ? this.serving : this.checker;
+    }
     try {
       await w.ready;
     } catch (e) {
@@ -419,9 +448,14 @@ export class WorkerGrammarHost implements GrammarHost {
     const i = this.retired.indexOf(w);
     if (i >= 0) this.retired.splice(i, 1);
     if (this.closed) return;
+    if (/^setup failed/.test(why)) {
+      // not respawned here (it would fail again, in a loop): the next request tries (ready())
+      if (w === this.spareChecker) this.spareChecker = undefined;
+      return;
+    }
     if (w === this.spareChecker) this.spareChecker = this.spawn(false);
     else if (w === this.serving || w === this.checker) {
-      if (!/^(setup failed|a compile ran past|its compile was cancelled|its memory|an abort or trap)/.test(why)) this.counts.faults++; // it crashed
+      if (!/^(a compile ran past|its compile was cancelled|its memory|an abort or trap)/.test(why)) this.counts.faults++; // it crashed
       this.replace(w);
     }
   }

@@ -35,7 +35,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { GenerationEvent } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
-import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
+import { ApiError, invalidParam, invalidType, missingParam, toApiError } from './errors.js';
 import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
 import type { ToolStreamEvent, ToolsRequest } from './tool-calls.js';
 import type { ToolFormat } from './tool-formats.js';
@@ -167,11 +167,6 @@ export async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   } catch (e) {
     throw new ApiError(400, `malformed JSON in request body: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
   }
-}
-
-/** 400 for a request whose logit_bias or constraint leaves no token to sample. */
-function noTokenError(e: NoTokenError): ApiError {
-  return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
 }
 
 /** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
@@ -375,7 +370,7 @@ export class ApiServer {
       if (!res.headersSent) res.destroy();
       return;
     }
-    const err = e instanceof ApiError ? e : e instanceof NoTokenError ? noTokenError(e) : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    const err = toApiError(e);
     if (!(e instanceof ApiError) && !(e instanceof NoTokenError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering

@@ -19,7 +19,7 @@
 // Stored responses (store: true, the default) go to a ResponseStore bounded by count and bytes.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenLogprobs } from '../generate/sampler.js';
-import { ApiError } from './errors.js';
+import { ApiError, toApiError } from './errors.js';
 import type { Monitor } from './monitor.js';
 import { chatLogprob, timings, type ChatTokenLogprob } from './responses.js';
 import { ResponseStore } from './response-store.js';
@@ -325,7 +325,7 @@ export class ResponsesApi {
     } catch (e) {
       if (!res.headersSent) throw e;
       // mid-stream: OpenAI's error event, then the response as failed
-      const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+      const err = toApiError(e);
       emit('error', { code: err.code, message: err.message, param: err.param });
       emit('response.failed', { response: response('failed', out.items, { error: { code: err.code ?? 'server_error', message: err.message } }) });
       res.end();

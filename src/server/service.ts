@@ -118,6 +118,8 @@ export interface ModelInfo {
   size: number;
   slots: number;
   kernels: string;
+  /** what runs the model: "webgpu: <adapter>" or the CPU kernels ("wasm-relaxed x2") */
+  device: string;
   threads: number;
   /** output head precision: int8 or f16 (--lm-head) */
   lm_head: string;
@@ -231,9 +233,6 @@ export class GenerationService {
     this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
-    const xg = opts.xgrammar;
-    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
@@ -287,6 +286,11 @@ export class GenerationService {
       grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
         this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
     });
+    // last: the grammar host may start worker threads, which a constructor that failed above (a template
+    // that does not render, no memory for the pool) would leave running, keeping the process alive
+    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
+    const xg = opts.xgrammar;
+    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
   }
 
   get vocabSize(): number {
@@ -316,6 +320,7 @@ export class GenerationService {
       slots: this.slots.length,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
+      device: this.model.deviceName,
       lm_head: this.model.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,

@@ -83,6 +83,8 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });
   } catch (e) {
+    // the service may exist (the HTTP front end failed): its grammar workers must not outlive the start
+    await service!?.close().catch(() => undefined);
     lm.dispose();
     throw e;
   }
@@ -91,6 +93,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
     addr = await server.listen(opts.port ?? 30000, opts.host ?? '127.0.0.1');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    await service.close().catch(() => undefined);
     lm.dispose();
     if (err.code === 'EADDRINUSE') throw new Error(`port ${opts.port} on ${opts.host} is already in use`);
     if (err.code === 'EACCES') throw new Error(`no permission to listen on ${opts.host}:${opts.port}`);

@@ -53,7 +53,8 @@ export function grammarCase(kind: (typeof GRAMMAR_KINDS)[number], n: number, rng
     case 'dangling-alternative':
       return { kind, body: { grammar: `root ::= "a${n}" |` } };
     case 'nested-brackets': {
-      const depth = 150 + rng.int(150);
+      // around the depth limit (64) and far past it
+      const depth = 20 + rng.int(280);
       return { kind, body: { grammar: `root ::= ${'('.repeat(depth)}"x"${')'.repeat(depth)}` } };
     }
     case 'repeated-syntax-error':
@@ -75,7 +76,7 @@ export function schemaCase(kind: (typeof SCHEMA_KINDS)[number], n: number, rng: 
       return { kind, body: { json_schema: { $ref: '#/$defs/a', $defs: { a: { $ref: '#/$defs/b' }, b: { $ref: '#/$defs/a' } } } } };
     case 'deep-nesting': {
       let s: unknown = { type: 'string' };
-      const depth = 100 + rng.int(200);
+      const depth = 10 + rng.int(250);
       for (let i = 0; i < depth; i++) s = { type: 'array', items: s };
       return { kind, body: { json_schema: s } };
     }

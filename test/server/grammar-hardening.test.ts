@@ -8,14 +8,15 @@ import { Ajv } from 'ajv';
 import { DEMO_MODEL_FILE } from '../../src/node/demo-model.js';
 import { loadModelFile } from '../../src/node/model-file.js';
 import { workerGrammarHosts } from '../../src/node/grammar-workers.js';
+import { gbnfDepth, jsonDepth } from '../../src/generate/grammar-host.js';
 import { parseExposition } from '../../src/server/metrics.js';
 import { testKernels } from '../helpers/kernels.js';
 import { enumSchema, healthProbe } from '../helpers/grammar-cases.js';
 import { postJson, startTestServer, waitFor } from './helpers.js';
 
 const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels() });
-const TIMEOUT_MS = 3000;
-const MEMORY = 20 * 2 ** 20;
+const TIMEOUT_MS = 5000;
+const MEMORY = 18 * 2 ** 20;
 const srv = await startTestServer(
   lm,
   { ctxSize: 1024, slots: 2, maxQueue: 0, grammars: workerGrammarHosts({ timeoutMs: TIMEOUT_MS, maxTextBytes: 256 * 1024, memoryBytes: MEMORY }) },
@@ -63,11 +64,29 @@ test('finding 2: grammars that poisoned the engine (deep brackets, self $ref, un
   await validJson(2);
 });
 
+test('nesting is limited (--grammar-max-depth) below where XGrammar\'s stack overflows unnoticed: a 400 naming the limit', async () => {
+  assert.equal(gbnfDepth('root ::= ("(" [(] ((x)) # ((((\n)'), 3);
+  assert.equal(jsonDepth({ a: [{ b: 1 }], c: {} }), 3);
+  const deep = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: `root ::= ${'('.repeat(160)}"x"${')'.repeat(160)}`, max_tokens: 3 });
+  assert.equal(deep.status, 400);
+  assert.equal(deep.json.error.code, 'grammar_limit_exceeded');
+  assert.match(deep.json.error.message, /nests parentheses 160 levels deep, over the limit of 64 \(--grammar-max-depth\)/);
+  let schema: unknown = { type: 'string' };
+  for (let i = 0; i < 70; i++) schema = { type: 'array', items: schema };
+  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: schema, max_tokens: 3 });
+  assert.equal(r.status, 400);
+  assert.match(r.json.error.message, /over the limit of 64 \(--grammar-max-depth\)/);
+  // 60 levels compile, and leave the engine sound
+  const ok = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: `root ::= ${'('.repeat(60)}"x"${')'.repeat(60)}`, max_tokens: 3 });
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  await validJson(5);
+});
+
 test('finding 3: compiled grammars are bounded by bytes (--grammar-memory), not by entries; over --grammar-max-bytes is a 400 naming it', async () => {
   const restarts = await metric('wf_grammar_restarts_total');
   let most = 0;
   for (let i = 0; i < 3; i++) {
-    const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: enumSchema(`leak${i}`, 10000), max_tokens: 3 });
+    const r = await postJson(`${srv.base}/completions`, { prompt: 'x', json_schema: enumSchema(`leak${i}`, 6000), max_tokens: 3 });
     assert.equal(r.status, 200, JSON.stringify(r.json));
     most = Math.max(most, await metric('wf_grammar_cache_bytes'));
   }
@@ -84,7 +103,7 @@ test('finding 3: compiled grammars are bounded by bytes (--grammar-memory), not 
 test('finding 4: a grammar that compiles for seconds is stopped by --grammar-timeout (a 400 naming it) while /health keeps answering', async () => {
   const probe = healthProbe(srv.url, 50);
   const t0 = performance.now();
-  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,1000}){0,1000}', max_tokens: 3 });
+  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,2000}){0,2000}', max_tokens: 3 });
   const ms = performance.now() - t0;
   const worst = await probe.stop();
   assert.equal(r.status, 400, JSON.stringify(r.json));
@@ -93,6 +112,10 @@ test('finding 4: a grammar that compiles for seconds is stopped by --grammar-tim
   assert.ok(ms < TIMEOUT_MS + 2000, `answered after ${ms.toFixed(0)} ms`);
   assert.ok(worst < 1000, `/health took ${worst.toFixed(0)} ms at worst during the compile`);
   assert.ok((await metric('wf_grammar_timeouts_total')) >= 1);
+  // the same text again is refused at once
+  const again = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,2000}){0,2000}', max_tokens: 3 });
+  assert.equal(again.status, 400);
+  assert.match(again.json.error.message, /--grammar-timeout\) before/);
   await validJson(3);
 });
 
@@ -102,7 +125,7 @@ test('finding 4: a client that leaves while its grammar compiles stops the compi
     fetch(`${srv.base}/completions`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ prompt: 'x', grammar: 'root ::= ("y"{0,1000}){0,1000}', max_tokens: 3 }),
+      body: JSON.stringify({ prompt: 'x', grammar: 'root ::= ("y"{0,2000}){0,2000}', max_tokens: 3 }),
       signal: AbortSignal.timeout(300),
     }),
   );
@@ -142,7 +165,7 @@ test("a fault in another request's grammar leaves running constrained generation
   const reader = res.body!.getReader();
   await reader.read(); // it is generating
   const faults = await metric('wf_grammar_faults_total');
-  const bad = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: `root ::= ${'('.repeat(200)}"x"${')'.repeat(200)}`, max_tokens: 3 });
+  const bad = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= "x" |', max_tokens: 3 });
   assert.equal(bad.status, 400);
   assert.ok((await metric('wf_grammar_faults_total')) > faults, 'the bad grammar faulted its instance');
   let text = '';
