@@ -76,6 +76,10 @@ EXPECTED_FAILURES = {
     'unit/test_completion.py::test_logit_bias[': MODEL,
     'unit/test_ctx_shift.py::test_ctx_shift_disabled_short_prompt[': MODEL + ' (the demo model stops before the context is full)',
     'unit/test_ctx_shift.py::test_ctx_shift_disabled_stream': MODEL,
+    'unit/test_chat_completion.py::test_chat_template': MODEL + ' (the prompt text starts with the test model\'s BOS "<s> ")',
+    'unit/test_tokenize.py::test_tokenize_with_bos': MODEL + ' (BOS id 1)',
+    'unit/test_ctx_shift.py::test_ctx_shift_disabled_long_prompt': 'deliberate: one KV pool shared by the slots, so the prompt fits (llama-server --kv-unified)',
+    'unit/test_security.py::test_cors_proxy_only_forwards_explicit_proxy_headers': 'not here: --ui-mcp-proxy',
     'unit/test_infill.py::test_infill_with': 'model: the demo model has no fill-in-the-middle tokens (501, saying so)',
     'unit/test_chat_completion.py::test_chat_template_assistant_prefill[prefill1': 'deliberate: text parts are joined with "\\n" (llama-server joins a prefill\'s parts with "\\n\\n")',
     # deliberate
@@ -101,7 +105,7 @@ EXPECTED_FAILURES = {
     # other issues of this project
     'unit/test_chat_completion.py::test_chat_completions_multiple_choices': 'n > 1: issue #21 (i21c)',
     'unit/test_compat_oai_responses.py::': '/v1/responses: issue #21 (i21r)',
-    # not done yet (counted as failures of wf_server's own)
+    # not done (counted as wf_server's own failures): prompt progress events while a prompt is read
 }
 
 PLUGIN = r'''

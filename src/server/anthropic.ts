@@ -169,11 +169,14 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
         text += r.value.text;
       }
       if (!ended(ctx, info)) return;
-      const reply = req.tools && req.toolFormat ? req.toolFormat.parse(info.result.text) : { kind: 'text' as const, content: text };
+      let reply = req.tools && req.toolFormat ? req.toolFormat.parse(info.result.text) : { kind: 'text' as const, content: text };
+      // a call cut off by max_tokens has arguments that do not parse: the reply is then its raw text
+      const inputs = reply.kind === 'calls' ? reply.calls.map((c) => parseObject(c.function.arguments)) : [];
+      if (inputs.some((x) => x === undefined)) reply = { kind: 'text', content: info.result.text };
       const content: Body[] = [];
       if (reply.content) content.push({ type: 'text', text: reply.content });
       if (reply.kind === 'calls') {
-        for (const call of reply.calls) content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: JSON.parse(call.function.arguments) });
+        reply.calls.forEach((call, i) => content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: inputs[i] }));
       }
       if (content.length === 0) content.push({ type: 'text', text: '' });
       sendJson(res, 200, {
@@ -263,6 +266,16 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
       task,
       info && t ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason } : null,
     );
+  }
+}
+
+/** A JSON object's text parsed, or undefined when it is not one. */
+function parseObject(text: string): Body | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return isObject(v) ? v : undefined;
+  } catch {
+    return undefined;
   }
 }
 

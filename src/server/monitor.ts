@@ -182,8 +182,9 @@ export class Monitor {
           {
             has_next_token: live,
             has_new_line: t?.newLine ?? false,
-            n_remain: maxTokens === undefined ? -1 : Math.max(0, maxTokens - (t?.decoded ?? 0)),
-            n_decoded: t?.decoded ?? 0,
+            // an idle slot has no budget left over from its last task (llama-server reports -1 and 0)
+            n_remain: !live || maxTokens === undefined ? -1 : Math.max(0, maxTokens - (t?.decoded ?? 0)),
+            n_decoded: live ? t?.decoded ?? 0 : 0,
           },
         ],
       };

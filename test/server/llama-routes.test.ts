@@ -363,3 +363,26 @@ test('Vertex AI predict route (AIP_MODE=PREDICTION): each instance served by the
   }
   assert.equal((await postJson(`${srv.url}/predict`, { instances: [] })).status, 404, 'off without AIP_MODE');
 });
+
+test('/v1/messages: a tool call cut off by max_tokens comes back as text with stop_reason max_tokens, not a 500', async () => {
+  const r = await postJson(`${srv.url}/v1/messages`, {
+    max_tokens: 3,
+    tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { location: { type: 'string' } }, required: ['location'] } }],
+    tool_choice: { type: 'any' },
+    messages: [{ role: 'user', content: 'Weather in Paris?' }],
+  });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.equal(r.json.stop_reason, 'max_tokens');
+  assert.equal(r.json.content[0].type, 'text');
+  const ok = await postJson(`${srv.url}/v1/messages`, {
+    max_tokens: 200,
+    tools: [{ name: 'get_weather', input_schema: { type: 'object', properties: { location: { type: 'string', maxLength: 8 } }, required: ['location'] } }],
+    tool_choice: { type: 'any' },
+    messages: [{ role: 'user', content: 'Weather in Paris?' }],
+  });
+  assert.equal(ok.status, 200, JSON.stringify(ok.json));
+  assert.equal(ok.json.stop_reason, 'tool_use');
+  const call = ok.json.content.find((b: any) => b.type === 'tool_use');
+  assert.equal(call.name, 'get_weather');
+  assert.equal(typeof call.input.location, 'string');
+});

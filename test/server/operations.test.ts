@@ -149,6 +149,9 @@ test('/metrics and /slots while a stream runs: processing 1, queued 1, the slot 
     const done = (await (await fetch(`${srv.url}/slots`)).json()) as any[];
     assert.equal(done[0].is_processing, false);
     assert.equal(done[0].next_token[0].has_next_token, false);
+    // no budget left over from the finished task (llama-server: -1 and 0)
+    assert.equal(done[0].next_token[0].n_remain, -1);
+    assert.equal(done[0].next_token[0].n_decoded, 0);
     assert.equal(done[0].params.max_tokens, 2); // the last request served there
     assert.equal((await fetch(`${srv.url}/slots?fail_on_no_slot=1`)).status, 200);
     const m2 = await scrape(srv);
