@@ -38,8 +38,24 @@ export function continueCachedText(tokenizer: Tokenizer, tokens: readonly number
     if (!best || k > best.k) best = { seq, k, bytes: at };
   }
   if (!best || best.k <= byTokens) return tokens;
-  const rest = new TextDecoder('utf-8').decode(text.subarray(best.bytes));
-  const out = best.seq.slice(0, best.k).concat(rest === '' ? [] : tokenizer.encode(rest, { addBos: false, addEos: false, parseSpecial: true }));
+  // After the reused bytes come the prompt's own tokens, not a re-tokenization of its text: a
+  // message's "<|eot_id|>" was tokenized as plain text (chat-template.ts) and must stay so. Only the
+  // token that straddles the boundary (2B4T's merged " Hello") is tokenized again, alone, as text.
+  let j = 0;
+  let at = 0;
+  while (j < tokens.length && at + tokenizer.tokenToPiece(tokens[j]!).length <= best.bytes) at += tokenizer.tokenToPiece(tokens[j++]!).length;
+  let out = best.seq.slice(0, best.k);
+  if (at < best.bytes) {
+    let end = at;
+    // through the straddling token, then on to a character boundary
+    do {
+      if (tokenizer.isControl(tokens[j]!)) return tokens;
+      end += tokenizer.tokenToPiece(tokens[j++]!).length;
+    } while (j < tokens.length && end < text.length && (text[end]! & 0xc0) === 0x80);
+    const part = new TextDecoder('utf-8').decode(text.subarray(best.bytes, end));
+    out = out.concat(tokenizer.encode(part, { addBos: false, addEos: false, parseSpecial: false }));
+  }
+  out = out.concat(tokens.slice(j));
   // the same text, or nothing (a tokenizer that adds a space prefix, text that does not survive decoding)
   return sameBytes(tokenizer.bytesOf(out), text) ? out : tokens;
 }
