@@ -518,14 +518,19 @@ export class ApiServer {
       }
     } finally {
       await started.dispose();
-      const t = info ? R.timings(info.result, info.cachedTokens) : null;
-      this.monitor.end(
-        task,
-        info && t
-          ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
-          : null,
-      );
+      this.endTask(task, info);
     }
+  }
+
+  /** Ends a request's monitoring record with its timings (null: it never finished). */
+  private endTask(task: Task, info: RunInfo | null | undefined): void {
+    const t = info ? R.timings(info.result, info.cachedTokens) : null;
+    this.monitor.end(
+      task,
+      info && t
+        ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+        : null,
+    );
   }
 
   /**
@@ -561,14 +566,7 @@ export class ApiServer {
         }
       } finally {
         await h.dispose();
-        const info = infos[i];
-        const t = info ? R.timings(info.result, info.cachedTokens) : null;
-        this.monitor.end(
-          task,
-          info && t
-            ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
-            : null,
-        );
+        this.endTask(task, infos[i] ?? null);
       }
     };
     try {

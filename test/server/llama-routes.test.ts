@@ -261,6 +261,15 @@ test('CORS: the origin is echoed with credentials; --cors-origins narrows it (lo
       const r = await pre(o);
       assert.equal(r.headers.get('access-control-allow-origin'), null, o);
     }
+    // every route's answer carries the same rule, the Responses API's included
+    for (const path of ['/v1/responses', '/v1/chat/completions']) {
+      const body = path === '/v1/responses' ? { input: 'Hi', max_output_tokens: 2 } : { messages: [{ role: 'user', content: 'Hi' }], max_tokens: 2 };
+      for (const [o, allowed] of [['http://evil.com', null], ['https://app.example', 'https://app.example']] as const) {
+        const r = await fetch(`${s.url}${path}`, { method: 'POST', headers: { Origin: o, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        assert.equal(r.status, 200, path);
+        assert.equal(r.headers.get('access-control-allow-origin'), allowed, `${path} from ${o}`);
+      }
+    }
   } finally {
     await s.close();
   }
