@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const lm = await loadModelFile(path, { threads });
   const k = lm.kernels as unknown as Record<string, unknown>;
   const split = new Map<string, number>();
-  for (const name of ['quantize', 'ternaryMatmul', 'int8Matmul', 'floatMatmul', 'rmsnorm', 'gatedActivation', 'addInPlace', 'rope', 'attention', 'int8Row']) {
+  for (const name of ['quantize', 'ternaryMatmul', 'int8Matmul', 'floatMatmul', 'rmsnorm', 'gatedActivation', 'addInPlace', 'rope', 'attention', 'attentionRows', 'int8Row']) {
     const f = k[name] as (...a: unknown[]) => unknown;
     k[name] = (...a: unknown[]) => {
       const t = performance.now();

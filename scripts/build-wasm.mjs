@@ -35,6 +35,9 @@ function compile(entry, features, name, shared) {
   // Every worker instantiates the module on the same memory: data segments or globals written at
   // start-up would be unsafe, so the sources must not create any.
   if (/\(data /.test(wat)) throw new Error(`build-wasm: ${name} has a data segment (strings or static arrays in the kernels?)`);
+  // V8's baseline tier (Liftoff) on Node 20 returns wrong sums for this instruction until the function
+  // is optimized (bench/kernels.ts, dot-add probe): the kernels must not use it
+  if (/i32x4\.relaxed_dot_i8x16_i7x16_add_s/.test(wat)) throw new Error(`build-wasm: ${name} uses i32x4.relaxed_dot_i8x16_i7x16_add_s (wrong in V8's baseline tier on Node 20)`);
   return bytes;
 }
 

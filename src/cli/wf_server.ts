@@ -23,6 +23,7 @@ import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { listenWhileLoading } from '../server/loading-server.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
@@ -64,6 +65,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'benchmark-pp', type: 'number', description: 'prompt tokens of the pp test (0 = skip)', default: 512 },
   { name: 'benchmark-tg', type: 'number', description: 'generated tokens of the tg test (0 = skip)', default: 128 },
   { name: 'benchmark-json', type: 'boolean', description: 'print the benchmark as JSON (implies --benchmark)' },
+  ...LLAMA_SERVER_OPTIONS,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
@@ -158,10 +160,10 @@ async function load(args: ParsedArgs, prog: string): Promise<Loaded> {
   if (!path) {
     log(`${prog}: no --model-path given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}`);
     const lm = await loadDemoModel(loadOpts);
-    return { lm, id: (o.alias as string | undefined) ?? DEMO_MODEL_ID, demo: true, threads };
+    return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? DEMO_MODEL_ID, demo: true, threads };
   }
   const lm = await loadModelFile(path, loadOpts);
-  return { lm, id: (o.alias as string | undefined) ?? basename(path), demo: false, threads };
+  return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? basename(path), demo: false, threads };
 }
 
 /** The server's entry point; resolves with the exit code once serving ends (or the benchmark is done). */
@@ -191,11 +193,12 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const maxQueue = positiveInt(o, 'max-queue', 0)!;
     const nPredict = o['n-predict'] as number;
     if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
-    const port = o.port as number;
+    const port = portFrom(o.port as number);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0..65535, got ${port}`);
     const drainSeconds = o['drain-timeout'] as number;
     if (!(drainSeconds >= 0 && drainSeconds <= 86400)) throw new CliError(`--drain-timeout must be 0..86400 seconds, got ${drainSeconds}`);
-    const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : undefined;
+    const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : chatTemplateFile(o);
+    const llama = llamaOptionsFrom(o, (o['model-path'] as string | undefined) ?? (o.model as string | undefined));
     const iterations = positiveInt(o, 'benchmark-iterations')!;
     const pp = positiveInt(o, 'benchmark-pp', 0)!;
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
@@ -239,6 +242,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       slotsEndpoint: !o['no-slots'],
       metricsVllm: !!o['metrics-vllm'],
       quiet: !!o.quiet,
+      llama,
+      reasoning: reasoningFrom(o),
       allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
       grammars: workerGrammarHosts(grammarLimits),
       responsesStore: responsesStore(o),
@@ -246,7 +251,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens shared by ${info.slots} slot(s)` +
-        ` | ${info.kernels} x${info.threads} | lm_head ${info.lm_head}`,
+        ` | ${info.device} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed

@@ -26,6 +26,8 @@ export interface GpuContextOptions {
   /** refuse dot4I8Packed even where the WGSL feature exists (tests of the portable path) */
   portableDot?: boolean;
   powerPreference?: GPUPowerPreference;
+  /** bind at most this many bytes per buffer, below the adapter's limit (tests of the splitting) */
+  maxBindingBytes?: number;
 }
 
 export function describeAdapter(info: GPUAdapterInfo | undefined): string {
@@ -56,7 +58,7 @@ export async function createGpuContext(gpu: GPU, opts: GpuContextOptions = {}): 
     device,
     adapterName: describeAdapter(adapter.info),
     packedDot,
-    maxBinding: l.maxStorageBufferBindingSize,
+    maxBinding: Math.min(l.maxStorageBufferBindingSize, opts.maxBindingBytes ?? Infinity),
     maxBuffer: l.maxBufferSize,
     lost: null,
   };

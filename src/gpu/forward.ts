@@ -46,6 +46,7 @@ const xByOutTiles = (rows: number) => (_n: number, m: number): [number, number] 
 
 export class GpuForward implements ForwardStep {
   readonly device = 'webgpu';
+  readonly maxLogitRows: number;
   private readonly p: Pipelines;
   private readonly meta: GPUBuffer;
   private readonly metaHost: Uint32Array<ArrayBuffer>;
@@ -53,8 +54,7 @@ export class GpuForward implements ForwardStep {
   private readonly b: Record<'x' | 'q' | 'k' | 'v' | 'att' | 'gate' | 'up' | 'acts' | 'scales' | 'sums' | 'xn' | 'logits' | 'scores' | 'rope', GPUBuffer>;
   private readonly readback: GPUBuffer;
   private readonly logitsHost: Float32Array;
-  /** the dispatches before and after the ones that read the KV pool (those depend on the pool) */
-  private readonly head: Dispatch[] = [];
+  /** a step's dispatches, made once per KV pool (the attention and KV-store bind groups name its buffers) */
   private readonly perPool = new WeakMap<KVPool, Dispatch[]>();
   private busy = false;
 
@@ -88,8 +88,6 @@ export class GpuForward implements ForwardStep {
     this.readback = ctx.device.createBuffer({ size: M * V * 4, usage: Usage.MAP_READ | Usage.COPY_DST });
   }
 
-  readonly maxLogitRows: number;
-
   /** norm (optional) + quantize of `src` rows of `dim` into the activations */
   private quantize(src: GPUBuffer, gamma: Float32Array | null, dim: number, grid: Dispatch['grid'] = perRow): Dispatch {
     const { ctx, p } = this;
@@ -104,8 +102,8 @@ export class GpuForward implements ForwardStep {
     return { pipeline: p.ternary, group: bindGroup(ctx, p.ternary, [u, this.meta, m.buf, this.b.acts, this.b.scales, this.b.sums, out]), grid: xByTiles(m.rows) };
   }
 
-  /** the dispatches of a step that do not depend on the KV pool are built once; these per pool */
-  private layerDispatches(kv: GpuKV): Dispatch[] {
+  /** every dispatch of a step, in order, with its bind groups (made once per KV pool) */
+  private stepDispatches(kv: GpuKV): Dispatch[] {
     const { ctx, p, b, cfg, w } = this;
     const { nEmbd: D, nFF, nHeads, nKVHeads, headDim, kvDim } = cfg;
     const half = cfg.ropeDim / 2;
@@ -146,15 +144,19 @@ export class GpuForward implements ForwardStep {
       out.push(this.quantize(b.xn, null, D, perOutRow));
       for (const c of w.lmHead.chunks) {
         const m = c.m as GpuInt8;
-        const u = uniformBuffer(ctx, [m.rows, m.words, V, c.start, { f: 1 }, 0, 1]);
-        out.push({ pipeline: p.int8, group: bindGroup(ctx, p.int8, [u, this.meta, m.buf, b.acts, b.scales, m.scales, b.logits]), grid: xByOutTiles(m.rows) });
+        for (const part of m.parts) {
+          const u = uniformBuffer(ctx, [part.rows, m.words, V, c.start + part.start, { f: 1 }, 0, 1]);
+          out.push({ pipeline: p.int8, group: bindGroup(ctx, p.int8, [u, this.meta, part.buf, b.acts, b.scales, part.scales!, b.logits]), grid: xByOutTiles(part.rows) });
+        }
       }
     } else {
       for (const c of w.lmHead.chunks) {
         const m = c.m as GpuFloat;
         const pl = m.type === 'f16' ? p.floatF16 : p.floatF32;
-        const u = uniformBuffer(ctx, [m.rows, m.cols, V, c.start]);
-        out.push({ pipeline: pl, group: bindGroup(ctx, pl, [u, this.meta, m.buf, b.xn, b.logits]), grid: xByOutTiles(m.rows) });
+        for (const part of m.parts) {
+          const u = uniformBuffer(ctx, [part.rows, m.cols, V, c.start + part.start]);
+          out.push({ pipeline: pl, group: bindGroup(ctx, pl, [u, this.meta, part.buf, b.xn, b.logits]), grid: xByOutTiles(part.rows) });
+        }
       }
     }
     for (const d of out) {
@@ -177,7 +179,7 @@ export class GpuForward implements ForwardStep {
     }
     const kv = GpuKV.of(ctx, pool);
     let dispatches = this.perPool.get(pool);
-    if (!dispatches) this.perPool.set(pool, (dispatches = this.layerDispatches(kv)));
+    if (!dispatches) this.perPool.set(pool, (dispatches = this.stepDispatches(kv)));
 
     this.busy = true;
     try {

@@ -16,14 +16,23 @@ export interface GpuTernary extends TernaryMatrix {
   readonly words: number;
 }
 
-export interface GpuInt8 extends Int8Matrix {
+/** One buffer's worth of an output head's rows: rows [start, start + rows) of the matrix. */
+export interface HeadPart {
+  readonly start: number;
+  readonly rows: number;
   readonly buf: GPUBuffer;
-  readonly scales: GPUBuffer;
+  /** int8 rows: the per-row scales */
+  readonly scales?: GPUBuffer;
+}
+
+/** An output head matrix (a chunk of its rows), in parts that each fit one binding (maxStorageBufferBindingSize). */
+export interface GpuInt8 extends Int8Matrix {
   readonly words: number;
+  readonly parts: readonly HeadPart[];
 }
 
 export interface GpuFloat extends FloatMatrix {
-  readonly buf: GPUBuffer;
+  readonly parts: readonly HeadPart[];
 }
 
 export class GpuWeightSink implements WeightSink {
@@ -52,7 +61,14 @@ export class GpuWeightSink implements WeightSink {
       getRow(r, row);
       d[r] = quantizeWeightRow(row, cols, q, r * words * 4);
     }
-    const m: GpuInt8 = { rows, cols, buf: this.upload(int8RowWords(q, rows, cols)), scales: this.upload(d), words };
+    const bpr = words * 4;
+    const m: GpuInt8 = {
+      rows, cols, words,
+      parts: this.split(rows, bpr, (start, n) => ({
+        buf: this.upload(int8RowWords(q.subarray(start * bpr, (start + n) * bpr), n, cols)),
+        scales: this.upload(d.subarray(start, start + n)),
+      })),
+    };
     return m;
   }
 
@@ -60,25 +76,43 @@ export class GpuWeightSink implements WeightSink {
     const words = (cols + 1) >> 1; // rows padded to whole u32 words, stored word-major (shaders/float-matmul.ts)
     const row = new Uint16Array(2 * words);
     const rowWords = new Uint32Array(row.buffer);
-    const data = new Uint32Array(rows * words);
-    for (let r = 0; r < rows; r++) {
-      row.fill(0);
-      getRow(r, row.subarray(0, cols));
-      for (let w = 0; w < words; w++) data[w * rows + r] = rowWords[w]!;
-    }
-    const m: GpuFloat = { rows, cols, type: 'f16', buf: this.upload(data) };
+    const parts = this.split(rows, words * 4, (start, n) => {
+      const data = new Uint32Array(n * words);
+      for (let r = 0; r < n; r++) {
+        row.fill(0);
+        getRow(start + r, row.subarray(0, cols));
+        for (let w = 0; w < words; w++) data[w * n + r] = rowWords[w]!;
+      }
+      return { buf: this.upload(data) };
+    });
+    const m: GpuFloat = { rows, cols, type: 'f16', parts };
     return m;
   }
 
   f32Matrix(rows: number, cols: number, getRow: (r: number, out: Float32Array) => void): FloatMatrix {
     const row = new Float32Array(cols);
-    const data = new Float32Array(rows * cols); // word-major
-    for (let r = 0; r < rows; r++) {
-      getRow(r, row);
-      for (let k = 0; k < cols; k++) data[k * rows + r] = row[k]!;
-    }
-    const m: GpuFloat = { rows, cols, type: 'f32', buf: this.upload(data) };
+    const parts = this.split(rows, cols * 4, (start, n) => {
+      const data = new Float32Array(n * cols); // word-major
+      for (let r = 0; r < n; r++) {
+        getRow(start + r, row);
+        for (let k = 0; k < cols; k++) data[k * n + r] = row[k]!;
+      }
+      return { buf: this.upload(data) };
+    });
+    const m: GpuFloat = { rows, cols, type: 'f32', parts };
     return m;
+  }
+
+  /** Rows in parts of at most maxStorageBufferBindingSize bytes each (one buffer and binding a part). */
+  private split(rows: number, bytesPerRow: number, make: (start: number, n: number) => Omit<HeadPart, 'start' | 'rows'>): HeadPart[] {
+    const per = Math.floor(this.ctx.maxBinding / bytesPerRow);
+    if (per < 1) throw new GpuError(`one ${bytesPerRow}-byte row of the output head is more than this GPU binds at once (${this.ctx.maxBinding} bytes)`);
+    const parts: HeadPart[] = [];
+    for (let start = 0; start < rows; start += per) {
+      const n = Math.min(per, rows - start);
+      parts.push({ start, rows: n, ...make(start, n) });
+    }
+    return parts;
   }
 
   private upload(data: ArrayBufferView): GPUBuffer {

@@ -95,6 +95,17 @@ export interface Kernels {
     nTok: number, pos0: number, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: number,
   ): void;
 
+  /**
+   * attention() of a ragged batch of n single query rows, each over its own cache: row r of q and out
+   * sits at position pos[r] of the sequence whose caches are kCaches[r], vCaches[r] (cacheCtx[r] between
+   * kv heads). Row r's output has the bits of attention() called for that row alone (nTok 1), whatever
+   * else is in the batch; the batch is one call instead of one per row.
+   */
+  attentionRows(
+    q: Float32Array, kCaches: readonly (Float32Array | Uint16Array)[], vCaches: readonly (Float32Array | Uint16Array)[], out: Float32Array,
+    n: number, pos: ArrayLike<number>, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: ArrayLike<number>,
+  ): void;
+
   /** Frees worker threads. */
   dispose(): void;
 }

@@ -11,6 +11,7 @@ export const JOB_LUT_TABLES = 4;
 export const JOB_MEMSUM = 5;
 export const JOB_ATTN = 6;
 export const JOB_FLOAT = 7;
+export const JOB_ATTN_BATCH = 8;
 
 /** [start, end) of chunk `index` of `n` over `count` units, in shrinking sizes: chunk i gets a share
  *  proportional to n - i (the first about 2/n of the work, the last about 2/n^2). Threads claim chunks
@@ -41,6 +42,8 @@ export function jobUnits(job: number, a: Float64Array): number {
       return a[2]!; // blocks
     case JOB_ATTN:
       return a[4]!; // (kv head, token, split) triples
+    case JOB_ATTN_BATCH:
+      return a[1]!; // (kv head, row, split) triples
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }
@@ -77,6 +80,10 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
     case JOB_ATTN:
       // q, k, v, out, units, nHeads, group, headDim, qStride, cacheCtx, pos0, scale, scores, scores bytes per thread, f16 cache, splits, partials, nTok
       (a[14] ? ex.attnRowsF16 : ex.attnRows)(a[0]!, a[1]!, a[2]!, a[3]!, u0, u1, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]! + thread * a[13]!, a[15]!, a[16]!, a[17]!);
+      return;
+    case JOB_ATTN_BATCH:
+      // row table, units, rows, units per kv head, f16 cache, nHeads, group, headDim, qStride, scale, scores, scores bytes per thread
+      ex.attnBatch(a[0]!, a[2]!, a[3]!, u0, u1, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]! + thread * a[11]!);
       return;
     default:
       throw new Error(`kernels: unknown job ${job}`);

@@ -111,6 +111,25 @@ export function checkAttention(
   if ((k instanceof Uint16Array) !== (v instanceof Uint16Array)) throw new Error(`${fn}: kCache and vCache must both be f32 or both f16`);
 }
 
+/** Shape checks of Kernels.attentionRows: the per-row arrays and each row as attention() checks it. */
+export function checkAttentionRows(
+  q: Float32Array, kCaches: readonly (Float32Array | Uint16Array)[], vCaches: readonly (Float32Array | Uint16Array)[], out: Float32Array,
+  n: number, pos: ArrayLike<number>, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: ArrayLike<number>,
+): void {
+  const fn = 'attentionRows';
+  checkCount(`${fn} n`, n);
+  checkLen(fn, 'kCaches', kCaches, n);
+  checkLen(fn, 'vCaches', vCaches, n);
+  checkLen(fn, 'pos', pos, n);
+  checkLen(fn, 'cacheCtx', cacheCtx, n);
+  checkPositive(`${fn} nHeads`, nHeads);
+  checkPositive(`${fn} headDim`, headDim);
+  checkLen(fn, 'q', q, n * nHeads * headDim);
+  checkLen(fn, 'out', out, n * nHeads * headDim);
+  // q and out pass attention()'s check as one row each (they hold at least one)
+  for (let r = 0; r < n; r++) checkAttention(fn, q, kCaches[r]!, vCaches[r]!, out, 1, pos[r]!, nHeads, nKVHeads, headDim, cacheCtx[r]!);
+}
+
 export function checkRope(x: Float32Array, nTok: number, nHeads: number, headDim: number, half: number, pos0: number,
   cos: Float32Array, sin: Float32Array): void {
   checkCount('rope nTok', nTok);
@@ -399,6 +418,15 @@ export function createReferenceKernels(): Kernels {
             x[o + i + half] = a * s + b * c;
           }
         }
+      }
+    },
+
+    attentionRows(q, kCaches, vCaches, out, n, pos, nHeads, nKVHeads, headDim, cacheCtx): void {
+      checkAttentionRows(q, kCaches, vCaches, out, n, pos, nHeads, nKVHeads, headDim, cacheCtx);
+      const qs = nHeads * headDim;
+      for (let r = 0; r < n; r++) {
+        k.attention(q.subarray(r * qs, (r + 1) * qs), kCaches[r]!, vCaches[r]!, out.subarray(r * qs, (r + 1) * qs),
+          1, pos[r]!, nHeads, nKVHeads, headDim, cacheCtx[r]!);
       }
     },
 

@@ -13,9 +13,9 @@
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
 import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_ATTN, JOB_FLOAT, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
+import { JOB_ATTN, JOB_ATTN_BATCH, JOB_FLOAT, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
-import { checkActs, checkAttention, checkCount, checkF16Row, checkLen, checkPositive, checkRope, floatDot } from './reference.js';
+import { checkActs, checkAttention, checkAttentionRows, checkCount, checkF16Row, checkLen, checkPositive, checkRope, floatDot } from './reference.js';
 import { f16ToF32 } from '../formats/half.js';
 import { ARGS, CTL_BYTES, ThreadPool, type ThreadHost } from './threads.js';
 import { instantiateKernels, loadKernelModule, type KernelExports, type WasmPath } from './wasm-loader.js';
@@ -125,6 +125,9 @@ export async function createWasmKernels(opts: WasmKernelOptions): Promise<Kernel
   }
   return new WasmKernels(ex, mem, pool, threads, layout, opts.path, opts.minParallelWork ?? 1 << 16);
 }
+
+/** i32 fields per row of attnBatch's row table (wasm/attention.ts, ROW_FIELDS) */
+const ROW_FIELDS = 9;
 
 class WasmKernels implements Kernels, WasmBenchHooks {
   readonly name: string;
@@ -478,12 +481,7 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const qStride = nHeads * headDim;
     const group = nHeads / nKVHeads;
     const splits = this.attentionSplits(nTok * nKVHeads, pos0 + 1);
-    const need = Math.ceil((group * (len + 1) * 4) / 64) * 64; // scores, then one 1/sum per head
-    if (need > this.attnScratchBytes) {
-      // grows to the longest context seen (doubling, so a growing sequence reallocates rarely)
-      this.attnScratchBytes = Math.max(need, 2 * this.attnScratchBytes);
-      this.attnScratch = this.mem.alloc(this.threads * this.attnScratchBytes, 'attention scores');
-    }
+    this.attnScores(group, len); // scores, then one 1/sum per head
     // arrays outside this memory (unshared mode) are copied through scratch space, the caches as
     // (nKVHeads, len, headDim); the split records: (nTok, nHeads, splits) x (headDim outputs, max, sum)
     const copyCaches = !this.owned(kCache) || !this.owned(vCache);
@@ -514,6 +512,71 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     this.run(JOB_ATTN, nTok * nHeads * len * headDim * 2);
     if (splits > 1) this.ex.attnMerge(op, ps!, nTok, nHeads, headDim, qStride, splits);
     if (!this.owned(out)) out.set(this.f32(op, nTok * qStride));
+  }
+
+  /** Grows the per-thread attention scores to hold `len` positions of `group` heads (and one 1/sum per head). */
+  private attnScores(group: number, len: number): void {
+    const need = Math.ceil((group * (len + 1) * 4) / 64) * 64;
+    if (need <= this.attnScratchBytes) return;
+    // grows to the longest context seen (doubling, so a growing sequence reallocates rarely)
+    this.attnScratchBytes = Math.max(need, 2 * this.attnScratchBytes);
+    this.attnScratch = this.mem.alloc(this.threads * this.attnScratchBytes, 'attention scores');
+  }
+
+  attentionRows(
+    q: Float32Array, kCaches: readonly (Float32Array | Uint16Array)[], vCaches: readonly (Float32Array | Uint16Array)[], out: Float32Array,
+    n: number, pos: ArrayLike<number>, nHeads: number, nKVHeads: number, headDim: number, cacheCtx: ArrayLike<number>,
+  ): void {
+    this.live('attentionRows');
+    checkAttentionRows(q, kCaches, vCaches, out, n, pos, nHeads, nKVHeads, headDim, cacheCtx);
+    if (n === 0) return;
+    const qStride = nHeads * headDim;
+    const f16 = kCaches[0] instanceof Uint16Array;
+    let direct = this.owned(q) && this.owned(out);
+    for (let r = 0; r < n && direct; r++) direct = this.owned(kCaches[r]!) && this.owned(vCaches[r]!) && (kCaches[r] instanceof Uint16Array) === f16;
+    if (!direct) {
+      // arrays outside this memory (unshared mode) or mixed cache types: row by row through attention()
+      for (let r = 0; r < n; r++) {
+        this.attention(q.subarray(r * qStride, (r + 1) * qStride), kCaches[r]!, vCaches[r]!, out.subarray(r * qStride, (r + 1) * qStride),
+          1, pos[r]!, nHeads, nKVHeads, headDim, cacheCtx[r]!);
+      }
+      return;
+    }
+    const group = nHeads / nKVHeads;
+    // each row's splits as attention() would choose them for that row alone (the same bits)
+    const splits = new Int32Array(n);
+    let perHead = 0, partBytes = 0, maxLen = 0, work = 0;
+    for (let r = 0; r < n; r++) {
+      splits[r] = this.attentionSplits(nKVHeads, pos[r]! + 1);
+      perHead += splits[r]!;
+      if (splits[r]! > 1) partBytes += nHeads * splits[r]! * (headDim + 2) * 4;
+      maxLen = Math.max(maxLen, pos[r]! + 1);
+      work += nHeads * (pos[r]! + 1) * headDim * 2;
+    }
+    this.attnScores(group, maxLen);
+    const [tp, pp] = this.scratch([n * ROW_FIELDS * 4, partBytes], 'attention');
+    const table = new Int32Array(this.mem.buffer, tp!, n * ROW_FIELDS);
+    let part = pp!, before = 0;
+    for (let r = 0; r < n; r++) {
+      const o = r * ROW_FIELDS;
+      table[o] = q.byteOffset + r * qStride * 4;
+      table[o + 1] = out.byteOffset + r * qStride * 4;
+      table[o + 2] = kCaches[r]!.byteOffset;
+      table[o + 3] = vCaches[r]!.byteOffset;
+      table[o + 4] = cacheCtx[r]!;
+      table[o + 5] = pos[r]!;
+      table[o + 6] = splits[r]!;
+      table[o + 7] = part;
+      table[o + 8] = before;
+      if (splits[r]! > 1) part += nHeads * splits[r]! * (headDim + 2) * 4;
+      before += splits[r]!;
+    }
+    this.setArgs(tp!, nKVHeads * perHead, n, perHead, f16 ? 1 : 0, nHeads, group, headDim, qStride, Math.fround(1 / Math.sqrt(headDim)),
+      this.attnScratch, this.attnScratchBytes);
+    this.run(JOB_ATTN_BATCH, work);
+    for (let r = 0; r < n; r++) {
+      if (splits[r]! > 1) this.ex.attnMerge(table[r * ROW_FIELDS + 1]! >>> 0, table[r * ROW_FIELDS + 7]! >>> 0, 1, nHeads, headDim, qStride, splits[r]!);
+    }
   }
 
   floatMatmul(mat: FloatMatrix, x: Float32Array, nTok: number, out: Float32Array): void {

@@ -58,6 +58,8 @@ export interface KernelExports {
     headDim: number, qStride: number, cacheCtx: number, pos0: number, scale: number, scores: number, splits: number, part: number, nTok: number): void;
   attnRowsF16(q: number, k: number, v: number, out: number, u0: number, u1: number, nHeads: number, group: number,
     headDim: number, qStride: number, cacheCtx: number, pos0: number, scale: number, scores: number, splits: number, part: number, nTok: number): void;
+  attnBatch(rows: number, nRows: number, perHead: number, u0: number, u1: number, f16: number, nHeads: number, group: number,
+    headDim: number, qStride: number, scale: number, scores: number): void;
   attnMerge(out: number, part: number, nTok: number, nHeads: number, headDim: number, qStride: number, splits: number): void;
   quantize(x: number, nTok: number, dim: number, q: number, scales: number, sums: number): void;
   quantizeWide(x: number, nTok: number, dim: number, q16: number, stride: number, scales: number): void;

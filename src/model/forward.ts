@@ -6,7 +6,7 @@
 //
 // Every BitLinear input is quantized per token (per row) to int8 (kernels.quantize) right after the
 // RMSNorm that feeds it; q/k/v share one quantization, gate/up share one. Nothing in a row's math
-// depends on the other rows (per-row quantization, exact integer dots, per-row attention calls),
+// depends on the other rows (per-row quantization, exact integer dots, attention computed per row),
 // so a sequence's logits are the same bits whether it runs alone or batched with others.
 import type { Kernels, QuantizedActs } from '../kernels/api.js';
 import type { ModelConfig } from './config.js';
@@ -96,12 +96,17 @@ export class Forward implements ForwardStep {
   readonly device = 'cpu';
   private readonly s: RunState;
   private readonly rope: RopeTable;
+  // each row's caches of the layer at hand (its sequence's), handed to attentionRows
+  private readonly kRows: (Float32Array | Uint16Array)[] = [];
+  private readonly vRows: (Float32Array | Uint16Array)[] = [];
+  private readonly ctxRows: Int32Array;
 
   constructor(private readonly k: Kernels, readonly cfg: ModelConfig, private readonly w: ModelWeights,
               readonly maxRows: number, maxLogitRows: number, readonly maxPos: number) {
     if (!(Number.isInteger(maxRows) && maxRows > 0)) throw new ModelError(`batch rows must be a positive integer, got ${maxRows}`);
     this.s = new RunState(k, cfg, maxRows, Math.max(1, Math.min(maxLogitRows, maxRows)));
     this.rope = new RopeTable(k, cfg.ropeDim / 2, maxPos, cfg.ropeTheta);
+    this.ctxRows = new Int32Array(maxRows);
   }
 
   get maxLogitRows(): number {
@@ -136,13 +141,15 @@ export class Forward implements ForwardStep {
         caches[b.seq[r]!]!.write(l, pos0, run, s.k.subarray(r * kvDim, (r + run) * kvDim), s.v.subarray(r * kvDim, (r + run) * kvDim));
         r += run;
       }
-      // causal GQA attention, one row at a time over its own cache (positions 0..pos):
+      // causal GQA attention, every row over its own cache (positions 0..pos), one kernel call for the batch:
       // att[r] = softmax(q[r] K^T / sqrt(headDim)) V
       for (let r = 0; r < n; r++) {
         const kv = caches[b.seq[r]!]!;
-        k.attention(s.q.subarray(r * D, (r + 1) * D), kv.keys(l), kv.values(l), s.att.subarray(r * D, (r + 1) * D),
-          1, b.pos[r]!, nHeads, nKVHeads, headDim, kv.stride);
+        this.kRows[r] = kv.keys(l);
+        this.vRows[r] = kv.values(l);
+        this.ctxRows[r] = kv.stride;
       }
+      k.attentionRows(s.q, this.kRows, this.vRows, s.att, n, b.pos, nHeads, nKVHeads, headDim, this.ctxRows);
       // h = x + Wo(SubNorm(att))
       k.rmsnorm(s.att, L.attnSubNorm, n, D, eps, s.att);
       k.quantize(s.att, n, D, s.actsEmbd);
@@ -168,10 +175,19 @@ export class Forward implements ForwardStep {
       if (m !== r) s.x.copyWithin(m * D, r * D, (r + 1) * D);
       m++;
     }
+    this.hiddenRows = 0;
     if (m === 0) return s.logits.subarray(0, 0);
     k.rmsnorm(s.x, w.outputNorm, m, D, eps, s.xn);
     w.lmHead.forward(k, s.xn, m, s.logits);
+    this.hiddenRows = m;
     return s.logits.subarray(0, m * V);
+  }
+
+  private hiddenRows = 0;
+
+  /** The final-norm hidden states (m, nEmbd) of the rows whose logits the last run() returned (a view, valid until the next run). */
+  lastHidden(): Float32Array {
+    return this.s.xn.subarray(0, this.hiddenRows * this.cfg.nEmbd);
   }
 
   /** rows r, r+1, ... of one sequence at consecutive positions */
@@ -189,6 +205,11 @@ export class Forward implements ForwardStep {
 export interface ForwardOptions {
   /** return the logits of every position of the batch, not just the last */
   allLogits?: boolean;
+  /**
+   * called after each chunk with the final-norm hidden states (rows, nEmbd) of the rows whose logits
+   * it computed (every row with allLogits), first position first; a view valid during the call
+   */
+  onHidden?: (hidden: Float32Array, rows: number) => void;
 }
 
 /** One sequence with a cache of its own on a loaded model: the single-sequence use of Forward. */
@@ -253,6 +274,11 @@ export class Sequence {
       this.batch.n = 0;
       addRows(this.batch, 0, chunk, this.position, wantAll ? 'all' : last ? 'last' : 'none');
       const logits = await this.fwd.run(this.batch, [this.kv]);
+      if (opts.onHidden) {
+        if (!this.fwd.lastHidden) throw new ModelError(`hidden states are not available on the ${this.fwd.device} path`);
+        const h = this.fwd.lastHidden();
+        opts.onHidden(h, h.length / this.cfg.nEmbd);
+      }
       this.position += chunk.length;
       this.filled = Math.max(this.filled, this.position);
       if (wantAll) out.set(logits, i * V);

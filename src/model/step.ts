@@ -19,6 +19,8 @@ export interface ForwardStep {
    * view of the runner's buffer valid until the next call.
    */
   run(b: Batch, caches: readonly KVCache[]): Promise<Float32Array>;
+  /** The final-norm hidden states (rows, nEmbd) of the rows whose logits the last run() returned (embeddings); absent where the device does not expose them. */
+  lastHidden?(): Float32Array;
 }
 
 /** The checks every implementation makes before a step: rows, tokens, positions, logits rows. */

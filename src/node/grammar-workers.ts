@@ -85,7 +85,6 @@ class GrammarWorker {
     onModule: (m: WebAssembly.Module) => void,
   ) {
     this.worker = newWorker(init);
-    this.worker.unref(); // an idle grammar engine does not keep the process alive
     let setup!: { resolve: () => void; reject: (e: Error) => void };
     this.ready = new Promise<void>((resolve, reject) => (setup = { resolve, reject }));
     this.ready.catch(() => undefined);
@@ -122,6 +121,26 @@ class GrammarWorker {
       setup.reject(new Error(`the grammar engine stopped (exit code ${code})`));
       this.end(`${this.isReady ? 'it exited' : 'setup failed: it exited'} (code ${code})`);
     });
+    // an idle grammar engine does not keep the process alive; one that is setting up, compiling or
+    // computing a mask someone waits for does (see hold()). Set after the listeners: adding a
+    // 'message' listener refs the worker's port again.
+    this.worker.unref();
+    this.hold();
+    void this.ready.then(
+      () => this.release(),
+      () => this.release(),
+    );
+  }
+
+  private holds = 0;
+
+  /** Keeps the process alive until the matching release() (work that someone waits for). */
+  hold(): void {
+    if (this.holds++ === 0 && this.state !== 'dead') this.worker.ref();
+  }
+
+  release(): void {
+    if (--this.holds === 0 && this.state !== 'dead') this.worker.unref();
   }
 
   post(m: ToWorker): void {
@@ -172,11 +191,13 @@ class RemoteConstraint implements HostedConstraint {
     this.next = new Promise<Int32Array>((resolve, reject) => (this.settle = { resolve, reject }));
     this.next.catch(() => undefined); // a failure is reported by mask()
     this.askedAt = Date.now();
+    this.w.hold();
     this.w.post({ op: 'accept', id: this.id, token });
   }
 
   answer(m: Extract<FromWorker, { op: 'mask' }>): void {
     const s = this.settle;
+    if (s) this.w.release();
     this.settle = undefined;
     this.askedAt = 0;
     if (m.error !== undefined) {
@@ -310,7 +331,7 @@ export class WorkerGrammarHost implements GrammarHost {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const finish = (end: StageEnd = 'stop') => {
         clearTimeout(timer);
-        w.opens.delete(id);
+        if (w.opens.delete(id)) w.release();
         job.abortRunning = undefined;
         free(job.done ? 'stop' : end);
       };
@@ -378,6 +399,7 @@ export class WorkerGrammarHost implements GrammarHost {
           answer(() => job.reject(e));
         },
       });
+      w.hold();
       w.post({ op: serving ? 'open' : 'check', id, spec: job.spec });
     });
   }

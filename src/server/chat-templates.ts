@@ -12,6 +12,11 @@ export const NAMED_TEMPLATES: Record<string, string> = {
   llama3:
     "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + (message['content'] | trim) + '<|eot_id|>' }}{% endfor %}" +
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}",
+  // Cohere's Command R, as llama.cpp's built-in `command-r` writes it (roles SYSTEM, USER, CHATBOT; contents trimmed)
+  'command-r':
+    "{% for message in messages %}{% set role = {'system': 'SYSTEM', 'user': 'USER', 'assistant': 'CHATBOT'}[message['role']] %}" +
+    "{% if role %}{{ '<|START_OF_TURN_TOKEN|><|' + role + '_TOKEN|>' + (message['content'] | trim) + '<|END_OF_TURN_TOKEN|>' }}{% endif %}{% endfor %}" +
+    "{% if add_generation_prompt %}{{ '<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>' }}{% endif %}",
 };
 
 function isFile(p: string): boolean {
@@ -22,7 +27,11 @@ function isFile(p: string): boolean {
   }
 }
 
-/** The Jinja source the --chat-template argument stands for; throws a clear Error when it is none of the accepted forms. */
+/**
+ * The Jinja source the --chat-template argument stands for: a file, a name, or else the text itself
+ * as Jinja source (a plain string is a template that renders itself, as llama-server and HF's Jinja
+ * take it). A missing file (a path-like argument that is no file) is a clear Error.
+ */
 export function resolveChatTemplate(arg: string): string {
   if (isFile(arg)) {
     const text = readFileSync(arg, 'utf8');
@@ -31,8 +40,11 @@ export function resolveChatTemplate(arg: string): string {
   }
   const named = NAMED_TEMPLATES[arg.trim().toLowerCase()];
   if (named) return named;
-  if (arg.includes('{{') || arg.includes('{%')) return arg;
+  // one word or a path is a name or a file mistyped, not a template that prints that word
+  const word = /^[\w.-]+$/.test(arg);
+  if (arg.includes('{{') || arg.includes('{%') || (!word && !/^\S*\//.test(arg))) return arg;
   throw new Error(
-    `--chat-template '${arg.length > 60 ? arg.slice(0, 60) + '...' : arg}' is not a file, a known name (${Object.keys(NAMED_TEMPLATES).join(', ')}) or Jinja source`,
+    `--chat-template '${arg.length > 60 ? arg.slice(0, 60) + '...' : arg}' is ${word ? 'not a known name' : 'not a file'} ` +
+      `(give a file, a name: ${Object.keys(NAMED_TEMPLATES).join(', ')}, or Jinja source)`,
   );
 }

@@ -3,6 +3,8 @@
 // Request validation throws ApiError; the HTTP layer turns any other exception into a 500 without
 // crashing.
 
+import { NoTokenError } from '../generate/sampler.js';
+
 export interface ErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
@@ -24,6 +26,16 @@ export class ApiError extends Error {
   body(): ErrorBody {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
+}
+
+/**
+ * Any exception as the API reports it: an ApiError as it is; a request that left no token to sample
+ * (NoTokenError: its logit_bias or constraint) as a 400; anything else as a 500 "internal error".
+ */
+export function toApiError(e: unknown): ApiError {
+  if (e instanceof ApiError) return e;
+  if (e instanceof NoTokenError) return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
+  return new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
 }
 
 /** 400 for a request field: its name goes in `param`. */

@@ -6,24 +6,28 @@
 //                               503 device_lost once the GPU is lost, see device-state.ts)
 //   GET  /v1/models[/ID]        the one loaded model (with a `meta` object of its sizes)
 //   POST /v1/completions        prompt (text or token ids) -> text_completion, SSE with stream: true
+//                               (/completions without /v1 is llama-server's native route: llama-routes.ts)
 //   POST /v1/chat/completions   messages -> chat.completion, SSE chunks with stream: true
 //   POST /tokenize, /detokenize llama.cpp-style {content} <-> {tokens}
 //   GET  /metrics               Prometheus text (see monitor.ts)
 //   GET  /slots                 llama-server's slot list (501 when turned off)
 //   POST /v1/responses          OpenAI's Responses API; GET/DELETE /v1/responses/ID (responses-api.ts)
-// The same routes answer without the /v1 prefix. Errors have OpenAI's shape (see errors.ts):
+// The same routes answer without the /v1 prefix (but /completions: llama-server's native one). Errors have OpenAI's shape (see errors.ts):
 // malformed JSON / bad fields 400, bad API key 401, unknown route 404, wrong method 405, body too
 // large 413, queue full or shutting down 503, anything unexpected 500 (the server keeps running).
 //
-// CORS: any origin; a preflight is answered with the methods and request headers it asks for
-// (the openai JS SDK sends X-Stainless-* headers besides Authorization and Content-Type).
+// CORS (cors.ts): any origin unless --cors-origins narrows it (the page's Origin is echoed); a
+// preflight is answered with the methods and request headers it asks for (the openai JS SDK sends
+// X-Stainless-* headers).
 //
 // Draining (drain(), on SIGTERM): new requests are refused with 503 while the ones in flight run
 // to their end, for at most the drain timeout; then the rest are ended: a stream with an error
 // event (and no [DONE]), a whole response with a 503 error. /health answers 503 while draining.
 //
-// Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A client that disconnects (mid-stream
-// or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
+// Streaming: `data: {json}\n\n` events, then `data: [DONE]`. A chat stream's first chunk is
+// {role: "assistant", content: null}, as llama-server sends it (OpenAI sends ""; the delta's content
+// is nullable in OpenAI's schema and the official clients skip a null, so both read the same).
+// A client that disconnects (mid-stream or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
 import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -31,7 +35,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { GenerationEvent } from '../generate/generate.js';
 import type { TokenLogprobs } from '../generate/sampler.js';
-import { ApiError, invalidParam, invalidType, missingParam } from './errors.js';
+import { ApiError, invalidParam, invalidType, missingParam, toApiError } from './errors.js';
 import { asObject, parseChatRequest, parseCompletionRequest, type GenerationParams } from './requests.js';
 import type { ToolStreamEvent, ToolsRequest } from './tool-calls.js';
 import type { ToolFormat } from './tool-formats.js';
@@ -49,6 +53,9 @@ import { livenessBody, vllmMetrics } from './fleet-signals.js';
 import { ResponsesApi } from './responses-api.js';
 import { displayPiece } from '../tokenizer/piece.js';
 import type { ResponseStore } from './response-store.js';
+import { llamaMetrics } from './llama-metrics.js';
+import { corsHeaders, preflightHeaders } from './cors.js';
+import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
 export interface HttpServerOptions {
   /** require `Authorization: Bearer <key>` on the API routes (not on / and /health); a list = any of them */
@@ -67,14 +74,16 @@ export interface HttpServerOptions {
   metricsVllm?: boolean;
   /** the Responses API's stored responses (default: a ResponseStore with its default bounds) */
   responseStore?: ResponseStore;
+  /** what llama-server's flags set (llama-routes.ts) */
+  llama?: LlamaOptions;
 }
 
-type Method = 'GET' | 'POST' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'DELETE';
 
 /** What a generation route needs of its request (chat requests may have tools). */
 type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
 
-interface Ctx {
+export interface Ctx {
   req: IncomingMessage;
   res: ServerResponse;
   path: string;
@@ -86,55 +95,36 @@ interface Ctx {
   arrived: number;
 }
 
-type Handler = (ctx: Ctx) => Promise<void> | void;
+export type Handler = (ctx: Ctx) => Promise<void> | void;
 
 const DEFAULT_MAX_BODY = 8 << 20;
 /** Past this many bytes of an oversized body the connection is dropped instead of drained. */
 const DRAIN_LIMIT = 64 << 20;
 
-const CORS = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
-  'Access-Control-Allow-Headers': 'Authorization, Content-Type',
-};
+/** When the process started (Unix seconds), sent as llama-server's Process-Start-Time-Unix header. */
+const STARTED_UNIX = String(Math.floor(Date.now() / 1000));
 
-/** Routes that still answer while draining (monitoring), and never count as in flight. */
 const MONITORING = new Set(['/health', '/v1/health', '/livez', '/metrics', '/slots']);
 
-/** A preflight's answer: the headers it asks for are allowed (the browser checks them, we do not). */
-function preflightHeaders(req: IncomingMessage): Record<string, string> {
-  const asked = req.headers['access-control-request-headers'];
-  const list = (Array.isArray(asked) ? asked.join(',') : asked ?? '')
-    .split(',')
-    .map((h) => h.trim())
-    .filter((h) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
-  const allow = new Set(['Authorization', 'Content-Type', ...list]);
-  return {
-    ...CORS,
-    'Access-Control-Allow-Headers': [...allow].join(', '),
-    'Access-Control-Max-Age': '86400',
-    Vary: 'Access-Control-Request-Headers',
-  };
-}
-
-const SSE_HEADERS = {
-  ...CORS,
+export const SSE_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
   'Cache-Control': 'no-cache',
   Connection: 'keep-alive',
   'X-Accel-Buffering': 'no',
 };
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
   const text = JSON.stringify(body);
-  res.writeHead(status, { ...CORS, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
 }
 
 function sendEventTo(res: ServerResponse, data: unknown): void {
   if (!res.destroyed && !res.writableEnded) res.write(`data: ${JSON.stringify(data)}\n\n`);
 }
+
+export { sendEventTo as sendEvent };
 
 /** Reads the whole body, refusing more than `limit` bytes with 413 (after draining, so the client sees the answer). */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
@@ -168,7 +158,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
+export async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   const buf = await readBody(ctx.req, limit);
   const text = buf.toString('utf8');
   if (text.trim() === '') throw new ApiError(400, 'request body is empty (expected a JSON object)', 'invalid_request_error', null, 'invalid_json');
@@ -177,11 +167,6 @@ async function readJson(ctx: Ctx, limit: number): Promise<unknown> {
   } catch (e) {
     throw new ApiError(400, `malformed JSON in request body: ${(e as Error).message}`, 'invalid_request_error', null, 'invalid_json');
   }
-}
-
-/** 400 for a request whose logit_bias or constraint leaves no token to sample. */
-function noTokenError(e: NoTokenError): ApiError {
-  return new ApiError(400, e.message, 'invalid_request_error', e.reason === 'bias' ? 'logit_bias' : null, 'no_token_possible');
 }
 
 /** 403 for a Host header a loopback-bound server does not answer (DNS rebinding: host-check.ts). */
@@ -208,6 +193,7 @@ export class ApiServer {
   private readonly keyDigests: Buffer[];
   private readonly slotsEnabled: boolean;
   private readonly metricsVllm: boolean;
+  private readonly llama: LlamaOptions;
   private readonly created = R.nowSeconds();
   private closing: Promise<void> | null = null;
   readonly monitor = new Monitor();
@@ -230,6 +216,7 @@ export class ApiServer {
     this.slotsEnabled = opts.slots ?? true;
     this.allowedHosts = opts.allowedHosts ?? [];
     this.metricsVllm = opts.metricsVllm ?? false;
+    this.llama = opts.llama ?? {};
     this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
 
     const route = (paths: string[], method: Method, h: Handler) => {
@@ -244,13 +231,15 @@ export class ApiServer {
       else sendJson(c.res, 200, livenessBody(this.draining));
     });
     route(['/v1/models', '/models'], 'GET', (c) => sendJson(c.res, 200, { object: 'list', data: [this.modelObject()] }));
-    route(['/v1/completions', '/completions'], 'POST', (c) => this.completions(c));
+    route(['/v1/completions'], 'POST', (c) => this.completions(c));
     route(['/v1/chat/completions', '/chat/completions'], 'POST', (c) => this.chatCompletions(c));
     route(['/tokenize'], 'POST', (c) => this.tokenize(c));
     route(['/detokenize'], 'POST', (c) => this.detokenize(c));
     route(['/metrics'], 'GET', (c) => this.metrics(c));
     route(['/slots'], 'GET', (c) => this.slots(c));
     route(['/v1/responses', '/responses'], 'POST', async (c) => this.responsesApi.create(c, await readJson(c, this.maxBody)));
+    // llama-server's own routes (/completion(s), /props, /apply-template, /infill, /v1/messages, ...): llama-routes.ts
+    registerLlamaRoutes({ route, service, monitor: this.monitor, maxBody: this.maxBody, options: this.llama });
 
     this.http = createServer((req, res) => {
       this.handle(req, res).catch((e) => {
@@ -338,12 +327,14 @@ export class ApiServer {
     }
     if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
     const ctx: Ctx = { req, res, path, signal: ac.signal, note: '', arrived: t0 };
+    for (const [k, v] of Object.entries(corsHeaders(req.headers.origin, this.llama.corsOrigins ?? null))) res.setHeader(k, v);
+    res.setHeader('Process-Start-Time-Unix', STARTED_UNIX);
     const counted = !MONITORING.has(path) && req.method !== 'OPTIONS';
     if (counted) this.inFlight++;
     try {
       if (this.hostCheck && !this.hostCheck.allows(req.headers.host)) throw hostRefused(req.headers.host ?? '');
       if (req.method === 'OPTIONS') {
-        res.writeHead(204, preflightHeaders(req));
+        res.writeHead(200, { ...preflightHeaders(req.headers['access-control-request-headers']), 'Content-Length': '0' });
         res.end();
         return;
       }
@@ -379,7 +370,7 @@ export class ApiServer {
       if (!res.headersSent) res.destroy();
       return;
     }
-    const err = e instanceof ApiError ? e : e instanceof NoTokenError ? noTokenError(e) : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    const err = toApiError(e);
     if (!(e instanceof ApiError) && !(e instanceof NoTokenError)) this.log?.(`error: ${(e as Error)?.stack ?? String(e)}`);
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
@@ -394,17 +385,20 @@ export class ApiServer {
 
   private checkKey(req: IncomingMessage): void {
     const h = req.headers.authorization ?? '';
-    const m = /^Bearer\s+(.+)$/i.exec(h);
+    // Authorization: Bearer KEY (OpenAI) or x-api-key: KEY (Anthropic's clients)
+    const xKey = req.headers['x-api-key'];
+    const m = /^Bearer\s+(.+)$/i.exec(h) ?? (typeof xKey === 'string' && xKey.trim() !== '' ? [xKey, xKey] : null);
     const given = m ? digest(m[1]!.trim()) : null;
     // compare with every key (no early exit), each in constant time
     let ok = false;
     for (const k of this.keyDigests) if (given && timingSafeEqual(given, k)) ok = true;
     if (!ok) {
-      throw new ApiError(401, m ? 'invalid API key' : 'missing API key (send Authorization: Bearer <key>)', 'invalid_request_error', null, 'invalid_api_key');
+      throw new ApiError(401, m ? 'invalid API key' : 'missing API key (send Authorization: Bearer <key>, or x-api-key: <key>)', 'invalid_request_error', null, 'invalid_api_key');
     }
   }
 
   private chatPage(ctx: Ctx): void {
+    if (this.llama.ui === false) throw new ApiError(404, 'the chat page is turned off on this server (--no-ui)', 'invalid_request_error', null, 'not_found');
     const html = this.page ?? '<!doctype html><title>wrinklefree</title><p>The chat page (dist/web/chat.html) was not found: run npm run build. The API is at /v1.</p>';
     ctx.res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(html), 'Cache-Control': 'no-cache' });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : html);
@@ -420,10 +414,14 @@ export class ApiServer {
   }
 
   private metrics(ctx: Ctx): void {
+    if (this.llama.metrics === false) {
+      throw new ApiError(501, 'the /metrics endpoint is turned off on this server (start it with --metrics)', 'not_supported_error', null, 'not_supported');
+    }
     const snap = this.service.snapshot();
     let text = this.monitor.metrics(snap, process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
     if (this.metricsVllm) text += vllmMetrics(snap, this.service.modelId);
-    ctx.res.writeHead(200, { ...CORS, 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+    text += llamaMetrics({ totals: this.monitor.totals(), snapshot: snap, decodes: this.service.runner.steps }, this);
+    ctx.res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
   }
 
@@ -440,7 +438,16 @@ export class ApiServer {
   }
 
   private modelObject() {
-    return { id: this.service.modelId, object: 'model', created: this.created, owned_by: 'wrinklefree', meta: this.service.info() };
+    const { aliases, tags } = this.llama;
+    return {
+      id: this.service.modelId,
+      object: 'model',
+      created: this.created,
+      owned_by: 'wrinklefree',
+      ...(aliases ? { aliases } : {}),
+      ...(tags ? { tags } : {}),
+      meta: this.service.info(),
+    };
   }
 
   private oneModel(ctx: Ctx): void {
@@ -483,13 +490,13 @@ export class ApiServer {
   }
 
   private async completions(ctx: Ctx): Promise<void> {
-    const req = parseCompletionRequest(await readJson(ctx, this.maxBody), this.service.vocabSize);
+    const req = parseCompletionRequest(withServerDefaults(await readJson(ctx, this.maxBody), this.llama.defaults), this.service.vocabSize);
     const prompt = this.service.completionPrompt(req);
     await this.generate(ctx, 'completion', req, prompt);
   }
 
   private async chatCompletions(ctx: Ctx): Promise<void> {
-    const req = parseChatRequest(await readJson(ctx, this.maxBody), this.service.vocabSize, this.service.toolFormat);
+    const req = parseChatRequest(withServerDefaults(await readJson(ctx, this.maxBody), this.llama.defaults), this.service.vocabSize, this.service.toolFormat);
     const prompt = this.service.chatPrompt(req);
     await this.generate(ctx, 'chat', req, prompt);
   }
@@ -501,7 +508,8 @@ export class ApiServer {
     const handle: RunHandle = { ...started, events: this.monitor.watch(task, started.events) };
     let info: RunInfo | null = null;
     try {
-      info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle);
+      const verbose = params.verbose || this.llama.verbose ? this.service.detokenize(prompt) : undefined;
+      info = params.stream ? await this.stream(ctx, kind, params, handle) : await this.whole(ctx, kind, params, handle, verbose);
       if (info) {
         const t = R.timings(info.result, info.cachedTokens);
         ctx.note =
@@ -510,14 +518,19 @@ export class ApiServer {
       }
     } finally {
       await started.dispose();
-      const t = info ? R.timings(info.result, info.cachedTokens) : null;
-      this.monitor.end(
-        task,
-        info && t
-          ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
-          : null,
-      );
+      this.endTask(task, info);
     }
+  }
+
+  /** Ends a request's monitoring record with its timings (null: it never finished). */
+  private endTask(task: Task, info: RunInfo | null | undefined): void {
+    const t = info ? R.timings(info.result, info.cachedTokens) : null;
+    this.monitor.end(
+      task,
+      info && t
+        ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
+        : null,
+    );
   }
 
   /**
@@ -553,14 +566,7 @@ export class ApiServer {
         }
       } finally {
         await h.dispose();
-        const info = infos[i];
-        const t = info ? R.timings(info.result, info.cachedTokens) : null;
-        this.monitor.end(
-          task,
-          info && t
-            ? { promptEvaluated: t.prompt_n, promptCached: t.cache_n, predicted: t.predicted_n, promptMs: t.prompt_ms, predictedMs: t.predicted_ms, finishReason: info.result.finishReason }
-            : null,
-        );
+        this.endTask(task, infos[i] ?? null);
       }
     };
     try {
@@ -599,8 +605,12 @@ export class ApiServer {
     return { id: R.responseId(kind === 'chat' ? 'chatcmpl' : 'cmpl'), created: R.nowSeconds(), model: this.service.modelId };
   }
 
-  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle): Promise<RunInfo | null> {
+  /** `verbosePrompt`: the prompt's text, for llama-server's `__verbose` object (verbose: true or --verbose) */
+  private async whole(ctx: Ctx, kind: 'chat' | 'completion', params: Params, handle: RunHandle, verbosePrompt?: string): Promise<RunInfo | null> {
     const r = await this.wholeBody(ctx, kind, params, handle);
+    if (r?.body && verbosePrompt !== undefined) {
+      r.body.__verbose = { prompt: verbosePrompt, content: r.info.result.text, tokens_predicted: R.completionTokens(r.info.result) };
+    }
     if (r?.body) sendJson(ctx.res, 200, r.body);
     return r?.info ?? null;
   }
@@ -659,7 +669,7 @@ export class ApiServer {
     const sendTool = (events: ToolStreamEvent[]) => {
       for (const e of events) {
         if (!opened) {
-          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: e.kind === 'content' ? '' : null }, null));
+          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
           opened = true;
         }
         if (e.kind === 'content') sendEvent(res, R.chatChunk(base, { content: e.text }, null));
@@ -669,7 +679,7 @@ export class ApiServer {
         } else sendEvent(res, R.chatChunk(base, { tool_calls: [{ index: e.index, function: { arguments: e.text } }] }, null));
       }
     };
-    if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+    if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -698,7 +708,7 @@ export class ApiServer {
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
     if (envelope) {
       sendTool(envelope.finish());
-      if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: '' }, null));
+      if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
       if (envelope.callCount > 0 && finish !== 'length') finish = 'tool_calls';
     }
     if (kind === 'chat') {

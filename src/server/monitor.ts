@@ -125,6 +125,12 @@ export class Monitor {
     this.finished.set(end.finishReason, (this.finished.get(end.finishReason) ?? 0) + 1);
   }
 
+  /** The running totals, for llama-server's metric names (llama-metrics.ts). */
+  totals(): { promptTokens: number; promptCached: number; promptSeconds: number; predicted: number; predictedSeconds: number } {
+    const { promptTokens, promptCached, promptSeconds, predicted, predictedSeconds } = this;
+    return { promptTokens, promptCached, promptSeconds, predicted, predictedSeconds };
+  }
+
   /** The Prometheus text of /metrics. */
   metrics(s: EngineSnapshot, memory: { rss: number; heapUsed: number; heapTotal: number; external: number }): string {
     const busy = s.slots.filter((x) => x.busy).length;
@@ -171,12 +177,16 @@ export class Monitor {
         is_processing: slot.busy,
         params: paramsReport(t?.params ?? DEFAULT_PARAMS),
         prompt_tokens: t?.promptTokens ?? 0,
-        next_token: {
-          has_next_token: live,
-          has_new_line: t?.newLine ?? false,
-          n_remain: maxTokens === undefined ? -1 : Math.max(0, maxTokens - (t?.decoded ?? 0)),
-          n_decoded: t?.decoded ?? 0,
-        },
+        // a list, as llama-server's (one entry per sequence of the slot; one here)
+        next_token: [
+          {
+            has_next_token: live,
+            has_new_line: t?.newLine ?? false,
+            // an idle slot has no budget left over from its last task (llama-server reports -1 and 0)
+            n_remain: !live || maxTokens === undefined ? -1 : Math.max(0, maxTokens - (t?.decoded ?? 0)),
+            n_decoded: live ? t?.decoded ?? 0 : 0,
+          },
+        ],
       };
     });
   }
@@ -194,7 +204,7 @@ export interface SlotReport {
   /** the last request's settings (the defaults before the first) */
   params: ReturnType<typeof paramsReport>;
   prompt_tokens: number;
-  next_token: { has_next_token: boolean; has_new_line: boolean; n_remain: number; n_decoded: number };
+  next_token: { has_next_token: boolean; has_new_line: boolean; n_remain: number; n_decoded: number }[];
 }
 
 /** A request's generation settings under llama-server's names (the sampler's defaults filled in). */

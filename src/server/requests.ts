@@ -15,6 +15,8 @@ import type { SamplerOptions } from '../generate/sampler.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { ApiError, invalidParam, invalidType, missingParam, unsupported } from './errors.js';
 import { parseTools, withToolPrompt, type ToolsRequest } from './tool-calls.js';
+import { continuation } from './chat-continue.js';
+import { checkSchemaTypes } from './schema-check.js';
 import { templateTools, TOOL_FORMATS, type ToolFormat } from './tool-formats.js';
 
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
@@ -35,6 +37,10 @@ export interface GenerationParams {
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
+  /** add llama-server's `__verbose` object (the prompt text) to the response */
+  verbose?: boolean;
+  /** false: evaluate the whole prompt, reusing no cached prefix (llama-server's cache_prompt) */
+  cachePrompt?: boolean;
   /** choices to generate (n > 1: each on a slot of its own, sharing the prompt's KV; choices.ts) */
   n?: number;
   /** the grammar the output must follow, and the request field it came from (for errors) */
@@ -56,6 +62,10 @@ export interface ChatRequest extends GenerationParams {
   toolFormat?: ToolFormat;
   /** extra chat template variables (`tools`, for templates that take them) */
   templateVariables?: Record<string, unknown>;
+  /** the template's add_generation_prompt (default true) */
+  addGenerationPrompt?: boolean;
+  /** the assistant text the reply continues (chat-continue.ts), written after the rendered prompt */
+  prefill?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -186,6 +196,7 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
     throw invalidParam('ignore_eos', `'ignore_eos' cannot be combined with constrained output ('${constraint.param}'): the grammar ends with the end-of-generation token`);
   }
   const params: Omit<GenerationParams, 'logprobs'> = { sampler, maxTokens, stop: parseStop(b), ignoreEos, stream, includeUsage };
+  if (bool(b, 'verbose')) params.verbose = true;
   if (n !== undefined && n > 1) params.n = n;
   if (constraint) params.constraint = constraint;
   return params;
@@ -197,7 +208,12 @@ function parseConstraint(b: Body): { spec: GrammarSpec; param: string } | undefi
   if (present(b, 'response_format')) {
     const rf = b.response_format;
     if (!isObject(rf)) throw invalidType('response_format', 'an object', rf);
-    if (rf.type === 'json_object') found.push({ spec: { type: 'json_object' }, param: 'response_format' });
+    if (rf.type === 'json_object' && present(rf, 'schema')) {
+      // llama-server's form: json_object with a schema is that schema
+      const schema = rf.schema;
+      if (!isObject(schema) && typeof schema !== 'boolean') throw invalidType('response_format.schema', 'a JSON Schema object', schema);
+      found.push({ spec: { type: 'json_schema', schema }, param: 'response_format.schema' });
+    } else if (rf.type === 'json_object') found.push({ spec: { type: 'json_object' }, param: 'response_format' });
     else if (rf.type === 'json_schema') {
       const js = rf.json_schema;
       if (!isObject(js)) throw js === undefined ? missingParam('response_format.json_schema') : invalidType('response_format.json_schema', 'an object {name, schema, strict}', js);
@@ -220,6 +236,7 @@ function parseConstraint(b: Body): { spec: GrammarSpec; param: string } | undefi
     if (b.grammar.trim() === '') throw invalidParam('grammar', "'grammar' is empty");
     found.push({ spec: { type: 'gbnf', grammar: b.grammar }, param: 'grammar' });
   }
+  for (const f of found) if (f.spec.type === 'json_schema') checkSchemaTypes(f.spec.schema, f.param);
   if (found.length > 1) {
     throw invalidParam(found[1]!.param, `'${found[0]!.param}' and '${found[1]!.param}' both constrain the output: give one`);
   }
@@ -343,19 +360,27 @@ export function parseMessages(v: unknown): ChatMessage[] {
 /** `format`: the model's tool format (tool-formats.ts; default the generic one). */
 export function parseChatRequest(body: unknown, vocabSize: number, format: ToolFormat = TOOL_FORMATS.generic): ChatRequest {
   const b = asObject(body);
-  let messages = format.history(parseMessages(b.messages));
+  const cont = continuation(b, parseMessages(b.messages));
+  let messages = format.history(cont.messages);
   const tools = parseTools(b);
   const common = parseCommon(b, vocabSize, ['max_completion_tokens', 'max_tokens', 'n_predict']);
   const wantLogprobs = bool(b, 'logprobs') ?? false;
   const top = int(b, 'top_logprobs', 0, MAX_TOP_LOGPROBS);
   if (top !== undefined && !wantLogprobs) throw invalidParam('top_logprobs', "'top_logprobs' needs 'logprobs': true");
   const req: ChatRequest = { kind: 'chat', messages, ...common, logprobs: wantLogprobs ? (top ?? 0) : undefined };
+  if (!cont.addGenerationPrompt) req.addGenerationPrompt = false;
+  if (present(b, 'chat_template_kwargs')) {
+    // extra template variables (llama-server's and vLLM's field), e.g. {"enable_thinking": false}
+    if (!isObject(b.chat_template_kwargs)) throw invalidType('chat_template_kwargs', 'an object', b.chat_template_kwargs);
+    req.templateVariables = { ...b.chat_template_kwargs };
+  }
+  if (cont.prefill) req.prefill = cont.prefill;
   if (tools) {
     if (common.constraint) {
       throw invalidParam(common.constraint.param, `'${common.constraint.param}' cannot be combined with 'tools' (unless tool_choice is "none")`);
     }
     if (common.ignoreEos) throw invalidParam('ignore_eos', "'ignore_eos' cannot be combined with 'tools'");
-    if (format.inTemplate) req.templateVariables = { tools: templateTools(tools) };
+    if (format.inTemplate) req.templateVariables = { ...req.templateVariables, tools: templateTools(tools) };
     // the envelope formats are described in the system prompt (with the tools, unless the template shows them)
     if (format.envelope) messages = withToolPrompt(messages, tools, !format.inTemplate);
     req.messages = messages;

@@ -17,9 +17,9 @@
 // by response.failed.
 //
 // Stored responses (store: true, the default) go to a ResponseStore bounded by count and bytes.
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TokenLogprobs } from '../generate/sampler.js';
-import { ApiError } from './errors.js';
+import { ApiError, toApiError } from './errors.js';
+import { SSE_HEADERS, sendJson, type Ctx } from './http.js';
 import type { Monitor } from './monitor.js';
 import { chatLogprob, timings, type ChatTokenLogprob } from './responses.js';
 import { ResponseStore } from './response-store.js';
@@ -27,31 +27,8 @@ import { parseResponsesRequest, renamed, type ChatMessageJson, type ResponseEcho
 import type { GenerationService, RunInfo } from './service.js';
 import type { ToolStreamEvent } from './tool-calls.js';
 
-/** What the handler needs of the HTTP layer's request context. */
-export interface ResponsesCtx {
-  req: IncomingMessage;
-  res: ServerResponse;
-  path: string;
-  signal: AbortSignal;
-  note: string;
-  arrived: number;
-}
-
-const JSON_HEADERS = { 'Access-Control-Allow-Origin': '*', 'Content-Type': 'application/json; charset=utf-8' };
-const SSE_HEADERS = {
-  'Access-Control-Allow-Origin': '*',
-  'Content-Type': 'text/event-stream; charset=utf-8',
-  'Cache-Control': 'no-cache',
-  Connection: 'keep-alive',
-  'X-Accel-Buffering': 'no',
-};
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { ...JSON_HEADERS, 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
-}
+/** The HTTP layer's request context (http.ts); CORS headers are already set on the response there. */
+export type ResponsesCtx = Ctx;
 
 function randomId(prefix: string): string {
   const bytes = new Uint8Array(24);
@@ -325,7 +302,7 @@ export class ResponsesApi {
     } catch (e) {
       if (!res.headersSent) throw e;
       // mid-stream: OpenAI's error event, then the response as failed
-      const err = e instanceof ApiError ? e : new ApiError(500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+      const err = toApiError(e);
       emit('error', { code: err.code, message: err.message, param: err.param });
       emit('response.failed', { response: response('failed', out.items, { error: { code: err.code ?? 'server_error', message: err.message } }) });
       res.end();

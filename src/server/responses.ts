@@ -135,9 +135,15 @@ export interface ResponseBase {
   model: string;
 }
 
+/**
+ * system_fingerprint: a build tag in llama.cpp's form (`b` + build number + commit), which clients of
+ * llama-server check for; here `b` + the package version.
+ */
+export const SYSTEM_FINGERPRINT = 'b0.1.0-wrinklefree';
+
 /** The fields every response object starts with (id, object, created, model, fingerprint). */
 function envelope<O extends string>(base: ResponseBase, object: O) {
-  return { id: base.id, object, created: base.created, model: base.model, system_fingerprint: 'wrinklefree' };
+  return { id: base.id, object, created: base.created, model: base.model, system_fingerprint: SYSTEM_FINGERPRINT };
 }
 
 export type ChatFinish = 'stop' | 'length' | 'tool_calls';

@@ -34,7 +34,8 @@ import {
 import type { TokenConstraint } from '../generate/constraint.js';
 import { detectToolFormat, type ToolFormat } from './tool-formats.js';
 import { TemplateBudgetError } from '../tokenizer/template-budget.js';
-import { ChatTemplateError, PromptTooLongError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { ChatTemplateError, PromptTooLongError, chatTemplateFor, encodeChat, encodePrompt, probeChatTemplate, renderChat, type ChatMessage, type ChatTemplateChoice } from '../tokenizer/chat-template.js';
+import { closeThinking, templateVariables, type ReasoningMode } from './template-vars.js';
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
@@ -83,6 +84,8 @@ export interface ServiceOptions {
   grammars?: GrammarHostFactory;
   /** without `grammars`: the XGrammar module (src/node/xgrammar.ts), run in this thread; without either, constrained output is refused */
   xgrammar?: XGrammarModule;
+  /** llama-server's --reasoning (template-vars.ts) */
+  reasoning?: ReasoningMode;
 }
 
 export interface RunInfo {
@@ -115,6 +118,8 @@ export interface ModelInfo {
   size: number;
   slots: number;
   kernels: string;
+  /** what runs the model: "webgpu: <adapter>" or the CPU kernels ("wasm-relaxed x2") */
+  device: string;
   threads: number;
   /** output head precision: int8 or f16 (--lm-head) */
   lm_head: string;
@@ -141,6 +146,7 @@ class SlotModel implements GenerationModel {
     readonly contextLength: number,
     readonly vocabSize: number,
     private readonly ignoreEos: boolean,
+    private readonly reuse = true,
   ) {}
 
   /** prompt tokens not read: found in the slot's cache, or copied in from another running slot */
@@ -165,7 +171,7 @@ class SlotModel implements GenerationModel {
     const cached = this.slot.cached;
     if (startPos > cached.length) throw new Error(`evaluate at position ${startPos} but only ${cached.length} tokens are cached`);
     let skip = 0;
-    while (skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
+    while (this.reuse && skip < tokens.length - 1 && startPos + skip < cached.length && cached[startPos + skip] === tokens[skip]) skip++;
     if (startPos === 0) {
       this.skipped = 0;
       this.slot.copied = 0;
@@ -203,6 +209,7 @@ export class GenerationService {
   /** how the model is shown tools and writes calls, from its chat template (tool-formats.ts) */
   readonly toolFormat: ToolFormat;
   private readonly special: boolean;
+  private readonly reasoning: ReasoningMode;
   private readonly maxTokensCap: number | undefined;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -226,15 +233,13 @@ export class GenerationService {
     this.slotContext = total;
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
-    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
-    const xg = opts.xgrammar;
-    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
+    this.reasoning = opts.reasoning ?? 'auto';
     // a template that does not render fails here, at start-up, not on the first request
-    probeChatTemplate(model.tokenizer, this.template);
+    probeChatTemplate(model.tokenizer, this.template, undefined, templateVariables(undefined, this.reasoning));
 
     const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
     pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
@@ -281,6 +286,11 @@ export class GenerationService {
       grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
         this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
     });
+    // last: the grammar host may start worker threads, which a constructor that failed above (a template
+    // that does not render, no memory for the pool) would leave running, keeping the process alive
+    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
+    const xg = opts.xgrammar;
+    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
   }
 
   get vocabSize(): number {
@@ -310,6 +320,7 @@ export class GenerationService {
       slots: this.slots.length,
       kernels: this.model.kernels.name,
       threads: this.model.kernels.threads,
+      device: this.model.deviceName,
       lm_head: this.model.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,
@@ -386,7 +397,16 @@ export class GenerationService {
     let tokens: number[];
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
-      tokens = encodeChat(this.model.tokenizer, req.messages, { template: this.template, addGenerationPrompt: true, variables, maxTokens: this.slotContext });
+      const addGenerationPrompt = 'addGenerationPrompt' in req ? req.addGenerationPrompt !== false : true;
+      tokens = encodeChat(this.model.tokenizer, req.messages, {
+        template: this.template,
+        addGenerationPrompt,
+        variables: templateVariables(variables, this.reasoning),
+        maxTokens: this.slotContext,
+        // llama-server's prefill / continue_final_message (chat-continue.ts), after an open <think> is closed when reasoning is off
+        markupAfter: addGenerationPrompt ? (text) => closeThinking(text, this.reasoning) : undefined,
+        prefill: 'prefill' in req ? req.prefill : undefined,
+      });
     } catch (e) {
       if (e instanceof PromptTooLongError) throw contextLengthExceeded('messages', e.atLeast, this.slotContext, true);
       // the chat's or the template's fault: a 400 in our words; anything else is ours (a 500)
@@ -395,6 +415,17 @@ export class GenerationService {
     }
     tokens = this.continueCached(tokens);
     return this.checkPrompt(tokens, 'messages');
+  }
+
+  /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
+  renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
+    try {
+      const text = renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
+      return opts.addGenerationPrompt === false ? text : closeThinking(text, this.reasoning);
+    } catch (e) {
+      if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
+      throw e;
+    }
   }
 
   private checkPrompt(tokens: number[], param: string): number[] {
@@ -483,7 +514,7 @@ export class GenerationService {
       this.running--;
       if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
-    const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos);
+    const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos, params.cachePrompt !== false);
     const promptBatchSize = this.slotContext; // one evaluate() for the whole prompt: the runner chunks it
     const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {

@@ -5,6 +5,8 @@ import type { GrammarHostFactory } from '../generate/grammar-host.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
+import type { LlamaOptions } from './llama-routes.js';
+import type { ReasoningMode } from './template-vars.js';
 import { ResponseStore } from './response-store.js';
 
 export interface StartOptions {
@@ -27,6 +29,10 @@ export interface StartOptions {
   slotsEndpoint?: boolean;
   quiet?: boolean;
   maxBodyBytes?: number;
+  /** what llama-server's flags set (llama-routes.ts) */
+  llama?: LlamaOptions;
+  /** llama-server's --reasoning on|off|auto (template-vars.ts) */
+  reasoning?: ReasoningMode;
   /** Host names answered besides loopback ones on a loopback bind (--allowed-hosts) */
   allowedHosts?: readonly string[];
   /** where grammars compile and match (default: worker threads with the default limits) */
@@ -64,17 +70,21 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       chatTemplate: opts.chatTemplate,
       grammars: opts.grammars ?? workerGrammarHosts(),
       special: opts.special,
+      reasoning: opts.reasoning,
     });
     server = new ApiServer(service, {
       apiKey: opts.apiKey,
       slots: opts.slotsEndpoint,
       log: opts.quiet ? null : undefined,
       maxBodyBytes: opts.maxBodyBytes,
+      llama: opts.llama,
       allowedHosts: opts.allowedHosts,
       metricsVllm: opts.metricsVllm,
       responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
     });
   } catch (e) {
+    // the service may exist (the HTTP front end failed): its grammar workers must not outlive the start
+    await service!?.close().catch(() => undefined);
     lm.dispose();
     throw e;
   }
@@ -83,6 +93,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
     addr = await server.listen(opts.port ?? 30000, opts.host ?? '127.0.0.1');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
+    await service.close().catch(() => undefined);
     lm.dispose();
     if (err.code === 'EADDRINUSE') throw new Error(`port ${opts.port} on ${opts.host} is already in use`);
     if (err.code === 'EACCES') throw new Error(`no permission to listen on ${opts.host}:${opts.port}`);

@@ -26,6 +26,7 @@
 import { Template } from '@huggingface/jinja';
 import { budgetFor, charsIn, DEFAULT_TEMPLATE_TIME_MS, renderWithBudget, TemplateBudgetError } from './template-budget.js';
 import type { Tokenizer } from './tokenizer.js';
+import { jinja2Compatible } from './jinja-compat.js';
 
 export interface ChatMessage {
   role: string;
@@ -50,6 +51,10 @@ export interface EncodeChatOptions extends ChatTemplateOptions {
   addBos?: boolean;
   /** Refuse (PromptTooLongError) a text that certainly tokenizes to this many tokens or more, before tokenizing it. */
   maxTokens?: number;
+  /** rewrites the rendered markup before tokenizing (e.g. closing an open thinking block) */
+  markupAfter?: (rendered: string) => string;
+  /** text the reply continues, after the rendered prompt, read as plain text like message contents */
+  prefill?: string;
 }
 
 /** A prompt text too long for `maxTokens`, known from its length alone (it was not tokenized). */
@@ -103,7 +108,7 @@ function compile(source: string): Template {
   let t = compiled.get(source);
   if (t === undefined) {
     try {
-      t = new Template(source);
+      t = new Template(jinja2Compatible(source));
     } catch (e) {
       throw new ChatTemplateError(`chat template does not parse: ${(e as Error).message ?? String(e)}`);
     }
@@ -201,9 +206,9 @@ function render(tokenizer: Tokenizer, messages: readonly ChatMessage[], options:
  * Renders the template on a small conversation (system + user) to show, before any request, that it
  * parses and renders within its budget. Throws an Error that names the template's origin.
  */
-export function probeChatTemplate(tokenizer: Tokenizer, override?: string, timeMs?: number): void {
+export function probeChatTemplate(tokenizer: Tokenizer, override?: string, timeMs?: number, variables?: Record<string, unknown>): void {
   try {
-    render(tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: override, timeMs }, true);
+    render(tokenizer, [{ role: 'system', content: 'test' }, { role: 'user', content: 'test' }], { template: override, timeMs, variables }, true);
   } catch (e) {
     const choice = chatTemplateFor(tokenizer, override);
     const hint = choice.origin === 'file' ? " (give --chat-template to use another, e.g. 'bitnet')" : '';
@@ -216,7 +221,9 @@ export function probeChatTemplate(tokenizer: Tokenizer, override?: string, timeM
  * the strings of messages and variables as plain text (see the header).
  */
 export function encodeChat(tokenizer: Tokenizer, messages: readonly ChatMessage[], options: EncodeChatOptions = {}): number[] {
-  const text = render(tokenizer, messages, options, true);
+  let text = render(tokenizer, messages, options, true);
+  if (options.markupAfter) text = options.markupAfter(text);
+  if (options.prefill) text += tokenizer.escapeSpecials(options.prefill);
   return encodeText(tokenizer, text, options.addBos, true, options.maxTokens);
 }
 

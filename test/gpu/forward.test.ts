@@ -158,3 +158,21 @@ test('errors: an f16 KV cache on the GPU is refused by name; a lost device fails
   await assert.rejects(seq.forward([4]), /GPU device was lost \(destroyed/);
   await assert.rejects(seq.forward([4]), /GPU device was lost/);
 });
+
+test('an output head larger than one binding is split into parts: the same logits, bit for bit', { skip }, async () => {
+  const ctx = gpuOrSkip as Exclude<typeof gpuOrSkip, string>;
+  // the demo's head: 2048 rows of 256 values, 512 KiB as int8 and 1 MiB as f16; 200 KiB a binding
+  const small = await testGpu({ maxBindingBytes: 200 * 1024 });
+  assert.ok(typeof small !== 'string', String(small));
+  const bytes = new Uint8Array(readFileSync(DEMO_MODEL_FILE));
+  for (const lmHead of ['int8', 'f16'] as const) {
+    const whole = await BitNetModel.load(bytes, { kernels, lmHead, gpu: ctx });
+    const split = await BitNetModel.load(bytes, { kernels, lmHead, gpu: small });
+    const parts = (split.lmHead === lmHead ? (split as unknown as { weights: { lmHead: { chunks: { m: { parts: unknown[] } }[] } } }).weights.lmHead.chunks[0]!.m.parts.length : 0);
+    assert.ok(parts >= 3, `${lmHead}: the head is in ${parts} parts`);
+    const prompt = [2045, 461, 428, 423, 44];
+    const a = await whole.createSequence({ ctxSize: 16, batchSize: 8 }).forward(prompt, { allLogits: true });
+    const b = await split.createSequence({ ctxSize: 16, batchSize: 8 }).forward(prompt, { allLogits: true });
+    assert.deepEqual(b, a, `${lmHead}: split head logits`);
+  }
+});

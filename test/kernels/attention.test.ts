@@ -140,3 +140,78 @@ test('attention shape errors name the argument', async () => {
   assert.throws(() => k.attention(a, k.allocF32(24), k.allocF32(48), a, 1, 0, 2, 2, 8, 3), /kCache holds 24 values, needs at least 32/);
   assert.throws(() => k.attention(a, k.allocF16(64), a, a, 1, 0, 2, 1, 8, 1), /kCache and vCache must both be f32 or both f16/);
 });
+
+/** A ragged batch: rows of three sequences (caches of different capacities), prompt-like runs of
+ *  consecutive positions and lone decode rows, positions long enough to be split (2 threads). */
+const RAGGED = { nHeads: 20, nKV: 5, headDim: 128, ctx: [700, 320, 40], rows: [[0, 650], [1, 300], [0, 651], [2, 3], [2, 4], [2, 5], [1, 0], [0, 200]] };
+
+function raggedBatch(k: Kernels, f16: boolean) {
+  const { nHeads, nKV, headDim } = RAGGED;
+  const qd = nHeads * headDim, n = RAGGED.rows.length;
+  const caches = RAGGED.ctx.map((ctx) => {
+    const kc = new Float32Array(nKV * ctx * headDim), vc = new Float32Array(kc.length);
+    kc.set(floats(kc.length, 2)); vc.set(floats(vc.length));
+    if (!f16) {
+      const ko = k.allocF32(kc.length), vo = k.allocF32(vc.length);
+      ko.set(kc); vo.set(vc);
+      return { k: ko as Float32Array | Uint16Array, v: vo as Float32Array | Uint16Array, ctx };
+    }
+    const kh = k.allocF16(kc.length), vh = k.allocF16(vc.length);
+    for (let i = 0; i < kh.length; i++) { kh[i] = f32ToF16(kc[i]!); vh[i] = f32ToF16(vc[i]!); }
+    return { k: kh as Float32Array | Uint16Array, v: vh as Float32Array | Uint16Array, ctx };
+  });
+  const q = k.allocF32(n * qd);
+  q.set(floats(q.length, 2));
+  const seqOf = RAGGED.rows.map(([s]) => caches[s!]!);
+  return {
+    q, n, qd, nHeads, nKV, headDim,
+    kRows: seqOf.map((c) => c.k), vRows: seqOf.map((c) => c.v), ctx: seqOf.map((c) => c.ctx), pos: RAGGED.rows.map(([, p]) => p!),
+  };
+}
+
+onEveryPath('attentionRows gives every row of a ragged batch the bits of attention() on that row alone', (k) => {
+  for (const f16 of [false, true]) {
+    const b = raggedBatch(k, f16);
+    const out = k.allocF32(b.n * b.qd);
+    out.fill(NaN);
+    k.attentionRows(b.q, b.kRows, b.vRows, out, b.n, b.pos, b.nHeads, b.nKV, b.headDim, b.ctx);
+    for (let r = 0; r < b.n; r++) {
+      const alone = k.allocF32(b.qd);
+      k.attention(b.q.subarray(r * b.qd, (r + 1) * b.qd), b.kRows[r]!, b.vRows[r]!, alone, 1, b.pos[r]!, b.nHeads, b.nKV, b.headDim, b.ctx[r]!);
+      assert.deepEqual(out.subarray(r * b.qd, (r + 1) * b.qd), alone, `${f16 ? 'f16' : 'f32'} row ${r}`);
+      // and the reference agrees within attention's float bound
+      const expect = new Float32Array(b.qd);
+      ref.attention(b.q.subarray(r * b.qd, (r + 1) * b.qd), b.kRows[r]!, b.vRows[r]!, expect, 1, b.pos[r]!, b.nHeads, b.nKV, b.headDim, b.ctx[r]!);
+      let worst = 0;
+      for (let i = 0; i < b.qd; i++) worst = Math.max(worst, Math.abs(alone[i]! - expect[i]!));
+      assert.ok(worst <= 2e-5, `row ${r}: max |delta| ${worst}`);
+    }
+  }
+});
+
+test('attentionRows on arrays outside the kernel memory, and on the reference kernels, gives the same bits', async () => {
+  const k = await createKernels({ threads: 2, minParallelWork: 0 });
+  made.push(k);
+  const b = raggedBatch(k, false);
+  const inside = k.allocF32(b.n * b.qd);
+  k.attentionRows(b.q, b.kRows, b.vRows, inside, b.n, b.pos, b.nHeads, b.nKV, b.headDim, b.ctx);
+  const outside = new Float32Array(b.n * b.qd);
+  k.attentionRows(Float32Array.from(b.q), b.kRows.map((c) => Float32Array.from(c)), b.vRows, outside, b.n, b.pos, b.nHeads, b.nKV, b.headDim, b.ctx);
+  assert.deepEqual(outside, inside);
+  const byRef = new Float32Array(b.n * b.qd), rowByRow = new Float32Array(b.n * b.qd);
+  ref.attentionRows(b.q, b.kRows, b.vRows, byRef, b.n, b.pos, b.nHeads, b.nKV, b.headDim, b.ctx);
+  for (let r = 0; r < b.n; r++) {
+    ref.attention(b.q.subarray(r * b.qd, (r + 1) * b.qd), b.kRows[r]!, b.vRows[r]!, rowByRow.subarray(r * b.qd, (r + 1) * b.qd), 1, b.pos[r]!, b.nHeads, b.nKV, b.headDim, b.ctx[r]!);
+  }
+  assert.deepEqual(byRef, rowByRow);
+});
+
+test('attentionRows shape errors name the argument', async () => {
+  const k = await createKernels({ threads: 1 });
+  made.push(k);
+  const a = k.allocF32(64), c = k.allocF32(64);
+  assert.throws(() => k.attentionRows(a, [c], [c], a, 2, [0, 0], 2, 1, 8, [4, 4]), /kCaches holds 1 values, needs at least 2/);
+  assert.throws(() => k.attentionRows(a, [c, c], [c, c], a, 2, [0, 9], 2, 1, 8, [4, 4]), /cacheCtx 4 is less than the 10 positions attended/);
+  assert.throws(() => k.attentionRows(a, [c, k.allocF16(64)], [c, c], a, 2, [0, 0], 2, 1, 8, [4, 4]), /kCache and vCache must both be f32 or both f16/);
+  assert.throws(() => k.attentionRows(a, [c], [c], a, 5, [0, 0, 0, 0, 0], 2, 1, 8, [4, 4, 4, 4, 4]), /kCaches holds 1 values/);
+});

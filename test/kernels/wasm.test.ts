@@ -68,7 +68,7 @@ const configs: { path: 'relaxed' | 'simd'; layout: TernaryLayout; threads: numbe
 for (const path of paths) for (const layout of ['r4', 'lut'] as const) for (const threads of [1, 2]) configs.push({ path, layout, threads });
 
 const SHAPES: [number, number][] = [[1, 128], [5, 128], [37, 256], [16, 384], [33, 640], [3, 100], [19, 72], [7, 1000], [64, 2304],
-  [301, 136], [250, 64]]; // the last two: enough row groups per claimed range for the 3-stream GEMV, with and without a partial last group
+  [301, 136], [250, 64]]; // the last two: enough row groups per claimed range for the two-stream GEMV (and an odd one left), with and without a partial last group
 const TOKENS = [1, 3, 7, 17, 64]; // 7 and 17: tiles of 4 tokens plus 3 and 1 run one at a time
 
 for (const cfg of configs) {

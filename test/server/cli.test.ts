@@ -142,7 +142,7 @@ test('wf_server flag errors exit 2 with a message; a missing model file or bad t
   assert.match(missing.err, /model file not found/);
   const tmpl = await run(['-m', modelPath, '--chat-template', 'no-such-template']);
   assert.equal(tmpl.code, 1);
-  assert.match(tmpl.err, /--chat-template 'no-such-template' is not a file, a known name/);
+  assert.match(tmpl.err, /--chat-template 'no-such-template' is not a known name/);
 });
 
 /** Starts wf_server on a free port and waits for its 'listening' line. */

@@ -15,29 +15,32 @@ import { enumSchema, healthProbe } from '../helpers/grammar-cases.js';
 import { postJson, startTestServer, waitFor } from './helpers.js';
 
 const lm = await loadModelFile(DEMO_MODEL_FILE, { kernels: await testKernels() });
-const TIMEOUT_MS = 5000;
+/** the budget of the server the slow-grammar tests use (("x"{0,1000}){0,1000} takes 4-14 s here) */
+const TIMEOUT_MS = 2000;
 const MEMORY = 18 * 2 ** 20;
 const srv = await startTestServer(
   lm,
-  { ctxSize: 1024, slots: 2, maxQueue: 0, grammars: workerGrammarHosts({ timeoutMs: TIMEOUT_MS, maxTextBytes: 256 * 1024, memoryBytes: MEMORY }) },
+  { ctxSize: 1024, slots: 2, maxQueue: 0, grammars: workerGrammarHosts({ timeoutMs: 20000, maxTextBytes: 256 * 1024, memoryBytes: MEMORY }) },
 );
+const fast = await startTestServer(lm, { ctxSize: 512, slots: 1, grammars: workerGrammarHosts({ timeoutMs: TIMEOUT_MS }) });
 after(async () => {
   await srv.close();
+  await fast.close();
   lm.dispose();
 });
 
 const SCHEMA = { type: 'object', properties: { word: { type: 'string', maxLength: 6 }, n: { type: 'integer', minimum: 0, maximum: 99 } }, required: ['word', 'n'], additionalProperties: false };
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(`${srv.url}/metrics`)).text();
+async function metric(name: string, server = srv): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
   const s = parseExposition(text).samples.find((x) => x.name === name);
   assert.ok(s, `${name} is in /metrics`);
   return s.value;
 }
 
 /** A valid json_schema request: 200 and JSON that validates. */
-async function validJson(seed = 1): Promise<void> {
-  const r = await postJson(`${srv.base}/completions`, { prompt: 'And God said', json_schema: SCHEMA, max_tokens: 60, seed, temperature: 0.8 });
+async function validJson(seed = 1, server = srv): Promise<void> {
+  const r = await postJson(`${server.base}/completions`, { prompt: 'And God said', json_schema: SCHEMA, max_tokens: 60, seed, temperature: 0.8 });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   const text = r.json.choices[0].text as string;
   assert.ok(new Ajv().validate(SCHEMA, JSON.parse(text)), text);
@@ -101,9 +104,9 @@ test('finding 3: compiled grammars are bounded by bytes (--grammar-memory), not 
 });
 
 test('finding 4: a grammar that compiles for seconds is stopped by --grammar-timeout (a 400 naming it) while /health keeps answering', async () => {
-  const probe = healthProbe(srv.url, 50);
+  const probe = healthProbe(fast.url, 50);
   const t0 = performance.now();
-  const r = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,2000}){0,2000}', max_tokens: 3 });
+  const r = await postJson(`${fast.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,1000}){0,1000}', max_tokens: 3 });
   const ms = performance.now() - t0;
   const worst = await probe.stop();
   assert.equal(r.status, 400, JSON.stringify(r.json));
@@ -111,30 +114,30 @@ test('finding 4: a grammar that compiles for seconds is stopped by --grammar-tim
   assert.match(r.json.error.message, new RegExp(`longer than the limit of ${TIMEOUT_MS} ms \\(--grammar-timeout\\)`));
   assert.ok(ms < TIMEOUT_MS + 2000, `answered after ${ms.toFixed(0)} ms`);
   assert.ok(worst < 1000, `/health took ${worst.toFixed(0)} ms at worst during the compile`);
-  assert.ok((await metric('wf_grammar_timeouts_total')) >= 1);
+  assert.ok((await metric('wf_grammar_timeouts_total', fast)) >= 1);
   // the same text again is refused at once
-  const again = await postJson(`${srv.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,2000}){0,2000}', max_tokens: 3 });
+  const again = await postJson(`${fast.base}/completions`, { prompt: 'x', grammar: 'root ::= ("x"{0,1000}){0,1000}', max_tokens: 3 });
   assert.equal(again.status, 400);
   assert.match(again.json.error.message, /--grammar-timeout\) before/);
-  await validJson(3);
+  await validJson(3, fast);
 });
 
 test('finding 4: a client that leaves while its grammar compiles stops the compile at once', async () => {
-  const restarts = await metric('wf_grammar_restarts_total');
+  const restarts = await metric('wf_grammar_restarts_total', fast);
   await assert.rejects(
-    fetch(`${srv.base}/completions`, {
+    fetch(`${fast.base}/completions`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ prompt: 'x', grammar: 'root ::= ("y"{0,2000}){0,2000}', max_tokens: 3 }),
+      body: JSON.stringify({ prompt: 'x', grammar: 'root ::= ("y"{0,1000}){0,1000}', max_tokens: 3 }),
       signal: AbortSignal.timeout(300),
     }),
   );
   const t0 = performance.now();
-  while ((await metric('wf_grammar_restarts_total')) === restarts) {
+  while ((await metric('wf_grammar_restarts_total', fast)) === restarts) {
     assert.ok(performance.now() - t0 < TIMEOUT_MS / 2, 'the compile was not stopped when its client left');
     await new Promise((r) => setTimeout(r, 50));
   }
-  await validJson(4);
+  await validJson(4, fast);
 });
 
 test('finding 4: admission comes before the compile: with the slots busy and no queue, a grammar request is a 503 and compiles nothing', async () => {

@@ -136,9 +136,9 @@ test('/metrics and /slots while a stream runs: processing 1, queued 1, the slot 
     assert.equal(s.params.temperature, 0);
     assert.equal(s.params.seed, 5);
     assert.equal(s.params.stream, true);
-    assert.equal(s.next_token.has_next_token, true);
-    assert.ok(s.next_token.n_decoded >= 1 && s.next_token.n_decoded < 40, String(s.next_token.n_decoded));
-    assert.equal(s.next_token.n_remain, 40 - s.next_token.n_decoded);
+    assert.equal(s.next_token[0].has_next_token, true);
+    assert.ok(s.next_token[0].n_decoded >= 1 && s.next_token[0].n_decoded < 40, String(s.next_token[0].n_decoded));
+    assert.equal(s.next_token[0].n_remain, 40 - s.next_token[0].n_decoded);
     // llama-server's fail_on_no_slot: 503 when every slot is busy
     assert.equal((await fetch(`${srv.url}/slots?fail_on_no_slot=1`)).status, 503);
 
@@ -148,7 +148,10 @@ test('/metrics and /slots while a stream runs: processing 1, queued 1, the slot 
     await queued;
     const done = (await (await fetch(`${srv.url}/slots`)).json()) as any[];
     assert.equal(done[0].is_processing, false);
-    assert.equal(done[0].next_token.has_next_token, false);
+    assert.equal(done[0].next_token[0].has_next_token, false);
+    // no budget left over from the finished task (llama-server: -1 and 0)
+    assert.equal(done[0].next_token[0].n_remain, -1);
+    assert.equal(done[0].next_token[0].n_decoded, 0);
     assert.equal(done[0].params.max_tokens, 2); // the last request served there
     assert.equal((await fetch(`${srv.url}/slots?fail_on_no_slot=1`)).status, 200);
     const m2 = await scrape(srv);
@@ -169,7 +172,7 @@ test('/slots before any request, and turned off (501, as llama-server with --no-
     assert.equal(idle[0].params.temperature, 0.8);
     assert.equal(idle[0].params.top_k, 40);
     assert.equal(idle[0].params.max_tokens, -1);
-    assert.deepEqual(idle[0].next_token, { has_next_token: false, has_new_line: false, n_remain: -1, n_decoded: 0 });
+    assert.deepEqual(idle[0].next_token[0], { has_next_token: false, has_new_line: false, n_remain: -1, n_decoded: 0 });
   } finally {
     await open.close();
   }
@@ -205,14 +208,16 @@ test('CORS: a preflight allows every header the openai SDK sends (X-Stainless-* 
       method: 'OPTIONS',
       headers: { Origin: 'http://elsewhere.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': asked.join(',') },
     });
-    assert.equal(res.status, 204);
-    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.equal(res.status, 200);
+    // any origin by default: the page's origin is echoed, as llama-server does
+    assert.equal(res.headers.get('access-control-allow-origin'), 'http://elsewhere.example');
     assert.match(res.headers.get('access-control-allow-methods') ?? '', /POST/);
     const allowed = new Set((res.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim().toLowerCase()));
     for (const h of asked) assert.ok(allowed.has(h), `preflight does not allow '${h}' (allowed: ${[...allowed].join(', ')})`);
     // a preflight needs no API key, and a header name that is not a token is not echoed
     const odd = await fetch(`${srv.base}/chat/completions`, { method: 'OPTIONS', headers: { 'Access-Control-Request-Headers': 'x-ok, bad header' } });
-    assert.equal(odd.status, 204);
+    assert.equal(odd.status, 200);
+    assert.equal(odd.headers.get('access-control-allow-origin'), '*', 'no Origin: *');
     assert.equal(odd.headers.get('access-control-allow-headers'), 'Authorization, Content-Type, x-ok');
   } finally {
     await srv.close();

@@ -427,3 +427,38 @@ export function attnMerge(out: usize, part: usize, nTok: i32, nHeads: i32, headD
     }
   }
 }
+
+/** Fields of one row in attnBatch's row table (i32 each): its query row, its output row, its
+ *  sequence's K and V caches and their stride between kv heads, its position, its splits, the byte
+ *  offset of its split records, and the splits of the rows before it (a running sum). */
+export const ROW_FIELDS: i32 = 9;
+
+/**
+ * Attention of a ragged batch in one job: row r is one query row at its own position over its own
+ * cache (row table at `rows`, ROW_FIELDS i32 per row). Units are (kv head, row, split), kv head
+ * major as in attn; `perHead` = the sum of every row's splits. Each unit runs attn's code for that
+ * row alone (nTok = 1), so a row's result has the bits of attention() called for it by itself.
+ */
+export function attnBatch(
+  rows: usize, nRows: i32, perHead: i32, u0: i32, u1: i32, f16: i32,
+  nHeads: i32, group: i32, headDim: i32, qStride: i32, scale: f32, scores: usize,
+): void {
+  let r = 0;
+  for (let u = u0; u < u1; u++) {
+    const g = u / perHead, w = u - g * perHead;
+    // the row that holds w by the running sums of splits (units come in order, so r only moves
+    // forward, except when the next kv head starts again from row 0)
+    if (w < load<i32>(rows + <usize>(r * ROW_FIELDS) * 4, 32)) r = 0;
+    while (r + 1 < nRows && load<i32>(rows + <usize>((r + 1) * ROW_FIELDS) * 4, 32) <= w) r++;
+    const row = rows + <usize>(r * ROW_FIELDS) * 4;
+    const splits = load<i32>(row, 24);
+    const local = g * splits + (w - load<i32>(row, 32));
+    if (f16) {
+      attn<u16>(load<u32>(row), load<u32>(row, 8), load<u32>(row, 12), load<u32>(row, 4), local, local + 1,
+        nHeads, group, headDim, qStride, load<i32>(row, 16), load<i32>(row, 20), scale, scores, splits, load<u32>(row, 28), 1);
+    } else {
+      attn<f32>(load<u32>(row), load<u32>(row, 8), load<u32>(row, 12), load<u32>(row, 4), local, local + 1,
+        nHeads, group, headDim, qStride, load<i32>(row, 16), load<i32>(row, 20), scale, scores, splits, load<u32>(row, 28), 1);
+    }
+  }
+}

@@ -7,5 +7,5 @@ export { ternR4, packR4, interleaveActs } from './ternary-r4';
 export { ternLut, lutTables, packLut } from './ternary-lut';
 export { int8Mm, int8Row, interleaveWide } from './int8';
 export { floatMmF16, floatMmF32 } from './float-matmul';
-export { attnRows, attnRowsF16, attnMerge } from './attention';
+export { attnRows, attnRowsF16, attnMerge, attnBatch } from './attention';
 export { relu2Gate, siluGate, addTo, rope } from './elementwise';

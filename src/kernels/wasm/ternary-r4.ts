@@ -13,10 +13,15 @@
 // Tried and measured slower on Node 20 (V8 11.3, x64 with AVX-512 VNNI), so not used:
 // i32x4.relaxed_dot_i8x16_i7x16_add_s (lowered without VNNI to 5 instructions, pcmpeqd + psrlw to
 // rebuild the ones constant, pmaddubsw, pmaddwd, paddd: 0.65 ns vs 0.32 ns for dot + i16 add, see
-// the dot-add probe in bench/kernels.ts; Liftoff also returns wrong sums for it until tier-up);
-// lo/hi accumulators per row in the GEMV (13 ops instead of 14, but 8 accumulators spill: +5%);
-// a manually unrolled GEMM step loop or a pointer-bounded one (V8's own loop unrolling then no
-// longer applies: +20-40%); touching the stream 1-8 KB ahead (no change).
+// the dot-add probe in bench/kernels.ts; Liftoff also returns wrong sums for it until tier-up;
+// scripts/build-wasm.mjs refuses a kernel that uses it);
+// in the GEMV, one accumulator per row (14 ops per row and 64 columns, 4 rows x 3 streams: 38 spill
+// moves per 768 multiply-adds, 52-55% of the dot-add pair against 53-58% for gemvPair's 13 ops);
+// four rows per GEMV loop with the activations loaded per row (no spills, but 5 loads per row and
+// chunk: 8% slower); a manually unrolled GEMM step loop or a pointer-bounded one (binaryen hoists
+// the unrolled loads and V8 then spills half the loop; V8's own unrolling no longer applies:
+// +20-40%, measured again: 47% of the pair against 79% at k/v 64 tokens); touching the stream 1-8 KB
+// ahead (no change).
 
 import { dotCodes, firstInvalidCode, hsum16, mask12, mask3 } from './simd';
 
@@ -27,111 +32,80 @@ const BLOCK: i32 = 16; // chunks per i16 accumulation block
   return (<f32>(sumCQ - sumQ) / s) * alpha;
 }
 
-/** sum over 64 columns of c * a for one row's 16 packed bytes v (a0..a3: the activations of the
- *  columns at bits 0-1, 2-3, 4-5, 6-7). Fields 1 and 3 are masked in place (codes x 4, still 7-bit)
- *  instead of shifted down, which saves two shifts; their dot products are exact multiples of 4,
- *  so one arithmetic shift of their sum divides the factor out exactly. */
-@inline function rowDot(v: v128, a0: v128, a1: v128, a2: v128, a3: v128, m3: v128, m12: v128): v128 {
-  const v4 = i16x8.shr_u(v, 4);
-  const lo = i16x8.add(dotCodes(a0, v128.and(v, m3)), dotCodes(a2, v128.and(v4, m3)));
-  const hi = i16x8.add(dotCodes(a1, v128.and(v, m12)), dotCodes(a3, v128.and(v4, m12)));
-  return i16x8.add(lo, i16x8.shr_s(hi, 2));
-}
-
-/** One token, one group of 4 rows. */
-function gemvGroup(wg: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f32, out: usize, nValid: i32): void {
-  const m3 = mask3(), m12 = mask12();
-  let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  let p = wg;
-  let ap = a;
-  for (let j0 = 0; j0 < chunks; j0 += BLOCK) {
-    const jEnd = min(chunks, j0 + BLOCK);
-    let c0 = i16x8.splat(0), c1 = i16x8.splat(0), c2 = i16x8.splat(0), c3 = i16x8.splat(0);
-    for (let j = j0; j < jEnd; j++) {
-      const a0 = v128.load(ap), a1 = v128.load(ap, 16), a2 = v128.load(ap, 32), a3 = v128.load(ap, 48);
-      c0 = i16x8.add(c0, rowDot(v128.load(p), a0, a1, a2, a3, m3, m12));
-      c1 = i16x8.add(c1, rowDot(v128.load(p, 16), a0, a1, a2, a3, m3, m12));
-      c2 = i16x8.add(c2, rowDot(v128.load(p, 32), a0, a1, a2, a3, m3, m12));
-      c3 = i16x8.add(c3, rowDot(v128.load(p, 48), a0, a1, a2, a3, m3, m12));
-      p += 64;
-      ap += 64;
-    }
-    s0 += hsum16(c0);
-    s1 += hsum16(c1);
-    s2 += hsum16(c2);
-    s3 += hsum16(c3);
-  }
-  store<f32>(out, finish(s0, sumQ, s, alpha));
-  if (nValid > 1) store<f32>(out, finish(s1, sumQ, s, alpha), 4);
-  if (nValid > 2) store<f32>(out, finish(s2, sumQ, s, alpha), 8);
-  if (nValid > 3) store<f32>(out, finish(s3, sumQ, s, alpha), 12);
-}
-
-@inline function store4(out: usize, s0: i32, s1: i32, s2: i32, s3: i32, sumQ: i32, s: f32, alpha: f32): void {
-  store<f32>(out, finish(s0, sumQ, s, alpha));
-  store<f32>(out, finish(s1, sumQ, s, alpha), 4);
-  store<f32>(out, finish(s2, sumQ, s, alpha), 8);
-  store<f32>(out, finish(s3, sumQ, s, alpha), 12);
-}
-
-/** One token, three full groups at once (wa, wb, wc: three separate places in the matrix). Reading
- *  three streams keeps more cache-line fills in flight than one: the hardware prefetcher stops at
- *  every 4 KB page, and one stream stalls there while the others still run. Measured on the dev
- *  box: 2 threads 23.4 -> 19.6 ms per 256 MiB of weights, 1 thread 45.0 -> 41.3 ms; two streams
- *  gave 20.4, four 19.6 (their 16 accumulators spill). */
-function gemvGroups3(wa: usize, wb: usize, wc: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f32,
-                     oa: usize, ob: usize, oc: usize): void {
-  const m3 = mask3(), m12 = mask12();
-  let a0s = 0, a1s = 0, a2s = 0, a3s = 0, b0s = 0, b1s = 0, b2s = 0, b3s = 0, c0s = 0, c1s = 0, c2s = 0, c3s = 0;
-  let p = wa, q = wb, r = wc;
-  let ap = a;
-  for (let j0 = 0; j0 < chunks; j0 += BLOCK) {
-    const jEnd = min(chunks, j0 + BLOCK);
-    let a0 = i16x8.splat(0), a1 = i16x8.splat(0), a2 = i16x8.splat(0), a3 = i16x8.splat(0);
-    let b0 = i16x8.splat(0), b1 = i16x8.splat(0), b2 = i16x8.splat(0), b3 = i16x8.splat(0);
-    let c0 = i16x8.splat(0), c1 = i16x8.splat(0), c2 = i16x8.splat(0), c3 = i16x8.splat(0);
-    for (let j = j0; j < jEnd; j++) {
-      const x0 = v128.load(ap), x1 = v128.load(ap, 16), x2 = v128.load(ap, 32), x3 = v128.load(ap, 48);
-      a0 = i16x8.add(a0, rowDot(v128.load(p), x0, x1, x2, x3, m3, m12));
-      b0 = i16x8.add(b0, rowDot(v128.load(q), x0, x1, x2, x3, m3, m12));
-      c0 = i16x8.add(c0, rowDot(v128.load(r), x0, x1, x2, x3, m3, m12));
-      a1 = i16x8.add(a1, rowDot(v128.load(p, 16), x0, x1, x2, x3, m3, m12));
-      b1 = i16x8.add(b1, rowDot(v128.load(q, 16), x0, x1, x2, x3, m3, m12));
-      c1 = i16x8.add(c1, rowDot(v128.load(r, 16), x0, x1, x2, x3, m3, m12));
-      a2 = i16x8.add(a2, rowDot(v128.load(p, 32), x0, x1, x2, x3, m3, m12));
-      b2 = i16x8.add(b2, rowDot(v128.load(q, 32), x0, x1, x2, x3, m3, m12));
-      c2 = i16x8.add(c2, rowDot(v128.load(r, 32), x0, x1, x2, x3, m3, m12));
-      a3 = i16x8.add(a3, rowDot(v128.load(p, 48), x0, x1, x2, x3, m3, m12));
-      b3 = i16x8.add(b3, rowDot(v128.load(q, 48), x0, x1, x2, x3, m3, m12));
-      c3 = i16x8.add(c3, rowDot(v128.load(r, 48), x0, x1, x2, x3, m3, m12));
-      p += 64;
-      q += 64;
-      r += 64;
-      ap += 64;
-    }
-    a0s += hsum16(a0); a1s += hsum16(a1); a2s += hsum16(a2); a3s += hsum16(a3);
-    b0s += hsum16(b0); b1s += hsum16(b1); b2s += hsum16(b2); b3s += hsum16(b3);
-    c0s += hsum16(c0); c1s += hsum16(c1); c2s += hsum16(c2); c3s += hsum16(c3);
-  }
-  store4(oa, a0s, a1s, a2s, a3s, sumQ, s, alpha);
-  store4(ob, b0s, b1s, b2s, b3s, sumQ, s, alpha);
-  store4(oc, c0s, c1s, c2s, c3s, sumQ, s, alpha);
-}
-
-/** One token, groups [g0, g1): full groups three streams at a time (thirds of the range), the rest
- *  (at most two, plus a partial last group of the matrix) one at a time. */
+/** One token, groups [g0, g1): full groups two at a time, group i with group i + half, row by row
+ *  (two streams: the hardware prefetcher stops at every 4 KB page, and one stream stalls there while
+ *  the other still runs; measured with three streams of the 14-op loop on the dev box: 2 threads
+ *  23.4 -> 19.6 ms per 256 MiB of weights); the rest (an odd group, a partial last one) two rows of
+ *  one group at a time. */
 function gemvRange(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, a: usize, s: f32, sumQ: i32, alpha: f32, out: usize): void {
   const groupBytes = <usize>chunks << 6;
   const full = min(g1, rows >> 2); // groups below this one have 4 real rows
-  const third = max(0, full - g0) / 3;
-  for (let i = 0; i < third; i++) {
-    const ga = g0 + i, gb = ga + third, gc = gb + third;
-    gemvGroups3(w + <usize>ga * groupBytes, w + <usize>gb * groupBytes, w + <usize>gc * groupBytes, chunks, a, s, sumQ, alpha,
-                out + (<usize>ga << 4), out + (<usize>gb << 4), out + (<usize>gc << 4));
+  const half = max(0, full - g0) >> 1;
+  for (let i = 0; i < half; i++) {
+    const ga = g0 + i, gb = ga + half;
+    const wa = w + <usize>ga * groupBytes, wb = w + <usize>gb * groupBytes;
+    const oa = out + (<usize>ga << 4), ob = out + (<usize>gb << 4);
+    for (let r: usize = 0; r < 4; r++) gemvPair(wa + (r << 4), wb + (r << 4), chunks, a, s, sumQ, alpha, oa + (r << 2), ob + (r << 2), true);
   }
-  for (let g = g0 + 3 * third; g < g1; g++) {
-    gemvGroup(w + <usize>g * groupBytes, chunks, a, s, sumQ, alpha, out + (<usize>g << 4), min(4, rows - (g << 2)));
+  for (let g = g0 + 2 * half; g < g1; g++) {
+    const n = min(4, rows - (g << 2));
+    const wg = w + <usize>g * groupBytes, o = out + (<usize>g << 4);
+    for (let r = 0; r < n; r += 2) {
+      const p = wg + (<usize>r << 4), op = o + (<usize>r << 2);
+      gemvPair(p, p + 16, chunks, a, s, sumQ, alpha, op, op + 4, r + 1 < n);
+    }
   }
+}
+
+/** One token, two rows: row A's 16 bytes of every 64-byte chunk start at pa, row B's at pb (two
+ *  rows of one group, or rows of two groups: two streams), outputs to oa and ob (ob only when
+ *  hasB). 13 SIMD ops per row and 64 columns (one shift, four masks, four dots, four adds) instead
+ *  of rowDot's 14: each row has two i16 accumulators, lo for the fields at bits 0-1 and 4-5 (codes
+ *  x1) and hi for those at bits 2-3 and 6-7 (masked in place: codes x4), so the x4 is divided out
+ *  once per 8 chunks (hi >> 2, exact: every lane is a multiple of 4) instead of once per chunk.
+ *  Bounds per lane: hi gains at most 2 * 2 * 128 * 8 = 4096 a chunk, so 8 chunks fit i16 (-32768
+ *  included); lo with the folded hi gains at most 2048 a chunk, so 16 fit. Two rows keep the loop
+ *  at 14 live vectors (2 masks, 4 activations, 4 accumulators, 4 temporaries), within the 15 V8
+ *  allocates: nothing spills (read back with --print-wasm-code: per 64 multiply-adds 13 vector
+ *  ops, 3 loads, about 3 others). Four rows sharing the activation registers would spill; four
+ *  with the activations loaded again per row ran 8% slower. */
+function gemvPair(pa: usize, pb: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f32, oa: usize, ob: usize, hasB: bool): void {
+  const m3 = mask3(), m12 = mask12();
+  let s0 = 0, s1 = 0;
+  let p = pa, q = pb;
+  let ap = a;
+  for (let j0 = 0; j0 < chunks; j0 += BLOCK) {
+    const jEnd = min(chunks, j0 + BLOCK);
+    let lo0 = i16x8.splat(0), lo1 = i16x8.splat(0);
+    for (let h0 = j0; h0 < jEnd; h0 += BLOCK >> 1) {
+      const hEnd = min(jEnd, h0 + (BLOCK >> 1));
+      let hi0 = i16x8.splat(0), hi1 = i16x8.splat(0);
+      for (let j = h0; j < hEnd; j++) {
+        const a0 = v128.load(ap), a1 = v128.load(ap, 16), a2 = v128.load(ap, 32), a3 = v128.load(ap, 48);
+        let v = v128.load(p);
+        let v4 = i16x8.shr_u(v, 4);
+        lo0 = i16x8.add(lo0, dotCodes(a0, v128.and(v, m3)));
+        hi0 = i16x8.add(hi0, dotCodes(a1, v128.and(v, m12)));
+        lo0 = i16x8.add(lo0, dotCodes(a2, v128.and(v4, m3)));
+        hi0 = i16x8.add(hi0, dotCodes(a3, v128.and(v4, m12)));
+        v = v128.load(q);
+        v4 = i16x8.shr_u(v, 4);
+        lo1 = i16x8.add(lo1, dotCodes(a0, v128.and(v, m3)));
+        hi1 = i16x8.add(hi1, dotCodes(a1, v128.and(v, m12)));
+        lo1 = i16x8.add(lo1, dotCodes(a2, v128.and(v4, m3)));
+        hi1 = i16x8.add(hi1, dotCodes(a3, v128.and(v4, m12)));
+        p += 64;
+        q += 64;
+        ap += 64;
+      }
+      lo0 = i16x8.add(lo0, i16x8.shr_s(hi0, 2));
+      lo1 = i16x8.add(lo1, i16x8.shr_s(hi1, 2));
+    }
+    s0 += hsum16(lo0);
+    s1 += hsum16(lo1);
+  }
+  store<f32>(oa, finish(s0, sumQ, s, alpha));
+  if (hasB) store<f32>(ob, finish(s1, sumQ, s, alpha));
 }
 
 /** Interleaves the int8 activations of full tiles of 4 tokens for the GEMM: tile i, 16-column step k,

@@ -1,0 +1,104 @@
+// llama-server's command-line flags that wf_server takes too, so it starts where llama-server is
+// started (scripts, tests, compose files). Each one does what it does there; flags that would
+// change nothing here (--jinja, --cont-batching, ...) are accepted and said to be no-ops in --help.
+import { readFileSync } from 'node:fs';
+import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
+import type { LlamaOptions } from '../server/llama-routes.js';
+import { parseCorsOrigins } from '../server/cors.js';
+import { POOLINGS, type Pooling } from '../server/embeddings.js';
+import { vertexEnabled } from '../server/vertex.js';
+import type { ReasoningMode } from '../server/template-vars.js';
+
+export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
+  { name: 'temp', type: 'number', description: 'default temperature of requests that give none (llama.cpp default 0.8)' },
+  { name: 'seed', short: 's', type: 'number', description: 'default seed of requests that give none (-1 = random)' },
+  { name: 'chat-template-file', type: 'string', description: 'a Jinja chat template file (as --chat-template FILE)' },
+  { name: 'metrics', type: 'boolean', description: 'serve GET /metrics (the default here; llama-server needs this flag)' },
+  { name: 'no-metrics', type: 'boolean', description: 'turn off GET /metrics (501, as llama-server without --metrics)' },
+  { name: 'slots', type: 'boolean', description: 'serve GET /slots (the default)' },
+  { name: 'no-ui', type: 'boolean', description: 'no chat page at / (404)' },
+  { name: 'cors-origins', type: 'string', description: "origins whose web pages may call the API: comma-separated, 'localhost' (any port), '*' (default: any)" },
+  { name: 'tags', type: 'string', description: 'comma-separated tags shown in /v1/models' },
+  { name: 'embedding', type: 'boolean', description: 'serve /v1/embeddings and /embedding (pooled final hidden states)' },
+  { name: 'embeddings', type: 'boolean', description: 'same as --embedding' },
+  { name: 'pooling', type: 'string', description: 'embedding pooling: mean | last | cls | none (default mean)' },
+  { name: 'embedding-ctx', type: 'number', description: 'most tokens of one embedding input (default 2048)' },
+  { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses" },
+  { name: 'reasoning', type: 'string', description: 'on | off | auto: off renders the chat template with thinking turned off (enable_thinking false, an open <think> closed)' },
+  { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
+  { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
+  { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
+];
+
+/** The model's names: --alias a,b,c gives several; the id is the first in sorted order, as llama-server picks it. */
+export function aliasesFrom(alias: string | undefined): { id: string; aliases: string[] } | undefined {
+  if (alias === undefined) return undefined;
+  const aliases = [...new Set(alias.split(',').map((a) => a.trim()).filter((a) => a !== ''))];
+  if (aliases.length === 0) throw new CliError('--alias is empty');
+  return { id: [...aliases].sort()[0]!, aliases };
+}
+
+/** LlamaOptions from the parsed flags. */
+export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | undefined): LlamaOptions {
+  const temp = o.temp as number | undefined;
+  if (temp !== undefined && !(temp >= 0)) throw new CliError(`--temp must be >= 0, got ${temp}`);
+  const seed = o.seed as number | undefined;
+  if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= -1)) throw new CliError(`--seed must be -1 or a non-negative integer, got ${seed}`);
+  if (o.metrics && o['no-metrics']) throw new CliError('give --metrics or --no-metrics, not both');
+  const opts: LlamaOptions = { metrics: !o['no-metrics'], ui: !o['no-ui'] };
+  if (o.verbose) opts.verbose = true;
+  if (vertexEnabled(process.env)) opts.vertex = process.env;
+  const pooling = (o.pooling as string | undefined) ?? 'mean';
+  if (!(POOLINGS as readonly string[]).includes(pooling)) throw new CliError(`--pooling must be one of ${POOLINGS.join(', ')}, got '${pooling}'`);
+  const ectx = o['embedding-ctx'] as number | undefined;
+  if (ectx !== undefined && !(Number.isInteger(ectx) && ectx > 0)) throw new CliError(`--embedding-ctx must be a positive integer, got ${ectx}`);
+  if (o.embedding || o.embeddings) opts.embeddings = { pooling: pooling as Pooling, ...(ectx ? { ctx: ectx } : {}) };
+  if (modelPath) opts.modelPath = modelPath;
+  const names = aliasesFrom(o.alias as string | undefined);
+  if (names && names.aliases.length > 1) opts.aliases = names.aliases;
+  if (o['cors-origins'] !== undefined) {
+    try {
+      opts.corsOrigins = parseCorsOrigins(o['cors-origins'] as string);
+    } catch (e) {
+      throw new CliError((e as Error).message);
+    }
+  }
+  if (o.tags !== undefined) opts.tags = (o.tags as string).split(',').map((t) => t.trim()).filter((t) => t !== '');
+  if (temp !== undefined || (seed !== undefined && seed >= 0)) {
+    opts.defaults = {};
+    if (temp !== undefined) opts.defaults.temperature = temp;
+    if (seed !== undefined && seed >= 0) opts.defaults.seed = seed;
+  }
+  return opts;
+}
+
+/** The port: Vertex AI's AIP_HTTP_PORT overrides --port when AIP_MODE=PREDICTION, as in llama-server. */
+export function portFrom(port: number, env: NodeJS.ProcessEnv = process.env): number {
+  if (!vertexEnabled(env) || env.AIP_HTTP_PORT === undefined) return port;
+  const p = Number(env.AIP_HTTP_PORT);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new CliError(`AIP_HTTP_PORT must be 0..65535, got '${env.AIP_HTTP_PORT}'`);
+  return p;
+}
+
+/** --reasoning on|off|auto, or undefined. */
+export function reasoningFrom(o: ParsedArgs['options']): ReasoningMode | undefined {
+  const r = o.reasoning as string | undefined;
+  if (r === undefined) return undefined;
+  if (r !== 'on' && r !== 'off' && r !== 'auto') throw new CliError(`--reasoning must be on, off or auto, got '${r}'`);
+  return r;
+}
+
+/** The template of --chat-template-file, or undefined. */
+export function chatTemplateFile(o: ParsedArgs['options']): string | undefined {
+  const f = o['chat-template-file'] as string | undefined;
+  if (f === undefined) return undefined;
+  if (o['chat-template'] !== undefined) throw new CliError('give --chat-template or --chat-template-file, not both');
+  try {
+    const text = readFileSync(f, 'utf8');
+    if (text.trim() === '') throw new CliError(`--chat-template-file ${f} is empty`);
+    return text;
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`cannot read --chat-template-file '${f}': ${(e as Error).message}`);
+  }
+}
