@@ -21,8 +21,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
-import { writeSyntheticModelFile } from './synthetic-file.js';
+import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
+import { ensure2B4TShapeFile } from './synthetic-file.js';
 import { startWebServer } from '../src/cli/web-server.js';
 import { CHROMIUM } from '../test/helpers/browser.js';
 
@@ -55,17 +55,7 @@ function parse(argv: string[]): Args {
 }
 
 async function ensureModel(a: Args): Promise<string> {
-  if (a.model) return a.model;
-  const dir = join(tmpdir(), 'wf-bench');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}${a.arch === 'bitnet' ? '-bitnet' : ''}-emb-${a.embed}.gguf`);
-  if (existsSync(path)) return path;
-  const spec: SyntheticModelSpec = {
-    ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
-    arch: a.arch, embedType: a.embed,
-  };
-  await writeSyntheticModelFile(path, spec);
-  return path;
+  return a.model ?? ensure2B4TShapeFile({ layers: a.layers, type: a.type, arch: a.arch, embed: a.embed });
 }
 
 // Both pages get the same numbers: the prompt ids, the thread count, the lengths.

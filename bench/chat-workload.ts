@@ -25,14 +25,14 @@
 // comes back different from what was generated. --target URL (repeatable) measures servers already
 // running instead. Writes bench/results/chat-workload.json (or --out). Figures only, no assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
+import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
 import { BITNET_2B4T_TEMPLATE } from '../src/tokenizer/chat-template.js';
-import { writeSyntheticModelFile } from './synthetic-file.js';
+import { ensure2B4TShapeFile } from './synthetic-file.js';
 
 interface Args {
   users: number; turns: number; system: number; userText: number; reply: number; concurrency: number;
@@ -70,17 +70,7 @@ function parse(argv: string[]): Args {
 }
 
 async function ensureModel(a: Args): Promise<string> {
-  if (a.model) return a.model;
-  const dir = join(tmpdir(), 'wf-bench');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-tq2_0-bitnet-emb-q8_0.gguf`);
-  if (existsSync(path)) return path;
-  const spec: SyntheticModelSpec = {
-    ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: 'tq2_0', tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
-    arch: 'bitnet', embedType: 'q8_0',
-  };
-  await writeSyntheticModelFile(path, spec);
-  return path;
+  return a.model ?? ensure2B4TShapeFile({ layers: a.layers, type: 'tq2_0', arch: 'bitnet', embed: 'q8_0' });
 }
 
 // ---- text ---------------------------------------------------------------------------------------

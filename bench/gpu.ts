@@ -9,11 +9,10 @@
 //        [--bandwidth 3350] [--out FILE]
 // Without a GPU: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json (SwiftShader, a CPU
 // Vulkan: figures that say nothing about a GPU, only that the path runs).
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
-import { writeSyntheticModelFile } from './synthetic-file.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
+import { ensure2B4TShapeFile } from './synthetic-file.js';
 import { loadModelFile } from '../src/node/model-file.js';
 import { openNodeGpu } from '../src/node/webgpu.js';
 import type { LoadedModel } from '../src/engine.js';
@@ -47,15 +46,7 @@ function parse(argv: string[]): Args {
 }
 
 async function ensureModel(a: Args): Promise<string> {
-  if (a.model) return a.model;
-  const dir = join(tmpdir(), 'wf-bench');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}.gguf`);
-  if (!existsSync(path)) {
-    const spec: SyntheticModelSpec = { ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1 };
-    await writeSyntheticModelFile(path, spec);
-  }
-  return path;
+  return a.model ?? ensure2B4TShapeFile({ layers: a.layers, type: a.type });
 }
 
 const tokens = (n: number) => Array.from({ length: n }, (_, i) => (i * 7919) % 256);

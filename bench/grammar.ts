@@ -11,8 +11,7 @@
 //    under the mask, so the matcher walks real JSON states; when the JSON is complete (only
 //    end-of-generation allowed) a fresh matcher starts. Reps alternate (without, with) so that a
 //    busy machine disturbs both alike. Writes bench/results/grammar.json (or --out).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -23,8 +22,8 @@ import type { TokenConstraint } from '../src/generate/constraint.js';
 import { Sampler } from '../src/generate/sampler.js';
 import { loadXGrammar } from '../src/node/xgrammar.js';
 import { loadModelFile } from '../src/node/model-file.js';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
-import { writeSyntheticModelFile } from './synthetic-file.js';
+import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
+import { ensure2B4TShapeFile } from './synthetic-file.js';
 
 const root = fileURLToPath(new URL('../' + (import.meta.url.includes('/dist/') ? '../' : ''), import.meta.url));
 
@@ -80,13 +79,7 @@ const pct = (x: number[], p: number) => [...x].sort((a, b) => a - b)[Math.min(x.
 const r2 = (x: number) => Math.round(x * 1000) / 1000;
 
 async function modelPath(layers: number): Promise<string> {
-  const dir = join(tmpdir(), 'wf-bench');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${layers}L-i2_s.gguf`); // the name bench/model.ts uses
-  if (existsSync(path)) return path;
-  const spec: SyntheticModelSpec = { ...BITNET_2B4T_SHAPE, nLayers: layers, weightType: 'i2_s', tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1 };
-  await writeSyntheticModelFile(path, spec);
-  return path;
+  return ensure2B4TShapeFile({ layers, type: 'i2_s' }); // the file bench/model.ts uses
 }
 
 async function main(): Promise<void> {

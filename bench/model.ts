@@ -14,13 +14,12 @@
 // weights only, and runs its FFN with SiLU, so use --arch bitnet --type tq2_0 (WrinkleFree then
 // runs SiLU too). Writes bench/results/model.json (or --out).
 import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
-import { writeSyntheticModelFile } from './synthetic-file.js';
+import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
+import { ensure2B4TShapeFile } from './synthetic-file.js';
 
 interface Args {
   reps: number; threads: number[]; type: 'i2_s' | 'tq2_0' | 'tq1_0'; kernels?: string; layers: number; pp: number; tg: number;
@@ -62,18 +61,7 @@ function parse(argv: string[]): Args {
 const tokens = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ((from + i) * 7919) % 256);
 
 async function ensureModel(a: Args): Promise<string> {
-  const dir = join(tmpdir(), 'wf-bench');
-  mkdirSync(dir, { recursive: true });
-  if (a.model) return a.model;
-  const variant = (a.arch === 'bitnet' ? '-bitnet' : '') + (a.embed === 'f16' ? '' : `-emb-${a.embed}`);
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-${a.type}${variant}.gguf`);
-  if (existsSync(path)) return path;
-  const spec: SyntheticModelSpec = {
-    ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: a.type, tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
-    arch: a.arch, embedType: a.embed,
-  };
-  await writeSyntheticModelFile(path, spec);
-  return path;
+  return a.model ?? ensure2B4TShapeFile({ layers: a.layers, type: a.type, arch: a.arch, embed: a.embed });
 }
 
 const mean = (x: number[]) => x.reduce((a, b) => a + b, 0) / x.length;

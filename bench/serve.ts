@@ -26,14 +26,13 @@
 // default model here is such a file: the 2B4T shape, TQ2_0, Q8_0 embedding, generated once in
 // $TMPDIR/wf-bench. Writes bench/results/serve.json (or --out). Figures only, no assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
-import { BITNET_2B4T_SHAPE, byteLevelTokenizer, type SyntheticModelSpec } from '../src/model/synthetic.js';
-import { writeSyntheticModelFile } from './synthetic-file.js';
+import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
+import { ensure2B4TShapeFile } from './synthetic-file.js';
 
 interface Args {
   model?: string; layers: number; threads: number; np: number; ctx: number; streams: number; requests: number;
@@ -69,17 +68,7 @@ function parse(argv: string[]): Args {
 }
 
 async function ensureModel(a: Args): Promise<string> {
-  if (a.model) return a.model;
-  const dir = join(tmpdir(), 'wf-bench');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `bitnet-2b4t-shape-${a.layers}L-tq2_0-bitnet-emb-q8_0.gguf`);
-  if (existsSync(path)) return path;
-  const spec: SyntheticModelSpec = {
-    ...BITNET_2B4T_SHAPE, nLayers: a.layers, weightType: 'tq2_0', tokenizer: byteLevelTokenizer(128256), name: 'synthetic 2B4T-shaped', seed: 1,
-    arch: 'bitnet', embedType: 'q8_0',
-  };
-  await writeSyntheticModelFile(path, spec);
-  return path;
+  return a.model ?? ensure2B4TShapeFile({ layers: a.layers, type: 'tq2_0', arch: 'bitnet', embed: 'q8_0' });
 }
 
 // ---- one stream ------------------------------------------------------------------------------
