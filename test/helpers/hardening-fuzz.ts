@@ -151,10 +151,10 @@ export function httpCase(r: Rnd, vocabSize: number): HttpCase {
 
 // ---- running the cases
 
-/** Wall time a template may overrun its budget by (one evaluation step, a range() allocation, a busy machine). */
-export const TEMPLATE_SLACK_MS = 1500;
+/** Wall time a template may overrun its budget by (one evaluation step, a range() allocation, a busy machine: 2.4 s was seen at load average 20); a template without a working budget runs far longer. */
+export const TEMPLATE_SLACK_MS = 5000;
 /** A GGUF header verdict slower than this is a hang, not a speed figure. */
-export const GGUF_HANG_MS = 2000;
+export const GGUF_HANG_MS = 5000;
 
 export type Outcome = 'ok' | 'refused';
 
