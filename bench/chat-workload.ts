@@ -24,15 +24,14 @@
 // --special): the synthetic vocabulary is mostly reserved control tokens, and a reply that loses them
 // comes back different from what was generated. --target URL (repeatable) measures servers already
 // running instead. Writes bench/results/chat-workload.json (or --out). Figures only, no assertions.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
 import { BITNET_2B4T_TEMPLATE } from '../src/tokenizer/chat-template.js';
 import { ensure2B4TShapeFile } from './synthetic-file.js';
+import { startServer, stopServer } from './server-process.js';
 
 interface Args {
   users: number; turns: number; system: number; userText: number; reply: number; concurrency: number;
@@ -228,36 +227,6 @@ async function measure(name: string, url: string, a: Args) {
 
 // ---- servers -----------------------------------------------------------------------------------
 
-async function startServer(what: string, cmd: string, args: string[], url: string): Promise<ChildProcess> {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let tail = '';
-  proc.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-3000)));
-  const t0 = performance.now();
-  const end = Date.now() + 1_800_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}\n${tail}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > end) {
-      proc.kill('SIGKILL');
-      throw new Error(`${what} did not become healthy\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  console.log(`[${what}] ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return proc;
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  proc.kill('SIGTERM');
-  await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
-  if (proc.exitCode === null) proc.kill('SIGKILL');
-}
-
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   const results = [];
@@ -274,7 +243,7 @@ async function main(): Promise<void> {
     try {
       results.push(await measure('wf_server', url, a));
     } finally {
-      await stop(wf);
+      await stopServer(wf);
     }
     if (a.llamaServer) {
       const templateFile = join(tmpdir(), 'wf-bench', 'bitnet-2b4t.jinja');
@@ -285,7 +254,7 @@ async function main(): Promise<void> {
       try {
         results.push(await measure('llama-server', lurl, a));
       } finally {
-        await stop(ls);
+        await stopServer(ls);
       }
     }
   }

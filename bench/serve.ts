@@ -25,14 +25,13 @@
 // Mainline llama.cpp reads arch `bitnet` with TQ2_0/TQ1_0 weights only (its FFN is SiLU-gated); the
 // default model here is such a file: the 2B4T shape, TQ2_0, Q8_0 embedding, generated once in
 // $TMPDIR/wf-bench. Writes bench/results/serve.json (or --out). Figures only, no assertions.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { BITNET_2B4T_SHAPE } from '../src/model/synthetic.js';
 import { ensure2B4TShapeFile } from './synthetic-file.js';
+import { startServer, stopServer } from './server-process.js';
 
 interface Args {
   model?: string; layers: number; threads: number; np: number; ctx: number; streams: number; requests: number;
@@ -217,43 +216,6 @@ async function measure(name: string, url: string, a: Args, cold: boolean): Promi
 
 // ---- servers -----------------------------------------------------------------------------------
 
-async function waitHealthy(url: string, proc: ChildProcess, what: string): Promise<void> {
-  const end = Date.now() + 1_800_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`${what} exited with code ${proc.exitCode}`);
-    try {
-      const r = await fetch(`${url}/health`);
-      if (r.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > end) throw new Error(`${what} did not become healthy`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function startServer(what: string, cmd: string, args: string[], url: string): Promise<ChildProcess> {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let tail = '';
-  proc.stderr!.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-2000)));
-  const t0 = performance.now();
-  try {
-    await waitHealthy(url, proc, what);
-  } catch (e) {
-    proc.kill('SIGKILL');
-    throw new Error(`${(e as Error).message}\n${tail}`);
-  }
-  console.log(`[${what}] ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return proc;
-}
-
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
-  proc.kill('SIGTERM');
-  await Promise.race([once(proc, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
-  if (proc.exitCode === null) proc.kill('SIGKILL');
-}
-
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   const results: ServerFigures[] = [];
@@ -271,7 +233,7 @@ async function main(): Promise<void> {
     try {
       results.push(await measure('wf_server', url, a, true));
     } finally {
-      await stop(wf);
+      await stopServer(wf);
     }
     if (a.llamaServer) {
       const lport = port + 1;
@@ -281,7 +243,7 @@ async function main(): Promise<void> {
       try {
         results.push(await measure('llama-server', lurl, a, true));
       } finally {
-        await stop(ls);
+        await stopServer(ls);
       }
     }
   }
