@@ -40,6 +40,7 @@ import { asObject, parseChatRequest, parseCompletionRequest, type GenerationPara
 import type { ToolStreamEvent, ToolsRequest } from './tool-calls.js';
 import type { ToolFormat } from './tool-formats.js';
 import * as R from './responses.js';
+import { streamTelemetry } from './stream-telemetry.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
@@ -680,6 +681,9 @@ export class ApiServer {
       }
     };
     if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
+    // llama-server's return_progress / timings_per_token (stream-telemetry.ts)
+    const tel = streamTelemetry(params, handle, (f) =>
+      sendEvent(res, { ...(kind === 'chat' ? R.chatChunk(base, { role: 'assistant', content: null }, null) : R.completionChunk(base, '', null, null)), ...f }));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -689,6 +693,7 @@ export class ApiServer {
         break;
       }
       const ev: GenerationEvent = r.value;
+      if (ev.type === 'token') tel?.token();
       const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
       if (envelope) {
         sendTool(envelope.push(ev.text));
@@ -696,9 +701,9 @@ export class ApiServer {
       }
       if (!ev.text && !lp) continue;
       if (kind === 'chat') {
-        sendEvent(res, R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null));
+        sendEvent(res, { ...R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null), ...tel?.extra() });
       } else {
-        sendEvent(res, R.completionChunk(base, ev.text, null, lp ? R.completionLogprobs([lp], piece, want!, offset) : null));
+        sendEvent(res, { ...R.completionChunk(base, ev.text, null, lp ? R.completionLogprobs([lp], piece, want!, offset) : null), ...tel?.extra() });
       }
       offset += ev.text.length;
     }

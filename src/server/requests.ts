@@ -17,6 +17,7 @@ import { ApiError, invalidParam, invalidType, missingParam, unsupported } from '
 import { parseTools, withToolPrompt, type ToolsRequest } from './tool-calls.js';
 import { continuation } from './chat-continue.js';
 import { checkSchemaTypes } from './schema-check.js';
+import { parseTelemetry } from './stream-telemetry.js';
 import { templateTools, TOOL_FORMATS, type ToolFormat } from './tool-formats.js';
 
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
@@ -45,6 +46,10 @@ export interface GenerationParams {
   n?: number;
   /** the grammar the output must follow, and the request field it came from (for errors) */
   constraint?: { spec: GrammarSpec; param: string };
+  /** llama-server's return_progress: prompt_progress chunks in a stream (stream-telemetry.ts) */
+  returnProgress?: boolean;
+  /** llama-server's timings_per_token: timings on every streamed chunk (stream-telemetry.ts) */
+  timingsPerToken?: boolean;
 }
 
 export interface CompletionRequest extends GenerationParams {
@@ -199,6 +204,7 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
   if (bool(b, 'verbose')) params.verbose = true;
   if (n !== undefined && n > 1) params.n = n;
   if (constraint) params.constraint = constraint;
+  Object.assign(params, parseTelemetry(b));
   return params;
 }
 

@@ -96,9 +96,24 @@ export interface RunInfo {
   cachedTokens: number;
 }
 
+/** How far a prompt has been read (llama-server's prompt_progress, without its time). */
+export interface PromptProgress {
+  /** the prompt's tokens */
+  total: number;
+  /** found in the KV cache when reading began (not read again) */
+  cache: number;
+  /** in the KV cache now: cache + those read so far */
+  processed: number;
+}
+
 export interface RunHandle {
   slot: number;
   promptTokens: number;
+  /**
+   * Listens to the prompt's reading: once as it starts (processed = cache), then after each forward
+   * step that read some of it (the last says processed = total). Set before iterating `events`.
+   */
+  onPromptProgress(listener: (p: PromptProgress) => void): void;
   /** the generation's events; its return value has the result */
   events: AsyncGenerator<GenerationEvent, RunInfo, undefined>;
   /** Ends the generation if it still runs and frees the slot (safe to call more than once). */
@@ -138,6 +153,8 @@ export interface ModelInfo {
 class SlotModel implements GenerationModel {
   /** prompt tokens found in the slot's cache when they were asked for */
   private skipped = 0;
+  /** hears the prompt's reading (RunHandle.onPromptProgress) */
+  progress?: (p: PromptProgress) => void;
 
   constructor(
     private readonly slot: RunnerSlot,
@@ -178,7 +195,12 @@ class SlotModel implements GenerationModel {
     }
     this.skipped += skip;
     cached.length = startPos + skip; // what follows is rewritten
-    return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
+    const listen = this.progress;
+    if (!listen || startPos !== 0) return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
+    // the prompt (one evaluate() from position 0): its start, then each step's share of it
+    const total = tokens.length;
+    listen({ total, cache: skip, processed: skip });
+    return this.runner.submit(this.slot, tokens.slice(skip), skip, (done) => listen({ total, cache: skip, processed: skip + done }));
   }
 }
 
@@ -553,6 +575,9 @@ export class GenerationService {
     return {
       slot: slot.id,
       promptTokens: prompt.length,
+      onPromptProgress: (listener) => {
+        model.progress = listener;
+      },
       events: gen,
       dispose: async () => {
         ac.abort();
