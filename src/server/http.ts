@@ -128,7 +128,7 @@ function sendEventTo(res: ServerResponse, data: unknown): void {
 export { sendEventTo as sendEvent };
 
 /** Reads the whole body, refusing more than `limit` bytes with 413 (after draining, so the client sees the answer). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -20,6 +20,7 @@ import { asObject, parseChatRequest } from './requests.js';
 import type { GenerationService } from './service.js';
 import { SYSTEM_FINGERPRINT } from './responses.js';
 import { registerAnthropicRoutes } from './anthropic.js';
+import { registerCorsProxy, type CorsProxyOptions } from './cors-proxy.js';
 import { registerVertexRoute } from './vertex.js';
 import { registerEmbeddingRoutes, type EmbeddingOptions } from './embeddings.js';
 
@@ -45,6 +46,8 @@ export interface LlamaOptions {
   vertex?: NodeJS.ProcessEnv;
   /** origins whose pages may call the API (cors.ts, --cors-origins); default null: any */
   corsOrigins?: CorsOrigins;
+  /** /cors-proxy for the web UI's MCP client (cors-proxy.ts, --ui-mcp-proxy); undefined: off (403) */
+  corsProxy?: CorsProxyOptions;
 }
 
 export interface LlamaRouteHost {
@@ -75,6 +78,7 @@ export function registerLlamaRoutes(host: LlamaRouteHost): void {
     sendJson(c.res, 200, { prompt: renderTemplate(service, b) });
   });
   registerAnthropicRoutes(host);
+  registerCorsProxy(route, host.maxBody, host.options?.corsProxy);
   registerEmbeddingRoutes(host, host.options?.embeddings);
   if (host.options?.vertex) registerVertexRoute(host, host.options.vertex);
   route(['/chat/completions/input_tokens', '/v1/chat/completions/input_tokens'], 'POST', async (c) => {
@@ -128,6 +132,7 @@ function props(host: LlamaRouteHost) {
     eos_token: tok.eos === undefined ? '' : tok.tokenText(tok.eos),
     build_info: SYSTEM_FINGERPRINT,
     is_sleeping: false,
+    cors_proxy_enabled: host.options?.corsProxy !== undefined,
   };
 }
 
