@@ -100,7 +100,6 @@ EXPECTED_FAILURES = {
     'unit/test_kv_keep_only_active.py::': 'not here: --no-cache-idle-slots and llama-server\'s log tags',
     'unit/test_ctx_shift.py::test_ctx_shift_enabled': 'not here: --context-shift',
     'unit/test_completion.py::test_n_probs_post_backend_sampling': 'not here: --backend_sampling',
-    'unit/test_compat_anthropic.py::test_anthropic_thinking_history': 'not here: --reasoning-format (reasoning_content) and thinking blocks kept in the history',
     # other issues of this project
     'unit/test_chat_completion.py::test_chat_completions_multiple_choices': 'n > 1: issue #21 (i21c)',
     'unit/test_compat_oai_responses.py::': '/v1/responses: issue #21 (i21r)',

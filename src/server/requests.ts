@@ -353,6 +353,11 @@ export function parseMessages(v: unknown): ChatMessage[] {
       // shown to the model in its tool format's way (tool-formats.ts: history)
       msg.tool_calls = calls.map(({ id, type, function: f }) => ({ id, type, function: f }));
     }
+    if (m.role === 'assistant' && present(m, 'reasoning_content')) {
+      // earlier thinking, for templates that show it again (Qwen 3 does after the last user turn)
+      if (typeof m.reasoning_content !== 'string') throw invalidType(`messages[${i}].reasoning_content`, 'a string', m.reasoning_content);
+      msg.reasoning_content = m.reasoning_content;
+    }
     if (m.role === 'tool') {
       if (typeof m.tool_call_id !== 'string') {
         throw m.tool_call_id === undefined ? missingParam(`messages[${i}].tool_call_id`) : invalidType(`messages[${i}].tool_call_id`, 'a string', m.tool_call_id);
