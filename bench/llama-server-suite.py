@@ -61,7 +61,6 @@ EXPECTED_FAILURES = {
     'unit/test_chat_completion.py::test_chat_completion_stream[': MODEL,
     'unit/test_chat_completion.py::test_chat_completion_cached_tokens': MODEL,
     'unit/test_chat_completion.py::test_completion_with_response_format[response_format0': MODEL + ' (a const schema whose text the test model writes in 6 tokens)',
-    'unit/test_chat_completion.py::test_completion_with_response_format[response_format1': MODEL,
     'unit/test_chat_completion.py::test_completion_with_json_schema[': MODEL,
     'unit/test_chat_completion.py::test_completion_with_grammar[': MODEL,
     'unit/test_chat_completion.py::test_logprobs': MODEL,

@@ -17,6 +17,7 @@ import { ApiError, invalidParam, invalidType, missingParam, unsupported } from '
 import { parseTools, withToolPrompt, type ToolsRequest } from './tool-calls.js';
 import { continuation } from './chat-continue.js';
 import { checkSchemaTypes } from './schema-check.js';
+import { modernSchema } from './schema-draft.js';
 import { parseTelemetry } from './stream-telemetry.js';
 import { templateTools, TOOL_FORMATS, type ToolFormat } from './tool-formats.js';
 
@@ -242,7 +243,11 @@ function parseConstraint(b: Body): { spec: GrammarSpec; param: string } | undefi
     if (b.grammar.trim() === '') throw invalidParam('grammar', "'grammar' is empty");
     found.push({ spec: { type: 'gbnf', grammar: b.grammar }, param: 'grammar' });
   }
-  for (const f of found) if (f.spec.type === 'json_schema') checkSchemaTypes(f.spec.schema, f.param);
+  for (const f of found) {
+    if (f.spec.type !== 'json_schema') continue;
+    f.spec = { type: 'json_schema', schema: modernSchema(f.spec.schema) }; // older drafts' tuples (schema-draft.ts)
+    checkSchemaTypes(f.spec.schema, f.param);
+  }
   if (found.length > 1) {
     throw invalidParam(found[1]!.param, `'${found[0]!.param}' and '${found[1]!.param}' both constrain the output: give one`);
   }
