@@ -80,7 +80,6 @@ EXPECTED_FAILURES = {
     'unit/test_ctx_shift.py::test_ctx_shift_disabled_long_prompt': 'deliberate: one KV pool shared by the slots, so the prompt fits (llama-server --kv-unified)',
     'unit/test_proxy.py::test_mcp_proxy': 'network: proxies to http://example.com, which this machine cannot reach (the proxy answers 502 naming it)',
     'unit/test_infill.py::test_infill_with': 'model: the demo model has no fill-in-the-middle tokens (501, saying so)',
-    'unit/test_chat_completion.py::test_chat_template_assistant_prefill[prefill1': 'deliberate: text parts are joined with "\\n" (llama-server joins a prefill\'s parts with "\\n\\n")',
     # deliberate
     'unit/test_basic.py::test_server_slots': 'deliberate: one KV pool shared by the slots: a slot\'s n_ctx is the pool (llama-server --kv-unified), and /slots shows the last settings',
     'unit/test_basic.py::test_server_props': 'deliberate: one KV pool shared by the slots: n_ctx is the pool (llama-server --kv-unified)',
