@@ -42,6 +42,7 @@ import type { ChatRequest, CompletionRequest, GenerationParams } from './request
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
 import { continueCachedText } from './prefix-text.js';
+import { reasoningForTemplate } from './reasoning-history.js';
 
 /** Default number of slots (sequences generating at once). */
 export const DEFAULT_SLOTS = 8;
@@ -420,7 +421,7 @@ export class GenerationService {
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
       const addGenerationPrompt = 'addGenerationPrompt' in req ? req.addGenerationPrompt !== false : true;
-      tokens = encodeChat(this.model.tokenizer, req.messages, {
+      tokens = encodeChat(this.model.tokenizer, reasoningForTemplate(req.messages, this.templateChoice.source), {
         template: this.template,
         addGenerationPrompt,
         variables: templateVariables(variables, this.reasoning),
@@ -442,7 +443,7 @@ export class GenerationService {
   /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
   renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     try {
-      const text = renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
+      const text = renderChat(this.model.tokenizer, reasoningForTemplate(messages, this.templateChoice.source), { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
       return opts.addGenerationPrompt === false ? text : closeThinking(text, this.reasoning);
     } catch (e) {
       if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);

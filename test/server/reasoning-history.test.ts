@@ -4,6 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { postJson, startTestServer, tinyModel } from './helpers.js';
+import { reasoningForTemplate } from '../../src/server/reasoning-history.js';
 
 // a template that shows earlier reasoning in <think> tags, as Qwen 3's does
 const TEMPLATE =
@@ -79,4 +80,21 @@ test('/v1/messages: thinking in a user turn, or not a string, is a 400 naming th
   });
   assert.equal(notText.status, 400);
   assert.match(notText.json.error.message, /messages\[1\]\.content\[0\]\.thinking/);
+});
+
+test('a template that reads message.thinking (gpt-oss\'s way) gets the reasoning there too; others get the messages as they are', async () => {
+  const THINKING = "{% for message in messages %}{{ message.role }}: {% if message.thinking %}[{{ message.thinking }}]{% endif %}{{ message.content }}\n{% endfor %}";
+  const s = await startTestServer(lm, { ctxSize: 1024, chatTemplate: THINKING });
+  try {
+    const r = await postJson(`${s.url}/apply-template`, {
+      messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'a', reasoning_content: 'because' }, { role: 'user', content: 'more' }],
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.ok(r.json.prompt.includes('assistant: [because]a\n'), r.json.prompt);
+  } finally {
+    await s.close();
+  }
+  const msgs = [{ role: 'assistant', content: 'a', reasoning_content: 'r' }];
+  assert.equal(reasoningForTemplate(msgs, TEMPLATE), msgs);
+  assert.deepEqual(reasoningForTemplate(msgs, '{{ message.thinking }}'), [{ ...msgs[0], thinking: 'r' }]);
 });
