@@ -14,6 +14,7 @@ const KEY = 'proxy-test-key';
 const lm = await tinyModel();
 
 /** What the target saw of the last request. */
+let upstreamClosed = false;
 let seen: { method?: string; url?: string; headers: IncomingHttpHeaders; body: string } = { headers: {}, body: '' };
 const target: Server = createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -22,6 +23,17 @@ const target: Server = createServer((req, res) => {
     seen = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() };
     if (req.url === '/hang') return; // never answers
     if (req.url === '/big') return res.end('x'.repeat(5000));
+    if (req.url === '/slowstream') {
+      // a long stream (an MCP server's SSE): ends only when the proxy hangs up
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('data: 1\n\n');
+      const timer = setInterval(() => res.write('data: more\n\n'), 20);
+      res.on('close', () => {
+        clearInterval(timer);
+        upstreamClosed = true;
+      });
+      return;
+    }
     if (req.url === '/bigstream') {
       // no Content-Length: chunks until past the bound
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
@@ -178,4 +190,17 @@ test('flags: --ui-mcp-proxy (or --webui-mcp-proxy) with its bounds; the bounds a
   assert.throws(() => opts(['--cors-proxy-timeout', '5']), /need --ui-mcp-proxy/);
   assert.throws(() => opts(['--ui-mcp-proxy', '--cors-proxy-timeout', '0']), /cors-proxy-timeout/);
   assert.throws(() => opts(['--ui-mcp-proxy', '--no-ui-mcp-proxy']), /not both/);
+});
+
+test('a client that leaves mid-stream ends the upstream request too; a body over the server\'s limit is a 413', async () => {
+  const ac = new AbortController();
+  const r = await fetch(via(`${T}/slowstream`), { headers: auth, signal: ac.signal });
+  assert.equal(r.status, 200);
+  const reader = r.body!.getReader();
+  assert.match(new TextDecoder().decode((await reader.read()).value), /data: 1/);
+  ac.abort();
+  for (let i = 0; i < 100 && !upstreamClosed; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.ok(upstreamClosed, 'the upstream connection was closed');
+  const big = await fetch(via(`${T}/empty`), { method: 'POST', headers: auth, body: 'x'.repeat(9 << 20) });
+  assert.equal(big.status, 413);
 });
