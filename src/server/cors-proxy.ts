@@ -139,7 +139,10 @@ async function proxy(ctx: Ctx, method: 'GET' | 'POST', opts: Required<CorsProxyO
   res.writeHead(up.statusCode ?? 502);
   let bytes = 0;
   await new Promise<void>((resolve) => {
+    let ended = false;
     const cut = () => {
+      if (ended) return;
+      ended = true;
       up.destroy();
       res.destroy();
       resolve();
@@ -153,10 +156,16 @@ async function proxy(ctx: Ctx, method: 'GET' | 'POST', opts: Required<CorsProxyO
       }
     });
     up.on('end', () => {
+      if (ended) return;
+      ended = true;
       res.end();
       resolve();
     });
     up.on('error', cut);
+    // the target's connection went away without an end (a reset): the answer is broken, say so by cutting ours
+    up.on('close', () => {
+      if (!up.complete) cut();
+    });
     res.on('close', () => {
       if (!res.writableFinished) cut();
     });

@@ -34,6 +34,13 @@ const target: Server = createServer((req, res) => {
       });
       return;
     }
+    if (req.url === '/reset') {
+      // the target dies mid-answer
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.write('partial');
+      setTimeout(() => req.socket.destroy(), 30);
+      return;
+    }
     if (req.url === '/bigstream') {
       // no Content-Length: chunks until past the bound
       res.writeHead(200, { 'Content-Type': 'text/event-stream' });
@@ -201,6 +208,10 @@ test('a client that leaves mid-stream ends the upstream request too; a body over
   ac.abort();
   for (let i = 0; i < 100 && !upstreamClosed; i++) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.ok(upstreamClosed, 'the upstream connection was closed');
+  // a target that dies mid-answer: the client's answer is broken too, not a short one that looks whole
+  const reset = await fetch(via(`${T}/reset`), { headers: auth });
+  assert.equal(reset.status, 200);
+  await assert.rejects(reset.text());
   const big = await fetch(via(`${T}/empty`), { method: 'POST', headers: auth, body: 'x'.repeat(9 << 20) });
   assert.equal(big.status, 413);
 });
