@@ -115,3 +115,4 @@ export const VEC_CONST: usize = CONST_BASE + 128;
 @inline export function cSign(): v128 { return v128.load(VEC_CONST, 192); } // i32 0x80000000
 @inline export function cF16Mask(): v128 { return v128.load(VEC_CONST, 208); } // i32 0x8fffffff
 @inline export function cF16Scale(): v128 { return v128.load(VEC_CONST, 224); } // 2^112 (5.192296858534828e33)
+@inline export function cAbsMask(): v128 { return v128.load(VEC_CONST, 240); } // i32 0x7fffffff
