@@ -23,6 +23,7 @@ import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { listenWhileLoading } from '../server/loading-server.js';
+import { REASONING_OPTIONS, reasoningOutputFrom } from './reasoning-flags.js';
 import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
@@ -66,6 +67,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'benchmark-tg', type: 'number', description: 'generated tokens of the tg test (0 = skip)', default: 128 },
   { name: 'benchmark-json', type: 'boolean', description: 'print the benchmark as JSON (implies --benchmark)' },
   ...LLAMA_SERVER_OPTIONS,
+  ...REASONING_OPTIONS,
   { name: 'help', short: 'h', type: 'boolean', description: 'show this help' },
 ];
 
@@ -244,6 +246,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       quiet: !!o.quiet,
       llama,
       reasoning: reasoningFrom(o),
+      reasoningOutput: reasoningOutputFrom(o),
       allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
       grammars: workerGrammarHosts(grammarLimits),
       responsesStore: responsesStore(o),

@@ -14,6 +14,7 @@ import { asObject, parseChatRequest, type ChatRequest } from './requests.js';
 import * as R from './responses.js';
 import type { RunInfo } from './service.js';
 import type { ToolStreamEvent } from './tool-calls.js';
+import { ReasoningReader, splitReasoning, type ReasoningPiece } from './reasoning-output.js';
 
 type Body = Record<string, unknown>;
 const isObject = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -123,6 +124,12 @@ export function anthropicToChat(body: unknown): Body {
     else throw invalidParam('tool_choice.type', `tool_choice type ${JSON.stringify(c.type)} is not auto, any, tool or none`);
     if (c.disable_parallel_tool_use === true) out.parallel_tool_calls = false;
   }
+  // extended thinking's budget, as llama-server maps it (reasoning-budget.ts); "disabled" changes nothing there either
+  if (isObject(b.thinking) && b.thinking.type === 'enabled') {
+    const n = b.thinking.budget_tokens ?? 10000;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw invalidType('thinking.budget_tokens', 'a non-negative integer', n);
+    out.thinking_budget_tokens = n;
+  } else if (b.thinking !== undefined && b.thinking !== null && !isObject(b.thinking)) throw invalidType('thinking', 'an object {type, budget_tokens}', b.thinking);
   return out;
 }
 
@@ -159,7 +166,10 @@ export function registerAnthropicRoutes(host: LlamaRouteHost): void {
 async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promise<void> {
   const { service, monitor } = host;
   const prompt = service.chatPrompt(req);
-  const started = await service.start(prompt, req, ctx.signal);
+  // thinking blocks hold the reasoning (deepseek-legacy's inline copy has no place in Anthropic's shape)
+  const asked = service.reasoningPlan(req, prompt);
+  const plan = asked.format === 'deepseek-legacy' ? { ...asked, format: 'deepseek' as const } : asked;
+  const started = await service.start(prompt, { ...req, reasoning: plan }, ctx.signal);
   const task = monitor.begin(started.slot, req, prompt.length, ctx.arrived);
   const events = monitor.watch(task, started.events);
   const id = R.responseId('msg');
@@ -177,16 +187,21 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
         text += r.value.text;
       }
       if (!ended(ctx, info)) return;
-      let reply = req.tools && req.toolFormat ? req.toolFormat.parse(info.result.text) : { kind: 'text' as const, content: text };
+      // thinking first, as a thinking block (reasoning-output.ts); tool calls are read from what follows it
+      const split = splitReasoning(info.result.text, plan);
+      text = split.content;
+      let reply = req.tools && req.toolFormat ? req.toolFormat.parse(text) : { kind: 'text' as const, content: text };
       // a call cut off by max_tokens has arguments that do not parse: the reply is then its raw text
       const inputs = reply.kind === 'calls' ? reply.calls.map((c) => parseObject(c.function.arguments)) : [];
-      if (inputs.some((x) => x === undefined)) reply = { kind: 'text', content: info.result.text };
+      if (inputs.some((x) => x === undefined)) reply = { kind: 'text', content: text };
       const content: Body[] = [];
+      // llama-server signs nothing: a local model's thinking has an empty signature
+      if (split.reasoning) content.push({ type: 'thinking', thinking: split.reasoning, signature: '' });
       if (reply.content) content.push({ type: 'text', text: reply.content });
       if (reply.kind === 'calls') {
         reply.calls.forEach((call, i) => content.push({ type: 'tool_use', id: call.id, name: call.function.name, input: inputs[i] }));
       }
-      if (content.length === 0) content.push({ type: 'text', text: '' });
+      if (!content.some((c) => c.type !== 'thinking')) content.push({ type: 'text', text: '' });
       sendJson(res, 200, {
         id,
         type: 'message',
@@ -217,11 +232,22 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
       },
     });
     let index = -1;
-    let open: 'text' | 'tool_use' | null = null;
+    let open: 'thinking' | 'text' | 'tool_use' | null = null;
     let calls = 0;
     const close = () => {
+      // a thinking block ends with its (empty) signature, as Anthropic's clients expect
+      if (open === 'thinking') send('content_block_delta', { index, delta: { type: 'signature_delta', signature: '' } });
       if (open !== null) send('content_block_stop', { index });
       open = null;
+    };
+    const think = (t: string) => {
+      if (open !== 'thinking') {
+        close();
+        index++;
+        open = 'thinking';
+        send('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } });
+      }
+      send('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: t } });
     };
     const text = (t: string) => {
       if (!t) return;
@@ -246,6 +272,14 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
       }
     };
     const reader = req.tools ? req.toolFormat?.reader() : undefined;
+    const thinking = new ReasoningReader(plan);
+    const pieces = (ps: ReasoningPiece[]) => {
+      for (const p of ps) {
+        if (p.kind === 'reasoning') think(p.text);
+        else if (reader) tool(reader.push(p.text));
+        else text(p.text);
+      }
+    };
     for (;;) {
       const r = await events.next();
       if (r.done) {
@@ -253,13 +287,14 @@ async function messages(host: LlamaRouteHost, ctx: Ctx, req: ChatRequest): Promi
         break;
       }
       const ev: GenerationEvent = r.value;
-      if (reader) tool(reader.push(ev.text));
-      else text(ev.text);
+      pieces(thinking.push(ev.text));
     }
     if (!ended(ctx, info)) return;
+    pieces(thinking.finish());
     if (reader) tool(reader.finish());
-    if (index < 0) {
-      index = 0;
+    if (index < 0 || (open === 'thinking' && calls === 0)) {
+      close();
+      index++;
       open = 'text';
       send('content_block_start', { index, content_block: { type: 'text', text: '' } });
     }

@@ -29,6 +29,7 @@
 // is nullable in OpenAI's schema and the official clients skip a null, so both read the same).
 // A client that disconnects (mid-stream or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
+import { splitReasoning, streamReader, type ReasoningPiece, type ReasoningPlan } from './reasoning-output.js';
 import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -82,7 +83,7 @@ export interface HttpServerOptions {
 export type Method = 'GET' | 'POST' | 'DELETE';
 
 /** What a generation route needs of its request (chat requests may have tools). */
-type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat };
+type Params = GenerationParams & { tools?: ToolsRequest; toolFormat?: ToolFormat; reasoning?: ReasoningPlan };
 
 export interface Ctx {
   req: IncomingMessage;
@@ -499,7 +500,7 @@ export class ApiServer {
   private async chatCompletions(ctx: Ctx): Promise<void> {
     const req = parseChatRequest(withServerDefaults(await readJson(ctx, this.maxBody), this.llama.defaults), this.service.vocabSize, this.service.toolFormat);
     const prompt = this.service.chatPrompt(req);
-    await this.generate(ctx, 'chat', req, prompt);
+    await this.generate(ctx, 'chat', { ...req, reasoning: this.service.reasoningPlan(req, prompt) }, prompt);
   }
 
   private async generate(ctx: Ctx, kind: 'chat' | 'completion', params: Params, prompt: number[]): Promise<void> {
@@ -634,6 +635,9 @@ export class ApiServer {
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
     const piece = (id: number) => this.service.tokenPiece(id);
     const want = params.logprobs;
+    // the thinking apart (reasoning-output.ts); tool calls are read from the content after it
+    const split = kind === 'chat' && params.reasoning ? splitReasoning(info.result.text, params.reasoning) : undefined;
+    const text = split ? split.content : info.result.text;
     const body =
       kind === 'chat'
         ? R.chatCompletion(
@@ -642,9 +646,10 @@ export class ApiServer {
             u,
             want === undefined ? null : lps.map((l) => R.chatLogprob(l, piece, want)),
             extra,
-            params.tools && params.toolFormat ? params.toolFormat.parse(info.result.text) : undefined,
+            params.tools && params.toolFormat ? params.toolFormat.parse(text) : split ? { kind: 'text', content: text } : undefined,
           )
         : R.textCompletion(base, info.result, u, want === undefined ? null : R.completionLogprobs(lps, piece, want, 0), extra);
+    if (split?.reasoning) ((body.choices[0] as { message: Record<string, unknown> }).message).reasoning_content = split.reasoning;
     return { info, body };
   }
 
@@ -684,6 +689,22 @@ export class ApiServer {
     // llama-server's return_progress / timings_per_token (stream-telemetry.ts)
     const tel = streamTelemetry(params, handle, (f) =>
       sendEvent(res, { ...(kind === 'chat' ? R.chatChunk(base, { role: 'assistant', content: null }, null) : R.completionChunk(base, '', null, null)), ...f }));
+    // thinking goes out as reasoning_content deltas, the rest as before (reasoning-output.ts)
+    const thinking = kind === 'chat' ? streamReader(params.reasoning) : undefined;
+    const sendPieces = (pieces: ReasoningPiece[], lp: TokenLogprobs | null) => {
+      for (const p of pieces) {
+        if (p.kind === 'reasoning' && envelope && !opened) {
+          sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
+          opened = true;
+        }
+        if (p.kind === 'reasoning') sendEvent(res, { ...R.chatChunk(base, { reasoning_content: p.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null), ...tel?.extra() });
+        else if (envelope) sendTool(envelope.push(p.text));
+        else sendEvent(res, { ...R.chatChunk(base, { content: p.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null), ...tel?.extra() });
+        lp = null;
+      }
+    };
+    // deepseek-legacy streams the thinking inline, from the marker the prompt opened
+    if (kind === 'chat' && params.reasoning?.format === 'deepseek-legacy' && params.reasoning.open) sendPieces([{ kind: 'content', text: params.reasoning.markers.start }], null);
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -695,6 +716,12 @@ export class ApiServer {
       const ev: GenerationEvent = r.value;
       if (ev.type === 'token') tel?.token();
       const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
+      if (thinking) {
+        const pieces = thinking.push(ev.text);
+        if (pieces.length > 0) sendPieces(pieces, lp);
+        else if (lp && !envelope) sendEvent(res, { ...R.chatChunk(base, {}, null, [R.chatLogprob(lp, piece, want!)]), ...tel?.extra() });
+        continue;
+      }
       if (envelope) {
         sendTool(envelope.push(ev.text));
         continue;
@@ -711,6 +738,7 @@ export class ApiServer {
     let finish: R.ChatFinish = R.finishReason(info.result.finishReason);
     const u = R.usage(info.promptTokens, R.completionTokens(info.result), info.cachedTokens);
     const extra = { timings: R.timings(info.result, info.cachedTokens) };
+    if (thinking) sendPieces(thinking.finish(), null);
     if (envelope) {
       sendTool(envelope.finish());
       if (!opened) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));

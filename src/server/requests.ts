@@ -10,6 +10,7 @@
 //
 // Sampling defaults are llama.cpp's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05), the same as
 // `wf run`; top_k, min_p, repeat_penalty, repeat_last_n and ignore_eos are accepted as extensions.
+import { reasoningBudgetField, reasoningFormatField, type ReasoningFormat } from './reasoning-output.js';
 import type { GrammarSpec } from '../generate/grammar.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
@@ -72,6 +73,10 @@ export interface ChatRequest extends GenerationParams {
   addGenerationPrompt?: boolean;
   /** the assistant text the reply continues (chat-continue.ts), written after the rendered prompt */
   prefill?: string;
+  /** llama-server's `reasoning_format` (reasoning-output.ts); absent: the server's --reasoning-format */
+  reasoningFormat?: ReasoningFormat;
+  /** llama-server's `reasoning_budget_tokens` (reasoning-budget.ts); absent: the server's --reasoning-budget */
+  reasoningBudget?: number;
 }
 
 type Body = Record<string, unknown>;
@@ -391,6 +396,10 @@ export function parseChatRequest(body: unknown, vocabSize: number, format: ToolF
     req.templateVariables = { ...b.chat_template_kwargs };
   }
   if (cont.prefill) req.prefill = cont.prefill;
+  const reasoningFormat = reasoningFormatField(b);
+  if (reasoningFormat) req.reasoningFormat = reasoningFormat;
+  const reasoningBudget = reasoningBudgetField(b);
+  if (reasoningBudget !== undefined) req.reasoningBudget = reasoningBudget;
   if (tools) {
     if (common.constraint) {
       throw invalidParam(common.constraint.param, `'${common.constraint.param}' cannot be combined with 'tools' (unless tool_choice is "none")`);

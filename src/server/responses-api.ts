@@ -27,6 +27,7 @@ import { parseResponsesRequest, renamed, type ChatMessageJson, type ResponseEcho
 import type { GenerationService, RunInfo } from './service.js';
 import type { ToolStreamEvent } from './tool-calls.js';
 import { streamTelemetry, type StreamTelemetry } from './stream-telemetry.js';
+import { ReasoningReader, type ReasoningPiece } from './reasoning-output.js';
 
 /** The HTTP layer's request context (http.ts); CORS headers are already set on the response there. */
 export type ResponsesCtx = Ctx;
@@ -60,7 +61,16 @@ interface CallItem {
   arguments: string;
   status: Status;
 }
-type Item = MessageItem | CallItem;
+/** the model's thinking (reasoning-output.ts), before the message it leads to */
+interface ReasoningItem {
+  type: 'reasoning';
+  id: string;
+  summary: unknown[];
+  content: { type: 'reasoning_text'; text: string }[];
+  encrypted_content: string;
+  status: Status;
+}
+type Item = MessageItem | CallItem | ReasoningItem;
 
 type Emit = (type: string, fields: Record<string, unknown>) => void;
 
@@ -89,6 +99,22 @@ export class OutputBuilder {
     this.send('response.output_text.delta', { item_id: item.id, output_index: this.items.length - 1, content_index: 0, delta, logprobs });
   }
 
+  /** thinking text: a reasoning item, opened at its first piece */
+  reasoning(delta: string): void {
+    if (!delta) return;
+    let item = this.open;
+    if (item?.type !== 'reasoning') {
+      this.close('completed');
+      item = { type: 'reasoning', id: randomId('rs_'), summary: [], content: [], encrypted_content: '', status: 'in_progress' };
+      this.items.push(item);
+      this.open = item;
+      this.send('response.output_item.added', { output_index: this.items.length - 1, item: { ...item, content: [] } });
+      item.content.push({ type: 'reasoning_text', text: '' });
+    }
+    item.content[0]!.text += delta;
+    this.send('response.reasoning_text.delta', { item_id: item.id, output_index: this.items.length - 1, content_index: 0, delta });
+  }
+
   call(callId: string, name: string): void {
     this.close('completed');
     const item: CallItem = { type: 'function_call', id: randomId('fc_'), call_id: callId, name, arguments: '', status: 'in_progress' };
@@ -112,7 +138,7 @@ export class OutputBuilder {
 
   /** The end of the reply: the open item closes with `status` (an empty reply is an empty message). */
   finish(status: 'completed' | 'incomplete'): void {
-    if (this.items.length === 0) this.openMessage();
+    if (!this.items.some((it) => it.type !== 'reasoning')) this.openMessage();
     this.close(status);
   }
 
@@ -135,7 +161,9 @@ export class OutputBuilder {
     this.open = null;
     const index = this.items.length - 1;
     item.status = status;
-    if (item.type === 'message') {
+    if (item.type === 'reasoning') {
+      this.send('response.reasoning_text.done', { item_id: item.id, output_index: index, content_index: 0, text: item.content[0]!.text });
+    } else if (item.type === 'message') {
       const part = item.content[0]!;
       this.send('response.output_text.done', { item_id: item.id, output_index: index, content_index: 0, text: part.text, logprobs: part.logprobs });
       this.send('response.content_part.done', { item_id: item.id, output_index: index, content_index: 0, part });
@@ -149,13 +177,21 @@ export class OutputBuilder {
 /** The reply's items as chat messages (for the stored conversation): text, then the calls. */
 function historyOf(items: Item[]): ChatMessageJson[] {
   const out: ChatMessageJson[] = [];
+  let reasoning: string | undefined;
   for (const it of items.filter(complete)) {
     const last = out[out.length - 1];
-    if (it.type === 'message') out.push({ role: 'assistant', content: it.content.map((p) => p.text).join('') });
+    if (it.type === 'reasoning') reasoning = it.content.map((p) => p.text).join('');
+    else if (it.type === 'message') out.push({ role: 'assistant', content: it.content.map((p) => p.text).join('') });
     else {
       const call = { id: it.call_id, type: 'function', function: { name: it.name, arguments: it.arguments } };
       if (last?.role === 'assistant') last.tool_calls = [...((last.tool_calls as unknown[]) ?? []), call];
       else out.push({ role: 'assistant', content: null, tool_calls: [call] });
+    }
+    // the thinking stays with the turn it led to (templates that show earlier reasoning read it)
+    const turn = out[out.length - 1];
+    if (reasoning !== undefined && it.type !== 'reasoning' && turn) {
+      turn.reasoning_content = reasoning;
+      reasoning = undefined;
     }
   }
   return out;
@@ -238,7 +274,9 @@ export class ResponsesApi {
       ...extra,
     });
 
-    const started = await service.start(prompt, r.chat, ctx.signal);
+    // thinking becomes a reasoning item (reasoning-output.ts); deepseek-legacy's inline copy has no place here
+    const asked = service.reasoningPlan(r.chat, prompt);
+    const started = await service.start(prompt, { ...r.chat, reasoning: asked }, ctx.signal);
     const task = this.monitor.begin(started.slot, r.chat, prompt.length, ctx.arrived);
     const events = this.monitor.watch(task, started.events);
     const { res } = ctx;
@@ -253,7 +291,17 @@ export class ResponsesApi {
     if (r.stream) tel = streamTelemetry(r.chat, started, (f) => emit('response.in_progress', { response: response('in_progress', []), ...f }));
     const out = new OutputBuilder(r.stream ? emit : null);
     const reader = r.chat.tools && r.chat.toolFormat ? r.chat.toolFormat.reader() : undefined;
+    const thinking = new ReasoningReader(asked.format === 'deepseek-legacy' ? { ...asked, format: 'deepseek' } : asked);
     const piece = (t: number) => service.tokenPiece(t);
+    const pieces = (ps: ReasoningPiece[], lps: ChatTokenLogprob[]) => {
+      for (const p of ps) {
+        if (p.kind === 'reasoning') out.reasoning(p.text);
+        else if (reader) for (const e of reader.push(p.text)) out.tool(e);
+        else out.text(p.text, lps);
+        lps = [];
+      }
+      if (lps.length > 0 && !reader && thinking.inContent) out.text('', lps);
+    };
     let info: RunInfo | null = null;
     try {
       if (r.stream) {
@@ -270,17 +318,15 @@ export class ResponsesApi {
         }
         const ev = next.value;
         if (ev.type === 'token') tel?.token();
-        if (reader) for (const e of reader.push(ev.text)) out.tool(e);
-        else {
-          const lp: TokenLogprobs | undefined = ev.type === 'token' ? ev.logprobs : undefined;
-          out.text(ev.text, lp && r.chat.logprobs !== undefined ? [chatLogprob(lp, piece, r.chat.logprobs)] : []);
-        }
+        const lp: TokenLogprobs | undefined = ev.type === 'token' ? ev.logprobs : undefined;
+        pieces(thinking.push(ev.text), lp && r.chat.logprobs !== undefined ? [chatLogprob(lp, piece, r.chat.logprobs)] : []);
       }
       const result = info.result;
       if (result.finishReason === 'abort') {
         if (ctx.signal.aborted) return; // the client left
         throw new ApiError(503, 'generation stopped: the server is shutting down', 'server_error', null, 'server_shutting_down');
       }
+      pieces(thinking.finish(), []);
       if (reader) for (const e of reader.finish()) out.tool(e);
       const cut = result.finishReason === 'length';
       out.finish(cut ? 'incomplete' : 'completed');
@@ -289,7 +335,7 @@ export class ResponsesApi {
         input_tokens: info.promptTokens,
         input_tokens_details: { cached_tokens: info.cachedTokens },
         output_tokens: t.predicted_n,
-        output_tokens_details: { reasoning_tokens: 0 },
+        output_tokens_details: { reasoning_tokens: 0 }, // not counted apart (the thinking's text is in its item)
         total_tokens: info.promptTokens + t.predicted_n,
       };
       const final = response(cut ? 'incomplete' : 'completed', out.items, {

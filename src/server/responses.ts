@@ -208,6 +208,8 @@ export interface ToolCallDelta {
 export interface ChatDelta {
   role?: 'assistant';
   content?: string | null;
+  /** thinking, apart from the content (reasoning-output.ts) */
+  reasoning_content?: string;
   tool_calls?: ToolCallDelta[];
 }
 

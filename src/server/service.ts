@@ -43,6 +43,8 @@ import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type Sched
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
 import { continueCachedText } from './prefix-text.js';
 import { reasoningForTemplate } from './reasoning-history.js';
+import { thinkingConstraint } from './thinking-constraint.js';
+import { planReasoning, reasoningOutputOptions, type ReasoningFormat, type ReasoningOutputOptions, type ReasoningPlan } from './reasoning-output.js';
 
 /** Default number of slots (sequences generating at once). */
 export const DEFAULT_SLOTS = 8;
@@ -87,6 +89,8 @@ export interface ServiceOptions {
   xgrammar?: XGrammarModule;
   /** llama-server's --reasoning (template-vars.ts) */
   reasoning?: ReasoningMode;
+  /** llama-server's --reasoning-format and --reasoning-budget (reasoning-output.ts) */
+  reasoningOutput?: ReasoningOutputOptions;
 }
 
 export interface RunInfo {
@@ -233,6 +237,7 @@ export class GenerationService {
   readonly toolFormat: ToolFormat;
   private readonly special: boolean;
   private readonly reasoning: ReasoningMode;
+  readonly reasoningOutput: Required<ReasoningOutputOptions>;
   private readonly maxTokensCap: number | undefined;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
@@ -260,7 +265,9 @@ export class GenerationService {
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
     this.special = !!opts.special;
-    this.reasoning = opts.reasoning ?? 'auto';
+    this.reasoningOutput = reasoningOutputOptions(opts.reasoningOutput);
+    // a budget of 0 means no thinking: the template is rendered as with --reasoning off
+    this.reasoning = this.reasoningOutput.budget === 0 ? 'off' : (opts.reasoning ?? 'auto');
     // a template that does not render fails here, at start-up, not on the first request
     probeChatTemplate(model.tokenizer, this.template, undefined, templateVariables(undefined, this.reasoning));
 
@@ -440,6 +447,26 @@ export class GenerationService {
     return this.checkPrompt(tokens, 'messages');
   }
 
+  /** What a chat request does with the reasoning in its reply, given its prompt (reasoning-output.ts). */
+  reasoningPlan(req: { reasoningFormat?: ReasoningFormat; reasoningBudget?: number; prefill?: string }, prompt: readonly number[]): ReasoningPlan {
+    const f = req.reasoningFormat ?? this.reasoningOutput.format;
+    return planReasoning(this.templateChoice.source, f, this.detokenize(prompt.slice(-32)), req.prefill, req.reasoningBudget ?? this.reasoningOutput.budget);
+  }
+
+  /** The request's grammar, wrapped when its reply may think or has a thinking budget (thinking-constraint.ts). */
+  private thinkingFor(plan: ReasoningPlan | undefined, grammar: TokenConstraint | undefined): TokenConstraint | undefined {
+    if (!plan) return grammar;
+    return thinkingConstraint({
+      budget: plan.budget,
+      markers: plan.markers,
+      open: plan.open,
+      endTokens: () => this.tokenize(plan.markers.end, false, true),
+      vocabSize: this.model.config.vocabSize,
+      text: (t) => this.tokenPiece(t).text,
+      grammar,
+    });
+  }
+
   /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
   renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     try {
@@ -485,7 +512,7 @@ export class GenerationService {
    * server is closing, AbortError when `signal` aborts while waiting. The slot is freed when the
    * stream ends or is closed early.
    */
-  async start(prompt: readonly number[], params: GenerationParams, signal?: AbortSignal): Promise<RunHandle> {
+  async start(prompt: readonly number[], params: GenerationParams & { reasoning?: ReasoningPlan }, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
     const lost = deviceLost(this.model);
     if (lost) throw deviceLostError(lost);
@@ -513,7 +540,7 @@ export class GenerationService {
     // admitted: now the grammar (a failure gives the slot back)
     let constraint: TokenConstraint | undefined;
     try {
-      constraint = await this.constraintFor(params, ac.signal);
+      constraint = this.thinkingFor(params.reasoning, await this.constraintFor(params, ac.signal));
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);
       lease.release(this.slots[lease.slot]!.cached.slice());

@@ -7,6 +7,7 @@ import { ApiServer } from './http.js';
 import { GenerationService } from './service.js';
 import type { LlamaOptions } from './llama-routes.js';
 import type { ReasoningMode } from './template-vars.js';
+import type { ReasoningOutputOptions } from './reasoning-output.js';
 import { ResponseStore } from './response-store.js';
 
 export interface StartOptions {
@@ -33,6 +34,8 @@ export interface StartOptions {
   llama?: LlamaOptions;
   /** llama-server's --reasoning on|off|auto (template-vars.ts) */
   reasoning?: ReasoningMode;
+  /** llama-server's --reasoning-format and --reasoning-budget (reasoning-output.ts) */
+  reasoningOutput?: ReasoningOutputOptions;
   /** Host names answered besides loopback ones on a loopback bind (--allowed-hosts) */
   allowedHosts?: readonly string[];
   /** where grammars compile and match (default: worker threads with the default limits) */
@@ -71,6 +74,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       grammars: opts.grammars ?? workerGrammarHosts(),
       special: opts.special,
       reasoning: opts.reasoning,
+      reasoningOutput: opts.reasoningOutput,
     });
     server = new ApiServer(service, {
       apiKey: opts.apiKey,
