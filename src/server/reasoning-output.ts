@@ -9,7 +9,7 @@
 //                    markers; streamed, everything goes out as content (llama-server's
 //                    reasoning_in_content)
 //
-// A thinking block is recognised only where a reply starts (after white space), or from the first
+// A thinking block is recognised only where a reply starts (after a little white space), or from the first
 // token when the prompt already opened it (DeepSeek R1's and QwQ's templates end with "<think>\n"):
 // a marker later in the text is the model quoting it, and stays content. A block still open when the
 // generation ends (max_tokens) stays reasoning. White space around the thinking, and between it and
@@ -96,6 +96,8 @@ function partialSuffix(text: string, marker: string): number {
 }
 
 const WS = /\s/;
+/** white space characters a thinking block's start marker may follow (more: the reply is content) */
+const MAX_LEADING_SPACE = 8;
 
 /**
  * Splits a reply as it streams into reasoning and content pieces. push() returns the pieces that
@@ -159,7 +161,8 @@ export class ReasoningReader {
             this.reasoning ??= '';
             continue;
           }
-          if (!end && open.startsWith(body)) return; // undecided yet
+          // undecided yet (a few white space characters may come first; a reply of white space is content)
+          if (!end && open.startsWith(body) && h.length - body.length <= MAX_LEADING_SPACE) return;
           this.state = 'content';
           continue;
         }

@@ -49,6 +49,10 @@ test('reader: a partial marker is held back until decided, never sent as content
   const c = new ReasoningReader(plan());
   assert.deepEqual(c.push('<th'), []);
   assert.deepEqual(c.push('is>'), [{ kind: 'content', text: '<this>' }]);
+  // a reply of white space is content once it is longer than a marker's lead could be (it is not held back)
+  const w = new ReasoningReader(plan());
+  assert.deepEqual(w.push('  '), []);
+  assert.deepEqual(w.push(' '.repeat(20)), [{ kind: 'content', text: ' '.repeat(22) }]);
   // "</thi" inside thinking that is not the end marker is reasoning after all
   const t = new ReasoningReader(plan({ open: true }));
   assert.deepEqual(t.push('x</thi'), [{ kind: 'reasoning', text: 'x' }]);
