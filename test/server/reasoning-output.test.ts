@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadXGrammar } from '../../src/node/xgrammar.js';
-import { EOS, EOT, postJson, startTestServer, tinyModel } from './helpers.js';
+import { EOS, EOT, postJson, startTestServer, tinyModel, weatherTool } from './helpers.js';
 import { ReasoningReader, THINK, opensThinking, splitReasoning, thinkingMarkers, type ReasoningPiece, type ReasoningPlan } from '../../src/server/reasoning-output.js';
 import { reasoningOutputFrom } from '../../src/cli/reasoning-flags.js';
 
@@ -106,9 +106,9 @@ after(async () => {
 });
 
 const byte = (ch: string) => String(lm.tokenizer.encode(ch, { addBos: false })[0]);
-// the random model's thinking: no white space (it would be trimmed away), hardly a '<' (not banned: the forced end marker needs it), and not ending
-// early (end-of-generation disfavoured, not banned: a grammar's end needs it)
-const THINK_FREELY = { [byte(' ')]: -100, [byte('\n')]: -100, [byte('\t')]: -100, [byte('<')]: -30, [String(EOS)]: -30, [String(EOT)]: -30 };
+// the random model's thinking: hardly any white space (it would be trimmed away) or '<', and not
+// ending early; disfavoured, not banned: the forced end marker, a grammar's answer and its end need them
+const THINK_FREELY = Object.fromEntries([' ', '\n', '\t', '<'].map((c) => [byte(c), -30]).concat([[String(EOS), -30], [String(EOT), -30]]));
 
 const REPLY = '<think>\nCount: 2 < 3.\n</think>\n\nYes.';
 // the grammar writes REPLY, one byte a token
@@ -277,4 +277,32 @@ test('--reasoning-budget 0: the template renders with thinking off (enable_think
   } finally {
     await s.close();
   }
+});
+
+test('thinking, then a tool call or a JSON answer: the grammar applies after the thinking the prompt opened', async () => {
+  const base = { messages: [{ role: 'user', content: 'weather?' }], max_tokens: 120, logit_bias: THINK_FREELY, reasoning_budget_tokens: 3 };
+  const r = await postJson(`${opening.base}/chat/completions`, { ...base, tools: [weatherTool()], tool_choice: 'required' });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const m = r.json.choices[0].message;
+  assert.ok(m.reasoning_content.length > 0);
+  assert.equal(m.tool_calls?.length, 1, JSON.stringify(m));
+  assert.equal(m.tool_calls[0].function.name, 'get_weather');
+  assert.ok(['C', 'F'].includes(JSON.parse(m.tool_calls[0].function.arguments).unit));
+  assert.equal(r.json.choices[0].finish_reason, 'tool_calls');
+  // streamed: reasoning deltas, then the call's deltas
+  const chunks = await sse(`${opening.base}/chat/completions`, { ...base, tools: [weatherTool()], tool_choice: 'required', stream: true });
+  const deltas = chunks.filter((c) => c.choices?.length).map((c) => c.choices[0].delta);
+  assert.equal(deltas.map((d) => d.reasoning_content ?? '').join(''), m.reasoning_content);
+  const streamed = deltas.flatMap((d) => d.tool_calls ?? []).map((t: any) => t.function?.arguments ?? '').join('');
+  assert.deepEqual(JSON.parse(streamed), JSON.parse(m.tool_calls[0].function.arguments));
+  // a JSON schema answer after the thinking
+  const schema = { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'], additionalProperties: false };
+  const j = await postJson(`${opening.base}/chat/completions`, { ...base, response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } });
+  assert.equal(j.status, 200, JSON.stringify(j.json));
+  assert.ok(j.json.choices[0].message.reasoning_content.length > 0);
+  assert.equal(typeof JSON.parse(j.json.choices[0].message.content).ok, 'boolean');
+  // without an opened block the grammar rules from the first token: no thinking
+  const plain = await postJson(`${srv.base}/chat/completions`, { ...base, response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } });
+  assert.equal(plain.json.choices[0].message.reasoning_content, undefined);
+  assert.equal(typeof JSON.parse(plain.json.choices[0].message.content).ok, 'boolean');
 });
