@@ -11,6 +11,7 @@
 // Sampling defaults are llama.cpp's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05), the same as
 // `wf run`; top_k, min_p, repeat_penalty, repeat_last_n and ignore_eos are accepted as extensions.
 import { reasoningBudgetField, reasoningFormatField, type ReasoningFormat } from './reasoning-output.js';
+import { withReasoningEffort } from './reasoning-effort.js';
 import type { GrammarSpec } from '../generate/grammar.js';
 import type { SamplerOptions } from '../generate/sampler.js';
 import type { ChatMessage } from '../tokenizer/chat-template.js';
@@ -395,6 +396,8 @@ export function parseChatRequest(body: unknown, vocabSize: number, format: ToolF
     if (!isObject(b.chat_template_kwargs)) throw invalidType('chat_template_kwargs', 'an object', b.chat_template_kwargs);
     req.templateVariables = { ...b.chat_template_kwargs };
   }
+  const thinkingVars = withReasoningEffort(b, req.templateVariables);
+  if (thinkingVars) req.templateVariables = thinkingVars;
   if (cont.prefill) req.prefill = cont.prefill;
   const reasoningFormat = reasoningFormatField(b);
   if (reasoningFormat) req.reasoningFormat = reasoningFormat;

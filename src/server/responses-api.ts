@@ -378,7 +378,7 @@ function echoFields(e: ResponseEcho) {
     metadata: e.metadata,
     parallel_tool_calls: e.parallel_tool_calls,
     previous_response_id: e.previous_response_id,
-    reasoning: { effort: null, summary: null },
+    reasoning: { effort: e.reasoning_effort ?? null, summary: null },
     store: e.store,
     temperature: e.temperature,
     text: e.text,

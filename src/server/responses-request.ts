@@ -3,7 +3,7 @@
 //
 //   input: "text" | [items]     items: messages {role, content: string | [input_text | output_text parts]},
 //                               function_call {call_id, name, arguments}, function_call_output {call_id, output};
-//                               reasoning items are skipped (this engine writes none)
+//                               reasoning items become the next assistant turn's reasoning_content
 //   instructions                a system message in front (not carried over by previous_response_id, as OpenAI)
 //   previous_response_id        the stored conversation of that response goes before `input`
 //   max_output_tokens           max_tokens (at least 1)
@@ -11,10 +11,11 @@
 //   text.format                 {type: text | json_object | json_schema (name, schema, strict)}
 //   temperature, top_p          and llama.cpp's sampling extensions (top_k, min_p, seed, ...) as on chat
 //   include ["message.output_text.logprobs"], top_logprobs
+//   reasoning.effort            the chat field reasoning_effort (reasoning-effort.ts)
 //
 // Errors name the Responses field (`input[2].content`, `text.format.schema`, `tools[0].name`), not
 // the chat field it became. Features this server does not have (built-in tools, background runs,
-// conversations, reasoning effort, truncation: auto, images and files) are refused with a 400.
+// conversations, truncation: auto, images and files) are refused with a 400.
 import { ApiError, invalidParam, invalidType, missingParam, unsupported } from './errors.js';
 import { asObject, MAX_TOP_LOGPROBS, parseChatRequest, type ChatRequest } from './requests.js';
 import type { ResponseStore } from './response-store.js';
@@ -42,6 +43,8 @@ export interface ResponseEcho {
   store: boolean;
   metadata: Record<string, unknown>;
   user: string | null;
+  /** reasoning.effort as asked (null: none) */
+  reasoning_effort?: string | null;
 }
 
 export interface ResponsesRequest {
@@ -82,10 +85,30 @@ function requireString(item: Body, key: string, param: string): string {
 }
 
 /** `input` as chat messages: consecutive function calls join the assistant message before them. */
+/** The text of a reasoning item's `content` ([{type: "reasoning_text", text}]); "" when it has none. */
+function reasoningText(v: unknown, where: string): string {
+  if (v === undefined || v === null) return '';
+  if (!Array.isArray(v)) throw invalidType(where, 'an array of reasoning_text parts', v);
+  return v
+    .map((part, j) => {
+      if (!isObject(part) || typeof part.text !== 'string') throw invalidType(`${where}[${j}]`, 'a part {type: "reasoning_text", text}', part);
+      return part.text;
+    })
+    .join('');
+}
+
 export function inputMessages(input: unknown): ChatMessageJson[] {
   if (typeof input === 'string') return [{ role: 'user', content: input }];
   if (!Array.isArray(input)) throw invalidType('input', 'a string or an array of input items', input);
   const out: ChatMessageJson[] = [];
+  let pendingReasoning: string | undefined;
+  // an assistant turn takes the reasoning items before it
+  const withThinking = (m: ChatMessageJson): ChatMessageJson => {
+    if (pendingReasoning === undefined || m.role !== 'assistant') return m;
+    const r = { ...m, reasoning_content: pendingReasoning };
+    pendingReasoning = undefined;
+    return r;
+  };
   input.forEach((item, i) => {
     const p = `input[${i}]`;
     if (!isObject(item)) throw invalidType(p, 'an input item object', item);
@@ -93,7 +116,7 @@ export function inputMessages(input: unknown): ChatMessageJson[] {
     if (type === 'message') {
       if (typeof item.role !== 'string') throw item.role === undefined ? missingParam(`${p}.role`) : invalidType(`${p}.role`, 'a string', item.role);
       if (!ROLES.has(item.role)) throw invalidParam(`${p}.role`, `unknown role ${JSON.stringify(item.role)} (user, assistant, system or developer)`);
-      out.push({ role: item.role, content: contentText(item.content, `${p}.content`) });
+      out.push(withThinking({ role: item.role, content: contentText(item.content, `${p}.content`) }));
     } else if (type === 'function_call') {
       const call = {
         id: requireString(item, 'call_id', p),
@@ -107,13 +130,17 @@ export function inputMessages(input: unknown): ChatMessageJson[] {
       }
       const last = out[out.length - 1];
       if (last?.role === 'assistant') last.tool_calls = [...((last.tool_calls as unknown[]) ?? []), call];
-      else out.push({ role: 'assistant', content: null, tool_calls: [call] });
+      else out.push(withThinking({ role: 'assistant', content: null, tool_calls: [call] }));
     } else if (type === 'function_call_output') {
       const id = requireString(item, 'call_id', p);
       const output = typeof item.output === 'string' ? item.output : contentText(item.output, `${p}.output`);
       out.push({ role: 'tool', tool_call_id: id, content: output });
     } else if (type === 'reasoning') {
-      // a reasoning item from another model's earlier output: nothing this model can read
+      // earlier thinking (this server's reasoning items): the reasoning_content of the assistant turn
+      // it led to, the next one (templates that show earlier reasoning render it); an item with no
+      // readable text (another model's encrypted reasoning) gives nothing
+      const text = reasoningText(item.content, `${p}.content`);
+      if (text !== '') pendingReasoning = (pendingReasoning ?? '') + text;
     } else {
       throw unsupported(`${p}.type`, `input items of type ${JSON.stringify(type)} are not supported (message, function_call, function_call_output)`);
     }
@@ -162,6 +189,7 @@ function responsesParam(param: string): string {
     .replace(/^response_format\.json_schema\./, 'text.format.')
     .replace(/^response_format(\.json_schema)?$/, 'text.format')
     .replace(/^(max_tokens|max_completion_tokens)$/, 'max_output_tokens')
+    .replace(/^reasoning_effort$/, 'reasoning.effort')
     .replace(/^messages\b/, 'input');
 }
 
@@ -186,9 +214,10 @@ export function parseResponsesRequest(body: unknown, vocabSize: number, format: 
   for (const k of ['conversation', 'prompt']) {
     if (present(b, k)) throw unsupported(k, `'${k}' is not supported by this server: send the conversation as 'input' or with 'previous_response_id'`);
   }
-  if (present(b, 'reasoning') && isObject(b.reasoning) && present(b.reasoning, 'effort')) {
-    throw unsupported('reasoning.effort', "'reasoning.effort' is not supported with this model (it does not reason before answering)");
-  }
+  // reasoning.effort: as the chat field reasoning_effort (reasoning-effort.ts); the reasoning item
+  // carries the whole thinking, so `summary` asks for nothing more
+  if (present(b, 'reasoning') && !isObject(b.reasoning)) throw invalidType('reasoning', 'an object {effort, summary}', b.reasoning);
+  const effort = present(b, 'reasoning') && isObject(b.reasoning) && present(b.reasoning, 'effort') ? b.reasoning.effort : undefined;
   if (present(b, 'truncation') && b.truncation !== 'disabled') {
     throw unsupported('truncation', `'truncation' ${JSON.stringify(b.truncation)} is not supported ('disabled' only: a conversation longer than the context is refused)`);
   }
@@ -235,6 +264,7 @@ export function parseResponsesRequest(body: unknown, vocabSize: number, format: 
 
   const chatBody: Body = { messages: [...(instructions !== null ? [{ role: 'system', content: instructions }] : []), ...history, ...input] };
   for (const k of PASSED_ON) if (present(b, k)) chatBody[k] = b[k];
+  if (effort !== undefined) chatBody.reasoning_effort = effort;
   if (maxOutput !== null) chatBody.max_tokens = maxOutput;
   if (present(b, 'tools')) chatBody.tools = chatTools(b.tools);
   if (present(b, 'tool_choice')) chatBody.tool_choice = chatToolChoice(b.tool_choice);
@@ -274,6 +304,7 @@ export function parseResponsesRequest(body: unknown, vocabSize: number, format: 
       store: b.store !== false,
       metadata,
       user: typeof b.user === 'string' ? b.user : null,
+      reasoning_effort: typeof effort === 'string' ? effort : null,
     },
   };
 }

@@ -434,7 +434,7 @@ export class GenerationService {
         variables: templateVariables(variables, this.reasoning),
         maxTokens: this.slotContext,
         // llama-server's prefill / continue_final_message (chat-continue.ts), after an open <think> is closed when reasoning is off
-        markupAfter: addGenerationPrompt ? (text) => closeThinking(text, this.reasoning) : undefined,
+        markupAfter: addGenerationPrompt ? (text) => closeThinking(text, variables?.enable_thinking === false ? 'off' : this.reasoning) : undefined,
         prefill: 'prefill' in req ? req.prefill : undefined,
       });
     } catch (e) {
@@ -471,7 +471,7 @@ export class GenerationService {
   renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     try {
       const text = renderChat(this.model.tokenizer, reasoningForTemplate(messages, this.templateChoice.source), { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
-      return opts.addGenerationPrompt === false ? text : closeThinking(text, this.reasoning);
+      return opts.addGenerationPrompt === false ? text : closeThinking(text, opts.variables?.enable_thinking === false ? 'off' : this.reasoning);
     } catch (e) {
       if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
       throw e;

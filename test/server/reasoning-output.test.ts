@@ -233,7 +233,7 @@ test('/v1/responses: a reasoning item before the message, streamed as response.r
 });
 
 test('a prompt that opens <think>: the reply starts as reasoning; the budget forces </think>, then the grammar answers', async () => {
-  const body = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 40, logit_bias: THINK_FREELY, grammar: 'root ::= "done"', reasoning_budget_tokens: 5 };
+  const body = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 40, temperature: 0, logit_bias: THINK_FREELY, grammar: 'root ::= "done"', reasoning_budget_tokens: 5 };
   const r = await postJson(`${opening.base}/chat/completions`, body);
   assert.equal(r.status, 200, JSON.stringify(r.json));
   const m = r.json.choices[0].message;
@@ -280,7 +280,7 @@ test('--reasoning-budget 0: the template renders with thinking off (enable_think
 });
 
 test('thinking, then a tool call or a JSON answer: the grammar applies after the thinking the prompt opened', async () => {
-  const base = { messages: [{ role: 'user', content: 'weather?' }], max_tokens: 120, logit_bias: THINK_FREELY, reasoning_budget_tokens: 3 };
+  const base = { messages: [{ role: 'user', content: 'weather?' }], max_tokens: 120, temperature: 0, logit_bias: THINK_FREELY, reasoning_budget_tokens: 3 };
   const r = await postJson(`${opening.base}/chat/completions`, { ...base, tools: [weatherTool()], tool_choice: 'required' });
   assert.equal(r.status, 200, JSON.stringify(r.json));
   const m = r.json.choices[0].message;
@@ -305,4 +305,74 @@ test('thinking, then a tool call or a JSON answer: the grammar applies after the
   const plain = await postJson(`${srv.base}/chat/completions`, { ...base, response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } });
   assert.equal(plain.json.choices[0].message.reasoning_content, undefined);
   assert.equal(typeof JSON.parse(plain.json.choices[0].message.content).ok, 'boolean');
+});
+
+test('reasoning_effort: to the template as reasoning_effort; "none" turns thinking off (an open <think> closed); reasoning.effort on /v1/responses', async () => {
+  // a template that prints what it is given
+  const SHOWS =
+    "{% for m in messages %}{{ m.role }}: {% if m.reasoning_content %}<think>{{ m.reasoning_content }}</think>{% endif %}{{ m.content }}\n{% endfor %}" +
+    "{% if add_generation_prompt %}[effort={{ reasoning_effort | default('unset') }}] assistant: <think>\n{% endif %}";
+  const s = await startTestServer(lm, { ctxSize: 1024, chatTemplate: SHOWS });
+  try {
+    const msgs = [{ role: 'user', content: 'hi' }];
+    const render = async (body: Record<string, unknown>) => (await postJson(`${s.url}/apply-template`, { messages: msgs, ...body })).json.prompt as string;
+    assert.ok((await render({})).endsWith('[effort=unset] assistant: <think>\n'));
+    assert.ok((await render({ reasoning_effort: 'high' })).endsWith('[effort=high] assistant: <think>\n'), 'the effort is rendered');
+    assert.ok((await render({ reasoning_effort: 'none' })).endsWith('[effort=unset] assistant: <think>\n</think>'), 'none closes the open block');
+    assert.ok((await render({ chat_template_kwargs: { enable_thinking: false } })).endsWith('<think>\n</think>'));
+    const tokens = async (body: Record<string, unknown>) => (await postJson(`${s.url}/chat/completions/input_tokens`, { messages: msgs, ...body })).json.input_tokens as number;
+    // a reply under "none" does not start as reasoning
+    const r = await postJson(`${s.base}/chat/completions`, { messages: msgs, max_tokens: 4, reasoning_effort: 'none', logit_bias: THINK_FREELY });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.choices[0].message.reasoning_content, undefined);
+    // bad values: a 400 naming the field
+    const bad = await postJson(`${s.base}/chat/completions`, { messages: msgs, max_tokens: 1, reasoning_effort: 3 });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.error.param, 'reasoning_effort');
+    const str = await postJson(`${s.base}/chat/completions`, { messages: msgs, max_tokens: 1, chat_template_kwargs: { enable_thinking: 'false' } });
+    assert.equal(str.status, 400);
+    assert.equal(str.json.error.param, 'chat_template_kwargs.enable_thinking');
+    // /v1/responses: reasoning.effort is echoed and reaches the template; a bad one names reasoning.effort
+    const resp = await postJson(`${s.base}/responses`, { input: 'hi', max_output_tokens: 2, reasoning: { effort: 'low' }, store: false });
+    assert.equal(resp.status, 200, JSON.stringify(resp.json));
+    assert.equal(resp.json.reasoning.effort, 'low');
+    assert.equal(resp.json.usage.input_tokens, await tokens({ reasoning_effort: 'low' }));
+    assert.notEqual(await tokens({ reasoning_effort: 'low' }), await tokens({}));
+    const badResp = await postJson(`${s.base}/responses`, { input: 'hi', max_output_tokens: 2, reasoning: { effort: 7 } });
+    assert.equal(badResp.status, 400);
+    assert.equal(badResp.json.error.param, 'reasoning.effort');
+  } finally {
+    await s.close();
+  }
+});
+
+test('/v1/responses: a reasoning item in the input is the next assistant turn\'s reasoning_content; the stored conversation keeps it', async () => {
+  const input = (items: unknown[]) => ({ input: [{ role: 'user', content: 'q' }, ...items, { role: 'user', content: 'more' }], max_output_tokens: 1, store: false });
+  const answer = { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'A.' }] };
+  const thought = { type: 'reasoning', id: 'rs_1', summary: [], content: [{ type: 'reasoning_text', text: 'think it over' }] };
+  const without = await postJson(`${srv.base}/responses`, input([answer]));
+  const withIt = await postJson(`${srv.base}/responses`, input([thought, answer]));
+  assert.equal(withIt.status, 200, JSON.stringify(withIt.json));
+  // the template shows it as <think>think it over</think>, as the chat form with reasoning_content
+  const chat = await postJson(`${srv.url}/chat/completions/input_tokens`, {
+    messages: [{ role: 'user', content: 'q' }, { role: 'assistant', content: 'A.', reasoning_content: 'think it over' }, { role: 'user', content: 'more' }],
+  });
+  assert.equal(withIt.json.usage.input_tokens, chat.json.input_tokens);
+  assert.ok(withIt.json.usage.input_tokens > without.json.usage.input_tokens + 10);
+  // an item with no readable text (another model's encrypted reasoning) adds nothing
+  const opaque = await postJson(`${srv.base}/responses`, input([{ type: 'reasoning', id: 'rs_2', summary: [], encrypted_content: 'xyz' }, answer]));
+  assert.equal(opaque.json.usage.input_tokens, without.json.usage.input_tokens);
+  const bad = await postJson(`${srv.base}/responses`, input([{ type: 'reasoning', summary: [], content: 'text' }, answer]));
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.param, 'input[1].content');
+  // a stored response's reasoning goes with it into the next turn
+  const first = await forced(() => postJson(`${srv.base}/responses`, { input: 'is 2 < 3?', max_output_tokens: 60 }));
+  assert.equal(first.status, 200);
+  const next = await postJson(`${srv.base}/responses`, { previous_response_id: first.json.id, input: 'ok', max_output_tokens: 1, store: false });
+  const replay = await postJson(`${srv.base}/responses`, {
+    input: [{ role: 'user', content: 'is 2 < 3?' }, { type: 'reasoning', summary: [], content: [{ type: 'reasoning_text', text: 'Count: 2 < 3.' }] }, { role: 'assistant', content: 'Yes.' }, { role: 'user', content: 'ok' }],
+    max_output_tokens: 1,
+    store: false,
+  });
+  assert.equal(next.json.usage.input_tokens, replay.json.usage.input_tokens);
 });
