@@ -17,9 +17,14 @@ export const REASONING_OPTIONS: OptionSpec[] = [
     type: 'number',
     description: 'most tokens a reply may think: -1 unlimited (the default), 0 no thinking (the template renders with enable_thinking false), N: the end marker is forced after N thinking tokens. A request may set reasoning_budget_tokens',
   },
+  {
+    name: 'reasoning-budget-message',
+    type: 'string',
+    description: 'text forced before the end-of-thinking marker when the budget is spent (default: none). A request may set reasoning_budget_message',
+  },
 ];
 
-/** --reasoning-format and --reasoning-budget, checked (undefined values keep the defaults). */
+/** --reasoning-format, --reasoning-budget and --reasoning-budget-message, checked (undefined values keep the defaults). */
 export function reasoningOutputFrom(o: ParsedArgs['options']): ReasoningOutputOptions {
   const out: ReasoningOutputOptions = {};
   const f = o['reasoning-format'];
@@ -35,5 +40,7 @@ export function reasoningOutputFrom(o: ParsedArgs['options']): ReasoningOutputOp
     if (typeof b !== 'number' || !Number.isInteger(b) || b < -1) throw new CliError(`--reasoning-budget must be -1 (unlimited), 0 (no thinking) or a positive integer, got '${String(b)}'`);
     out.budget = b;
   }
+  const m = o['reasoning-budget-message'];
+  if (typeof m === 'string') out.budgetMessage = m;
   return out;
 }

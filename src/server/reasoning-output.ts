@@ -31,8 +31,10 @@ export interface ReasoningPlan {
   markers: ThinkingMarkers;
   /** the prompt ends inside an open thinking block: the reply starts as reasoning */
   open: boolean;
-  /** most thinking tokens (-1: unlimited); reasoning-budget.ts */
+  /** most thinking tokens (-1: unlimited); thinking-constraint.ts */
   budget: number;
+  /** text forced before the end marker when the budget is spent ("" for none) */
+  budgetMessage: string;
 }
 
 export const THINK: ThinkingMarkers = { start: '<think>', end: '</think>' };
@@ -80,6 +82,14 @@ export function reasoningBudgetField(body: Record<string, unknown>): number | un
     return v === -1 ? undefined : v;
   }
   return undefined;
+}
+
+/** The request body's `reasoning_budget_message` (llama-server's), or undefined when absent. */
+export function reasoningBudgetMessageField(body: Record<string, unknown>): string | undefined {
+  const v = body.reasoning_budget_message;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw invalidParam('reasoning_budget_message', `'reasoning_budget_message' must be a string, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 export interface ReasoningPiece {
@@ -239,18 +249,20 @@ export function reasoningFormatFlag(v: string): ReasoningFormat {
 export interface ReasoningOutputOptions {
   format?: ReasoningFormat;
   budget?: number;
+  /** --reasoning-budget-message */
+  budgetMessage?: string;
 }
 
 export function reasoningOutputOptions(o: ReasoningOutputOptions = {}): Required<ReasoningOutputOptions> {
   const budget = o.budget ?? -1;
   if (!Number.isInteger(budget) || budget < -1) throw new Error(`the reasoning budget must be -1 (unlimited), 0 (no thinking) or a positive integer, got ${budget}`);
-  return { format: o.format ?? 'auto', budget };
+  return { format: o.format ?? 'auto', budget, budgetMessage: o.budgetMessage ?? '' };
 }
 
 /** A request's plan: its format, the template's markers, and whether the prompt's end (`promptTail`, decoded) opened a thinking block. */
-export function planReasoning(templateSource: string, format: ReasoningFormat, promptTail: string, prefill?: string, budget = -1): ReasoningPlan {
+export function planReasoning(templateSource: string, format: ReasoningFormat, promptTail: string, prefill?: string, budget = -1, budgetMessage = ''): ReasoningPlan {
   const markers = thinkingMarkers(templateSource);
   // a prefilled assistant turn (continue_final_message) may itself be inside its thinking
   const prefillOpen = !!prefill && prefill.lastIndexOf(markers.start) > prefill.lastIndexOf(markers.end);
-  return { format, markers, open: opensThinking(promptTail, markers) || prefillOpen, budget };
+  return { format, markers, open: opensThinking(promptTail, markers) || prefillOpen, budget, budgetMessage };
 }

@@ -10,7 +10,7 @@
 //
 // Sampling defaults are llama.cpp's (temperature 0.8, top_k 40, top_p 0.95, min_p 0.05), the same as
 // `wf run`; top_k, min_p, repeat_penalty, repeat_last_n and ignore_eos are accepted as extensions.
-import { reasoningBudgetField, reasoningFormatField, type ReasoningFormat } from './reasoning-output.js';
+import { reasoningBudgetField, reasoningBudgetMessageField, reasoningFormatField, type ReasoningFormat } from './reasoning-output.js';
 import { withReasoningEffort } from './reasoning-effort.js';
 import type { GrammarSpec } from '../generate/grammar.js';
 import type { SamplerOptions } from '../generate/sampler.js';
@@ -76,8 +76,10 @@ export interface ChatRequest extends GenerationParams {
   prefill?: string;
   /** llama-server's `reasoning_format` (reasoning-output.ts); absent: the server's --reasoning-format */
   reasoningFormat?: ReasoningFormat;
-  /** llama-server's `reasoning_budget_tokens` (reasoning-budget.ts); absent: the server's --reasoning-budget */
+  /** llama-server's `reasoning_budget_tokens` (thinking-constraint.ts); absent: the server's --reasoning-budget */
   reasoningBudget?: number;
+  /** llama-server's `reasoning_budget_message`; absent: the server's --reasoning-budget-message */
+  reasoningBudgetMessage?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -403,6 +405,8 @@ export function parseChatRequest(body: unknown, vocabSize: number, format: ToolF
   if (reasoningFormat) req.reasoningFormat = reasoningFormat;
   const reasoningBudget = reasoningBudgetField(b);
   if (reasoningBudget !== undefined) req.reasoningBudget = reasoningBudget;
+  const budgetMessage = reasoningBudgetMessageField(b);
+  if (budgetMessage !== undefined) req.reasoningBudgetMessage = budgetMessage;
   if (tools) {
     if (common.constraint) {
       throw invalidParam(common.constraint.param, `'${common.constraint.param}' cannot be combined with 'tools' (unless tool_choice is "none")`);

@@ -448,9 +448,10 @@ export class GenerationService {
   }
 
   /** What a chat request does with the reasoning in its reply, given its prompt (reasoning-output.ts). */
-  reasoningPlan(req: { reasoningFormat?: ReasoningFormat; reasoningBudget?: number; prefill?: string }, prompt: readonly number[]): ReasoningPlan {
-    const f = req.reasoningFormat ?? this.reasoningOutput.format;
-    return planReasoning(this.templateChoice.source, f, this.detokenize(prompt.slice(-32)), req.prefill, req.reasoningBudget ?? this.reasoningOutput.budget);
+  reasoningPlan(req: { reasoningFormat?: ReasoningFormat; reasoningBudget?: number; reasoningBudgetMessage?: string; prefill?: string }, prompt: readonly number[]): ReasoningPlan {
+    const o = this.reasoningOutput;
+    const tail = this.detokenize(prompt.slice(-32));
+    return planReasoning(this.templateChoice.source, req.reasoningFormat ?? o.format, tail, req.prefill, req.reasoningBudget ?? o.budget, req.reasoningBudgetMessage ?? o.budgetMessage);
   }
 
   /** The request's grammar, wrapped when its reply may think or has a thinking budget (thinking-constraint.ts). */
@@ -460,7 +461,7 @@ export class GenerationService {
       budget: plan.budget,
       markers: plan.markers,
       open: plan.open,
-      endTokens: () => this.tokenize(plan.markers.end, false, true),
+      endTokens: () => this.tokenize(plan.budgetMessage + plan.markers.end, false, true),
       vocabSize: this.model.config.vocabSize,
       text: (t) => this.tokenPiece(t).text,
       grammar,

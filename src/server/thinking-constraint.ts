@@ -18,7 +18,7 @@ export interface ThinkingSpec {
   markers: ThinkingMarkers;
   /** the prompt opened the thinking block */
   open: boolean;
-  /** the end marker's tokens */
+  /** the tokens forced when the budget is spent: the budget message (if any), then the end marker */
   endTokens: readonly number[];
   vocabSize: number;
   /** a token's text */

@@ -10,7 +10,7 @@ import { EOS, EOT, postJson, startTestServer, tinyModel, weatherTool } from './h
 import { ReasoningReader, THINK, opensThinking, splitReasoning, thinkingMarkers, type ReasoningPiece, type ReasoningPlan } from '../../src/server/reasoning-output.js';
 import { reasoningOutputFrom } from '../../src/cli/reasoning-flags.js';
 
-const plan = (p: Partial<ReasoningPlan> = {}): ReasoningPlan => ({ format: 'deepseek', markers: THINK, open: false, budget: -1, ...p });
+const plan = (p: Partial<ReasoningPlan> = {}): ReasoningPlan => ({ format: 'deepseek', markers: THINK, open: false, budget: -1, budgetMessage: '', ...p });
 
 /** the pieces of `text` pushed in pieces of `size` characters, adjacent pieces of one kind merged */
 function piecesOf(text: string, p: ReasoningPlan, size: number): ReasoningPiece[] {
@@ -80,6 +80,7 @@ test('markers come from the template; an open block is found at the prompt\'s en
 
 test('wf_server flags: --reasoning-format and --reasoning-budget are checked', () => {
   assert.deepEqual(reasoningOutputFrom({ 'reasoning-format': 'none', 'reasoning-budget': 0 }), { format: 'none', budget: 0 });
+  assert.deepEqual(reasoningOutputFrom({ 'reasoning-budget': 5, 'reasoning-budget-message': 'Time is up.' }), { budget: 5, budgetMessage: 'Time is up.' });
   assert.deepEqual(reasoningOutputFrom({}), {});
   assert.throws(() => reasoningOutputFrom({ 'reasoning-format': 'r1' }), /--reasoning-format must be one of none, auto, deepseek, deepseek-legacy, got 'r1'/);
   assert.throws(() => reasoningOutputFrom({ 'reasoning-budget': -2 }), /--reasoning-budget/);
@@ -183,10 +184,11 @@ test('bad reasoning_format or budget: a 400 naming the field', async () => {
  * Runs `fn` with every generation of `srv` forced to REPLY by a grammar (for routes whose requests
  * cannot carry one: /v1/messages, /v1/responses).
  */
-async function forced<T>(fn: () => Promise<T>): Promise<T> {
-  const service = srv.service;
+async function forced<T>(fn: () => Promise<T>, on = srv, grammar = FORCE.grammar): Promise<T> {
+  const service = on.service;
   const start = service.start.bind(service);
-  service.start = (prompt, params, signal) => start(prompt, { ...params, constraint: { spec: { type: 'gbnf', grammar: FORCE.grammar }, param: 'grammar' } }, signal);
+  service.start = (prompt, params, signal) =>
+    start(prompt, { ...params, sampler: { ...params.sampler, temperature: 0, logitBias: THINK_FREELY }, constraint: { spec: { type: 'gbnf', grammar }, param: 'grammar' } }, signal);
   try {
     return await fn();
   } finally {
@@ -253,6 +255,14 @@ test('a prompt that opens <think>: the reply starts as reasoning; the budget for
   assert.equal(zero.json.choices[0].message.content, 'done');
   assert.equal(zero.json.choices[0].message.reasoning_content, undefined);
   assert.equal(zero.json.usage.completion_tokens, 8 + 4);
+  // reasoning_budget_message is forced before the marker, as the thinking's end
+  const msg = await postJson(`${opening.base}/chat/completions`, { ...body, reasoning_budget_message: ' Enough.' });
+  assert.equal(msg.json.choices[0].message.content, 'done');
+  assert.ok(msg.json.choices[0].message.reasoning_content.endsWith('Enough.'), msg.json.choices[0].message.reasoning_content);
+  assert.equal(msg.json.choices[0].message.reasoning_content, `${m.reasoning_content} Enough.`, 'greedy: the same 5 tokens first');
+  const badMsg = await postJson(`${opening.base}/chat/completions`, { ...body, reasoning_budget_message: 5 });
+  assert.equal(badMsg.status, 400);
+  assert.equal(badMsg.json.error.param, 'reasoning_budget_message');
   // none: the same reply, as text
   const none = await postJson(`${opening.base}/chat/completions`, { ...body, reasoning_budget_tokens: 0, reasoning_format: 'none' });
   assert.equal(none.json.choices[0].message.content, '</think>done');
@@ -375,4 +385,21 @@ test('/v1/responses: a reasoning item in the input is the next assistant turn\'s
     store: false,
   });
   assert.equal(next.json.usage.input_tokens, replay.json.usage.input_tokens);
+});
+
+test('/v1/messages: thinking.budget_tokens is the thinking budget; thinking and text blocks, streamed alike', async () => {
+  const body = (budget: number) => ({ model: 'x', max_tokens: 60, messages: [{ role: 'user', content: 'hi' }], thinking: { type: 'enabled', budget_tokens: budget } });
+  const r = await forced(() => postJson(`${opening.url}/v1/messages`, body(4)), opening, 'root ::= "done"');
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  assert.deepEqual(r.json.content.map((b: any) => b.type), ['thinking', 'text']);
+  assert.ok(r.json.content[0].thinking.length > 0);
+  assert.equal(r.json.content[1].text, 'done');
+  // 4 thinking tokens, </think> (8 byte tokens), "done" (4)
+  assert.equal(r.json.usage.output_tokens, 4 + 8 + 4);
+  const events = await forced(() => sse(`${opening.url}/v1/messages`, { ...body(4), stream: true }), opening, 'root ::= "done"');
+  assert.equal(events.filter((e) => e.delta?.type === 'thinking_delta').map((e) => e.delta.thinking).join(''), r.json.content[0].thinking);
+  assert.equal(events.filter((e) => e.delta?.type === 'text_delta').map((e) => e.delta.text).join(''), 'done');
+  // budget 0: no thinking block
+  const zero = await forced(() => postJson(`${opening.url}/v1/messages`, body(0)), opening, 'root ::= "done"');
+  assert.deepEqual(zero.json.content, [{ type: 'text', text: 'done' }]);
 });
