@@ -201,6 +201,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     if (!(drainSeconds >= 0 && drainSeconds <= 86400)) throw new CliError(`--drain-timeout must be 0..86400 seconds, got ${drainSeconds}`);
     const template = o['chat-template'] !== undefined ? resolveChatTemplate(o['chat-template'] as string) : chatTemplateFile(o);
     const llama = llamaOptionsFrom(o, (o['model-path'] as string | undefined) ?? (o.model as string | undefined));
+    const reasoningOutput = reasoningOutputFrom(o);
     const iterations = positiveInt(o, 'benchmark-iterations')!;
     const pp = positiveInt(o, 'benchmark-pp', 0)!;
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
@@ -246,7 +247,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       quiet: !!o.quiet,
       llama,
       reasoning: reasoningFrom(o),
-      reasoningOutput: reasoningOutputFrom(o),
+      reasoningOutput,
       allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
       grammars: workerGrammarHosts(grammarLimits),
       responsesStore: responsesStore(o),

@@ -9,6 +9,7 @@ import { loadXGrammar } from '../../src/node/xgrammar.js';
 import { EOS, EOT, postJson, startTestServer, tinyModel, weatherTool } from './helpers.js';
 import { ReasoningReader, THINK, opensThinking, splitReasoning, thinkingMarkers, type ReasoningPiece, type ReasoningPlan } from '../../src/server/reasoning-output.js';
 import { reasoningOutputFrom } from '../../src/cli/reasoning-flags.js';
+import { serverMain } from '../../src/cli/wf_server.js';
 
 const plan = (p: Partial<ReasoningPlan> = {}): ReasoningPlan => ({ format: 'deepseek', markers: THINK, open: false, budget: -1, budgetMessage: '', ...p });
 
@@ -85,6 +86,22 @@ test('wf_server flags: --reasoning-format and --reasoning-budget are checked', (
   assert.throws(() => reasoningOutputFrom({ 'reasoning-format': 'r1' }), /--reasoning-format must be one of none, auto, deepseek, deepseek-legacy, got 'r1'/);
   assert.throws(() => reasoningOutputFrom({ 'reasoning-budget': -2 }), /--reasoning-budget/);
   assert.throws(() => reasoningOutputFrom({ 'reasoning-budget': 1.5 }), /--reasoning-budget/);
+});
+
+test('wf_server: a bad --reasoning-format or --reasoning-budget exits 2 naming the flag, before loading anything', async () => {
+  for (const [argv, flag] of [[['--reasoning-format', 'r1'], /--reasoning-format must be one of/], [['--reasoning-budget', '-3'], /--reasoning-budget must be/]] as const) {
+    const lines: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+    let code: number;
+    try {
+      code = await serverMain([...argv]);
+    } finally {
+      console.error = orig;
+    }
+    assert.equal(code, 2, lines.join('\n'));
+    assert.match(lines.join('\n'), flag);
+  }
 });
 
 // ---- over HTTP ----
