@@ -124,7 +124,7 @@ export function anthropicToChat(body: unknown): Body {
     else throw invalidParam('tool_choice.type', `tool_choice type ${JSON.stringify(c.type)} is not auto, any, tool or none`);
     if (c.disable_parallel_tool_use === true) out.parallel_tool_calls = false;
   }
-  // extended thinking's budget, as llama-server maps it (reasoning-budget.ts); "disabled" changes nothing there either
+  // extended thinking's budget, as llama-server maps it (thinking-constraint.ts); "disabled" changes nothing there either
   if (isObject(b.thinking) && b.thinking.type === 'enabled') {
     const n = b.thinking.budget_tokens ?? 10000;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw invalidType('thinking.budget_tokens', 'a non-negative integer', n);
