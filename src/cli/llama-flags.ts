@@ -28,7 +28,17 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
+  { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
+  { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
+  { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
 ];
+
+/** --kv-split, or llama-server's --no-kv-unified; with --kv-unified too it is a contradiction. */
+export function kvSplitFrom(o: ParsedArgs['options']): boolean {
+  const split = !!o['kv-split'] || !!o['no-kv-unified'];
+  if (split && o['kv-unified']) throw new CliError('give --kv-unified (one pool a sequence may fill, the default) or --kv-split / --no-kv-unified, not both');
+  return split;
+}
 
 /** The model's names: --alias a,b,c gives several; the id is the first in sorted order, as llama-server picks it. */
 export function aliasesFrom(alias: string | undefined): { id: string; aliases: string[] } | undefined {

@@ -23,7 +23,7 @@ import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { listenWhileLoading } from '../server/loading-server.js';
-import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, kvSplitFrom, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
@@ -44,6 +44,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   I2S_LAYOUT_OPTION,
   DEVICE_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "KV cache size in tokens, one pool shared by the slots (default: the model's context, at most 4096)" },
+  { name: 'kv-split', type: 'boolean', description: "each slot may hold at most ctx-size / parallel tokens (llama-server's default, -no-kvu); default: one pool where a sequence may use all of it (llama-server's --kv-unified)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: `sequences generating at once, batched into one forward pass per step (default ${DEFAULT_SLOTS})` },
   { name: 'batch-size', short: 'b', type: 'number', description: 'rows per forward pass: one per generating sequence plus prompt chunks', default: 64 },
@@ -231,6 +232,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       host: o.host as string,
       port,
       ctxSize,
+      kvSplit: kvSplitFrom(o),
       cacheType,
       slots: parallel,
       batchSize,
@@ -250,7 +252,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     });
     const info = running.service.info();
     log(
-      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens shared by ${info.slots} slot(s)` +
+      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens ${info.n_ctx_slot < info.n_ctx ? `split among ${info.slots} slot(s), ${info.n_ctx_slot} each (--kv-split)` : `shared by ${info.slots} slot(s)`}` +
         ` | ${info.device} | lm_head ${info.lm_head}`,
     );
     if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {

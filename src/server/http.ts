@@ -55,6 +55,7 @@ import { displayPiece } from '../tokenizer/piece.js';
 import type { ResponseStore } from './response-store.js';
 import { llamaMetrics } from './llama-metrics.js';
 import { corsHeaders, preflightHeaders } from './cors.js';
+import { errorBodyFor } from './llama-errors.js';
 import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
 export interface HttpServerOptions {
@@ -375,10 +376,10 @@ export class ApiServer {
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
       const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;
-      sendJson(res, err.status, err.body(), headers);
+      sendJson(res, err.status, errorBodyFor(err, ctx.path), headers);
     } else if (!res.writableEnded) {
       // mid-stream: report in the stream, then end it
-      sendEventTo(res, err.body());
+      sendEventTo(res, errorBodyFor(err, ctx.path));
       res.end();
     }
   }

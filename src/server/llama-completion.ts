@@ -122,7 +122,8 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
   if (typeof nProbs !== 'number' || !Number.isInteger(nProbs) || nProbs < 0 || nProbs > MAX_N_PROBS) {
     throw invalidParam('n_probs', `'n_probs' must be an integer between 0 and ${MAX_N_PROBS}, got ${JSON.stringify(nProbs)}`);
   }
-  for (const k of ['post_sampling_probs', 'return_tokens', 'cache_prompt']) {
+  // backend_sampling: llama-server's choice of sampling on the GPU backend or the CPU; one sampler runs either way here
+  for (const k of ['post_sampling_probs', 'return_tokens', 'cache_prompt', 'backend_sampling']) {
     if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'boolean') throw invalidType(k, 'a boolean', b[k]);
   }
   const idSlot = b.id_slot;

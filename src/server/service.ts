@@ -5,7 +5,8 @@
 //
 // Context: --ctx-size is the pool's total, shared by the slots: a sequence takes what it needs (its
 // prompt plus max_tokens, or a default reserve that grows while it generates), up to the whole
-// pool. An idle slot keeps its tokens' keys/values for prefix reuse until the pool needs the room.
+// pool, or up to ctx/slots with `kvSplit` (--kv-split: llama-server's default without --kv-unified;
+// the memory is still one pool, the prefix cache included, but no sequence holds more than its share). An idle slot keeps its tokens' keys/values for prefix reuse until the pool needs the room.
 // A prompt must leave room for at least one generated token; otherwise it is refused with
 // context_length_exceeded before it is queued.
 //
@@ -86,6 +87,8 @@ export interface ServiceOptions {
   xgrammar?: XGrammarModule;
   /** llama-server's --reasoning (template-vars.ts) */
   reasoning?: ReasoningMode;
+  /** each sequence holds at most ctxSize / slots tokens (--kv-split), not the whole pool */
+  kvSplit?: boolean;
 }
 
 export interface RunInfo {
@@ -196,7 +199,7 @@ function copyPrefix(from: RunnerSlot, to: RunnerSlot, n: number): void {
 
 export class GenerationService {
   readonly modelId: string;
-  /** the most tokens one sequence can hold (prompt + output): the whole pool */
+  /** the most tokens one sequence can hold (prompt + output): the whole pool, or its share with kvSplit */
   readonly slotContext: number;
   readonly totalContext: number;
   readonly scheduler: Scheduler;
@@ -230,7 +233,8 @@ export class GenerationService {
     }
     this.modelId = opts.modelId;
     this.totalContext = total;
-    this.slotContext = total;
+    this.slotContext = opts.kvSplit ? Math.floor(total / nSlots) : total;
+    if (this.slotContext < 8) throw new Error(`a context of ${total} tokens split among ${nSlots} slots leaves ${this.slotContext} tokens per slot (at least 8)`);
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
     this.template = opts.chatTemplate;
@@ -252,7 +256,7 @@ export class GenerationService {
       if (!e) parked.set(id, (e = { id, kv: new KVCache(pool), cached: [] }));
       return e;
     };
-    const granule = (n: number) => Math.min(total, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
+    const granule = (n: number) => Math.min(this.slotContext, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
     this.scheduler = new Scheduler(
       nSlots,
       {
@@ -472,7 +476,7 @@ export class GenerationService {
     if (signal?.aborted) ac.abort();
     const maxTokens =
       this.maxTokensCap === undefined ? params.maxTokens : Math.min(params.maxTokens ?? Infinity, this.maxTokensCap);
-    const positions = Math.min(this.totalContext, prompt.length + Math.min(maxTokens ?? DEFAULT_OUTPUT_RESERVE, this.totalContext));
+    const positions = Math.min(this.slotContext, prompt.length + Math.min(maxTokens ?? DEFAULT_OUTPUT_RESERVE, this.slotContext));
     let lease;
     try {
       lease = await this.scheduler.acquire(prompt, positions, ac.signal);

@@ -15,6 +15,8 @@ export interface StartOptions {
   host?: string;
   port?: number;
   ctxSize?: number;
+  /** each slot holds at most ctxSize / slots tokens (--kv-split) */
+  kvSplit?: boolean;
   cacheType?: 'f32' | 'f16';
   slots?: number;
   batchSize?: number;
@@ -62,6 +64,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       modelId: opts.id,
       demo: opts.demo,
       ctxSize: opts.ctxSize,
+      kvSplit: opts.kvSplit,
       cacheType: opts.cacheType,
       slots: opts.slots,
       batchSize: opts.batchSize,
