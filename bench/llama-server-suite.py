@@ -89,7 +89,6 @@ EXPECTED_FAILURES = {
     'unit/test_compat_anthropic.py::test_anthropic_empty_messages': 'deliberate: an empty messages list is a 400, as Anthropic\'s API answers',
     # llama-server features wf_server does not have
     'unit/test_slot_save.py::': 'not here: --slot-save-path (slot save/restore)',
-    'unit/test_sleep.py::': 'not here: --sleep-idle-seconds',
     'unit/test_proxy.py::': 'not here: --ui-mcp-proxy',
     'unit/test_mcp_servers.py::': 'not here: MCP servers and router mode',
     'unit/test_kv_keep_only_active.py::': 'not here: --no-cache-idle-slots and llama-server\'s log tags',

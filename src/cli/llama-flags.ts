@@ -28,10 +28,20 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
+  { name: 'sleep-idle-seconds', type: 'number', description: 'release the model\'s memory (weights, KV cache) after N seconds without work; the next request that needs it reloads it from the same file (-1 = never, the default)' },
   { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
   { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
   { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
 ];
+
+/** --sleep-idle-seconds N: the seconds, or undefined for never (-1, the default). */
+export function sleepSecondsFrom(o: ParsedArgs['options']): number | undefined {
+  const n = o['sleep-idle-seconds'] as number | undefined;
+  if (n === undefined || n === -1) return undefined;
+  if (!(Number.isInteger(n) && n > 0)) throw new CliError(`--sleep-idle-seconds must be a positive integer (or -1: never), got ${n}`);
+  if (o.device === 'webgpu') throw new CliError('--sleep-idle-seconds is not available with --device webgpu (the GPU\'s memory is not given back yet)');
+  return n;
+}
 
 /** --kv-split, or llama-server's --no-kv-unified; with --kv-unified too it is a contradiction. */
 export function kvSplitFrom(o: ParsedArgs['options']): boolean {

@@ -94,7 +94,6 @@ export function renderTemplate(service: GenerationService, b: Record<string, unk
 function props(host: LlamaRouteHost) {
   const { service } = host;
   const info = service.info();
-  const tok = service.model.tokenizer;
   const n: NativeRequest = {
     req: { kind: 'completion', prompt: '', sampler: defaultSampler(host), stop: [], ignoreEos: false, stream: false, includeUsage: false },
     tokens: [],
@@ -124,10 +123,11 @@ function props(host: LlamaRouteHost) {
     endpoint_metrics: host.options?.metrics !== false,
     webui: host.options?.ui !== false,
     chat_template: service.templateChoice.source,
-    bos_token: tok.bos === undefined ? '' : tok.tokenText(tok.bos),
-    eos_token: tok.eos === undefined ? '' : tok.tokenText(tok.eos),
+    bos_token: service.specialTexts.bos,
+    eos_token: service.specialTexts.eos,
     build_info: SYSTEM_FINGERPRINT,
-    is_sleeping: false,
+    // --sleep-idle-seconds: the model is released (sleep.ts); /props answers without waking it
+    is_sleeping: service.released,
   };
 }
 

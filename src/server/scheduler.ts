@@ -249,6 +249,11 @@ export class Scheduler {
     }
   }
 
+  /** Gives up every idle slot's cache and every parked one (their memory is about to go: the server sleeps). */
+  dropCaches(): void {
+    for (const e of this.entries()) if (!e.busy && (e.parked || e.tokens.length > 0)) this.evictEntry(e.id);
+  }
+
   /** Every cached sequence: the slots' (leased ones as they are now) and the parked ones. */
   entries(): CacheEntry[] {
     const out: CacheEntry[] = [];

@@ -8,6 +8,7 @@ import { GenerationService } from './service.js';
 import type { LlamaOptions } from './llama-routes.js';
 import type { ReasoningMode } from './template-vars.js';
 import { ResponseStore } from './response-store.js';
+import type { SleepOptions } from './sleep.js';
 
 export interface StartOptions {
   id: string;
@@ -43,6 +44,8 @@ export interface StartOptions {
   metricsVllm?: boolean;
   /** the Responses API's store bounds (--responses-store, --responses-store-mb) */
   responsesStore?: { count: number; bytes: number };
+  /** release the model after a while without work, reload it on demand (--sleep-idle-seconds; sleep.ts) */
+  sleep?: SleepOptions;
 }
 
 export interface RunningServer {
@@ -84,6 +87,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       allowedHosts: opts.allowedHosts,
       metricsVllm: opts.metricsVllm,
       responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
+      sleep: opts.sleep,
     });
   } catch (e) {
     // the service may exist (the HTTP front end failed): its grammar workers must not outlive the start
@@ -104,7 +108,8 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
   }
   let disposed = false;
   const dispose = () => {
-    if (!disposed) lm.dispose();
+    // the model now loaded: after a sleep (sleep.ts) it is a reload, and `lm` was disposed on entering sleep
+    if (!disposed && !service.released) service.model.dispose();
     disposed = true;
   };
   return {
