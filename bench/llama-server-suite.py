@@ -91,7 +91,6 @@ EXPECTED_FAILURES = {
     'unit/test_slot_save.py::': 'not here: --slot-save-path (slot save/restore)',
     'unit/test_proxy.py::': 'not here: --ui-mcp-proxy',
     'unit/test_mcp_servers.py::': 'not here: MCP servers and router mode',
-    'unit/test_kv_keep_only_active.py::': 'not here: --no-cache-idle-slots and llama-server\'s log tags',
     'unit/test_ctx_shift.py::test_ctx_shift_enabled': 'not here: --context-shift',
     'unit/test_compat_anthropic.py::test_anthropic_thinking_history': 'not here: --reasoning-format (reasoning_content) and thinking blocks kept in the history',
     # other issues of this project

@@ -23,16 +23,24 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'embeddings', type: 'boolean', description: 'same as --embedding' },
   { name: 'pooling', type: 'string', description: 'embedding pooling: mean | last | cls | none (default mean)' },
   { name: 'embedding-ctx', type: 'number', description: 'most tokens of one embedding input (default 2048)' },
-  { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses" },
+  { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses, and log on stderr what happens to the prompt cache" },
   { name: 'reasoning', type: 'string', description: 'on | off | auto: off renders the chat template with thinking turned off (enable_thinking false, an open <think> closed)' },
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
   { name: 'sleep-idle-seconds', type: 'number', description: 'release the model\'s memory (weights, KV cache) after N seconds without work; the next request that needs it reloads it from the same file (-1 = never, the default)' },
+  { name: 'cache-idle-slots', type: 'boolean', description: "when a request starts, the other idle slots' caches move to the prompt cache (no copy) and any slot that continues one takes it back (the default, as llama-server)" },
+  { name: 'no-cache-idle-slots', type: 'boolean', description: 'idle slots keep their caches (reused in place, copied when another slot needs them)' },
   { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
   { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
   { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
 ];
+
+/** --cache-idle-slots (the default) or --no-cache-idle-slots. */
+export function cacheIdleSlotsFrom(o: ParsedArgs['options']): boolean {
+  if (o['cache-idle-slots'] && o['no-cache-idle-slots']) throw new CliError('give --cache-idle-slots or --no-cache-idle-slots, not both');
+  return !o['no-cache-idle-slots'];
+}
 
 /** --sleep-idle-seconds N: the seconds, or undefined for never (-1, the default). */
 export function sleepSecondsFrom(o: ParsedArgs['options']): number | undefined {

@@ -23,7 +23,7 @@ import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { listenWhileLoading } from '../server/loading-server.js';
-import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, kvSplitFrom, llamaOptionsFrom, portFrom, reasoningFrom, sleepSecondsFrom } from './llama-flags.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, cacheIdleSlotsFrom, chatTemplateFile, kvSplitFrom, llamaOptionsFrom, portFrom, reasoningFrom, sleepSecondsFrom } from './llama-flags.js';
 import { modelReloader } from '../node/model-reload.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
@@ -211,6 +211,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
     const grammarLimits = grammarLimitsFrom(o);
     const sleepSeconds = sleepSecondsFrom(o);
+    const cacheIdleSlots = cacheIdleSlotsFrom(o);
 
     // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
     const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
@@ -232,6 +233,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
         lm.dispose();
       }
     }
+    // --verbose: the engine side's debug lines too; the bracketed tag is llama-server's for the same setting
+    if (o.verbose && cacheIdleSlots) log(`${prog}: idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots) [__TEST_TAG_CACHE_IDLE_SLOTS_ENABLED__]`);
     const running = await startServer(lm, {
       id,
       demo,
@@ -239,6 +242,8 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       port,
       ctxSize,
       kvSplit: kvSplitFrom(o),
+      cacheIdleSlots,
+      debugLog: o.verbose ? (l) => log(`${prog}: ${l}`) : undefined,
       cacheType,
       slots: parallel,
       batchSize,

@@ -40,7 +40,7 @@ import { closeThinking, templateVariables, type ReasoningMode } from './template
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
-import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
+import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerEvent, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
 import { continueCachedText } from './prefix-text.js';
 
@@ -89,6 +89,10 @@ export interface ServiceOptions {
   reasoning?: ReasoningMode;
   /** each sequence holds at most ctxSize / slots tokens (--kv-split), not the whole pool */
   kvSplit?: boolean;
+  /** idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots; scheduler.ts) */
+  cacheIdleSlots?: boolean;
+  /** debug lines: what happens to the prompt cache (--verbose); default none */
+  log?: (line: string) => void;
 }
 
 export interface RunInfo {
@@ -198,6 +202,19 @@ function copyPrefix(from: RunnerSlot, to: RunnerSlot, n: number): void {
 }
 
 /**
+ * A prompt cache event as a log line. The bracketed tag is llama-server's for the same event (its
+ * server tests look for it in --verbose logs).
+ */
+function describeEvent(e: SchedulerEvent): string {
+  if (e.type === 'idle-slot-cached') {
+    return e.held
+      ? `slot ${e.slot}: idle, its ${e.tokens} cached tokens are in the prompt cache already (entry ${e.entry}): the slot is cleared as another request starts [__TEST_TAG_CACHE_IDLE_SLOT__]`
+      : `slot ${e.slot}: idle, its ${e.tokens} cached tokens move to the prompt cache (entry ${e.entry}, no copy) as another request starts: the slot is cleared [__TEST_TAG_CACHE_IDLE_SLOT__]`;
+  }
+  return `slot ${e.slot}: updating prompt cache: ${e.tokens} tokens of the prompt restored from entry ${e.entry} (${e.moved ? 'handed over, no copy' : 'copied'})`;
+}
+
+/**
  * What the loaded model makes, released together while the server sleeps (sleep.ts): the model
  * (weights, kernels, tokenizer), the KV pool, the slots' and parked caches over it, the step runner.
  */
@@ -304,10 +321,19 @@ export class GenerationService {
           this.engine?.parked.delete(id);
         },
         copy: (from, to, n) => copyPrefix(entry(from), entry(to), n),
+        move: (from, to) => {
+          const a = entry(from);
+          const b = entry(to);
+          b.kv.swapWith(a.kv); // b takes a's rows; a takes b's range (none, or an empty one), given back
+          a.kv.release();
+          b.cached = a.cached;
+          a.cached = [];
+          this.engine?.parked.delete(from);
+        },
         live: (id) => this.awake().slots[id]!.cached,
         free: () => this.awake().pool.allocator.free,
       },
-      { maxQueue: opts.maxQueue },
+      { maxQueue: opts.maxQueue, cacheIdleSlots: opts.cacheIdleSlots, onEvent: opts.log ? (e) => opts.log!(describeEvent(e)) : undefined },
     );
     this.engine = this.build(model);
     // last: the grammar host may start worker threads, which a constructor that failed above (a template

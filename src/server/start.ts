@@ -18,6 +18,10 @@ export interface StartOptions {
   ctxSize?: number;
   /** each slot holds at most ctxSize / slots tokens (--kv-split) */
   kvSplit?: boolean;
+  /** idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots) */
+  cacheIdleSlots?: boolean;
+  /** debug lines of the engine side (--verbose): what happens to the prompt cache */
+  debugLog?: (line: string) => void;
   cacheType?: 'f32' | 'f16';
   slots?: number;
   batchSize?: number;
@@ -68,6 +72,8 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       demo: opts.demo,
       ctxSize: opts.ctxSize,
       kvSplit: opts.kvSplit,
+      cacheIdleSlots: opts.cacheIdleSlots,
+      log: opts.debugLog,
       cacheType: opts.cacheType,
       slots: opts.slots,
       batchSize: opts.batchSize,
