@@ -79,6 +79,9 @@ EXPECTED_FAILURES = {
     'unit/test_tokenize.py::test_tokenize_with_bos': MODEL + ' (BOS id 1)',
     'unit/test_ctx_shift.py::test_ctx_shift_disabled_long_prompt': MODEL + ' (the demo model\'s tokenizer makes the long text fewer tokens than a slot holds, so it fits; llama-server fails it too)',
     'unit/test_security.py::test_cors_proxy_only_forwards_explicit_proxy_headers': 'not here: --ui-mcp-proxy',
+    'unit/test_slot_save.py::test_slot_save_restore': MODEL + ' (the test model\'s reply and its 21 prompt tokens; llama-server fails it too)',
+    'unit/test_slot_save.py::test_slot_erase': MODEL + ' (the test model\'s reply and its 21 prompt tokens; llama-server fails it too)',
+    'unit/test_slot_save.py::test_slot_restore_legacy_token_list': MODEL + ' (84 tokens) and deliberate: it rewrites llama.cpp\'s own state-file layout; wf_server\'s slot files are its own format',
     'unit/test_infill.py::test_infill_with': 'model: the demo model has no fill-in-the-middle tokens (501, saying so)',
     'unit/test_chat_completion.py::test_chat_template_assistant_prefill[prefill1': 'deliberate: text parts are joined with "\\n" (llama-server joins a prefill\'s parts with "\\n\\n")',
     # deliberate
@@ -88,7 +91,6 @@ EXPECTED_FAILURES = {
     'unit/test_compat_anthropic.py::test_anthropic_vision_format_accepted': 'deliberate: an image to a text model is a 400 (llama-server: 500)',
     'unit/test_compat_anthropic.py::test_anthropic_empty_messages': 'deliberate: an empty messages list is a 400, as Anthropic\'s API answers',
     # llama-server features wf_server does not have
-    'unit/test_slot_save.py::': 'not here: --slot-save-path (slot save/restore)',
     'unit/test_proxy.py::': 'not here: --ui-mcp-proxy',
     'unit/test_mcp_servers.py::': 'not here: MCP servers and router mode',
     'unit/test_ctx_shift.py::test_ctx_shift_enabled': 'not here: --context-shift',

@@ -1,7 +1,8 @@
 // llama-server's command-line flags that wf_server takes too, so it starts where llama-server is
 // started (scripts, tests, compose files). Each one does what it does there; flags that would
 // change nothing here (--jinja, --cont-batching, ...) are accepted and said to be no-ops in --help.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LlamaOptions } from '../server/llama-routes.js';
 import { parseCorsOrigins } from '../server/cors.js';
@@ -31,10 +32,23 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'sleep-idle-seconds', type: 'number', description: 'release the model\'s memory (weights, KV cache) after N seconds without work; the next request that needs it reloads it from the same file (-1 = never, the default)' },
   { name: 'cache-idle-slots', type: 'boolean', description: "when a request starts, the other idle slots' caches move to the prompt cache (no copy) and any slot that continues one takes it back (the default, as llama-server)" },
   { name: 'no-cache-idle-slots', type: 'boolean', description: 'idle slots keep their caches (reused in place, copied when another slot needs them)' },
+  { name: 'slot-save-path', type: 'string', description: 'a directory where POST /slots/{id}?action=save|restore writes and reads slots\' caches (made if missing); without it those actions answer 501' },
   { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
   { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
   { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
 ];
+
+/** --slot-save-path: the directory, made if missing; a path that is not a directory is an error. */
+export function slotSaveDir(dir: string): string {
+  if (dir.trim() === '') throw new CliError('--slot-save-path is empty');
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new CliError(`--slot-save-path '${dir}' is not a usable directory: ${(e as Error).message}`);
+  }
+  return resolve(dir);
+}
 
 /** --cache-idle-slots (the default) or --no-cache-idle-slots. */
 export function cacheIdleSlotsFrom(o: ParsedArgs['options']): boolean {
@@ -91,6 +105,8 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
       throw new CliError((e as Error).message);
     }
   }
+  const slotDir = o['slot-save-path'] as string | undefined;
+  if (slotDir !== undefined) opts.slotSavePath = slotSaveDir(slotDir);
   if (o.tags !== undefined) opts.tags = (o.tags as string).split(',').map((t) => t.trim()).filter((t) => t !== '');
   if (temp !== undefined || (seed !== undefined && seed >= 0)) {
     opts.defaults = {};

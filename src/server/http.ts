@@ -56,6 +56,7 @@ import { llamaMetrics } from './llama-metrics.js';
 import { corsHeaders, preflightHeaders } from './cors.js';
 import { errorBodyFor } from './llama-errors.js';
 import { SleepController, readOnlyWhileAsleep, type SleepOptions } from './sleep.js';
+import { SlotFiles } from './slot-files.js';
 import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
 export interface HttpServerOptions {
@@ -218,6 +219,8 @@ export class ApiServer {
   private hostCheck: HostCheck | null = null;
   /** sleep mode (--sleep-idle-seconds), or null */
   readonly sleep: SleepController<MetricsState> | null;
+  /** POST /slots/{id}?action=save|restore|erase (slot-files.ts) */
+  private readonly slotFiles: SlotFiles;
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -231,6 +234,7 @@ export class ApiServer {
     this.metricsVllm = opts.metricsVllm ?? false;
     this.llama = opts.llama ?? {};
     this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
+    this.slotFiles = new SlotFiles(service, this.llama.slotSavePath);
     this.sleep = opts.sleep ? new SleepController(service, { log: this.log ?? undefined, ...opts.sleep }, () => this.metricsState()) : null;
 
     const route = (paths: string[], method: Method, h: Handler) => {
@@ -356,7 +360,7 @@ export class ApiServer {
       if (this.draining && counted) {
         throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
       }
-      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path);
+      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path) ?? this.slotFiles.routeFor(path);
       if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
       const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
       const h = handlers[method];

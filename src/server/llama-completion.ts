@@ -7,8 +7,9 @@
 // probabilities with `post_sampling_probs`), `logit_bias` as [[token or string, bias|false], ...] or
 // {"token or string": bias}, `return_tokens`, `response_fields`, `stream`, and the sampling fields
 // of requests.ts. `cache_prompt` (default true): false evaluates the whole prompt again.
-// `id_slot` must be -1 or an existing slot id: the scheduler places a request on the slot whose cache
-// holds the longest prefix of its prompt, so a pinned slot is not honoured (said in the README).
+// `id_slot`: -1 (or absent) lets the scheduler pick the slot whose cache holds the longest prefix of
+// the prompt; a slot id runs the request on that slot, waiting while it is busy (a slot restored from
+// a file, slot-files.ts, is continued that way).
 //
 // Response: content, tokens, id_slot, stop, model, tokens_predicted, tokens_evaluated,
 // generation_settings, prompt, has_new_line, truncated, stop_type (eos | word | limit | none),
@@ -149,6 +150,10 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
     const req = parseCompletionRequest({ ...b, prompt: p }, service.vocabSize);
     if (nProbs > 0) req.logprobs = nProbs;
     if (b.cache_prompt === false) req.cachePrompt = false;
+    if (typeof idSlot === 'number' && idSlot >= 0) {
+      if ((req.n ?? 1) > 1) throw invalidParam('id_slot', `'id_slot' pins one slot: it cannot run ${req.n} choices (n), each of which needs a slot of its own`);
+      req.slot = idSlot;
+    }
     if (req.ignoreEos) {
       // as llama-server: the end-of-generation tokens are banned, so they are never drawn (not only not stopping)
       const tok = service.model.tokenizer;

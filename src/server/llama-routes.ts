@@ -45,6 +45,8 @@ export interface LlamaOptions {
   vertex?: NodeJS.ProcessEnv;
   /** origins whose pages may call the API (cors.ts, --cors-origins); default null: any */
   corsOrigins?: CorsOrigins;
+  /** where POST /slots/{id}?action=save|restore reads and writes (--slot-save-path; slot-files.ts); undefined: 501 */
+  slotSavePath?: string;
 }
 
 export interface LlamaRouteHost {

@@ -45,6 +45,8 @@ export interface GenerationParams {
   n?: number;
   /** the grammar the output must follow, and the request field it came from (for errors) */
   constraint?: { spec: GrammarSpec; param: string };
+  /** run on this slot (llama-server's id_slot), waiting while it is busy; undefined: the best idle one */
+  slot?: number;
 }
 
 export interface CompletionRequest extends GenerationParams {

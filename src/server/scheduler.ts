@@ -162,6 +162,8 @@ interface Slot {
 interface Waiter {
   prompt: readonly number[];
   positions: number;
+  /** the slot asked for (llama-server's id_slot), or undefined for any */
+  slot?: number;
   resolve: (lease: SlotLease) => void;
   reject: (e: Error) => void;
   cleanup: () => void;
@@ -223,14 +225,18 @@ export class Scheduler {
 
   /**
    * Leases a slot with room for `positions` KV positions for a generation on `prompt`: at once when
-   * possible, else after the requests queued before it. Rejects with QueueFullError when the queue
-   * is full, AbortError when `signal` aborts first, SchedulerClosedError after close().
+   * possible, else after the requests queued before it. `slot` asks for that slot (waiting while it
+   * is busy) instead of the best idle one. Rejects with QueueFullError when the queue is full,
+   * AbortError when `signal` aborts first, SchedulerClosedError after close().
    */
-  acquire(prompt: readonly number[], positions: number, signal?: AbortSignal): Promise<SlotLease> {
+  acquire(prompt: readonly number[], positions: number, signal?: AbortSignal, slot?: number): Promise<SlotLease> {
     if (this.closed) return Promise.reject(new SchedulerClosedError('server is shutting down'));
     if (signal?.aborted) return Promise.reject(new AbortError('request aborted'));
+    if (slot !== undefined && !(Number.isInteger(slot) && slot >= 0 && slot < this.slots.length)) {
+      return Promise.reject(new RangeError(`no slot ${slot} (slots 0..${this.slots.length - 1})`));
+    }
     if (this.queue.length === 0) {
-      const lease = this.tryAdmit(prompt, positions);
+      const lease = this.tryAdmit(prompt, positions, slot);
       if (lease) return Promise.resolve(lease);
     }
     if (this.queue.length >= this.maxQueue) {
@@ -244,7 +250,7 @@ export class Scheduler {
         reject(new AbortError('request aborted while queued'));
         this.admitWaiting(); // the head of the queue may have been the one blocking the others
       };
-      const waiter: Waiter = { prompt, positions, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
+      const waiter: Waiter = { prompt, positions, slot, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
     });
@@ -309,9 +315,9 @@ export class Scheduler {
   }
 
   /** An idle slot and a KV reservation for the prompt, or undefined (nothing needed was lost then). */
-  private tryAdmit(prompt: readonly number[], positions: number): SlotLease | undefined {
-    const slot = this.pickIdle(prompt);
-    if (!slot) return undefined;
+  private tryAdmit(prompt: readonly number[], positions: number, wanted?: number): SlotLease | undefined {
+    const slot = wanted === undefined ? this.pickIdle(prompt) : this.slots[wanted];
+    if (!slot || slot.busy) return undefined;
     let own = commonPrefix(slot.cached, prompt);
     let seed = this.kv.copy ? this.longestPrefix(prompt, slot.id) : undefined;
     if (seed && seed.n <= own) seed = undefined;
@@ -476,7 +482,7 @@ export class Scheduler {
   private admitWaiting(): void {
     while (this.queue.length > 0) {
       const w = this.queue[0]!;
-      const lease = this.tryAdmit(w.prompt, w.positions);
+      const lease = this.tryAdmit(w.prompt, w.positions, w.slot);
       if (!lease) return;
       this.queue.shift();
       w.cleanup();

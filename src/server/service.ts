@@ -635,7 +635,7 @@ export class GenerationService {
     const positions = Math.min(this.slotContext, prompt.length + Math.min(maxTokens ?? DEFAULT_OUTPUT_RESERVE, this.slotContext));
     let lease;
     try {
-      lease = await this.scheduler.acquire(prompt, positions, ac.signal);
+      lease = await this.scheduler.acquire(prompt, positions, ac.signal, params.slot);
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);
       if (e instanceof QueueFullError) {
@@ -721,6 +721,45 @@ export class GenerationService {
         finish(slot.cached.slice()); // a generator never started does not run its finally
       },
     };
+  }
+
+  /**
+   * Leases slot `id` (waiting while a request runs on it) so that `fn` may read or rewrite its cache:
+   * `fn` gets the slot's KV cache and tokens and returns the tokens the cache holds afterwards (its
+   * rows written by then). `reserve`: room to make, the slot emptied first (what it held is parked
+   * in the prompt cache when the pool has room); undefined: the cache as it is. Slot files use it
+   * (slot-files.ts).
+   */
+  async withSlot<T>(id: number, reserve: number | undefined, signal: AbortSignal, fn: (kv: KVCache, cached: readonly number[]) => { cached: number[]; result: T }): Promise<T> {
+    if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
+    if (!(Number.isInteger(id) && id >= 0 && id < this.nSlots)) throw invalidParam('id_slot', `no slot ${id} (slots 0..${this.nSlots - 1})`);
+    if (reserve !== undefined && reserve > this.slotContext) throw invalidParam('id_slot', `${reserve} tokens do not fit a slot (${this.slotContext} tokens)`);
+    const own = this.awake().slots[id]!;
+    const prompt = reserve === undefined ? own.cached.slice() : [];
+    let lease;
+    try {
+      lease = await this.scheduler.acquire(prompt, reserve ?? prompt.length, signal, id);
+    } catch (e) {
+      if (e instanceof QueueFullError) throw new ApiError(503, e.message, 'server_error', null, 'server_busy');
+      if (e instanceof SchedulerClosedError) throw new ApiError(503, e.message, 'server_error', null, 'server_shutting_down');
+      throw e;
+    }
+    const slot = this.awake().slots[id]!;
+    if (reserve !== undefined && slot.kv.capacity < reserve) {
+      lease.release(slot.cached.slice());
+      throw new ApiError(503, `the KV cache has no room for ${reserve} tokens now (${this.totalContext} in all, shared by the slots)`, 'server_error', null, 'kv_cache_full');
+    }
+    try {
+      const { cached, result } = fn(slot.kv, slot.cached);
+      slot.cached = cached;
+      slot.kv.pool.allocator.setUsed(slot.kv.id, cached.length);
+      lease.release(cached);
+      return result;
+    } catch (e) {
+      lease.release(reserve === undefined ? slot.cached.slice() : []);
+      if (reserve !== undefined) slot.cached = [];
+      throw e;
+    }
   }
 
   /** Runs a whole generation (tests, simple callers). */
