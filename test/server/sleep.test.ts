@@ -12,6 +12,7 @@ import { sleepSecondsFrom } from '../../src/cli/llama-flags.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { SERVER_OPTIONS } from '../../src/cli/wf_server.js';
 import { NO_EOG, postJson, startTestServer, tinyModel, tinyModelBytes, waitFor, type TestServer } from './helpers.js';
+import { finished, listeningUrl, spawnCli } from './spawn.js';
 
 let lm: LoadedModel;
 before(async () => {
@@ -188,4 +189,34 @@ test('--sleep-idle-seconds: N > 0 or -1 (never); refused with --device webgpu', 
   assert.throws(() => of(['--sleep-idle-seconds', '0']), /positive integer/);
   assert.throws(() => of(['--sleep-idle-seconds', '1.5']), /positive integer/);
   assert.throws(() => of(['--sleep-idle-seconds', '5', '--device', 'webgpu']), /not available with --device webgpu/);
+});
+
+test('wf_server --sleep-idle-seconds 1: sleeps, wakes on a request from the same file, and answers 503 naming the file once it is gone', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wf-sleep-cli-'));
+  const file = join(dir, 'model.gguf');
+  writeFileSync(file, tinyModelBytes());
+  const child = spawnCli('wf_server', ['-m', file, '--port', '0', '--sleep-idle-seconds', '1', '-c', '128', '-np', '1', '--threads', '1', '-q']);
+  const done = finished(child);
+  try {
+    const url = await listeningUrl(child);
+    const props = async () => (await get(`${url}/props`)).json().is_sleeping as boolean;
+    await waitFor(props, 10000, 'sleep');
+    const r = await postJson(`${url}/v1/completions`, { prompt: 'abc', max_tokens: 2 });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(await props(), false);
+    await waitFor(props, 10000, 'sleep again');
+    rmSync(file);
+    const gone = await postJson(`${url}/v1/completions`, { prompt: 'abc', max_tokens: 2 });
+    assert.equal(gone.status, 503);
+    assert.match(gone.json.error.message, /the model file .*model\.gguf is gone/);
+    assert.equal((await get(`${url}/health`)).status, 200, 'the server stays up');
+  } finally {
+    child.kill('SIGTERM');
+    const r = await done;
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /sleeping: no work for/);
+    assert.match(r.stderr, /awake: the model was reloaded in \d+ ms/);
+    assert.match(r.stderr, /waking failed: the model file/);
+  }
 });
