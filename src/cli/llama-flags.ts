@@ -33,6 +33,8 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'cache-idle-slots', type: 'boolean', description: "when a request starts, the other idle slots' caches move to the prompt cache (no copy) and any slot that continues one takes it back (the default, as llama-server)" },
   { name: 'no-cache-idle-slots', type: 'boolean', description: 'idle slots keep their caches (reused in place, copied when another slot needs them)' },
   { name: 'slot-save-path', type: 'string', description: 'a directory where POST /slots/{id}?action=save|restore writes and reads slots\' caches (made if missing); without it those actions answer 501' },
+  { name: 'context-shift', type: 'boolean', description: "a generation that fills its slot's context drops half of what follows the first n_keep tokens (a request field, default 0; BOS is kept) and goes on, its keys re-rotated; default: it stops there ('length')" },
+  { name: 'no-context-shift', type: 'boolean', description: 'generation stops when the context is full (the default)' },
   { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
   { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
   { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
@@ -48,6 +50,13 @@ export function slotSaveDir(dir: string): string {
     throw new CliError(`--slot-save-path '${dir}' is not a usable directory: ${(e as Error).message}`);
   }
   return resolve(dir);
+}
+
+/** --context-shift (off by default, as llama-server); not with --device webgpu (the cache is on the GPU). */
+export function contextShiftFrom(o: ParsedArgs['options']): boolean {
+  if (o['context-shift'] && o['no-context-shift']) throw new CliError('give --context-shift or --no-context-shift, not both');
+  if (o['context-shift'] && o.device === 'webgpu') throw new CliError('--context-shift is not available with --device webgpu (the KV cache is on the GPU)');
+  return !!o['context-shift'];
 }
 
 /** --cache-idle-slots (the default) or --no-cache-idle-slots. */

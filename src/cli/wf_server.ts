@@ -23,7 +23,7 @@ import { resolveChatTemplate } from '../server/chat-templates.js';
 import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { listenWhileLoading } from '../server/loading-server.js';
-import { LLAMA_SERVER_OPTIONS, aliasesFrom, cacheIdleSlotsFrom, chatTemplateFile, kvSplitFrom, llamaOptionsFrom, portFrom, reasoningFrom, sleepSecondsFrom } from './llama-flags.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, cacheIdleSlotsFrom, chatTemplateFile, contextShiftFrom, kvSplitFrom, llamaOptionsFrom, portFrom, reasoningFrom, sleepSecondsFrom } from './llama-flags.js';
 import { modelReloader } from '../node/model-reload.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
@@ -212,6 +212,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const grammarLimits = grammarLimitsFrom(o);
     const sleepSeconds = sleepSecondsFrom(o);
     const cacheIdleSlots = cacheIdleSlotsFrom(o);
+    const contextShift = contextShiftFrom(o);
 
     // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
     const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
@@ -243,6 +244,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       ctxSize,
       kvSplit: kvSplitFrom(o),
       cacheIdleSlots,
+      contextShift,
       debugLog: o.verbose ? (l) => log(`${prog}: ${l}`) : undefined,
       cacheType,
       slots: parallel,

@@ -127,6 +127,12 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
   for (const k of ['post_sampling_probs', 'return_tokens', 'cache_prompt', 'backend_sampling']) {
     if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'boolean') throw invalidType(k, 'a boolean', b[k]);
   }
+  for (const [k, min] of [['n_keep', -1], ['n_discard', 0]] as const) {
+    const v = b[k];
+    if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= min)) {
+      throw invalidParam(k, `'${k}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+  }
   const idSlot = b.id_slot;
   if (idSlot !== undefined && idSlot !== null) {
     const n = service.info().slots;
@@ -161,6 +167,9 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
       req.sampler.logitBias = { ...req.sampler.logitBias, ...Object.fromEntries(eog.map((id) => [String(id), BAN_BIAS])) };
     }
     const tokens = service.completionPrompt(req);
+    // context shift (--context-shift): n_keep -1 keeps the whole prompt
+    if (typeof b.n_keep === 'number') req.nKeep = b.n_keep === -1 ? tokens.length : b.n_keep;
+    if (typeof b.n_discard === 'number' && b.n_discard > 0) req.nDiscard = b.n_discard;
     return {
       req,
       tokens,
@@ -229,8 +238,8 @@ export function generationSettings(service: GenerationService, n: NativeRequest,
     adaptive_decay: 0.9,
     stop: n.req.stop,
     max_tokens: nPredict,
-    n_keep: 0,
-    n_discard: 0,
+    n_keep: n.req.nKeep ?? 0,
+    n_discard: n.req.nDiscard ?? 0,
     ignore_eos: n.req.ignoreEos,
     stream: n.req.stream,
     logit_bias: logitBiasList(n),
@@ -422,7 +431,8 @@ export async function runNative(host: NativeHost, ctx: Ctx, list: NativeRequest[
       generation_settings: generationSettings(service, n, info.result.seed, nPredict),
       prompt: service.detokenize(n.tokens),
       has_new_line: run.newLine,
-      truncated: false,
+      // as llama-server: the context filled up (generation stopped there, or shifted to go on)
+      truncated: info.result.detail.type === 'context' || (info.result.contextShifts ?? 0) > 0,
       stop_type: stopType(info),
       stopping_word: info.result.detail.type === 'stopString' ? info.result.detail.stop : '',
       tokens_cached: n.tokens.length + run.tokens.length,

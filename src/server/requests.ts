@@ -47,6 +47,9 @@ export interface GenerationParams {
   constraint?: { spec: GrammarSpec; param: string };
   /** run on this slot (llama-server's id_slot), waiting while it is busy; undefined: the best idle one */
   slot?: number;
+  /** context shift (--context-shift): prompt tokens always kept (llama-server's n_keep; BOS comes on top), and how many go per shift (n_discard; default half) */
+  nKeep?: number;
+  nDiscard?: number;
 }
 
 export interface CompletionRequest extends GenerationParams {

@@ -22,6 +22,7 @@ import { deviceLost, deviceLostError } from './device-state.js';
 import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
 import { KVCache, type KVPool } from '../model/kv-cache.js';
+import { shiftKV, type RopeSpec } from '../model/kv-shift.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import {
@@ -93,6 +94,8 @@ export interface ServiceOptions {
   cacheIdleSlots?: boolean;
   /** debug lines: what happens to the prompt cache (--verbose); default none */
   log?: (line: string) => void;
+  /** a generation that fills its context drops half of it after the first n_keep tokens and goes on (--context-shift) */
+  contextShift?: boolean;
 }
 
 export interface RunInfo {
@@ -154,7 +157,19 @@ class SlotModel implements GenerationModel {
     readonly vocabSize: number,
     private readonly ignoreEos: boolean,
     private readonly reuse = true,
-  ) {}
+    /** the keys' RoPE, when this slot may shift its context (a CPU pool) */
+    private readonly rope?: RopeSpec,
+  ) {
+    if (!rope) this.shift = undefined;
+  }
+
+  shift? = (keep: number, discard: number): void => {
+    const slot = this.slot;
+    shiftKV(slot.kv, keep, discard, slot.cached.length, this.rope!);
+    slot.cached.splice(keep, discard);
+    // the rows after `keep` attended to the dropped tokens: not a prefix anyone may reuse
+    slot.exact = Math.min(slot.exact ?? Infinity, keep);
+  };
 
   /** prompt tokens not read: found in the slot's cache, or copied in from another running slot */
   get reusedTokens(): number {
@@ -259,6 +274,7 @@ export class GenerationService {
   private readonly special: boolean;
   private readonly reasoning: ReasoningMode;
   private readonly maxTokensCap: number | undefined;
+  private readonly contextShift: boolean;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
@@ -286,6 +302,7 @@ export class GenerationService {
     this.budget = Math.max(batch, nSlots + 1);
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
+    this.contextShift = !!opts.contextShift;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
@@ -330,7 +347,10 @@ export class GenerationService {
           a.cached = [];
           this.engine?.parked.delete(from);
         },
-        live: (id) => this.awake().slots[id]!.cached,
+        live: (id) => {
+          const s = this.awake().slots[id]!;
+          return s.exact === undefined ? s.cached : s.cached.slice(0, s.exact);
+        },
         free: () => this.awake().pool.allocator.free,
       },
       { maxQueue: opts.maxQueue, cacheIdleSlots: opts.cacheIdleSlots, onEvent: opts.log ? (e) => opts.log!(describeEvent(e)) : undefined },
@@ -671,11 +691,19 @@ export class GenerationService {
       signal?.removeEventListener('abort', onAbort);
       ac.signal.removeEventListener('abort', onCancel);
       this.active.delete(ac);
+      if (slot.exact !== undefined) {
+        // after a context shift only the rows before the kept span's end are reusable
+        cached = cached.slice(0, slot.exact);
+        slot.cached.length = Math.min(slot.cached.length, slot.exact);
+        slot.exact = undefined;
+      }
       lease.release(cached);
       this.running--;
       if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
-    const model = new SlotModel(slot, runner, engine.lm.tokenizer, this.slotContext, this.nVocab, params.ignoreEos, params.cachePrompt !== false);
+    const c = engine.lm.config;
+    const rope = this.contextShift && engine.pool.k.length > 0 ? { half: c.ropeDim / 2, theta: c.ropeTheta } : undefined;
+    const model = new SlotModel(slot, runner, engine.lm.tokenizer, this.slotContext, this.nVocab, params.ignoreEos, params.cachePrompt !== false, rope);
     const promptBatchSize = this.slotContext; // one evaluate() for the whole prompt: the runner chunks it
     const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {
@@ -690,6 +718,7 @@ export class GenerationService {
           promptBatchSize,
           constraint,
           special,
+          contextShift: rope ? { keep: params.nKeep ?? 0, discard: params.nDiscard } : undefined,
         });
         let result: GenerationResult;
         try {

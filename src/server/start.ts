@@ -20,6 +20,8 @@ export interface StartOptions {
   kvSplit?: boolean;
   /** idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots) */
   cacheIdleSlots?: boolean;
+  /** a full context drops half of what follows n_keep and goes on (--context-shift) */
+  contextShift?: boolean;
   /** debug lines of the engine side (--verbose): what happens to the prompt cache */
   debugLog?: (line: string) => void;
   cacheType?: 'f32' | 'f16';
@@ -73,6 +75,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       ctxSize: opts.ctxSize,
       kvSplit: opts.kvSplit,
       cacheIdleSlots: opts.cacheIdleSlots,
+      contextShift: opts.contextShift,
       log: opts.debugLog,
       cacheType: opts.cacheType,
       slots: opts.slots,
