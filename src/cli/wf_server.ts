@@ -216,13 +216,17 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
 
     // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
     const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
-    let loaded: Loaded;
+    let loaded: Loaded | undefined;
     try {
       loaded = await load(args, prog, sleepSeconds !== undefined && !benchmark);
     } finally {
       await holding?.close();
     }
-    const { lm, id, demo, threads, reload } = loaded;
+    const { id, demo, threads, reload } = loaded;
+    // no reference to the model may stay in this frame (it lives as long as the server): sleep mode
+    // (--sleep-idle-seconds) releases the model, and the memory goes only when nothing holds it
+    let lm: LoadedModel | undefined = loaded.lm;
+    loaded = undefined;
     if (benchmark) {
       try {
         log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
@@ -264,12 +268,14 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       responsesStore: responsesStore(o),
       sleep: sleepSeconds !== undefined && reload ? { idleMs: sleepSeconds * 1000, reload, log: (l) => log(`${prog}: ${l}`) } : undefined,
     });
+    const i2s = lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S);
+    lm = undefined;
     const info = running.service.info();
     log(
       `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens ${info.n_ctx_slot < info.n_ctx ? `split among ${info.slots} slot(s), ${info.n_ctx_slot} each (--kv-split)` : `shared by ${info.slots} slot(s)`}` +
         ` | ${info.device} | lm_head ${info.lm_head}`,
     );
-    if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
+    if (i2s) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed
       log(`${prog}: I2_S weights read in the ${(o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT} layout (${I2S_LAYOUT_HINT})`);
     }

@@ -279,7 +279,7 @@ export class GenerationService {
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
-  private readonly grammars: GrammarHost | undefined;
+  private readonly grammars: GrammarHost | undefined = undefined;
 
   constructor(model: LoadedModel, opts: ServiceOptions) {
     const nSlots = opts.slots ?? DEFAULT_SLOTS;
@@ -358,9 +358,11 @@ export class GenerationService {
     this.engine = this.build(model);
     // last: the grammar host may start worker threads, which a constructor that failed above (a template
     // that does not render, no memory for the pool) would leave running, keeping the process alive
-    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
+    // (no closure over `model` in this constructor: the callbacks made here live as long as the
+    // service, and a model released by sleep mode must not stay reachable through them)
     const xg = opts.xgrammar;
-    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
+    if (opts.grammars) this.grammars = opts.grammars(grammarVocabulary(model.tokenizer, model.config.vocabSize));
+    else if (xg) this.grammars = new InProcessGrammarHost(xg, grammarVocabulary(model.tokenizer, model.config.vocabSize));
   }
 
   /** KV ranges are reserved in granules, never past what one sequence may hold. */

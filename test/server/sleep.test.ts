@@ -13,6 +13,14 @@ import { parseArgs } from '../../src/cli/args.js';
 import { SERVER_OPTIONS } from '../../src/cli/wf_server.js';
 import { NO_EOG, postJson, startTestServer, tinyModel, tinyModelBytes, waitFor, type TestServer } from './helpers.js';
 import { finished, listeningUrl, spawnCli } from './spawn.js';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** A full garbage collection (the flag is set at run time: the test runner's node has no --expose-gc). */
+const collect = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
 
 let lm: LoadedModel;
 before(async () => {
@@ -65,6 +73,26 @@ test('service: release() frees the model and its caches, restore() runs on a rel
     await svc.close();
   }
 });
+test('service: nothing holds the released model (its memory can go), with requests, a sleep and a wake behind it', async () => {
+  let first: LoadedModel | undefined = await tinyModel();
+  const ref = new WeakRef(first);
+  const srv = await startTestServer(first, { ctxSize: 128, slots: 2, cacheIdleSlots: true }, { sleep: { idleMs: 200, reload: () => tinyModel() }, llama: { embeddings: { pooling: 'mean' } } });
+  first = undefined;
+  try {
+    assert.equal((await postJson(`${srv.url}/v1/completions`, GREEDY)).status, 200);
+    assert.equal((await postJson(`${srv.url}/v1/embeddings`, { input: 'abc' })).status, 200);
+    await waitFor(() => isSleeping(srv), 5000, 'sleep');
+    for (let i = 0; i < 3 && ref.deref(); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      collect();
+    }
+    assert.equal(ref.deref(), undefined, 'the first model is still reachable after the server released it');
+    assert.equal((await postJson(`${srv.url}/v1/completions`, GREEDY)).status, 200);
+  } finally {
+    await srv.close();
+  }
+});
+
 let lmOther: LoadedModel;
 before(async () => {
   lmOther = await tinyModel({ nLayers: 2 });
