@@ -82,8 +82,8 @@ test('service: nothing holds the released model (its memory can go), with reques
     assert.equal((await postJson(`${srv.url}/v1/completions`, GREEDY)).status, 200);
     assert.equal((await postJson(`${srv.url}/v1/embeddings`, { input: 'abc' })).status, 200);
     await waitFor(() => isSleeping(srv), 5000, 'sleep');
-    for (let i = 0; i < 3 && ref.deref(); i++) {
-      await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 20 && ref.deref(); i++) {
+      await new Promise((r) => setTimeout(r, 50));
       collect();
     }
     assert.equal(ref.deref(), undefined, 'the first model is still reachable after the server released it');
@@ -101,7 +101,8 @@ before(async () => {
 test('HTTP: asleep after the idle time; /props, /health, /models, /slots, /metrics answer without waking it; /tokenize wakes it', async () => {
   let reloads = 0;
   const srv = await startTestServer(lm, { ctxSize: 128, slots: 2 }, {
-    sleep: { idleMs: 300, reload: async () => (reloads++, tinyModel()) },
+    // 1 s: long enough that a loaded machine does not put it back to sleep between a wake and the next check
+    sleep: { idleMs: 1000, reload: async () => (reloads++, tinyModel()) },
   });
   try {
     const first = await postJson(`${srv.url}/v1/completions`, GREEDY);
@@ -167,7 +168,7 @@ test('HTTP: a reload that fails is a 503 naming why; the server stays up and the
   let fail = true;
   const srv = await startTestServer(lm, { ctxSize: 128, slots: 1 }, {
     sleep: {
-      idleMs: 200,
+      idleMs: 1000,
       reload: async () => {
         if (fail) throw new Error('the model file /models/x.gguf is gone; restart the server with a model file');
         return tinyModel();
