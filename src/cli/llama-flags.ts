@@ -9,6 +9,7 @@ import { parseCorsOrigins } from '../server/cors.js';
 import { POOLINGS, type Pooling } from '../server/embeddings.js';
 import { vertexEnabled } from '../server/vertex.js';
 import type { ReasoningMode } from '../server/template-vars.js';
+import { DEFAULT_PROXY_MAX_MB, DEFAULT_PROXY_TIMEOUT_S, type CorsProxyOptions } from '../server/cors-proxy.js';
 
 export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'temp', type: 'number', description: 'default temperature of requests that give none (llama.cpp default 0.8)' },
@@ -38,6 +39,11 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
   { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
   { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
+  { name: 'ui-mcp-proxy', type: 'boolean', description: "serve /cors-proxy?url=URL: the server fetches URL for a web page (the web UI's MCP client), sending on only x-llama-server-proxy-header-* headers; anyone who can call the server can make it fetch what it reaches: not on untrusted networks (default: off, 403)" },
+  { name: 'webui-mcp-proxy', type: 'boolean', description: 'same as --ui-mcp-proxy' },
+  { name: 'no-ui-mcp-proxy', type: 'boolean', description: 'keep /cors-proxy off (the default)' },
+  { name: 'cors-proxy-timeout', type: 'number', description: `with --ui-mcp-proxy: seconds the target may take to connect or between two pieces of its answer (default ${DEFAULT_PROXY_TIMEOUT_S})` },
+  { name: 'cors-proxy-max-mb', type: 'number', description: `with --ui-mcp-proxy: most megabytes of one proxied answer (default ${DEFAULT_PROXY_MAX_MB})` },
 ];
 
 /** --slot-save-path: the directory, made if missing; a path that is not a directory is an error. */
@@ -116,6 +122,8 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
   }
   const slotDir = o['slot-save-path'] as string | undefined;
   if (slotDir !== undefined) opts.slotSavePath = slotSaveDir(slotDir);
+  const proxy = corsProxyFrom(o);
+  if (proxy) opts.corsProxy = proxy;
   if (o.tags !== undefined) opts.tags = (o.tags as string).split(',').map((t) => t.trim()).filter((t) => t !== '');
   if (temp !== undefined || (seed !== undefined && seed >= 0)) {
     opts.defaults = {};
@@ -154,4 +162,19 @@ export function chatTemplateFile(o: ParsedArgs['options']): string | undefined {
     if (e instanceof CliError) throw e;
     throw new CliError(`cannot read --chat-template-file '${f}': ${(e as Error).message}`);
   }
+}
+
+/** --ui-mcp-proxy (or --webui-mcp-proxy) and its bounds; undefined: the proxy is off. */
+export function corsProxyFrom(o: ParsedArgs['options']): CorsProxyOptions | undefined {
+  const on = !!(o['ui-mcp-proxy'] || o['webui-mcp-proxy']);
+  if (on && o['no-ui-mcp-proxy']) throw new CliError('give --ui-mcp-proxy or --no-ui-mcp-proxy, not both');
+  const timeout = o['cors-proxy-timeout'] as number | undefined;
+  const mb = o['cors-proxy-max-mb'] as number | undefined;
+  if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) throw new CliError(`--cors-proxy-timeout must be a number of seconds > 0, got ${timeout}`);
+  if (mb !== undefined && !(Number.isFinite(mb) && mb > 0)) throw new CliError(`--cors-proxy-max-mb must be a number > 0, got ${mb}`);
+  if (!on) {
+    if (timeout !== undefined || mb !== undefined) throw new CliError('--cors-proxy-timeout and --cors-proxy-max-mb need --ui-mcp-proxy');
+    return undefined;
+  }
+  return { timeoutMs: (timeout ?? DEFAULT_PROXY_TIMEOUT_S) * 1000, maxBytes: Math.floor((mb ?? DEFAULT_PROXY_MAX_MB) * 2 ** 20) };
 }

@@ -292,6 +292,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     }
     const exposed = exposureWarning(o.host as string, apiKeys !== undefined);
     if (exposed) log(`${prog}: warning: ${exposed}`);
+    if (llama.corsProxy) log(`${prog}: warning: /cors-proxy is on (--ui-mcp-proxy): whoever can call this server can make it fetch any URL it reaches`);
     log(`${prog}: listening on ${running.url} (chat page: ${running.url}/, API: ${running.url}/v1)`);
     const sig = await new Promise<string>((resolve) => {
       const on = (s: string) => () => resolve(s);

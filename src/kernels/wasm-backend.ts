@@ -80,6 +80,18 @@ function writeKernelConstants(memory: WebAssembly.Memory): void {
   c.fill(0x0c, 32, 48);
   // f16 widening (wasm/float-matmul.ts): 8 x 0x8fff
   new Uint16Array(memory.buffer, 128, 8).fill(0x8fff);
+  // wasm/simd.ts VEC_CONST (192): 4-lane constants of exp4, silu and the f16 KV widening, in its order
+  const f = new Float32Array(memory.buffer, 192, 16 * 4);
+  const i = new Int32Array(memory.buffer, 192, 16 * 4);
+  const vals = [1.4426950408889634, 0.6931471805599453, 0.0013888889, 0.008333334, 0.041666668, 0.16666667, 0.5, 1, 12582912.0];
+  vals.forEach((v, k) => f.fill(v, k * 4, k * 4 + 4));
+  i.fill(127 - 0x4b400000, 36, 40);
+  f.fill(-87, 40, 44);
+  f.fill(88, 44, 48);
+  i.fill(0x80000000 | 0, 48, 52);
+  i.fill(0x8fffffff | 0, 52, 56);
+  f.fill(5.192296858534828e33, 56, 60);
+  i.fill(0x7fffffff, 60, 64);
 }
 
 /** max |x[i]| over i < n (NaN when x holds one) */

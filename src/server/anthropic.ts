@@ -56,6 +56,7 @@ export function anthropicToChat(body: unknown): Body {
     const texts: string[] = [];
     const calls: Body[] = [];
     const results: Body[] = [];
+    const reasoning: string[] = [];
     m.content.forEach((blk, j) => {
       const q = `${p}.content[${j}]`;
       if (!isObject(blk)) throw invalidType(q, 'a content block', blk);
@@ -80,16 +81,23 @@ export function anthropicToChat(body: unknown): Body {
           break;
         }
         case 'thinking':
+          // earlier reasoning goes to the template as reasoning_content (as llama-server maps it):
+          // templates that show it again (Qwen 3 after the last user turn) render it, others drop it
+          if (m.role !== 'assistant') throw invalidParam(q, `'${q}': thinking blocks belong to assistant messages`);
+          if (typeof blk.thinking !== 'string') throw invalidType(`${q}.thinking`, 'a string', blk.thinking);
+          reasoning.push(blk.thinking);
+          break;
         case 'redacted_thinking':
-          break; // earlier reasoning is not shown to the model again
+          break; // encrypted reasoning: nothing a template could show
         default:
           throw invalidParam(`${q}.type`, `content block type ${JSON.stringify(blk.type)} is not supported`);
       }
     });
     messages.push(...results);
-    if (texts.length > 0 || calls.length > 0 || results.length === 0) {
+    if (texts.length > 0 || calls.length > 0 || reasoning.length > 0 || results.length === 0) {
       const msg: Body = { role: m.role, content: texts.join('\n') };
       if (calls.length > 0) msg.tool_calls = calls;
+      if (reasoning.length > 0) msg.reasoning_content = reasoning.join('');
       messages.push(msg);
     }
   });

@@ -7,6 +7,8 @@
 //   continue_final_message: false     never (an assistant message at the end is a finished turn)
 //   absent                            continue it when the last message is the assistant's (llama-server)
 // Two assistant messages at the end are refused: which one would be continued is unclear.
+// A continued message given as text parts is written with the parts joined by a blank line, as
+// llama.cpp writes a continued message (other messages' parts are joined by one newline, as there).
 import type { ChatMessage } from '../tokenizer/chat-template.js';
 import { invalidParam, invalidType } from './errors.js';
 
@@ -41,7 +43,14 @@ export function continuation(b: Record<string, unknown>, messages: ChatMessage[]
     throw invalidParam('continue_final_message', "'continue_final_message' needs the last message to be the assistant's");
   }
   if (endsWithAssistant && cont !== false && agp !== true) {
-    return { messages: messages.slice(0, -1), prefill: last.content, addGenerationPrompt: true };
+    const raw = Array.isArray(b.messages) ? (b.messages[n - 1] as { content?: unknown } | undefined) : undefined;
+    return { messages: messages.slice(0, -1), prefill: prefillText(raw?.content, last.content), addGenerationPrompt: true };
   }
   return { messages, prefill: '', addGenerationPrompt: agp ?? true };
+}
+
+/** The continued message's text: its text parts joined by a blank line (parts already checked by requests.ts). */
+function prefillText(raw: unknown, parsed: string): string {
+  if (!Array.isArray(raw)) return parsed;
+  return raw.filter((p): p is { type: 'text'; text: string } => typeof p === 'object' && p !== null && p.type === 'text' && typeof p.text === 'string').map((p) => p.text).join('\n\n');
 }

@@ -39,6 +39,7 @@ import { asObject, parseChatRequest, parseCompletionRequest, type GenerationPara
 import type { ToolStreamEvent, ToolsRequest } from './tool-calls.js';
 import type { ToolFormat } from './tool-formats.js';
 import * as R from './responses.js';
+import { streamTelemetry } from './stream-telemetry.js';
 import type { GenerationService, RunHandle, RunInfo } from './service.js';
 import { AbortError } from './scheduler.js';
 import { loadChatPage } from './chat-page.js';
@@ -139,7 +140,7 @@ function sendEventTo(res: ServerResponse, data: unknown): void {
 export { sendEventTo as sendEvent };
 
 /** Reads the whole body, refusing more than `limit` bytes with 413 (after draining, so the client sees the answer). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -712,6 +713,9 @@ export class ApiServer {
       }
     };
     if (kind === 'chat' && !envelope) sendEvent(res, R.chatChunk(base, { role: 'assistant', content: null }, null));
+    // llama-server's return_progress / timings_per_token (stream-telemetry.ts)
+    const tel = streamTelemetry(params, handle, (f) =>
+      sendEvent(res, { ...(kind === 'chat' ? R.chatChunk(base, { role: 'assistant', content: null }, null) : R.completionChunk(base, '', null, null)), ...f }));
     let offset = 0;
     let info: RunInfo;
     for (;;) {
@@ -721,6 +725,7 @@ export class ApiServer {
         break;
       }
       const ev: GenerationEvent = r.value;
+      if (ev.type === 'token') tel?.token();
       const lp = ev.type === 'token' && ev.logprobs && want !== undefined ? ev.logprobs : null;
       if (envelope) {
         sendTool(envelope.push(ev.text));
@@ -728,9 +733,9 @@ export class ApiServer {
       }
       if (!ev.text && !lp) continue;
       if (kind === 'chat') {
-        sendEvent(res, R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null));
+        sendEvent(res, { ...R.chatChunk(base, { content: ev.text }, null, lp ? [R.chatLogprob(lp, piece, want!)] : null), ...tel?.extra() });
       } else {
-        sendEvent(res, R.completionChunk(base, ev.text, null, lp ? R.completionLogprobs([lp], piece, want!, offset) : null));
+        sendEvent(res, { ...R.completionChunk(base, ev.text, null, lp ? R.completionLogprobs([lp], piece, want!, offset) : null), ...tel?.extra() });
       }
       offset += ev.text.length;
     }

@@ -24,6 +24,7 @@ import type { Monitor, Task } from './monitor.js';
 import { asObject, parseCompletionRequest, type CompletionRequest } from './requests.js';
 import * as R from './responses.js';
 import type { GenerationService, RunInfo } from './service.js';
+import { streamTelemetry } from './stream-telemetry.js';
 
 type Body = Record<string, unknown>;
 const isObject = (v: unknown): v is Body => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -249,7 +250,7 @@ export function generationSettings(service: GenerationService, n: NativeRequest,
     samplers: ['penalties', 'top_k', 'top_p', 'min_p', 'temperature'],
     'speculative.n_max': 0,
     'speculative.n_min': 0,
-    timings_per_token: false,
+    timings_per_token: n.req.timingsPerToken === true,
     post_sampling_probs: n.postSampling,
     lora: [],
     model: service.modelId,
@@ -372,6 +373,11 @@ export async function runNative(host: NativeHost, ctx: Ctx, list: NativeRequest[
     const task = monitor.begin(started.slot, n.req, n.tokens.length, ctx.arrived);
     const run: Run = { index, n, text: '', tokens: [], probs: [], info: null, task, newLine: false };
     const events = monitor.watch(task, started.events);
+    // return_progress / timings_per_token (stream-telemetry.ts): progress chunks while the prompt is read
+    const tel = stream
+      ? streamTelemetry(n.req, started, (f) =>
+          sendEvent(res, { index, content: '', tokens: [], stop: false, id_slot: started.slot, tokens_predicted: 0, tokens_evaluated: n.tokens.length, ...f }))
+      : undefined;
     try {
       if (stream) open();
       for (;;) {
@@ -385,6 +391,7 @@ export async function runNative(host: NativeHost, ctx: Ctx, list: NativeRequest[
         if (ev.text.includes('\n')) run.newLine = true;
         const probs = ev.type === 'token' && ev.logprobs && n.nProbs > 0 ? [tokenProbs(ev.logprobs, n, piece)] : null;
         if (ev.type === 'token') {
+          tel?.token();
           run.tokens.push(ev.token);
           if (probs) run.probs.push(...probs);
         }
@@ -399,7 +406,7 @@ export async function runNative(host: NativeHost, ctx: Ctx, list: NativeRequest[
             tokens_evaluated: n.tokens.length,
           };
           if (probs) chunk.completion_probabilities = probs;
-          sendEvent(res, chunk);
+          sendEvent(res, { ...chunk, ...tel?.extra() });
         } else if (stream && ev.text) {
           sendEvent(res, { index, content: ev.text, tokens: [], stop: false, id_slot: started.slot });
         }

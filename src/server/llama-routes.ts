@@ -20,6 +20,7 @@ import { asObject, parseChatRequest } from './requests.js';
 import type { GenerationService } from './service.js';
 import { SYSTEM_FINGERPRINT } from './responses.js';
 import { registerAnthropicRoutes } from './anthropic.js';
+import { registerCorsProxy, type CorsProxyOptions } from './cors-proxy.js';
 import { registerVertexRoute } from './vertex.js';
 import { registerEmbeddingRoutes, type EmbeddingOptions } from './embeddings.js';
 
@@ -47,6 +48,8 @@ export interface LlamaOptions {
   corsOrigins?: CorsOrigins;
   /** where POST /slots/{id}?action=save|restore reads and writes (--slot-save-path; slot-files.ts); undefined: 501 */
   slotSavePath?: string;
+  /** /cors-proxy for the web UI's MCP client (cors-proxy.ts, --ui-mcp-proxy); undefined: off (403) */
+  corsProxy?: CorsProxyOptions;
 }
 
 export interface LlamaRouteHost {
@@ -77,6 +80,7 @@ export function registerLlamaRoutes(host: LlamaRouteHost): void {
     sendJson(c.res, 200, { prompt: renderTemplate(service, b) });
   });
   registerAnthropicRoutes(host);
+  registerCorsProxy(route, host.maxBody, host.options?.corsProxy);
   registerEmbeddingRoutes(host, host.options?.embeddings);
   if (host.options?.vertex) registerVertexRoute(host, host.options.vertex);
   route(['/chat/completions/input_tokens', '/v1/chat/completions/input_tokens'], 'POST', async (c) => {
@@ -130,6 +134,7 @@ function props(host: LlamaRouteHost) {
     build_info: SYSTEM_FINGERPRINT,
     // --sleep-idle-seconds: the model is released (sleep.ts); /props answers without waking it
     is_sleeping: service.released,
+    cors_proxy_enabled: host.options?.corsProxy !== undefined,
   };
 }
 

@@ -17,6 +17,8 @@ import { ApiError, invalidParam, invalidType, missingParam, unsupported } from '
 import { parseTools, withToolPrompt, type ToolsRequest } from './tool-calls.js';
 import { continuation } from './chat-continue.js';
 import { checkSchemaTypes } from './schema-check.js';
+import { modernSchema } from './schema-draft.js';
+import { parseTelemetry } from './stream-telemetry.js';
 import { templateTools, TOOL_FORMATS, type ToolFormat } from './tool-formats.js';
 
 export const DEFAULT_SAMPLING = { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 } as const;
@@ -50,6 +52,10 @@ export interface GenerationParams {
   /** context shift (--context-shift): prompt tokens always kept (llama-server's n_keep; BOS comes on top), and how many go per shift (n_discard; default half) */
   nKeep?: number;
   nDiscard?: number;
+  /** llama-server's return_progress: prompt_progress chunks in a stream (stream-telemetry.ts) */
+  returnProgress?: boolean;
+  /** llama-server's timings_per_token: timings on every streamed chunk (stream-telemetry.ts) */
+  timingsPerToken?: boolean;
 }
 
 export interface CompletionRequest extends GenerationParams {
@@ -204,6 +210,7 @@ function parseCommon(b: Body, vocabSize: number, maxTokensKeys: string[]): Omit<
   if (bool(b, 'verbose')) params.verbose = true;
   if (n !== undefined && n > 1) params.n = n;
   if (constraint) params.constraint = constraint;
+  Object.assign(params, parseTelemetry(b));
   return params;
 }
 
@@ -241,7 +248,11 @@ function parseConstraint(b: Body): { spec: GrammarSpec; param: string } | undefi
     if (b.grammar.trim() === '') throw invalidParam('grammar', "'grammar' is empty");
     found.push({ spec: { type: 'gbnf', grammar: b.grammar }, param: 'grammar' });
   }
-  for (const f of found) if (f.spec.type === 'json_schema') checkSchemaTypes(f.spec.schema, f.param);
+  for (const f of found) {
+    if (f.spec.type !== 'json_schema') continue;
+    f.spec = { type: 'json_schema', schema: modernSchema(f.spec.schema) }; // older drafts' tuples (schema-draft.ts)
+    checkSchemaTypes(f.spec.schema, f.param);
+  }
   if (found.length > 1) {
     throw invalidParam(found[1]!.param, `'${found[0]!.param}' and '${found[1]!.param}' both constrain the output: give one`);
   }
@@ -351,6 +362,11 @@ export function parseMessages(v: unknown): ChatMessage[] {
       const calls = parseMessageToolCalls(m.tool_calls, i);
       // shown to the model in its tool format's way (tool-formats.ts: history)
       msg.tool_calls = calls.map(({ id, type, function: f }) => ({ id, type, function: f }));
+    }
+    if (m.role === 'assistant' && present(m, 'reasoning_content')) {
+      // earlier thinking, for templates that show it again (Qwen 3 does after the last user turn)
+      if (typeof m.reasoning_content !== 'string') throw invalidType(`messages[${i}].reasoning_content`, 'a string', m.reasoning_content);
+      msg.reasoning_content = m.reasoning_content;
     }
     if (m.role === 'tool') {
       if (typeof m.tool_call_id !== 'string') {

@@ -26,6 +26,7 @@ import { ResponseStore } from './response-store.js';
 import { parseResponsesRequest, renamed, type ChatMessageJson, type ResponseEcho } from './responses-request.js';
 import type { GenerationService, RunInfo } from './service.js';
 import type { ToolStreamEvent } from './tool-calls.js';
+import { streamTelemetry, type StreamTelemetry } from './stream-telemetry.js';
 
 /** The HTTP layer's request context (http.ts); CORS headers are already set on the response there. */
 export type ResponsesCtx = Ctx;
@@ -242,9 +243,14 @@ export class ResponsesApi {
     const events = this.monitor.watch(task, started.events);
     const { res } = ctx;
     let seq = 0;
+    // llama-server's return_progress (response.in_progress events with prompt_progress) and
+    // timings_per_token (timings on the delta events): stream-telemetry.ts
+    let tel: StreamTelemetry | undefined;
     const emit: Emit = (type, fields) => {
-      if (!res.destroyed && !res.writableEnded) res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields })}\n\n`);
+      const extra = tel && type.endsWith('.delta') ? tel.extra() : {};
+      if (!res.destroyed && !res.writableEnded) res.write(`event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...fields, ...extra })}\n\n`);
     };
+    if (r.stream) tel = streamTelemetry(r.chat, started, (f) => emit('response.in_progress', { response: response('in_progress', []), ...f }));
     const out = new OutputBuilder(r.stream ? emit : null);
     const reader = r.chat.tools && r.chat.toolFormat ? r.chat.toolFormat.reader() : undefined;
     const piece = (t: number) => service.tokenPiece(t);
@@ -263,6 +269,7 @@ export class ResponsesApi {
           break;
         }
         const ev = next.value;
+        if (ev.type === 'token') tel?.token();
         if (reader) for (const e of reader.push(ev.text)) out.tool(e);
         else {
           const lp: TokenLogprobs | undefined = ev.type === 'token' ? ev.logprobs : undefined;
@@ -296,7 +303,7 @@ export class ResponsesApi {
         ` | slot ${info.slot} | prompt ${info.promptTokens} tok (${info.cachedTokens} cached), ${t.prompt_per_second} tok/s` +
         ` | gen ${t.predicted_n} tok, ${t.predicted_per_second} tok/s | ${result.finishReason}`;
       if (r.stream) {
-        emit(cut ? 'response.incomplete' : 'response.completed', { response: final });
+        emit(cut ? 'response.incomplete' : 'response.completed', { response: final, ...(tel ? { timings: t } : {}) });
         res.end();
       } else sendJson(res, 200, final);
     } catch (e) {

@@ -44,6 +44,7 @@ import type { ChatRequest, CompletionRequest, GenerationParams } from './request
 import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerEvent, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
 import { continueCachedText } from './prefix-text.js';
+import { reasoningForTemplate } from './reasoning-history.js';
 
 /** Default number of slots (sequences generating at once). */
 export const DEFAULT_SLOTS = 8;
@@ -106,9 +107,24 @@ export interface RunInfo {
   cachedTokens: number;
 }
 
+/** How far a prompt has been read (llama-server's prompt_progress, without its time). */
+export interface PromptProgress {
+  /** the prompt's tokens */
+  total: number;
+  /** found in the KV cache when reading began (not read again) */
+  cache: number;
+  /** in the KV cache now: cache + those read so far */
+  processed: number;
+}
+
 export interface RunHandle {
   slot: number;
   promptTokens: number;
+  /**
+   * Listens to the prompt's reading: once as it starts (processed = cache), then after each forward
+   * step that read some of it (the last says processed = total). Set before iterating `events`.
+   */
+  onPromptProgress(listener: (p: PromptProgress) => void): void;
   /** the generation's events; its return value has the result */
   events: AsyncGenerator<GenerationEvent, RunInfo, undefined>;
   /** Ends the generation if it still runs and frees the slot (safe to call more than once). */
@@ -148,6 +164,8 @@ export interface ModelInfo {
 class SlotModel implements GenerationModel {
   /** prompt tokens found in the slot's cache when they were asked for */
   private skipped = 0;
+  /** hears the prompt's reading (RunHandle.onPromptProgress) */
+  progress?: (p: PromptProgress) => void;
 
   constructor(
     private readonly slot: RunnerSlot,
@@ -200,7 +218,12 @@ class SlotModel implements GenerationModel {
     }
     this.skipped += skip;
     cached.length = startPos + skip; // what follows is rewritten
-    return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
+    const listen = this.progress;
+    if (!listen || startPos !== 0) return this.runner.submit(this.slot, tokens.slice(skip), startPos + skip);
+    // the prompt (one evaluate() from position 0): its start, then each step's share of it
+    const total = tokens.length;
+    listen({ total, cache: skip, processed: skip });
+    return this.runner.submit(this.slot, tokens.slice(skip), skip, (done) => listen({ total, cache: skip, processed: skip + done }));
   }
 }
 
@@ -579,7 +602,7 @@ export class GenerationService {
     try {
       const variables = 'templateVariables' in req ? req.templateVariables : undefined;
       const addGenerationPrompt = 'addGenerationPrompt' in req ? req.addGenerationPrompt !== false : true;
-      tokens = encodeChat(this.model.tokenizer, req.messages, {
+      tokens = encodeChat(this.model.tokenizer, reasoningForTemplate(req.messages, this.templateChoice.source), {
         template: this.template,
         addGenerationPrompt,
         variables: templateVariables(variables, this.reasoning),
@@ -601,7 +624,7 @@ export class GenerationService {
   /** A chat's prompt text as the template renders it (/apply-template); a template error is a 400. */
   renderChatText(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; variables?: Record<string, unknown> } = {}): string {
     try {
-      const text = renderChat(this.model.tokenizer, messages, { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
+      const text = renderChat(this.model.tokenizer, reasoningForTemplate(messages, this.templateChoice.source), { template: this.template, ...opts, variables: templateVariables(opts.variables, this.reasoning) });
       return opts.addGenerationPrompt === false ? text : closeThinking(text, this.reasoning);
     } catch (e) {
       if (e instanceof ChatTemplateError || e instanceof TemplateBudgetError) throw invalidParam('messages', e.message);
@@ -745,6 +768,9 @@ export class GenerationService {
     return {
       slot: slot.id,
       promptTokens: prompt.length,
+      onPromptProgress: (listener) => {
+        model.progress = listener;
+      },
       events: gen,
       dispose: async () => {
         ac.abort();

@@ -8,7 +8,7 @@
 // rendering... Read-only routes neither wake the server nor count as work (a dashboard polling
 // /metrics or a probe on /health does not keep the model in memory):
 //   /health, /livez, /props (is_sleeping: true), /models, /v1/models, /slots (idle, empty slots),
-//   /metrics (the figures as they were on entering sleep, below), / (the chat page).
+//   /metrics (the figures as they were on entering sleep, below), / (the chat page), /cors-proxy.
 //
 // /metrics while asleep: the state is frozen when the server goes to sleep (nothing runs until it
 // wakes), and when nothing ran since the last scrape, that scrape's figures (process memory
@@ -35,7 +35,8 @@ export function readOnlyWhileAsleep(path: string): boolean {
   return READ_ONLY.has(path) || path.startsWith('/v1/models/');
 }
 
-const READ_ONLY = new Set(['/', '/index.html', '/health', '/v1/health', '/livez', '/props', '/models', '/v1/models', '/slots', '/metrics']);
+// (/cors-proxy needs no model either: it fetches for the web UI, cors-proxy.ts)
+const READ_ONLY = new Set(['/', '/index.html', '/health', '/v1/health', '/livez', '/props', '/models', '/v1/models', '/slots', '/metrics', '/cors-proxy']);
 
 export class SleepController<Frozen> {
   private active = 0;

@@ -45,6 +45,8 @@ interface Request {
   /** rows already run */
   done: number;
   order: number;
+  /** told the rows run so far after each step that ran some (prompt progress) */
+  onRows?: (done: number) => void;
   resolve: (logits: Float32Array) => void;
   reject: (e: Error) => void;
 }
@@ -88,14 +90,15 @@ export class StepRunner {
 
   /**
    * Logits after running `tokens` of `slot` at positions pos0.. (the last token's), in the slot's
-   * own buffer: valid until the slot's next submit().
+   * own buffer: valid until the slot's next submit(). `onRows` hears how many of `tokens` have run
+   * after each step that ran some of them (a long prompt is read over several steps).
    */
-  submit(slot: RunnerSlot, tokens: readonly number[], pos0: number): Promise<Float32Array> {
+  submit(slot: RunnerSlot, tokens: readonly number[], pos0: number, onRows?: (done: number) => void): Promise<Float32Array> {
     if (tokens.length === 0) return Promise.reject(new Error('submit() needs at least one token'));
     if (pos0 !== slot.cached.length) return Promise.reject(new Error(`slot ${slot.id}: tokens at ${pos0} but ${slot.cached.length} are cached`));
     if (this.pending.some((r) => r.slot === slot)) return Promise.reject(new Error(`slot ${slot.id} already has a request running`));
     return new Promise((resolve, reject) => {
-      this.pending.push({ slot, tokens, pos0, done: 0, order: this.order++, resolve, reject });
+      this.pending.push({ slot, tokens, pos0, done: 0, order: this.order++, onRows, resolve, reject });
       if (!this.running) {
         this.running = true;
         void this.loop();
@@ -181,6 +184,13 @@ export class StepRunner {
     for (const { r, count } of parts) {
       r.slot.cached.push(...r.tokens.slice(r.done, r.done + count));
       r.done += count;
+      if (r.onRows) {
+        try {
+          r.onRows(r.done);
+        } catch {
+          // a listener's fault (a client gone mid-write) is not the step's
+        }
+      }
       if (r.done < r.tokens.length) {
         if (this.cancelled.has(r)) this.finishCancelled(r);
         continue;

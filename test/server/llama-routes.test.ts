@@ -189,6 +189,10 @@ test('chat: assistant prefill, continue_final_message, and the refusals around t
   assert.ok(v.json.__verbose.prompt.endsWith('Assistant: Well'), v.json.__verbose.prompt);
   const quiet = await postJson(`${srv.base}/chat/completions`, { messages, max_tokens: 1 });
   assert.ok(!('__verbose' in quiet.json));
+  // a continued message's text parts are joined by a blank line (as llama.cpp continues one); other messages' by a newline
+  const parts = [{ type: 'text', text: 'Wh' }, { type: 'text', text: 'ill' }];
+  const p = await postJson(`${srv.url}/apply-template`, { messages: [{ role: 'user', content: parts }, { role: 'assistant', content: parts }] });
+  assert.ok(p.json.prompt.endsWith('User: Wh\nill<|eot_id|>Assistant: Wh\n\nill'), p.json.prompt);
 });
 
 test('response_format: json_object with a schema follows the schema; a schema with an unknown type is a 400', async () => {

@@ -11,7 +11,7 @@
 // Dots use 4-lane f32 accumulators (lane-order sums), so results differ from the plain reference in
 // the last bits only; the model tolerates that (see test/kernels/attention.test.ts for the bound).
 
-import { EXP_BIAS, EXP_MAGIC, exp4 } from './simd';
+import { cBias, cC3, cC4, cC5, cC6, cF16Mask, cF16Scale, cHalf, cLn2, cLog2e, cMagic, cMinus87, cOne, exp4 } from './simd';
 
 /** e^x for x <= 0 (softmax arguments), without the standard library's lookup tables (the module
  *  must have no data segment): x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 Taylor polynomial
@@ -153,15 +153,14 @@ function attn<T>(
 ): void {
   const KS: usize = sizeof<T>() == 4 ? 2 : 1; // log2 of the cache's element size
   const zf = f32x4.splat(0), onef = f32x4.splat(1);
-  const z = i32x4.splat(0), m = i32x4.splat(<i32>0x8fffffff), sc = f32x4.splat(5.192296858534828e33); // kv4's zero, mask, scale
+  const z = i32x4.splat(0), m = cF16Mask(), sc = cF16Scale(); // kv4's zero, mask, scale
   const nKV = nHeads / group;
   const rowBytes = <usize>headDim << KS; // one position of one kv head
   const headBytes = <usize>headDim << 2;
   const recBytes = headBytes + 8; // a split's record per head: headDim outputs, then max and sum
-  const lo = f32x4.splat(-87.0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
-  const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
-  const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1);
-  const magic = f32x4.splat(EXP_MAGIC), bias = i32x4.splat(EXP_BIAS);
+  const lo = cMinus87(), log2e = cLog2e(), ln2 = cLn2();
+  const c6 = cC6(), c5 = cC5(), c4 = cC4(), c3 = cC3(), c2 = cHalf(), one = cOne();
+  const magic = cMagic(), bias = cBias();
   for (let u = u0; u < u1; u++) {
     // units kv head by kv head: the threads work through one kv head's block for many tokens in a
     // row, so a prefill finds it in cache (token by token, all heads' blocks competed for it)

@@ -4,7 +4,7 @@
 //   addTo:     x = x + y              (bit-exact)
 //   rope:      NEOX rotation in f64x2, rounded once to f32 (bit-exact with the f64 TypeScript)
 
-import { EXP_BIAS, EXP_MAGIC, exp4 } from './simd';
+import { cBias, cC3, cC4, cC5, cC6, cHalf, cLn2, cLog2e, cMagic, cMinus87, cOne, cPlus88, cSign, exp4 } from './simd';
 
 export function relu2Gate(g: usize, u: usize, n: i32): void {
   const z = f32x4.splat(0);
@@ -31,15 +31,14 @@ export function relu2Gate(g: usize, u: usize, n: i32): void {
 }
 
 export function siluGate(g: usize, u: usize, n: i32): void {
-  const lo = f32x4.splat(-87.0), hi = f32x4.splat(88.0), log2e = f32x4.splat(1.4426950408889634), ln2 = f32x4.splat(0.6931471805599453);
-  const c6 = f32x4.splat(0.0013888889), c5 = f32x4.splat(0.008333334), c4 = f32x4.splat(0.041666668);
-  const c3 = f32x4.splat(0.16666667), c2 = f32x4.splat(0.5), one = f32x4.splat(1);
-  const magic = f32x4.splat(EXP_MAGIC), bias = i32x4.splat(EXP_BIAS);
+  const lo = cMinus87(), hi = cPlus88(), log2e = cLog2e(), ln2 = cLn2();
+  const c6 = cC6(), c5 = cC5(), c4 = cC4(), c3 = cC3(), c2 = cHalf(), one = cOne();
+  const magic = cMagic(), bias = cBias(), sign = cSign();
   let i = 0;
   for (; i + 4 <= n; i += 4) {
     const o = <usize>i << 2;
     const x = v128.load(g + o);
-    const e = exp4(f32x4.neg(x), lo, hi, log2e, ln2, c6, c5, c4, c3, c2, one, magic, bias);
+    const e = exp4(v128.xor(x, sign), lo, hi, log2e, ln2, c6, c5, c4, c3, c2, one, magic, bias); // -x
     v128.store(g + o, f32x4.mul(f32x4.div(x, f32x4.add(one, e)), v128.load(u + o)));
   }
   for (; i < n; i++) {

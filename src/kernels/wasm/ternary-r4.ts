@@ -28,7 +28,10 @@
 // chunk: 8% slower); a manually unrolled GEMM step loop or a pointer-bounded one (binaryen hoists
 // the unrolled loads and V8 then spills half the loop; V8's own unrolling no longer applies:
 // +20-40%, measured again: 47% of the pair against 79% at k/v 64 tokens); touching the stream 1-8 KB
-// ahead (no change).
+// ahead (no change); a 1-row x 8-token GEMM tile meant to let V8 fold each activation load into
+// vpmaddubsw's memory operand (V8 hoists the eight loads ahead of the dots instead and spills three
+// vectors per step: 41% of the dot-add pair against 76% for the 2x4 tile, GEMM@64 q/o, 1 thread,
+// same run).
 
 import { dotCodes, firstInvalidCode, hsum16, mask12, mask3 } from './simd';
 
