@@ -1,7 +1,8 @@
 // llama-server's command-line flags that wf_server takes too, so it starts where llama-server is
 // started (scripts, tests, compose files). Each one does what it does there; flags that would
 // change nothing here (--jinja, --cont-batching, ...) are accepted and said to be no-ops in --help.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CliError, type OptionSpec, type ParsedArgs } from './args.js';
 import type { LlamaOptions } from '../server/llama-routes.js';
 import { parseCorsOrigins } from '../server/cors.js';
@@ -24,17 +25,67 @@ export const LLAMA_SERVER_OPTIONS: OptionSpec[] = [
   { name: 'embeddings', type: 'boolean', description: 'same as --embedding' },
   { name: 'pooling', type: 'string', description: 'embedding pooling: mean | last | cls | none (default mean)' },
   { name: 'embedding-ctx', type: 'number', description: 'most tokens of one embedding input (default 2048)' },
-  { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses" },
+  { name: 'verbose', type: 'boolean', description: "add llama-server's __verbose object (the prompt text) to chat and completion responses, and log on stderr what happens to the prompt cache" },
   { name: 'reasoning', type: 'string', description: 'on | off | auto: off renders the chat template with thinking turned off (enable_thinking false, an open <think> closed)' },
   { name: 'jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'no-jinja', type: 'boolean', description: 'no-op: chat templates are always Jinja here' },
   { name: 'cont-batching', type: 'boolean', description: 'no-op: batching is always continuous here' },
+  { name: 'sleep-idle-seconds', type: 'number', description: 'release the model\'s memory (weights, KV cache) after N seconds without work; the next request that needs it reloads it from the same file (-1 = never, the default)' },
+  { name: 'cache-idle-slots', type: 'boolean', description: "when a request starts, the other idle slots' caches move to the prompt cache (no copy) and any slot that continues one takes it back (the default, as llama-server)" },
+  { name: 'no-cache-idle-slots', type: 'boolean', description: 'idle slots keep their caches (reused in place, copied when another slot needs them)' },
+  { name: 'slot-save-path', type: 'string', description: 'a directory where POST /slots/{id}?action=save|restore writes and reads slots\' caches (made if missing); without it those actions answer 501' },
+  { name: 'context-shift', type: 'boolean', description: "a generation that fills its slot's context drops half of what follows the first n_keep tokens (a request field, default 0; BOS is kept) and goes on, its keys re-rotated; default: it stops there ('length')" },
+  { name: 'no-context-shift', type: 'boolean', description: 'generation stops when the context is full (the default)' },
+  { name: 'backend-sampling', short: 'bs', type: 'boolean', description: "no-op: llama-server's switch to sample on the GPU backend; one sampler runs beside the forward pass here, on either device, with the same results" },
+  { name: 'kv-unified', short: 'kvu', type: 'boolean', description: 'no-op: one KV pool a sequence may fill is the default here (see --kv-split)' },
+  { name: 'no-kv-unified', short: 'no-kvu', type: 'boolean', description: 'same as --kv-split (llama-server\'s default: each slot holds at most ctx-size / parallel tokens)' },
   { name: 'ui-mcp-proxy', type: 'boolean', description: "serve /cors-proxy?url=URL: the server fetches URL for a web page (the web UI's MCP client), sending on only x-llama-server-proxy-header-* headers; anyone who can call the server can make it fetch what it reaches: not on untrusted networks (default: off, 403)" },
   { name: 'webui-mcp-proxy', type: 'boolean', description: 'same as --ui-mcp-proxy' },
   { name: 'no-ui-mcp-proxy', type: 'boolean', description: 'keep /cors-proxy off (the default)' },
   { name: 'cors-proxy-timeout', type: 'number', description: `with --ui-mcp-proxy: seconds the target may take to connect or between two pieces of its answer (default ${DEFAULT_PROXY_TIMEOUT_S})` },
   { name: 'cors-proxy-max-mb', type: 'number', description: `with --ui-mcp-proxy: most megabytes of one proxied answer (default ${DEFAULT_PROXY_MAX_MB})` },
 ];
+
+/** --slot-save-path: the directory, made if missing; a path that is not a directory is an error. */
+export function slotSaveDir(dir: string): string {
+  if (dir.trim() === '') throw new CliError('--slot-save-path is empty');
+  try {
+    mkdirSync(dir, { recursive: true });
+    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
+  } catch (e) {
+    throw new CliError(`--slot-save-path '${dir}' is not a usable directory: ${(e as Error).message}`);
+  }
+  return resolve(dir);
+}
+
+/** --context-shift (off by default, as llama-server); not with --device webgpu (the cache is on the GPU). */
+export function contextShiftFrom(o: ParsedArgs['options']): boolean {
+  if (o['context-shift'] && o['no-context-shift']) throw new CliError('give --context-shift or --no-context-shift, not both');
+  if (o['context-shift'] && o.device === 'webgpu') throw new CliError('--context-shift is not available with --device webgpu (the KV cache is on the GPU)');
+  return !!o['context-shift'];
+}
+
+/** --cache-idle-slots (the default) or --no-cache-idle-slots. */
+export function cacheIdleSlotsFrom(o: ParsedArgs['options']): boolean {
+  if (o['cache-idle-slots'] && o['no-cache-idle-slots']) throw new CliError('give --cache-idle-slots or --no-cache-idle-slots, not both');
+  return !o['no-cache-idle-slots'];
+}
+
+/** --sleep-idle-seconds N: the seconds, or undefined for never (-1, the default). */
+export function sleepSecondsFrom(o: ParsedArgs['options']): number | undefined {
+  const n = o['sleep-idle-seconds'] as number | undefined;
+  if (n === undefined || n === -1) return undefined;
+  if (!(Number.isInteger(n) && n > 0)) throw new CliError(`--sleep-idle-seconds must be a positive integer (or -1: never), got ${n}`);
+  if (o.device === 'webgpu') throw new CliError('--sleep-idle-seconds is not available with --device webgpu (the GPU\'s memory is not given back yet)');
+  return n;
+}
+
+/** --kv-split, or llama-server's --no-kv-unified; with --kv-unified too it is a contradiction. */
+export function kvSplitFrom(o: ParsedArgs['options']): boolean {
+  const split = !!o['kv-split'] || !!o['no-kv-unified'];
+  if (split && o['kv-unified']) throw new CliError('give --kv-unified (one pool a sequence may fill, the default) or --kv-split / --no-kv-unified, not both');
+  return split;
+}
 
 /** The model's names: --alias a,b,c gives several; the id is the first in sorted order, as llama-server picks it. */
 export function aliasesFrom(alias: string | undefined): { id: string; aliases: string[] } | undefined {
@@ -69,6 +120,8 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
       throw new CliError((e as Error).message);
     }
   }
+  const slotDir = o['slot-save-path'] as string | undefined;
+  if (slotDir !== undefined) opts.slotSavePath = slotSaveDir(slotDir);
   const proxy = corsProxyFrom(o);
   if (proxy) opts.corsProxy = proxy;
   if (o.tags !== undefined) opts.tags = (o.tags as string).split(',').map((t) => t.trim()).filter((t) => t !== '');

@@ -14,7 +14,7 @@ import { basename } from 'node:path';
 import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from './args.js';
 import { CACHE_TYPE_OPTION, DEVICE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
 import type { LoadedModel, LoadOptions } from '../engine.js';
-import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
+import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_FILE, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
 import { DEFAULT_SLOTS } from '../server/service.js';
 import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-store.js';
 import { loadModelFile } from '../node/model-file.js';
@@ -24,7 +24,8 @@ import { exposureWarning } from '../server/host-check.js';
 import { startServer } from '../server/start.js';
 import { listenWhileLoading } from '../server/loading-server.js';
 import { REASONING_OPTIONS, reasoningOutputFrom } from './reasoning-flags.js';
-import { LLAMA_SERVER_OPTIONS, aliasesFrom, chatTemplateFile, llamaOptionsFrom, portFrom, reasoningFrom } from './llama-flags.js';
+import { LLAMA_SERVER_OPTIONS, aliasesFrom, cacheIdleSlotsFrom, chatTemplateFile, contextShiftFrom, kvSplitFrom, llamaOptionsFrom, portFrom, reasoningFrom, sleepSecondsFrom } from './llama-flags.js';
+import { modelReloader } from '../node/model-reload.js';
 import { GRAMMAR_OPTIONS, grammarLimitsFrom } from './grammar-options.js';
 import { workerGrammarHosts } from '../node/grammar-workers.js';
 import { describeChatTemplate } from '../tokenizer/chat-template.js';
@@ -45,6 +46,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   I2S_LAYOUT_OPTION,
   DEVICE_OPTION,
   { name: 'ctx-size', short: 'c', type: 'number', description: "KV cache size in tokens, one pool shared by the slots (default: the model's context, at most 4096)" },
+  { name: 'kv-split', type: 'boolean', description: "each slot may hold at most ctx-size / parallel tokens (llama-server's default, -no-kvu); default: one pool where a sequence may use all of it (llama-server's --kv-unified)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: `sequences generating at once, batched into one forward pass per step (default ${DEFAULT_SLOTS})` },
   { name: 'batch-size', short: 'b', type: 'number', description: 'rows per forward pass: one per generating sequence plus prompt chunks', default: 64 },
@@ -152,20 +154,24 @@ interface Loaded {
   demo: boolean;
   /** the thread count and where it came from */
   threads: CpuCount;
+  /** with --sleep-idle-seconds: loads the same file again, checked unchanged (node/model-reload.ts) */
+  reload?: () => Promise<LoadedModel>;
 }
 
-async function load(args: ParsedArgs, prog: string): Promise<Loaded> {
+async function load(args: ParsedArgs, prog: string, sleeps: boolean): Promise<Loaded> {
   const o = args.options;
   const path = (o['model-path'] as string | undefined) ?? (o.model as string | undefined);
   const threads: CpuCount = o.threads !== undefined ? { count: o.threads as number, source: '--threads' } : usableCpus();
   const loadOpts: LoadOptions = loadOptionsFrom({ options: { ...o, threads: threads.count }, positionals: [] });
+  // the file as it is before loading: a wake reloads it only if it is still the same
+  const reload = sleeps ? await modelReloader(path ?? DEMO_MODEL_FILE, loadOpts).catch(() => undefined) : undefined;
   if (!path) {
     log(`${prog}: no --model-path given: using the built-in demo model, ${DEMO_MODEL_DESCRIPTION}`);
     const lm = await loadDemoModel(loadOpts);
-    return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? DEMO_MODEL_ID, demo: true, threads };
+    return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? DEMO_MODEL_ID, demo: true, threads, reload };
   }
   const lm = await loadModelFile(path, loadOpts);
-  return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? basename(path), demo: false, threads };
+  return { lm, id: aliasesFrom(o.alias as string | undefined)?.id ?? basename(path), demo: false, threads, reload };
 }
 
 /** The server's entry point; resolves with the exit code once serving ends (or the benchmark is done). */
@@ -207,16 +213,23 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const tg = positiveInt(o, 'benchmark-tg', 0)!;
     const apiKeys = benchmark ? undefined : apiKeysFrom(o);
     const grammarLimits = grammarLimitsFrom(o);
+    const sleepSeconds = sleepSecondsFrom(o);
+    const cacheIdleSlots = cacheIdleSlotsFrom(o);
+    const contextShift = contextShiftFrom(o);
 
     // hold the port while loading: /health says 503 "loading", /livez 200 (port 0 = any: nothing to hold)
     const holding = benchmark || port === 0 ? null : await listenWhileLoading(o.host as string, port);
-    let loaded: Loaded;
+    let loaded: Loaded | undefined;
     try {
-      loaded = await load(args, prog);
+      loaded = await load(args, prog, sleepSeconds !== undefined && !benchmark);
     } finally {
       await holding?.close();
     }
-    const { lm, id, demo, threads } = loaded;
+    const { id, demo, threads, reload } = loaded;
+    // no reference to the model may stay in this frame (it lives as long as the server): sleep mode
+    // (--sleep-idle-seconds) releases the model, and the memory goes only when nothing holds it
+    let lm: LoadedModel | undefined = loaded.lm;
+    loaded = undefined;
     if (benchmark) {
       try {
         log(`${prog}: benchmark of ${id} (${lm.deviceName}), ${iterations} iteration(s)${demo ? ' — the built-in demo model' : ''}`);
@@ -228,12 +241,18 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
         lm.dispose();
       }
     }
+    // --verbose: the engine side's debug lines too; the bracketed tag is llama-server's for the same setting
+    if (o.verbose && cacheIdleSlots) log(`${prog}: idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots) [__TEST_TAG_CACHE_IDLE_SLOTS_ENABLED__]`);
     const running = await startServer(lm, {
       id,
       demo,
       host: o.host as string,
       port,
       ctxSize,
+      kvSplit: kvSplitFrom(o),
+      cacheIdleSlots,
+      contextShift,
+      debugLog: o.verbose ? (l) => log(`${prog}: ${l}`) : undefined,
       cacheType,
       slots: parallel,
       batchSize,
@@ -251,17 +270,21 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       allowedHosts: typeof o['allowed-hosts'] === 'string' ? (o['allowed-hosts'] as string).split(',').map((h) => h.trim()).filter((h) => h !== '') : undefined,
       grammars: workerGrammarHosts(grammarLimits),
       responsesStore: responsesStore(o),
+      sleep: sleepSeconds !== undefined && reload ? { idleMs: sleepSeconds * 1000, reload, log: (l) => log(`${prog}: ${l}`) } : undefined,
     });
+    const i2s = lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S);
+    lm = undefined;
     const info = running.service.info();
     log(
-      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens shared by ${info.slots} slot(s)` +
+      `${prog}: model ${id}${demo ? ' (the built-in demo: a 2.3M-parameter BitNet b1.58 trained on the KJV Bible, fortunes and The Devil\'s Dictionary)' : ''} | KV pool ${info.n_ctx} tokens ${info.n_ctx_slot < info.n_ctx ? `split among ${info.slots} slot(s), ${info.n_ctx_slot} each (--kv-split)` : `shared by ${info.slots} slot(s)`}` +
         ` | ${info.device} | lm_head ${info.lm_head}`,
     );
-    if (lm.model.file.tensors.some((t) => t.type === GGMLType.I2_S)) {
+    if (i2s) {
       // the bytes cannot tell bitnet.cpp's I2_S layouts apart: say which one is assumed
       log(`${prog}: I2_S weights read in the ${(o['i2s-layout'] as string | undefined) ?? DEFAULT_I2S_LAYOUT} layout (${I2S_LAYOUT_HINT})`);
     }
     log(`${prog}: ${info.threads} thread(s), from ${threads.source}`);
+    if (sleepSeconds !== undefined) log(`${prog}: sleep mode: the model's memory is released after ${sleepSeconds} s without work and reloaded on the next request that needs it`);
     const tpl = running.service.templateChoice;
     if (tpl.warning) log(`${prog}: warning: ${tpl.warning}`);
     log(`${prog}: chat template: ${describeChatTemplate(tpl)} | tool calls: ${info.tool_format}`);

@@ -55,6 +55,11 @@ export interface GenerationModel {
   evaluate(tokens: readonly number[], startPos: number): Promise<Float32Array>;
   /** Forgets all positions (called once before the prompt is evaluated from position 0). */
   reset?(): void | Promise<void>;
+  /**
+   * Context shift: drops evaluated positions [keep, keep + discard) and moves the later ones down
+   * (their keys re-rotated, model/kv-shift.ts). Absent: the model cannot, and a full context ends generation.
+   */
+  shift?(keep: number, discard: number): void | Promise<void>;
 }
 
 export interface GenerateOptions {
@@ -80,6 +85,11 @@ export interface GenerateOptions {
    * token still counts, is in result.tokens and logprobs and can stop generation, but adds no text.
    */
   special?: boolean;
+  /**
+   * When the context is full, drop half of the positions after the first `keep` (or `discard` of
+   * them) and go on, as llama.cpp's --context-shift (needs model.shift). The BOS token is always kept.
+   */
+  contextShift?: { keep: number; discard?: number };
 }
 
 export interface GenerationTimings {
@@ -100,6 +110,8 @@ export interface GenerationResult {
   text: string;
   /** Prompt tokens dropped by truncate: 'start'. */
   truncatedPromptTokens: number;
+  /** Times the context was shifted (contextShift) */
+  contextShifts?: number;
   /** The sampler's seed, when the sampler was built here (or exposes one). */
   seed?: number;
   timings: GenerationTimings;
@@ -130,6 +142,17 @@ const now: () => number =
 
 function isTokenSampler(s: GenerateOptions['sampler']): s is TokenSampler {
   return s !== undefined && typeof (s as TokenSampler).sample === 'function';
+}
+
+/**
+ * What a context shift drops, as llama-server computes it: the first `keep` positions stay (plus BOS),
+ * at most ctx - 4; of the rest, `discard` or half go. null when nothing can go.
+ */
+export function shiftSpan(opts: { keep: number; discard?: number }, evaluated: number, ctx: number, bos: boolean): { keep: number; n: number } | null {
+  const keep = Math.max(0, Math.min(ctx - 4, opts.keep + (bos ? 1 : 0)));
+  const left = evaluated - keep;
+  const n = Math.max(0, Math.min(opts.discard || Math.floor(left / 2), left - 1));
+  return n > 0 ? { keep, n } : null;
 }
 
 /**
@@ -204,6 +227,7 @@ export async function* generate(
   let generateMs = 0;
   let evaluatedPrompt = 0;
   let detail: FinishDetail | null = null;
+  let shifts = 0;
 
   /** Remaining decoder bytes and held-back text, at a finish that is not a stop string. */
   const release = (): string => {
@@ -261,7 +285,15 @@ export async function* generate(
     let shown = r.text;
     if (r.stop !== null) detail = { type: 'stopString', stop: r.stop };
     else if (out.length >= maxTokens) detail = { type: 'maxTokens', maxTokens };
-    else if (history.length >= ctx) detail = { type: 'context', contextLength: ctx };
+    else if (history.length >= ctx) {
+      // the positions evaluated so far: every token but the one just sampled
+      const discard = options.contextShift && model.shift ? shiftSpan(options.contextShift, history.length - 1, ctx, history[0] === model.bosToken) : null;
+      if (discard) {
+        await model.shift!(discard.keep, discard.n);
+        history.splice(discard.keep, discard.n);
+        shifts++;
+      } else detail = { type: 'context', contextLength: ctx };
+    }
     if (detail !== null && detail.type !== 'stopString') shown += release();
     generateMs += now() - t0;
     text += shown;
@@ -287,6 +319,7 @@ export async function* generate(
     tokens: out,
     text,
     truncatedPromptTokens: promptTokens.length - prompt.length,
+    ...(shifts > 0 ? { contextShifts: shifts } : {}),
     timings: {
       promptTokens: evaluatedPrompt,
       promptMs,

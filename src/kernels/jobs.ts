@@ -12,6 +12,12 @@ export const JOB_MEMSUM = 5;
 export const JOB_ATTN = 6;
 export const JOB_FLOAT = 7;
 export const JOB_ATTN_BATCH = 8;
+export const JOB_QUANT = 9;
+export const JOB_RMSNORM = 10;
+export const JOB_GATE = 11;
+
+/** Elements per unit of JOB_GATE (a multiple of 4: every unit but the last runs whole vectors). */
+export const GATE_BLOCK = 4096;
 
 /** [start, end) of chunk `index` of `n` over `count` units, in shrinking sizes: chunk i gets a share
  *  proportional to n - i (the first about 2/n of the work, the last about 2/n^2). Threads claim chunks
@@ -44,6 +50,11 @@ export function jobUnits(job: number, a: Float64Array): number {
       return a[4]!; // (kv head, token, split) triples
     case JOB_ATTN_BATCH:
       return a[1]!; // (kv head, row, split) triples
+    case JOB_QUANT:
+    case JOB_RMSNORM:
+      return a[2]!; // rows
+    case JOB_GATE:
+      return Math.ceil(a[2]! / GATE_BLOCK); // blocks of elements
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }
@@ -85,6 +96,20 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
       // row table, units, rows, units per kv head, f16 cache, nHeads, group, headDim, qStride, scale, scores, scores bytes per thread
       ex.attnBatch(a[0]!, a[2]!, a[3]!, u0, u1, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]! + thread * a[11]!);
       return;
+    case JOB_QUANT:
+      // x, dim, rows, q, scales, sums (rows are independent: the same bits as one call)
+      ex.quantize(a[0]! + u0 * a[1]! * 4, u1 - u0, a[1]!, a[3]! + u0 * a[1]!, a[4]! + u0 * 4, a[5]! + u0 * 4);
+      return;
+    case JOB_RMSNORM:
+      // x, w, rows, dim, eps, out
+      ex.rmsnorm(a[0]! + u0 * a[3]! * 4, a[1]!, u1 - u0, a[3]!, a[4]!, a[5]! + u0 * a[3]! * 4);
+      return;
+    case JOB_GATE: {
+      // g, u, n, silu (1) or relu2 (0)
+      const e0 = u0 * GATE_BLOCK, e1 = Math.min(a[2]!, u1 * GATE_BLOCK);
+      (a[3] ? ex.siluGate : ex.relu2Gate)(a[0]! + e0 * 4, a[1]! + e0 * 4, e1 - e0);
+      return;
+    }
     default:
       throw new Error(`kernels: unknown job ${job}`);
   }

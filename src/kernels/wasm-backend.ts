@@ -13,7 +13,7 @@
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
 import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_ATTN, JOB_ATTN_BATCH, JOB_FLOAT, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
+import { JOB_ATTN, JOB_ATTN_BATCH, JOB_FLOAT, JOB_GATE, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_QUANT, JOB_RMSNORM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
 import { checkActs, checkAttention, checkAttentionRows, checkCount, checkF16Row, checkLen, checkPositive, checkRope, floatDot } from './reference.js';
 import { f16ToF32 } from '../formats/half.js';
@@ -347,10 +347,12 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const xPtr = xOwned ? x.byteOffset : xs!;
     if (!xOwned) this.f32(xPtr, nTok * dim).set(x.subarray(0, nTok * dim));
     if (ap) {
-      this.ex.quantize(xPtr, nTok, dim, ap.q, ap.scales, ap.sums);
+      this.setArgs(xPtr, dim, nTok, ap.q, ap.scales, ap.sums);
+      this.run(JOB_QUANT, nTok * dim);
       return;
     }
-    this.ex.quantize(xPtr, nTok, dim, qs!, ss!, us!);
+    this.setArgs(xPtr, dim, nTok, qs!, ss!, us!);
+    this.run(JOB_QUANT, nTok * dim);
     const buf = this.mem.buffer;
     acts.q.set(new Int8Array(buf, qs!, nTok * dim));
     acts.scales.set(new Float32Array(buf, ss!, nTok));
@@ -431,7 +433,10 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     checkLen('gatedActivation', 'gate', gate, n);
     checkLen('gatedActivation', 'up', up, n);
     if (act !== 'relu2' && act !== 'silu') throw new Error(`gatedActivation: unknown activation '${String(act)}'`);
-    this.elementwise(gate, up, n, act === 'relu2' ? this.ex.relu2Gate : this.ex.siluGate);
+    this.elementwise(gate, up, n, (g, u, len) => {
+      this.setArgs(g, u, len, act === 'silu' ? 1 : 0);
+      this.run(JOB_GATE, len);
+    });
   }
 
   addInPlace(x: Float32Array, y: Float32Array, n: number): void {
@@ -660,7 +665,8 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const op = oo ? out.byteOffset : os!;
     if (!xo) this.f32(xp, n).set(x.subarray(0, n));
     if (!wo) this.f32(wp, dim).set(weight.subarray(0, dim));
-    this.ex.rmsnorm(xp, wp, nTok, dim, eps, op);
+    this.setArgs(xp, wp, nTok, dim, eps, op);
+    this.run(JOB_RMSNORM, n);
     if (!oo) out.set(this.f32(op, n));
   }
 

@@ -114,6 +114,16 @@ export class KVAllocator {
     this.ranges.delete(id);
   }
 
+  /** Exchanges the ranges of `a` and `b` (either may have none): rows change owner, nothing moves. */
+  swap(a: number, b: number): void {
+    const ra = this.ranges.get(a);
+    const rb = this.ranges.get(b);
+    this.ranges.delete(a);
+    this.ranges.delete(b);
+    if (ra) this.ranges.set(b, ra);
+    if (rb) this.ranges.set(a, rb);
+  }
+
   private sorted(): (KVRange & { used: number })[] {
     return [...this.ranges.values()].sort((a, b) => a.start - b.start);
   }
@@ -299,6 +309,16 @@ export class KVCache {
   /** Gives the whole range back to the pool. */
   release(): void {
     this.pool.allocator.release(this.id);
+  }
+
+  /**
+   * Hands this cache's range (its rows, as they are) to `other` of the same pool, taking other's
+   * in exchange: ownership changes, no key or value moves (a prompt cache entry becomes a slot's
+   * cache, or back, for free).
+   */
+  swapWith(other: KVCache): void {
+    if (other.pool !== this.pool) throw new Error('KV cache: swapWith needs a cache of the same pool');
+    this.pool.allocator.swap(this.id, other.id);
   }
 
   /**

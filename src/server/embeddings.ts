@@ -62,6 +62,8 @@ class Embedder {
 
   constructor(private readonly service: GenerationService, readonly opts: EmbeddingOptions) {
     this.ctx = Math.min(opts.ctx ?? 2048, service.model.config.contextLength);
+    // the sequence lives in the model's memory: it goes when the server sleeps (sleep.ts), and is made again after
+    service.onRelease(() => (this.seq = undefined));
   }
 
   /** The per-token states (n, D) of one input, run after the inputs before it. */

@@ -13,6 +13,8 @@ export class ApiError extends Error {
   override name = 'ApiError';
   /** extra response headers (e.g. Retry-After on a 503) */
   readonly headers: Record<string, string> = {};
+  /** for a prompt over the context: its tokens and the context (llama.cpp's routes report them, llama-errors.ts) */
+  context?: { promptTokens: number; contextLength: number; atLeast: boolean };
   constructor(
     readonly status: number,
     message: string,
@@ -57,7 +59,7 @@ export function unsupported(param: string, message: string): ApiError {
 
 /** `atLeast`: promptTokens is a lower bound from the prompt's length (it was not tokenized). */
 export function contextLengthExceeded(param: string, promptTokens: number, contextLength: number, atLeast = false): ApiError {
-  return new ApiError(
+  const err = new ApiError(
     400,
     `this model's maximum context length is ${contextLength} tokens, but the prompt has ${atLeast ? 'at least ' : ''}${promptTokens} tokens ` +
       '(it must leave room for at least one generated token)',
@@ -65,6 +67,8 @@ export function contextLengthExceeded(param: string, promptTokens: number, conte
     param,
     'context_length_exceeded',
   );
+  err.context = { promptTokens, contextLength, atLeast };
+  return err;
 }
 
 /** A short description of a JSON value for error messages. */

@@ -30,7 +30,6 @@
 // A client that disconnects (mid-stream or while waiting) aborts its generation through an AbortSignal, which frees the slot at the next
 // token. Non-streamed requests are aborted the same way.
 import { splitReasoning, streamReader, type ReasoningPiece, type ReasoningPlan } from './reasoning-output.js';
-import { deviceLost } from './device-state.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -57,6 +56,9 @@ import { displayPiece } from '../tokenizer/piece.js';
 import type { ResponseStore } from './response-store.js';
 import { llamaMetrics } from './llama-metrics.js';
 import { corsHeaders, preflightHeaders } from './cors.js';
+import { errorBodyFor } from './llama-errors.js';
+import { SleepController, readOnlyWhileAsleep, type SleepOptions } from './sleep.js';
+import { SlotFiles } from './slot-files.js';
 import { registerLlamaRoutes, withServerDefaults, type LlamaOptions } from './llama-routes.js';
 
 export interface HttpServerOptions {
@@ -78,6 +80,16 @@ export interface HttpServerOptions {
   responseStore?: ResponseStore;
   /** what llama-server's flags set (llama-routes.ts) */
   llama?: LlamaOptions;
+  /** release the model after a while without work, reload it on demand (--sleep-idle-seconds; sleep.ts) */
+  sleep?: SleepOptions;
+}
+
+/** What /metrics is rendered from besides the monitor's counters (frozen while the server sleeps). */
+interface MetricsState {
+  snap: ReturnType<GenerationService['snapshot']>;
+  memory: NodeJS.MemoryUsage;
+  grammar: ReturnType<GenerationService['grammarStats']>;
+  decodes: number;
 }
 
 export type Method = 'GET' | 'POST' | 'DELETE';
@@ -207,6 +219,10 @@ export class ApiServer {
   private readonly allowedHosts: readonly string[];
   /** set by listen(): which Host headers this bind answers */
   private hostCheck: HostCheck | null = null;
+  /** sleep mode (--sleep-idle-seconds), or null */
+  readonly sleep: SleepController<MetricsState> | null;
+  /** POST /slots/{id}?action=save|restore|erase (slot-files.ts) */
+  private readonly slotFiles: SlotFiles;
 
   constructor(readonly service: GenerationService, opts: HttpServerOptions = {}) {
     this.maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
@@ -220,6 +236,8 @@ export class ApiServer {
     this.metricsVllm = opts.metricsVllm ?? false;
     this.llama = opts.llama ?? {};
     this.responsesApi = new ResponsesApi(service, this.monitor, { store: opts.responseStore });
+    this.slotFiles = new SlotFiles(service, this.llama.slotSavePath);
+    this.sleep = opts.sleep ? new SleepController(service, { log: this.log ?? undefined, ...opts.sleep }, () => this.metricsState()) : null;
 
     const route = (paths: string[], method: Method, h: Handler) => {
       for (const p of paths) this.routes.set(p, { ...this.routes.get(p), [method]: h });
@@ -228,7 +246,7 @@ export class ApiServer {
     route(['/health', '/v1/health'], 'GET', (c) => this.health(c));
     route(['/livez'], 'GET', (c) => {
       // a lost GPU is the one state a restart mends: liveness fails then (server/device-state.ts)
-      const lost = deviceLost(this.service.model);
+      const lost = this.service.lostDevice();
       if (lost) sendJson(c.res, 503, { status: 'device_lost', reason: lost, draining: this.draining });
       else sendJson(c.res, 200, livenessBody(this.draining));
     });
@@ -306,6 +324,7 @@ export class ApiServer {
     this.closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
+      this.sleep?.close();
       await this.service.close();
       // responses of aborted generations have been written; drop whatever is still open
       setTimeout(() => this.http.closeAllConnections(), 200).unref();
@@ -343,7 +362,7 @@ export class ApiServer {
       if (this.draining && counted) {
         throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
       }
-      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path);
+      const handlers = this.routes.get(path) ?? (path.startsWith('/v1/models/') ? { GET: (c: Ctx) => this.oneModel(c) } : undefined) ?? this.responsesApi.routeFor(path) ?? this.slotFiles.routeFor(path);
       if (!handlers) throw new ApiError(404, `no route for ${req.method} ${path}`, 'invalid_request_error', null, 'not_found');
       const method = (req.method === 'HEAD' ? 'GET' : req.method) as Method;
       const h = handlers[method];
@@ -353,7 +372,13 @@ export class ApiServer {
         throw new ApiError(405, `method ${req.method} is not allowed on ${path} (use ${allow})`, 'invalid_request_error', null, 'method_not_allowed');
       }
       if (this.keyDigests.length > 0 && path !== '/' && path !== '/index.html' && path !== '/health' && path !== '/livez') this.checkKey(req);
-      await h(ctx);
+      // a request that needs the model wakes it from sleep (and waits for it) and keeps it awake while it runs
+      const awake = this.sleep && !readOnlyWhileAsleep(path) ? await this.sleep.enter() : null;
+      try {
+        await h(ctx);
+      } finally {
+        awake?.();
+      }
     } catch (e) {
       this.fail(ctx, e);
     } finally {
@@ -377,10 +402,10 @@ export class ApiServer {
     if (!res.headersSent) {
       // an oversized body was not read to its end, or the server is going away: close the connection after answering
       const headers: Record<string, string> = err.status === 413 || this.draining ? { Connection: 'close', ...err.headers } : err.headers;
-      sendJson(res, err.status, err.body(), headers);
+      sendJson(res, err.status, errorBodyFor(err, ctx.path), headers);
     } else if (!res.writableEnded) {
       // mid-stream: report in the stream, then end it
-      sendEventTo(res, err.body());
+      sendEventTo(res, errorBodyFor(err, ctx.path));
       res.end();
     }
   }
@@ -409,7 +434,7 @@ export class ApiServer {
   private health(ctx: Ctx): void {
     const s = this.service.stats();
     const body = { slots_idle: s.idle, slots_processing: s.busy, requests_queued: s.queued };
-    const lost = deviceLost(this.service.model);
+    const lost = this.service.lostDevice();
     if (this.draining) sendJson(ctx.res, 503, { status: 'draining', ...body }, { Connection: 'close' });
     else if (lost) sendJson(ctx.res, 503, { status: 'device_lost', reason: lost, ...body });
     else sendJson(ctx.res, 200, { status: 'ok', ...body });
@@ -419,12 +444,19 @@ export class ApiServer {
     if (this.llama.metrics === false) {
       throw new ApiError(501, 'the /metrics endpoint is turned off on this server (start it with --metrics)', 'not_supported_error', null, 'not_supported');
     }
-    const snap = this.service.snapshot();
-    let text = this.monitor.metrics(snap, process.memoryUsage()) + grammarMetrics(this.service.grammarStats());
+    // asleep: the state frozen on entering sleep (sleep.ts)
+    const frozen = this.sleep?.frozenMetrics;
+    const { snap, memory, grammar, decodes } = frozen ?? this.metricsState();
+    if (!frozen) this.sleep?.scraped({ snap, memory, grammar, decodes });
+    let text = this.monitor.metrics(snap, memory) + grammarMetrics(grammar);
     if (this.metricsVllm) text += vllmMetrics(snap, this.service.modelId);
-    text += llamaMetrics({ totals: this.monitor.totals(), snapshot: snap, decodes: this.service.runner.steps }, this);
+    text += llamaMetrics({ totals: this.monitor.totals(), snapshot: snap, decodes }, this);
     ctx.res.writeHead(200, { 'Content-Type': METRICS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     ctx.res.end(ctx.req.method === 'HEAD' ? undefined : text);
+  }
+
+  private metricsState(): MetricsState {
+    return { snap: this.service.snapshot(), memory: process.memoryUsage(), grammar: this.service.grammarStats(), decodes: this.service.steps };
   }
 
   private slots(ctx: Ctx): void {

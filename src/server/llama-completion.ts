@@ -7,8 +7,9 @@
 // probabilities with `post_sampling_probs`), `logit_bias` as [[token or string, bias|false], ...] or
 // {"token or string": bias}, `return_tokens`, `response_fields`, `stream`, and the sampling fields
 // of requests.ts. `cache_prompt` (default true): false evaluates the whole prompt again.
-// `id_slot` must be -1 or an existing slot id: the scheduler places a request on the slot whose cache
-// holds the longest prefix of its prompt, so a pinned slot is not honoured (said in the README).
+// `id_slot`: -1 (or absent) lets the scheduler pick the slot whose cache holds the longest prefix of
+// the prompt; a slot id runs the request on that slot, waiting while it is busy (a slot restored from
+// a file, slot-files.ts, is continued that way).
 //
 // Response: content, tokens, id_slot, stop, model, tokens_predicted, tokens_evaluated,
 // generation_settings, prompt, has_new_line, truncated, stop_type (eos | word | limit | none),
@@ -123,8 +124,15 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
   if (typeof nProbs !== 'number' || !Number.isInteger(nProbs) || nProbs < 0 || nProbs > MAX_N_PROBS) {
     throw invalidParam('n_probs', `'n_probs' must be an integer between 0 and ${MAX_N_PROBS}, got ${JSON.stringify(nProbs)}`);
   }
-  for (const k of ['post_sampling_probs', 'return_tokens', 'cache_prompt']) {
+  // backend_sampling: llama-server's choice of sampling on the GPU backend or the CPU; one sampler runs either way here
+  for (const k of ['post_sampling_probs', 'return_tokens', 'cache_prompt', 'backend_sampling']) {
     if (b[k] !== undefined && b[k] !== null && typeof b[k] !== 'boolean') throw invalidType(k, 'a boolean', b[k]);
+  }
+  for (const [k, min] of [['n_keep', -1], ['n_discard', 0]] as const) {
+    const v = b[k];
+    if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= min)) {
+      throw invalidParam(k, `'${k}' must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
   }
   const idSlot = b.id_slot;
   if (idSlot !== undefined && idSlot !== null) {
@@ -149,6 +157,10 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
     const req = parseCompletionRequest({ ...b, prompt: p }, service.vocabSize);
     if (nProbs > 0) req.logprobs = nProbs;
     if (b.cache_prompt === false) req.cachePrompt = false;
+    if (typeof idSlot === 'number' && idSlot >= 0) {
+      if ((req.n ?? 1) > 1) throw invalidParam('id_slot', `'id_slot' pins one slot: it cannot run ${req.n} choices (n), each of which needs a slot of its own`);
+      req.slot = idSlot;
+    }
     if (req.ignoreEos) {
       // as llama-server: the end-of-generation tokens are banned, so they are never drawn (not only not stopping)
       const tok = service.model.tokenizer;
@@ -156,6 +168,9 @@ export function parseNativeCompletion(service: GenerationService, body: unknown,
       req.sampler.logitBias = { ...req.sampler.logitBias, ...Object.fromEntries(eog.map((id) => [String(id), BAN_BIAS])) };
     }
     const tokens = service.completionPrompt(req);
+    // context shift (--context-shift): n_keep -1 keeps the whole prompt
+    if (typeof b.n_keep === 'number') req.nKeep = b.n_keep === -1 ? tokens.length : b.n_keep;
+    if (typeof b.n_discard === 'number' && b.n_discard > 0) req.nDiscard = b.n_discard;
     return {
       req,
       tokens,
@@ -224,8 +239,8 @@ export function generationSettings(service: GenerationService, n: NativeRequest,
     adaptive_decay: 0.9,
     stop: n.req.stop,
     max_tokens: nPredict,
-    n_keep: 0,
-    n_discard: 0,
+    n_keep: n.req.nKeep ?? 0,
+    n_discard: n.req.nDiscard ?? 0,
     ignore_eos: n.req.ignoreEos,
     stream: n.req.stream,
     logit_bias: logitBiasList(n),
@@ -423,7 +438,8 @@ export async function runNative(host: NativeHost, ctx: Ctx, list: NativeRequest[
       generation_settings: generationSettings(service, n, info.result.seed, nPredict),
       prompt: service.detokenize(n.tokens),
       has_new_line: run.newLine,
-      truncated: false,
+      // as llama-server: the context filled up (generation stopped there, or shifted to go on)
+      truncated: info.result.detail.type === 'context' || (info.result.contextShifts ?? 0) > 0,
       stop_type: stopType(info),
       stopping_word: info.result.detail.type === 'stopString' ? info.result.detail.stop : '',
       tokens_cached: n.tokens.length + run.tokens.length,

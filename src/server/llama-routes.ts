@@ -46,6 +46,8 @@ export interface LlamaOptions {
   vertex?: NodeJS.ProcessEnv;
   /** origins whose pages may call the API (cors.ts, --cors-origins); default null: any */
   corsOrigins?: CorsOrigins;
+  /** where POST /slots/{id}?action=save|restore reads and writes (--slot-save-path; slot-files.ts); undefined: 501 */
+  slotSavePath?: string;
   /** /cors-proxy for the web UI's MCP client (cors-proxy.ts, --ui-mcp-proxy); undefined: off (403) */
   corsProxy?: CorsProxyOptions;
 }
@@ -98,7 +100,6 @@ export function renderTemplate(service: GenerationService, b: Record<string, unk
 function props(host: LlamaRouteHost) {
   const { service } = host;
   const info = service.info();
-  const tok = service.model.tokenizer;
   const n: NativeRequest = {
     req: { kind: 'completion', prompt: '', sampler: defaultSampler(host), stop: [], ignoreEos: false, stream: false, includeUsage: false },
     tokens: [],
@@ -128,10 +129,11 @@ function props(host: LlamaRouteHost) {
     endpoint_metrics: host.options?.metrics !== false,
     webui: host.options?.ui !== false,
     chat_template: service.templateChoice.source,
-    bos_token: tok.bos === undefined ? '' : tok.tokenText(tok.bos),
-    eos_token: tok.eos === undefined ? '' : tok.tokenText(tok.eos),
+    bos_token: service.specialTexts.bos,
+    eos_token: service.specialTexts.eos,
     build_info: SYSTEM_FINGERPRINT,
-    is_sleeping: false,
+    // --sleep-idle-seconds: the model is released (sleep.ts); /props answers without waking it
+    is_sleeping: service.released,
     cors_proxy_enabled: host.options?.corsProxy !== undefined,
   };
 }

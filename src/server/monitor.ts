@@ -11,10 +11,8 @@
 import type { GenerationEvent } from '../generate/generate.js';
 import { resolveSamplerOptions } from '../generate/sampler.js';
 import { Exposition, Histogram } from './metrics.js';
-import { DEFAULT_SAMPLING, type GenerationParams } from './requests.js';
+import type { GenerationParams } from './requests.js';
 
-/** What a request gets when it sets nothing: shown for a slot that has served none yet. */
-const DEFAULT_PARAMS: GenerationParams = { sampler: { ...DEFAULT_SAMPLING }, stop: [], ignoreEos: false, stream: false, includeUsage: false };
 
 /** One slot as the engine side sees it. */
 export interface SlotState {
@@ -175,7 +173,8 @@ export class Monitor {
         cached_text: slot.cached_text ?? '',
         speculative: false,
         is_processing: slot.busy,
-        params: paramsReport(t?.params ?? DEFAULT_PARAMS),
+        // a slot that has served no request has no settings to show (as llama-server)
+        ...(t ? { params: paramsReport(t.params) } : {}),
         prompt_tokens: t?.promptTokens ?? 0,
         // a list, as llama-server's (one entry per sequence of the slot; one here)
         next_token: [
@@ -201,8 +200,8 @@ export interface SlotReport {
   cached_text: string;
   speculative: false;
   is_processing: boolean;
-  /** the last request's settings (the defaults before the first) */
-  params: ReturnType<typeof paramsReport>;
+  /** the last request's settings (absent before the first) */
+  params?: ReturnType<typeof paramsReport>;
   prompt_tokens: number;
   next_token: { has_next_token: boolean; has_new_line: boolean; n_remain: number; n_decoded: number }[];
 }

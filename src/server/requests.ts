@@ -49,6 +49,11 @@ export interface GenerationParams {
   n?: number;
   /** the grammar the output must follow, and the request field it came from (for errors) */
   constraint?: { spec: GrammarSpec; param: string };
+  /** run on this slot (llama-server's id_slot), waiting while it is busy; undefined: the best idle one */
+  slot?: number;
+  /** context shift (--context-shift): prompt tokens always kept (llama-server's n_keep; BOS comes on top), and how many go per shift (n_discard; default half) */
+  nKeep?: number;
+  nDiscard?: number;
   /** llama-server's return_progress: prompt_progress chunks in a stream (stream-telemetry.ts) */
   returnProgress?: boolean;
   /** llama-server's timings_per_token: timings on every streamed chunk (stream-telemetry.ts) */

@@ -23,6 +23,12 @@
 // new request would overwrite is parked first when the pool has room (or when older entries can
 // give it up). Idle and parked caches are given up least recently used first (a copy's source
 // counts as used) whenever a request or a growing sequence needs the room.
+//
+// With `cacheIdleSlots` (llama-server's --cache-idle-slots; needs KvSpace.move): when a request
+// starts, every other idle slot's cache becomes a parked entry (its rows change owner, nothing is
+// copied) and the slot is left empty; a request then prefers the slot whose cache holds most of its
+// prompt, else an empty one, and an empty slot takes a parked prefix back the same way (no copy).
+// Idle slots thus hold nothing: every finished conversation is in one prompt cache any slot reads.
 
 /** Share of the prompt a slot's cache must already hold to be chosen over the least recently used slot. */
 const MIN_SIMILARITY = 0.5;
@@ -99,7 +105,16 @@ export interface KvSpace {
   live?(slot: number): readonly number[];
   /** positions no entry holds */
   free?(): number;
+  /** Hands entry `from`'s rows and tokens to entry `to` (which holds none): no copy; `from` then holds nothing. */
+  move?(from: number, to: number): void;
 }
+
+/** What the scheduler did with the prompt cache (parked entries), for --verbose logs. */
+export type SchedulerEvent =
+  /** an idle slot's cache went to the prompt cache as another request started (cacheIdleSlots); `held`: another entry had it already */
+  | { type: 'idle-slot-cached'; slot: number; entry: number; tokens: number; held: boolean }
+  /** a request's prefix came from the prompt cache: handed over (`moved`) or copied */
+  | { type: 'prompt-restored'; slot: number; entry: number; tokens: number; moved: boolean };
 
 /** A cached sequence the scheduler knows of (for matching, reporting and /slots). */
 export interface CacheEntry {
@@ -117,6 +132,10 @@ export interface SchedulerOptions {
   maxQueue?: number;
   /** most parked caches kept (default 64); past that the least recently used goes */
   maxParked?: number;
+  /** move idle slots' caches to the prompt cache when a request starts (see the header; needs KvSpace.move) */
+  cacheIdleSlots?: boolean;
+  /** told what happens to the prompt cache */
+  onEvent?: (e: SchedulerEvent) => void;
 }
 
 /** Caches shorter than this are not worth parking. */
@@ -143,6 +162,8 @@ interface Slot {
 interface Waiter {
   prompt: readonly number[];
   positions: number;
+  /** the slot asked for (llama-server's id_slot), or undefined for any */
+  slot?: number;
   resolve: (lease: SlotLease) => void;
   reject: (e: Error) => void;
   cleanup: () => void;
@@ -169,6 +190,8 @@ export class Scheduler {
   private readonly queue: Waiter[] = [];
   private readonly maxQueue: number;
   private readonly maxParked: number;
+  private readonly cacheIdleSlots: boolean;
+  private readonly onEvent: ((e: SchedulerEvent) => void) | undefined;
   /** finished conversations kept after their slot went to another request, by entry id */
   private readonly parked = new Map<number, { id: number; cached: readonly number[]; lastUsed: number }>();
   private nextParked: number;
@@ -184,6 +207,8 @@ export class Scheduler {
     const maxParked = opts.maxParked ?? 64;
     if (!Number.isInteger(maxParked) || maxParked < 0) throw new Error(`maxParked must be a non-negative integer, got ${maxParked}`);
     this.maxParked = maxParked;
+    this.cacheIdleSlots = !!opts.cacheIdleSlots && !!kv.move && maxParked > 0;
+    this.onEvent = opts.onEvent;
     this.nextParked = nSlots;
     this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, busy: false, cached: [], lastUsed: 0 }));
   }
@@ -200,14 +225,18 @@ export class Scheduler {
 
   /**
    * Leases a slot with room for `positions` KV positions for a generation on `prompt`: at once when
-   * possible, else after the requests queued before it. Rejects with QueueFullError when the queue
-   * is full, AbortError when `signal` aborts first, SchedulerClosedError after close().
+   * possible, else after the requests queued before it. `slot` asks for that slot (waiting while it
+   * is busy) instead of the best idle one. Rejects with QueueFullError when the queue is full,
+   * AbortError when `signal` aborts first, SchedulerClosedError after close().
    */
-  acquire(prompt: readonly number[], positions: number, signal?: AbortSignal): Promise<SlotLease> {
+  acquire(prompt: readonly number[], positions: number, signal?: AbortSignal, slot?: number): Promise<SlotLease> {
     if (this.closed) return Promise.reject(new SchedulerClosedError('server is shutting down'));
     if (signal?.aborted) return Promise.reject(new AbortError('request aborted'));
+    if (slot !== undefined && !(Number.isInteger(slot) && slot >= 0 && slot < this.slots.length)) {
+      return Promise.reject(new RangeError(`no slot ${slot} (slots 0..${this.slots.length - 1})`));
+    }
     if (this.queue.length === 0) {
-      const lease = this.tryAdmit(prompt, positions);
+      const lease = this.tryAdmit(prompt, positions, slot);
       if (lease) return Promise.resolve(lease);
     }
     if (this.queue.length >= this.maxQueue) {
@@ -221,7 +250,7 @@ export class Scheduler {
         reject(new AbortError('request aborted while queued'));
         this.admitWaiting(); // the head of the queue may have been the one blocking the others
       };
-      const waiter: Waiter = { prompt, positions, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
+      const waiter: Waiter = { prompt, positions, slot, resolve, reject, cleanup: () => signal?.removeEventListener('abort', onAbort) };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.queue.push(waiter);
     });
@@ -247,6 +276,11 @@ export class Scheduler {
       w.cleanup();
       w.reject(new SchedulerClosedError('server is shutting down'));
     }
+  }
+
+  /** Gives up every idle slot's cache and every parked one (their memory is about to go: the server sleeps). */
+  dropCaches(): void {
+    for (const e of this.entries()) if (!e.busy && (e.parked || e.tokens.length > 0)) this.evictEntry(e.id);
   }
 
   /** Every cached sequence: the slots' (leased ones as they are now) and the parked ones. */
@@ -281,12 +315,22 @@ export class Scheduler {
   }
 
   /** An idle slot and a KV reservation for the prompt, or undefined (nothing needed was lost then). */
-  private tryAdmit(prompt: readonly number[], positions: number): SlotLease | undefined {
-    const slot = this.pickIdle(prompt);
-    if (!slot) return undefined;
-    const own = commonPrefix(slot.cached, prompt);
+  private tryAdmit(prompt: readonly number[], positions: number, wanted?: number): SlotLease | undefined {
+    const slot = wanted === undefined ? this.pickIdle(prompt) : this.slots[wanted];
+    if (!slot || slot.busy) return undefined;
+    let own = commonPrefix(slot.cached, prompt);
     let seed = this.kv.copy ? this.longestPrefix(prompt, slot.id) : undefined;
     if (seed && seed.n <= own) seed = undefined;
+    // an empty slot takes a parked prefix by handing its rows over, no copy
+    const parked = seed && slot.cached.length === 0 && this.kv.move ? this.parked.get(seed.id) : undefined;
+    if (seed && parked) {
+      this.kv.move!(parked.id, slot.id);
+      this.parked.delete(parked.id);
+      slot.cached = parked.cached;
+      own = seed.n;
+      this.onEvent?.({ type: 'prompt-restored', slot: slot.id, entry: parked.id, tokens: seed.n, moved: true });
+      seed = undefined;
+    }
     // what the request would overwrite of this slot's cache is kept elsewhere if it can be
     if (slot.cached.length > own) this.park(slot, positions, seed?.id);
     const keep = seed ? 0 : own;
@@ -298,6 +342,7 @@ export class Scheduler {
     if (seed && this.tokensOf(seed.id).length >= seed.n) {
       this.kv.copy!(seed.id, slot.id, seed.n);
       this.touch(seed.id);
+      if (this.parked.has(seed.id)) this.onEvent?.({ type: 'prompt-restored', slot: slot.id, entry: seed.id, tokens: seed.n, moved: false });
       slot.cached = prompt.slice(0, seed.n);
       return this.lease(slot, seed.n, seed.id);
     }
@@ -356,6 +401,32 @@ export class Scheduler {
     else this.parked.delete(id);
   }
 
+  /**
+   * cacheIdleSlots: every idle slot but `started` hands its cache to a parked entry (or drops it when
+   * another entry holds it all already) and is left empty.
+   */
+  private cacheIdle(started: Slot): void {
+    for (const s of this.slots) {
+      if (s === started || s.busy || s.cached.length < MIN_PARK) continue;
+      const tokens = s.cached;
+      const held = this.entries().find((e) => e.id !== s.id && !e.busy && commonPrefix(e.tokens, tokens) === tokens.length);
+      if (held) {
+        this.evictEntry(s.id);
+        this.onEvent?.({ type: 'idle-slot-cached', slot: s.id, entry: held.id, tokens: tokens.length, held: true });
+        continue;
+      }
+      const id = this.nextParked++;
+      this.kv.move!(s.id, id);
+      this.parked.set(id, { id, cached: tokens, lastUsed: s.lastUsed });
+      s.cached = [];
+      this.onEvent?.({ type: 'idle-slot-cached', slot: s.id, entry: id, tokens: tokens.length, held: false });
+      while (this.parked.size > this.maxParked) {
+        const oldest = [...this.parked.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0]!;
+        this.evictEntry(oldest.id);
+      }
+    }
+  }
+
   private pickIdle(prompt: readonly number[]): Slot | undefined {
     let continued: Slot | undefined;
     let empty: Slot | undefined;
@@ -377,13 +448,17 @@ export class Scheduler {
       }
     }
     // a short shared prefix (say BOS and a role name) is not worth another conversation's cache
-    return continued ?? empty ?? (best && bestLen >= MIN_SIMILARITY * prompt.length ? best : lru);
+    const similar = best && bestLen >= MIN_SIMILARITY * prompt.length ? best : undefined;
+    // idle caches go to the prompt cache anyway (cacheIdleSlots): the one that holds most of the prompt stays where it is
+    if (this.cacheIdleSlots) return continued ?? similar ?? empty ?? lru;
+    return continued ?? empty ?? similar ?? lru;
   }
 
   private lease(slot: Slot, matchedPrefix: number, seededFrom?: number): SlotLease {
     slot.busy = true;
     slot.lastUsed = ++this.clock;
     this.started++;
+    if (this.cacheIdleSlots) this.cacheIdle(slot);
     let released = false;
     return {
       slot: slot.id,
@@ -407,7 +482,7 @@ export class Scheduler {
   private admitWaiting(): void {
     while (this.queue.length > 0) {
       const w = this.queue[0]!;
-      const lease = this.tryAdmit(w.prompt, w.positions);
+      const lease = this.tryAdmit(w.prompt, w.positions, w.slot);
       if (!lease) return;
       this.queue.shift();
       w.cleanup();

@@ -5,7 +5,8 @@
 //
 // Context: --ctx-size is the pool's total, shared by the slots: a sequence takes what it needs (its
 // prompt plus max_tokens, or a default reserve that grows while it generates), up to the whole
-// pool. An idle slot keeps its tokens' keys/values for prefix reuse until the pool needs the room.
+// pool, or up to ctx/slots with `kvSplit` (--kv-split: llama-server's default without --kv-unified;
+// the memory is still one pool, the prefix cache included, but no sequence holds more than its share). An idle slot keeps its tokens' keys/values for prefix reuse until the pool needs the room.
 // A prompt must leave room for at least one generated token; otherwise it is refused with
 // context_length_exceeded before it is queued.
 //
@@ -20,7 +21,8 @@
 import { deviceLost, deviceLostError } from './device-state.js';
 import type { LoadedModel } from '../engine.js';
 import { generate, type GenerationEvent, type GenerationModel, type GenerationResult } from '../generate/generate.js';
-import { KVCache } from '../model/kv-cache.js';
+import { KVCache, type KVPool } from '../model/kv-cache.js';
+import { shiftKV, type RopeSpec } from '../model/kv-shift.js';
 import type { Tokenizer } from '../tokenizer/tokenizer.js';
 import { GrammarError, grammarVocabulary, type XGrammarModule } from '../generate/grammar.js';
 import {
@@ -39,7 +41,7 @@ import { closeThinking, templateVariables, type ReasoningMode } from './template
 import { ApiError, contextLengthExceeded, invalidParam } from './errors.js';
 import type { EngineSnapshot } from './monitor.js';
 import type { ChatRequest, CompletionRequest, GenerationParams } from './requests.js';
-import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerStats } from './scheduler.js';
+import { AbortError, QueueFullError, Scheduler, SchedulerClosedError, type SchedulerEvent, type SchedulerStats } from './scheduler.js';
 import { KvPoolFullError, StepRunner, type RunnerSlot } from './step-runner.js';
 import { continueCachedText } from './prefix-text.js';
 import { reasoningForTemplate } from './reasoning-history.js';
@@ -91,6 +93,14 @@ export interface ServiceOptions {
   reasoning?: ReasoningMode;
   /** llama-server's --reasoning-format and --reasoning-budget (reasoning-output.ts) */
   reasoningOutput?: ReasoningOutputOptions;
+  /** each sequence holds at most ctxSize / slots tokens (--kv-split), not the whole pool */
+  kvSplit?: boolean;
+  /** idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots; scheduler.ts) */
+  cacheIdleSlots?: boolean;
+  /** debug lines: what happens to the prompt cache (--verbose); default none */
+  log?: (line: string) => void;
+  /** a generation that fills its context drops half of it after the first n_keep tokens and goes on (--context-shift) */
+  contextShift?: boolean;
 }
 
 export interface RunInfo {
@@ -169,7 +179,19 @@ class SlotModel implements GenerationModel {
     readonly vocabSize: number,
     private readonly ignoreEos: boolean,
     private readonly reuse = true,
-  ) {}
+    /** the keys' RoPE, when this slot may shift its context (a CPU pool) */
+    private readonly rope?: RopeSpec,
+  ) {
+    if (!rope) this.shift = undefined;
+  }
+
+  shift? = (keep: number, discard: number): void => {
+    const slot = this.slot;
+    shiftKV(slot.kv, keep, discard, slot.cached.length, this.rope!);
+    slot.cached.splice(keep, discard);
+    // the rows after `keep` attended to the dropped tokens: not a prefix anyone may reuse
+    slot.exact = Math.min(slot.exact ?? Infinity, keep);
+  };
 
   /** prompt tokens not read: found in the slot's cache, or copied in from another running slot */
   get reusedTokens(): number {
@@ -221,15 +243,56 @@ function copyPrefix(from: RunnerSlot, to: RunnerSlot, n: number): void {
   for (let i = same; i < n; i++) to.cached.push(from.cached[i]!);
 }
 
+/**
+ * A prompt cache event as a log line. The bracketed tag is llama-server's for the same event (its
+ * server tests look for it in --verbose logs).
+ */
+function describeEvent(e: SchedulerEvent): string {
+  if (e.type === 'idle-slot-cached') {
+    return e.held
+      ? `slot ${e.slot}: idle, its ${e.tokens} cached tokens are in the prompt cache already (entry ${e.entry}): the slot is cleared as another request starts [__TEST_TAG_CACHE_IDLE_SLOT__]`
+      : `slot ${e.slot}: idle, its ${e.tokens} cached tokens move to the prompt cache (entry ${e.entry}, no copy) as another request starts: the slot is cleared [__TEST_TAG_CACHE_IDLE_SLOT__]`;
+  }
+  return `slot ${e.slot}: updating prompt cache: ${e.tokens} tokens of the prompt restored from entry ${e.entry} (${e.moved ? 'handed over, no copy' : 'copied'})`;
+}
+
+/**
+ * What the loaded model makes, released together while the server sleeps (sleep.ts): the model
+ * (weights, kernels, tokenizer), the KV pool, the slots' and parked caches over it, the step runner.
+ */
+interface Engine {
+  lm: LoadedModel;
+  pool: KVPool;
+  slots: RunnerSlot[];
+  /** parked caches (finished conversations kept for reuse, scheduler.ts), by entry id */
+  parked: Map<number, RunnerSlot>;
+  runner: StepRunner;
+}
+
+/** Thrown by what needs the model while it is released (GenerationService.release()); HTTP wakes it first. */
+export class ModelAsleepError extends Error {
+  override name = 'ModelAsleepError';
+}
+
 export class GenerationService {
   readonly modelId: string;
-  /** the most tokens one sequence can hold (prompt + output): the whole pool */
+  /** the most tokens one sequence can hold (prompt + output): the whole pool, or its share with kvSplit */
   readonly slotContext: number;
   readonly totalContext: number;
   readonly scheduler: Scheduler;
-  readonly runner: StepRunner;
   readonly demo: boolean;
-  private readonly slots: RunnerSlot[];
+  private readonly nSlots: number;
+  private readonly cacheType: 'f32' | 'f16';
+  private readonly budget: number;
+  /** null while released (asleep) */
+  private engine: Engine | null = null;
+  /** forward passes run by runners released before this one */
+  private stepsBefore = 0;
+  private readonly releaseHooks: (() => void)[] = [];
+  private readonly modelInfo: ModelInfo;
+  /** the text of BOS and EOS (/props), kept while asleep */
+  readonly specialTexts: { bos: string; eos: string };
+  private readonly nVocab: number;
   private readonly template: string | undefined;
   /** the chat template in use and why */
   readonly templateChoice: ChatTemplateChoice;
@@ -239,13 +302,14 @@ export class GenerationService {
   private readonly reasoning: ReasoningMode;
   readonly reasoningOutput: Required<ReasoningOutputOptions>;
   private readonly maxTokensCap: number | undefined;
+  private readonly contextShift: boolean;
   private readonly active = new Set<AbortController>();
   private readonly idleWaiters: (() => void)[] = [];
   private running = 0;
   private closed = false;
-  private readonly grammars: GrammarHost | undefined;
+  private readonly grammars: GrammarHost | undefined = undefined;
 
-  constructor(readonly model: LoadedModel, opts: ServiceOptions) {
+  constructor(model: LoadedModel, opts: ServiceOptions) {
     const nSlots = opts.slots ?? DEFAULT_SLOTS;
     if (!Number.isInteger(nSlots) || nSlots < 1) throw new Error(`slots must be a positive integer, got ${nSlots}`);
     const total = opts.ctxSize ?? Math.min(model.config.contextLength, 4096);
@@ -257,10 +321,16 @@ export class GenerationService {
       throw new Error(`the max-tokens cap must be a non-negative integer, got ${opts.maxTokensCap}`);
     }
     this.modelId = opts.modelId;
+    this.nSlots = nSlots;
     this.totalContext = total;
-    this.slotContext = total;
+    this.slotContext = opts.kvSplit ? Math.floor(total / nSlots) : total;
+    if (this.slotContext < 8) throw new Error(`a context of ${total} tokens split among ${nSlots} slots leaves ${this.slotContext} tokens per slot (at least 8)`);
+    this.cacheType = opts.cacheType ?? 'f32';
+    // every generating slot has its row in each step, and a prompt chunk gets at least one more
+    this.budget = Math.max(batch, nSlots + 1);
     this.demo = !!opts.demo;
     this.maxTokensCap = opts.maxTokensCap;
+    this.contextShift = !!opts.contextShift;
     this.template = opts.chatTemplate;
     this.templateChoice = chatTemplateFor(model.tokenizer, opts.chatTemplate);
     this.toolFormat = detectToolFormat(this.templateChoice.source);
@@ -270,72 +340,181 @@ export class GenerationService {
     this.reasoning = this.reasoningOutput.budget === 0 ? 'off' : (opts.reasoning ?? 'auto');
     // a template that does not render fails here, at start-up, not on the first request
     probeChatTemplate(model.tokenizer, this.template, undefined, templateVariables(undefined, this.reasoning));
+    this.modelInfo = this.describe(model);
+    this.nVocab = model.config.vocabSize;
+    const tok = model.tokenizer;
+    this.specialTexts = { bos: tok.bos === undefined ? '' : tok.tokenText(tok.bos), eos: tok.eos === undefined ? '' : tok.tokenText(tok.eos) };
 
-    const pool = model.model.createKVPool(total, opts.cacheType ?? 'f32');
-    pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
-    this.slots = Array.from({ length: nSlots }, (_, id) => ({ id, kv: new KVCache(pool), cached: [] as number[] }));
-    // KV entries: the slots, then parked caches (finished conversations kept for reuse, scheduler.ts)
-    const parked = new Map<number, RunnerSlot>();
+    // KV entries: the slots, then parked caches; they live in the engine (gone while asleep)
     const entry = (id: number): RunnerSlot => {
-      if (id < nSlots) return this.slots[id]!;
-      let e = parked.get(id);
-      if (!e) parked.set(id, (e = { id, kv: new KVCache(pool), cached: [] }));
-      return e;
+      const e = this.awake();
+      if (id < nSlots) return e.slots[id]!;
+      let p = e.parked.get(id);
+      if (!p) e.parked.set(id, (p = { id, kv: new KVCache(e.pool), cached: [] }));
+      return p;
     };
-    const granule = (n: number) => Math.min(total, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
     this.scheduler = new Scheduler(
       nSlots,
       {
         reserve: (id, positions, keep) => {
           const e = entry(id);
           if (e.cached.length > keep) e.cached.length = keep;
-          return e.kv.reserve(granule(positions), e.cached.length);
+          return e.kv.reserve(this.granule(positions), e.cached.length);
         },
         release: (id) => {
           const e = entry(id);
           e.cached.length = 0;
           e.kv.release();
-          parked.delete(id);
+          this.engine?.parked.delete(id);
         },
         copy: (from, to, n) => copyPrefix(entry(from), entry(to), n),
-        live: (id) => this.slots[id]!.cached,
-        free: () => pool.allocator.free,
+        move: (from, to) => {
+          const a = entry(from);
+          const b = entry(to);
+          b.kv.swapWith(a.kv); // b takes a's rows; a takes b's range (none, or an empty one), given back
+          a.kv.release();
+          b.cached = a.cached;
+          a.cached = [];
+          this.engine?.parked.delete(from);
+        },
+        live: (id) => {
+          const s = this.awake().slots[id]!;
+          return s.exact === undefined ? s.cached : s.cached.slice(0, s.exact);
+        },
+        free: () => this.awake().pool.allocator.free,
       },
-      { maxQueue: opts.maxQueue },
+      { maxQueue: opts.maxQueue, cacheIdleSlots: opts.cacheIdleSlots, onEvent: opts.log ? (e) => opts.log!(describeEvent(e)) : undefined },
     );
-    // every generating slot has its row in each step, and a prompt chunk gets at least one more
-    const budget = Math.max(batch, nSlots + 1);
-    const forward = model.model.createForward(budget, nSlots, total);
-    this.runner = new StepRunner(forward, {
-      budget,
-      vocabSize: model.config.vocabSize,
+    this.engine = this.build(model);
+    // last: the grammar host may start worker threads, which a constructor that failed above (a template
+    // that does not render, no memory for the pool) would leave running, keeping the process alive
+    // (no closure over `model` in this constructor: the callbacks made here live as long as the
+    // service, and a model released by sleep mode must not stay reachable through them)
+    const xg = opts.xgrammar;
+    if (opts.grammars) this.grammars = opts.grammars(grammarVocabulary(model.tokenizer, model.config.vocabSize));
+    else if (xg) this.grammars = new InProcessGrammarHost(xg, grammarVocabulary(model.tokenizer, model.config.vocabSize));
+  }
+
+  /** KV ranges are reserved in granules, never past what one sequence may hold. */
+  private granule(n: number): number {
+    return Math.min(this.slotContext, Math.ceil(n / KV_GRANULE) * KV_GRANULE);
+  }
+
+  /** The KV pool (resident from the start, as llama-server's), the slots' caches over it and the step runner. */
+  private build(lm: LoadedModel): Engine {
+    const pool = lm.model.createKVPool(this.totalContext, this.cacheType);
+    pool.commit(); // the whole pool is resident from the start, not as load first reaches its positions
+    const slots = Array.from({ length: this.nSlots }, (_, id) => ({ id, kv: new KVCache(pool), cached: [] as number[] }));
+    const forward = lm.model.createForward(this.budget, this.nSlots, this.totalContext);
+    const runner = new StepRunner(forward, {
+      budget: this.budget,
+      vocabSize: lm.config.vocabSize,
       seed: (to, from, n) => {
         copyPrefix(from, to, n);
         this.scheduler.touch(from.id);
       },
-      grow: (slot, positions) => this.scheduler.grow(slot.id, granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
-        this.scheduler.grow(slot.id, granule(positions), slot.cached.length),
+      grow: (slot, positions) => this.scheduler.grow(slot.id, this.granule(Math.max(positions, slot.kv.capacity * 1.25)), slot.cached.length) ||
+        this.scheduler.grow(slot.id, this.granule(positions), slot.cached.length),
     });
-    // last: the grammar host may start worker threads, which a constructor that failed above (a template
-    // that does not render, no memory for the pool) would leave running, keeping the process alive
-    const vocab = () => grammarVocabulary(model.tokenizer, model.config.vocabSize);
-    const xg = opts.xgrammar;
-    this.grammars = opts.grammars ? opts.grammars(vocab()) : xg ? new InProcessGrammarHost(xg, vocab()) : undefined;
+    runner.steps = this.stepsBefore;
+    return { lm, pool, slots, parked: new Map(), runner };
+  }
+
+  private awake(): Engine {
+    if (!this.engine) throw new ModelAsleepError('the model is released (the server sleeps): wake it first');
+    return this.engine;
+  }
+
+  /** The loaded model (weights, kernels, tokenizer); throws ModelAsleepError while released. */
+  get model(): LoadedModel {
+    return this.awake().lm;
+  }
+
+  /** The step runner; throws ModelAsleepError while released. */
+  get runner(): StepRunner {
+    return this.awake().runner;
+  }
+
+  /** Forward passes run since start (across sleeps). */
+  get steps(): number {
+    return this.engine ? this.engine.runner.steps : this.stepsBefore;
+  }
+
+  /** True while the model is released (release()). */
+  get released(): boolean {
+    return this.engine === null;
+  }
+
+  /** True when no generation runs or waits: release() may go ahead. */
+  get idle(): boolean {
+    const s = this.scheduler.stats();
+    return this.running === 0 && s.busy === 0 && s.queued === 0;
+  }
+
+  /** Runs `fn` whenever the model is released (e.g. to drop a sequence made on it). */
+  onRelease(fn: () => void): void {
+    this.releaseHooks.push(fn);
+  }
+
+  /**
+   * Releases the model's memory (weights, kernels, KV pool, every cache in it) while nothing runs;
+   * false (and nothing done) when a generation runs or waits. restore() brings it back.
+   */
+  release(): boolean {
+    const e = this.engine;
+    if (!e || !this.idle || this.closed) return false;
+    this.scheduler.dropCaches();
+    this.stepsBefore = e.runner.steps;
+    this.engine = null;
+    for (const fn of this.releaseHooks) fn();
+    e.lm.dispose();
+    return true;
+  }
+
+  /**
+   * Runs on `lm` again after release(): it must be the same model (the caller reloads it from the
+   * same file); one whose shape differs is refused (and disposed).
+   */
+  restore(lm: LoadedModel): void {
+    if (this.engine) throw new Error('the model is not released');
+    const was = this.modelInfo;
+    const now = this.describe(lm);
+    for (const k of ['n_vocab', 'n_embd', 'n_layer', 'n_params', 'size', 'n_ctx_train'] as const) {
+      if (now[k] !== was[k]) {
+        lm.dispose();
+        throw new Error(`the reloaded model differs from the one the server started with (${k} ${now[k]}, was ${was[k]})`);
+      }
+    }
+    try {
+      this.engine = this.build(lm);
+    } catch (e) {
+      lm.dispose();
+      throw e;
+    }
+  }
+
+  /** Why the model's device is unusable, or null (also while released). */
+  lostDevice(): string | null {
+    return this.engine ? deviceLost(this.engine.lm) : null;
   }
 
   get vocabSize(): number {
-    return this.model.config.vocabSize;
+    return this.nVocab;
   }
 
   info(): ModelInfo {
-    const file = this.model.model.file;
+    return { ...this.modelInfo };
+  }
+
+  private describe(lm: LoadedModel): ModelInfo {
+    const file = lm.model.file;
     let params = 0;
     let size = 0;
     for (const t of file.tensors) {
       params += t.nElements;
       size += t.byteSize;
     }
-    const c = this.model.config;
+    const c = lm.config;
     return {
       id: this.modelId,
       demo: this.demo,
@@ -347,11 +526,11 @@ export class GenerationService {
       n_layer: c.nLayers,
       n_params: params,
       size,
-      slots: this.slots.length,
-      kernels: this.model.kernels.name,
-      threads: this.model.kernels.threads,
-      device: this.model.deviceName,
-      lm_head: this.model.model.lmHead,
+      slots: this.nSlots,
+      kernels: lm.kernels.name,
+      threads: lm.kernels.threads,
+      device: lm.deviceName,
+      lm_head: lm.model.lmHead,
       chat_template: this.templateChoice.origin,
       chat_template_reason: this.templateChoice.reason,
       tool_format: this.toolFormat.name,
@@ -365,13 +544,15 @@ export class GenerationService {
   /** Each slot: leased or idle, the tokens its KV range holds, and the positions it has reserved. */
   slotStates(): { id: number; busy: boolean; cachedTokens: number; kvPositions: number }[] {
     const busy = this.scheduler.busySlots();
-    return this.slots.map((s) => ({ id: s.id, busy: busy[s.id]!, cachedTokens: s.cached.length, kvPositions: s.kv.capacity }));
+    const slots = this.engine?.slots;
+    // released: every slot idle and empty
+    return busy.map((b, id) => ({ id, busy: b, cachedTokens: slots?.[id]!.cached.length ?? 0, kvPositions: slots?.[id]!.kv.capacity ?? 0 }));
   }
 
   /** Share of the KV pool's positions reserved by the slots (0..1). */
   kvUsage(): number {
-    const pool = this.slots[0]!.kv.pool;
-    return pool.allocator.used / pool.size;
+    const pool = this.engine?.pool;
+    return pool ? pool.allocator.used / pool.size : 0;
   }
 
   /** Slots, queue and KV memory, as /metrics and /slots report them (KV: positions holding a token, of the shared pool). */
@@ -381,7 +562,7 @@ export class GenerationService {
       n_ctx: this.slotContext,
       busy: s.busy,
       n_cached: s.cachedTokens,
-      cached_text: this.preview(this.slots[s.id]!.cached),
+      cached_text: this.engine ? this.preview(this.engine.slots[s.id]!.cached) : '',
     }));
     const parked = this.scheduler.entries().filter((e) => e.parked);
     const parkedTokens = parked.reduce((a, e) => a + e.tokens.length, 0);
@@ -389,7 +570,7 @@ export class GenerationService {
     return {
       slots,
       queued: this.scheduler.stats().queued,
-      kv: { used, total: this.slots[0]!.kv.pool.size },
+      kv: { used, total: this.totalContext },
       parked: { entries: parked.length, tokens: parkedTokens },
     };
   }
@@ -515,7 +696,8 @@ export class GenerationService {
    */
   async start(prompt: readonly number[], params: GenerationParams & { reasoning?: ReasoningPlan }, signal?: AbortSignal): Promise<RunHandle> {
     if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
-    const lost = deviceLost(this.model);
+    this.awake(); // the HTTP side wakes a released model before a request gets here (sleep.ts)
+    const lost = this.lostDevice();
     if (lost) throw deviceLostError(lost);
     const ac = new AbortController();
     const onAbort = () => ac.abort();
@@ -523,10 +705,10 @@ export class GenerationService {
     if (signal?.aborted) ac.abort();
     const maxTokens =
       this.maxTokensCap === undefined ? params.maxTokens : Math.min(params.maxTokens ?? Infinity, this.maxTokensCap);
-    const positions = Math.min(this.totalContext, prompt.length + Math.min(maxTokens ?? DEFAULT_OUTPUT_RESERVE, this.totalContext));
+    const positions = Math.min(this.slotContext, prompt.length + Math.min(maxTokens ?? DEFAULT_OUTPUT_RESERVE, this.slotContext));
     let lease;
     try {
-      lease = await this.scheduler.acquire(prompt, positions, ac.signal);
+      lease = await this.scheduler.acquire(prompt, positions, ac.signal, params.slot);
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);
       if (e instanceof QueueFullError) {
@@ -544,13 +726,14 @@ export class GenerationService {
       constraint = this.thinkingFor(params.reasoning, await this.constraintFor(params, ac.signal));
     } catch (e) {
       signal?.removeEventListener('abort', onAbort);
-      lease.release(this.slots[lease.slot]!.cached.slice());
+      lease.release(this.awake().slots[lease.slot]!.cached.slice());
       throw e;
     }
     this.active.add(ac);
     this.running++;
-    const slot = this.slots[lease.slot]!;
-    const runner = this.runner;
+    const engine = this.awake();
+    const slot = engine.slots[lease.slot]!;
+    const runner = engine.runner;
     const onCancel = () => runner.cancel(slot.id); // a waiting step request ends at once
     ac.signal.addEventListener('abort', onCancel, { once: true });
     let finished = false;
@@ -561,11 +744,19 @@ export class GenerationService {
       signal?.removeEventListener('abort', onAbort);
       ac.signal.removeEventListener('abort', onCancel);
       this.active.delete(ac);
+      if (slot.exact !== undefined) {
+        // after a context shift only the rows before the kept span's end are reusable
+        cached = cached.slice(0, slot.exact);
+        slot.cached.length = Math.min(slot.cached.length, slot.exact);
+        slot.exact = undefined;
+      }
       lease.release(cached);
       this.running--;
       if (this.running === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
-    const model = new SlotModel(slot, runner, this.model.tokenizer, this.slotContext, this.model.config.vocabSize, params.ignoreEos, params.cachePrompt !== false);
+    const c = engine.lm.config;
+    const rope = this.contextShift && engine.pool.k.length > 0 ? { half: c.ropeDim / 2, theta: c.ropeTheta } : undefined;
+    const model = new SlotModel(slot, runner, engine.lm.tokenizer, this.slotContext, this.nVocab, params.ignoreEos, params.cachePrompt !== false, rope);
     const promptBatchSize = this.slotContext; // one evaluate() for the whole prompt: the runner chunks it
     const special = this.special;
     async function* events(): AsyncGenerator<GenerationEvent, RunInfo, undefined> {
@@ -580,6 +771,7 @@ export class GenerationService {
           promptBatchSize,
           constraint,
           special,
+          contextShift: rope ? { keep: params.nKeep ?? 0, discard: params.nDiscard } : undefined,
         });
         let result: GenerationResult;
         try {
@@ -614,6 +806,45 @@ export class GenerationService {
         finish(slot.cached.slice()); // a generator never started does not run its finally
       },
     };
+  }
+
+  /**
+   * Leases slot `id` (waiting while a request runs on it) so that `fn` may read or rewrite its cache:
+   * `fn` gets the slot's KV cache and tokens and returns the tokens the cache holds afterwards (its
+   * rows written by then). `reserve`: room to make, the slot emptied first (what it held is parked
+   * in the prompt cache when the pool has room); undefined: the cache as it is. Slot files use it
+   * (slot-files.ts).
+   */
+  async withSlot<T>(id: number, reserve: number | undefined, signal: AbortSignal, fn: (kv: KVCache, cached: readonly number[]) => { cached: number[]; result: T }): Promise<T> {
+    if (this.closed) throw new ApiError(503, 'server is shutting down', 'server_error', null, 'server_shutting_down');
+    if (!(Number.isInteger(id) && id >= 0 && id < this.nSlots)) throw invalidParam('id_slot', `no slot ${id} (slots 0..${this.nSlots - 1})`);
+    if (reserve !== undefined && reserve > this.slotContext) throw invalidParam('id_slot', `${reserve} tokens do not fit a slot (${this.slotContext} tokens)`);
+    const own = this.awake().slots[id]!;
+    const prompt = reserve === undefined ? own.cached.slice() : [];
+    let lease;
+    try {
+      lease = await this.scheduler.acquire(prompt, reserve ?? prompt.length, signal, id);
+    } catch (e) {
+      if (e instanceof QueueFullError) throw new ApiError(503, e.message, 'server_error', null, 'server_busy');
+      if (e instanceof SchedulerClosedError) throw new ApiError(503, e.message, 'server_error', null, 'server_shutting_down');
+      throw e;
+    }
+    const slot = this.awake().slots[id]!;
+    if (reserve !== undefined && slot.kv.capacity < reserve) {
+      lease.release(slot.cached.slice());
+      throw new ApiError(503, `the KV cache has no room for ${reserve} tokens now (${this.totalContext} in all, shared by the slots)`, 'server_error', null, 'kv_cache_full');
+    }
+    try {
+      const { cached, result } = fn(slot.kv, slot.cached);
+      slot.cached = cached;
+      slot.kv.pool.allocator.setUsed(slot.kv.id, cached.length);
+      lease.release(cached);
+      return result;
+    } catch (e) {
+      lease.release(reserve === undefined ? slot.cached.slice() : []);
+      if (reserve !== undefined) slot.cached = [];
+      throw e;
+    }
   }
 
   /** Runs a whole generation (tests, simple callers). */

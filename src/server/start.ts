@@ -9,6 +9,7 @@ import type { LlamaOptions } from './llama-routes.js';
 import type { ReasoningMode } from './template-vars.js';
 import type { ReasoningOutputOptions } from './reasoning-output.js';
 import { ResponseStore } from './response-store.js';
+import type { SleepOptions } from './sleep.js';
 
 export interface StartOptions {
   id: string;
@@ -16,6 +17,14 @@ export interface StartOptions {
   host?: string;
   port?: number;
   ctxSize?: number;
+  /** each slot holds at most ctxSize / slots tokens (--kv-split) */
+  kvSplit?: boolean;
+  /** idle slots' caches move to the prompt cache when a request starts (--cache-idle-slots) */
+  cacheIdleSlots?: boolean;
+  /** a full context drops half of what follows n_keep and goes on (--context-shift) */
+  contextShift?: boolean;
+  /** debug lines of the engine side (--verbose): what happens to the prompt cache */
+  debugLog?: (line: string) => void;
   cacheType?: 'f32' | 'f16';
   slots?: number;
   batchSize?: number;
@@ -44,6 +53,8 @@ export interface StartOptions {
   metricsVllm?: boolean;
   /** the Responses API's store bounds (--responses-store, --responses-store-mb) */
   responsesStore?: { count: number; bytes: number };
+  /** release the model after a while without work, reload it on demand (--sleep-idle-seconds; sleep.ts) */
+  sleep?: SleepOptions;
 }
 
 export interface RunningServer {
@@ -65,6 +76,10 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       modelId: opts.id,
       demo: opts.demo,
       ctxSize: opts.ctxSize,
+      kvSplit: opts.kvSplit,
+      cacheIdleSlots: opts.cacheIdleSlots,
+      contextShift: opts.contextShift,
+      log: opts.debugLog,
       cacheType: opts.cacheType,
       slots: opts.slots,
       batchSize: opts.batchSize,
@@ -85,6 +100,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       allowedHosts: opts.allowedHosts,
       metricsVllm: opts.metricsVllm,
       responseStore: opts.responsesStore ? new ResponseStore(opts.responsesStore.count, opts.responsesStore.bytes) : undefined,
+      sleep: opts.sleep,
     });
   } catch (e) {
     // the service may exist (the HTTP front end failed): its grammar workers must not outlive the start
@@ -105,7 +121,8 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
   }
   let disposed = false;
   const dispose = () => {
-    if (!disposed) lm.dispose();
+    // the model now loaded: after a sleep (sleep.ts) it is a reload, and `lm` was disposed on entering sleep
+    if (!disposed && !service.released) service.model.dispose();
     disposed = true;
   };
   return {

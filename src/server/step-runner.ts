@@ -34,6 +34,8 @@ export interface RunnerSlot {
   cached: number[];
   /** prompt tokens copied in by the runner from other slots (reset by the slot's owner per prompt) */
   copied?: number;
+  /** rows past this many are not what reading their tokens again would give (after a context shift): never shared */
+  exact?: number;
 }
 
 interface Request {
@@ -226,7 +228,8 @@ export class StepRunner {
       for (const q of slots) {
         if (q === r.slot) continue;
         let n = 0;
-        while (n < end && n < q.cached.length && q.cached[n] === target(n)) n++;
+        const usable = Math.min(q.cached.length, q.exact ?? Infinity);
+        while (n < end && n < usable && q.cached[n] === target(n)) n++;
         if (n > bestN) {
           best = q;
           bestN = n;

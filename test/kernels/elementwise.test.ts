@@ -12,12 +12,13 @@ const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 *
 const made: Kernels[] = [];
 after(() => made.forEach((k) => k.dispose()));
 
-for (const path of ['relaxed', 'simd'] as const) {
-  test(`gated activations and residual add match the reference (${path})`, async (t) => {
+for (const [path, threads] of [['relaxed', 1], ['simd', 1], ['relaxed', 2], ['simd', 2]] as const) {
+  test(`gated activations and residual add match the reference (${path}, ${threads} thread(s))`, async (t) => {
     if (!(await availablePaths()).includes(path)) return t.skip(`${path} not available`);
-    const k = await createKernels({ path, threads: 1 });
+    // minParallelWork 0: with 2 threads every call is split (the gate in blocks of 4096 elements)
+    const k = await createKernels({ path, threads, minParallelWork: 0 });
     made.push(k);
-    for (const n of [1, 3, 4, 17, 6912]) {
+    for (const n of [1, 3, 4, 17, 6912, 3 * 4096 + 5]) {
       for (const owned of [true, false]) {
         const mk = () => (owned ? k.allocF32(n) : new Float32Array(n));
         const g = mk(), u = mk();
