@@ -124,12 +124,21 @@ export function anthropicToChat(body: unknown): Body {
     else throw invalidParam('tool_choice.type', `tool_choice type ${JSON.stringify(c.type)} is not auto, any, tool or none`);
     if (c.disable_parallel_tool_use === true) out.parallel_tool_calls = false;
   }
-  // extended thinking's budget, as llama-server maps it (thinking-constraint.ts); "disabled" changes nothing there either
-  if (isObject(b.thinking) && b.thinking.type === 'enabled') {
-    const n = b.thinking.budget_tokens ?? 10000;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw invalidType('thinking.budget_tokens', 'a non-negative integer', n);
-    out.thinking_budget_tokens = n;
-  } else if (b.thinking !== undefined && b.thinking !== null && !isObject(b.thinking)) throw invalidType('thinking', 'an object {type, budget_tokens}', b.thinking);
+  // extended thinking: "enabled" gives the budget, as llama-server maps it (thinking-constraint.ts);
+  // "disabled" turns thinking off (enable_thinking false), as Anthropic's API answers without it
+  // (llama-server ignores it); chat_template_kwargs pass through, as there
+  if (b.chat_template_kwargs !== undefined) out.chat_template_kwargs = b.chat_template_kwargs;
+  if (b.thinking !== undefined && b.thinking !== null) {
+    const t = b.thinking;
+    if (!isObject(t)) throw invalidType('thinking', 'an object {type, budget_tokens}', t);
+    if (t.type === 'enabled') {
+      const n = t.budget_tokens ?? 10000;
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw invalidType('thinking.budget_tokens', 'a non-negative integer', n);
+      out.thinking_budget_tokens = n;
+    } else if (t.type === 'disabled') {
+      if (out.chat_template_kwargs === undefined || isObject(out.chat_template_kwargs)) out.chat_template_kwargs = { ...out.chat_template_kwargs, enable_thinking: false };
+    } else throw invalidParam('thinking.type', `'thinking.type' must be "enabled" or "disabled", got ${JSON.stringify(t.type)}`);
+  }
   return out;
 }
 

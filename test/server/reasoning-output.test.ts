@@ -420,3 +420,17 @@ test('/v1/messages: thinking.budget_tokens is the thinking budget; thinking and 
   const zero = await forced(() => postJson(`${opening.url}/v1/messages`, body(0)), opening, 'root ::= "done"');
   assert.deepEqual(zero.json.content, [{ type: 'text', text: 'done' }]);
 });
+
+test('/v1/messages: thinking "disabled" renders the template with thinking off; chat_template_kwargs pass through; a bad type is a 400', async () => {
+  const body = (extra: Record<string, unknown>) => ({ model: 'x', max_tokens: 1, messages: [{ role: 'user', content: 'hi' }], ...extra });
+  const count = async (extra: Record<string, unknown>) => (await postJson(`${opening.url}/v1/messages/count_tokens`, body(extra))).json.input_tokens as number;
+  const open = await count({});
+  const closedBy = await postJson(`${opening.url}/chat/completions/input_tokens`, { messages: [{ role: 'user', content: 'hi' }], chat_template_kwargs: { enable_thinking: false } });
+  assert.notEqual(closedBy.json.input_tokens, open);
+  assert.equal(await count({ thinking: { type: 'disabled' } }), closedBy.json.input_tokens);
+  assert.equal(await count({ chat_template_kwargs: { enable_thinking: false } }), closedBy.json.input_tokens);
+  assert.equal(await count({ thinking: { type: 'enabled', budget_tokens: 100 } }), open);
+  const bad = await postJson(`${opening.url}/v1/messages`, body({ thinking: { type: 'sometimes' } }));
+  assert.equal(bad.status, 400);
+  assert.match(bad.json.error.message, /thinking\.type/);
+});
