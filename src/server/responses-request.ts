@@ -205,7 +205,9 @@ export function renamed(e: unknown): unknown {
 
 const PASSED_ON = ['temperature', 'top_p', 'top_k', 'min_p', 'seed', 'repeat_penalty', 'repeat_last_n', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'stop', 'parallel_tool_calls',
   // llama-server's stream telemetry (stream-telemetry.ts)
-  'return_progress', 'timings_per_token'];
+  'return_progress', 'timings_per_token',
+  // llama-server's reasoning fields (reasoning-output.ts)
+  'reasoning_format', 'reasoning_budget_tokens', 'thinking_budget_tokens', 'reasoning_budget_message'];
 
 export function parseResponsesRequest(body: unknown, vocabSize: number, format: ToolFormat, store: ResponseStore): ResponsesRequest {
   const b = asObject(body);

@@ -249,6 +249,13 @@ test('/v1/responses: a reasoning item before the message, streamed as response.r
   assert.equal(events.filter((e) => e.type === 'response.output_text.delta').map((e) => e.delta).join(''), 'Yes.');
   const done = events.find((e) => e.type === 'response.completed');
   assert.deepEqual(done.response.output.map((o: any) => o.type), ['reasoning', 'message']);
+  // llama-server's reasoning_format passes through: none leaves the text in the message
+  const none = await forced(() => postJson(`${srv.base}/responses`, { ...body, reasoning_format: 'none' }));
+  assert.deepEqual(none.json.output.map((o: any) => o.type), ['message']);
+  assert.equal(none.json.output[0].content[0].text, REPLY);
+  const bad = await postJson(`${srv.base}/responses`, { ...body, reasoning_format: 'r1' });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.json.error.param, 'reasoning_format');
 });
 
 test('a prompt that opens <think>: the reply starts as reasoning; the budget forces </think>, then the grammar answers', async () => {
