@@ -6,6 +6,9 @@
 //
 //   npm run build && node dist/bench/batch-step.js [--threads 2] [--type tq2_0] [--steps 16] [--ctx 128]
 //                                                 [--batches 1,2,4,8] [--model FILE] [--out bench/results/batch-step.json]
+//                                                 [--prompt 512 [--prompt-batch 64]]
+// --prompt N also reads an N-token prompt from an empty cache in batches of --prompt-batch rows (as
+// pp512 does), three times, and prints that pass's split by kernel the same way.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -84,10 +87,35 @@ async function main(): Promise<void> {
     console.log(`B=${B}  ${ms.toFixed(1)} ms/step  ${((B * 1000) / ms).toFixed(1)} tok/s  ` +
       [...split].sort((x, y) => y[1] - x[1]).map(([n, t]) => `${n} ${(t / steps).toFixed(1)}`).join('  '));
   }
+  const promptLen = Number(arg('prompt', '0'));
+  let promptPass: Record<string, unknown> | undefined;
+  if (promptLen > 0) {
+    const pb = Number(arg('prompt-batch', '64'));
+    const pf = lm.model.createForward(pb, 1, promptLen + 8);
+    const pc = new KVCache(lm.kernels as Kernels, c.nLayers, promptLen + 8, c.nKVHeads, c.headDim);
+    const pbatch = createBatch(pb);
+    const toks = Array.from({ length: promptLen }, (_, i) => (1000 + i * 7919) % c.vocabSize);
+    const reps: { ms: number; split: Record<string, number> }[] = [];
+    for (let rep = 0; rep < 3; rep++) {
+      split.clear();
+      const t0 = performance.now();
+      // the same positions every time: each pass overwrites the cache rows of the one before
+      for (let i = 0; i < promptLen; i += pb) {
+        pbatch.n = 0;
+        addRows(pbatch, 0, toks.slice(i, i + pb), i, i + pb >= promptLen ? 'last' : 'none');
+        await pf.run(pbatch, [pc]);
+      }
+      const ms = performance.now() - t0;
+      reps.push({ ms, split: Object.fromEntries([...split].map(([n, t]) => [n, +t.toFixed(1)])) });
+      console.log(`pp${promptLen} (batches of ${pb})  ${((promptLen * 1000) / ms).toFixed(1)} tok/s  ${ms.toFixed(0)} ms  ` +
+        [...split].sort((x, y) => y[1] - x[1]).map(([n, t]) => `${n} ${t.toFixed(0)}`).join('  '));
+    }
+    promptPass = { tokens: promptLen, batch: pb, reps };
+  }
   const base = rows[0] as { tokens_per_s: number };
   for (const r of rows as { batch: number; tokens_per_s: number }[]) console.log(`B=${r.batch}: x${(r.tokens_per_s / base.tokens_per_s).toFixed(2)} of B=${(rows[0] as { batch: number }).batch}`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), threads, type, ctx, kernels: lm.kernels.name, rows }, null, 2));
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), threads, type, ctx, kernels: lm.kernels.name, rows, prompt: promptPass }, null, 2));
   lm.dispose();
 }
 
