@@ -40,6 +40,9 @@ export class HttpChatBackend implements ChatBackend {
       stream_options: { include_usage: true },
       temperature: settings.temperature,
       max_tokens: settings.maxTokens,
+      // the page shows everything the model writes, thinking included, as it did before wf_server
+      // split <think>...</think> into reasoning_content (--reasoning-format auto)
+      reasoning_format: 'none',
     };
     const res = await fetch(this.base + 'v1/chat/completions', { method: 'POST', headers: this.headers(), body: JSON.stringify(body), signal });
     if (!res.ok) {
