@@ -346,13 +346,10 @@ class WasmKernels implements Kernels, WasmBenchHooks {
     const [xs, qs, ss, us] = this.scratch([xOwned ? 0 : nTok * dim * 4, ap ? 0 : nTok * dim, ap ? 0 : nTok * 4, ap ? 0 : nTok * 4], 'quantize');
     const xPtr = xOwned ? x.byteOffset : xs!;
     if (!xOwned) this.f32(xPtr, nTok * dim).set(x.subarray(0, nTok * dim));
-    if (ap) {
-      this.setArgs(xPtr, dim, nTok, ap.q, ap.scales, ap.sums);
-      this.run(JOB_QUANT, nTok * dim);
-      return;
-    }
-    this.setArgs(xPtr, dim, nTok, qs!, ss!, us!);
+    // acts in this memory are written in place; others through scratch, copied out below
+    this.setArgs(xPtr, dim, nTok, ap ? ap.q : qs!, ap ? ap.scales : ss!, ap ? ap.sums : us!);
     this.run(JOB_QUANT, nTok * dim);
+    if (ap) return;
     const buf = this.mem.buffer;
     acts.q.set(new Int8Array(buf, qs!, nTok * dim));
     acts.scales.set(new Float32Array(buf, ss!, nTok));

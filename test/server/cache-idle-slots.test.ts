@@ -11,20 +11,12 @@ import { KVAllocator } from '../../src/model/kv-cache.js';
 import { cacheIdleSlotsFrom } from '../../src/cli/llama-flags.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { SERVER_OPTIONS } from '../../src/cli/wf_server.js';
-import { NO_EOG, tinyModel } from './helpers.js';
+import { tinyModel, greedyParams } from './helpers.js';
 
 const lm = await tinyModel();
 after(() => lm.dispose());
 
-const params = (over: Partial<GenerationParams> = {}): GenerationParams => ({
-  sampler: { temperature: 0, logitBias: NO_EOG },
-  maxTokens: 4,
-  stop: [],
-  ignoreEos: false,
-  stream: false,
-  includeUsage: false,
-  ...over,
-});
+const params = (over: Partial<GenerationParams> = {}): GenerationParams => greedyParams(4, over);
 const LONG = [1, ...Array.from({ length: 40 }, (_, i) => 65 + (i % 26))];
 const FOX = [1, ...Array.from({ length: 12 }, (_, i) => 97 + (i % 26))];
 

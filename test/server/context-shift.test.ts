@@ -8,20 +8,12 @@ import type { GenerationParams } from '../../src/server/requests.js';
 import { contextShiftFrom } from '../../src/cli/llama-flags.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { SERVER_OPTIONS } from '../../src/cli/wf_server.js';
-import { NO_EOG, postJson, startTestServer, tinyModel } from './helpers.js';
+import { postJson, startTestServer, tinyModel, greedyParams } from './helpers.js';
 
 const lm = await tinyModel();
 after(() => lm.dispose());
 
-const params = (over: Partial<GenerationParams> = {}): GenerationParams => ({
-  sampler: { temperature: 0, logitBias: NO_EOG },
-  maxTokens: 100,
-  stop: [],
-  ignoreEos: false,
-  stream: false,
-  includeUsage: false,
-  ...over,
-});
+const params = (over: Partial<GenerationParams> = {}): GenerationParams => greedyParams(100, over);
 const PROMPT = [261, ...Array.from({ length: 30 }, (_, i) => 65 + (i % 26))];
 
 test('a full context is shifted and generation goes on to max_tokens; the same tokens as without it up to the shift', async () => {

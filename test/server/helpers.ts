@@ -6,6 +6,7 @@ import type OpenAI from 'openai';
 import { loadModel, type LoadedModel } from '../../src/engine.js';
 import { buildSyntheticModel, type SyntheticModelSpec } from '../../src/model/synthetic.js';
 import { GenerationService, type ServiceOptions } from '../../src/server/service.js';
+import type { GenerationParams } from '../../src/server/requests.js';
 import { ApiServer, type HttpServerOptions } from '../../src/server/http.js';
 import { testKernels } from '../helpers/kernels.js';
 
@@ -26,6 +27,11 @@ export const EOS = 262;
 export const EOT = 263;
 /** logit_bias that bans the end-of-generation tokens (so max_tokens is always reached) */
 export const NO_EOG = { [String(EOS)]: -100, [String(EOT)]: -100 };
+
+/** Greedy generation parameters for the service's tests: no end-of-generation token, maxTokens, then `over`. */
+export function greedyParams(maxTokens: number, over: Partial<GenerationParams> = {}): GenerationParams {
+  return { sampler: { temperature: 0, logitBias: NO_EOG }, maxTokens, stop: [], ignoreEos: false, stream: false, includeUsage: false, ...over };
+}
 
 export function tinyModelBytes(spec: Partial<SyntheticModelSpec> = {}): Uint8Array {
   return buildSyntheticModel({ ...TINY_SPEC, ...spec });

@@ -8,20 +8,12 @@ import assert from 'node:assert/strict';
 import { GenerationService, type RunInfo } from '../../src/server/service.js';
 import type { GenerationParams } from '../../src/server/requests.js';
 import { commonPrefix } from '../../src/server/scheduler.js';
-import { NO_EOG, tinyModel } from './helpers.js';
+import { tinyModel, greedyParams } from './helpers.js';
 
 const lm = await tinyModel();
 after(() => lm.dispose());
 
-const params = (over: Partial<GenerationParams> = {}): GenerationParams => ({
-  sampler: { temperature: 0, logitBias: NO_EOG },
-  maxTokens: 8,
-  stop: [],
-  ignoreEos: false,
-  stream: false,
-  includeUsage: false,
-  ...over,
-});
+const params = (over: Partial<GenerationParams> = {}): GenerationParams => greedyParams(8, over);
 
 const SYSTEM = 'You answer in short sentences. Tool instructions would go here and be this long, shared by every user.';
 const chat = (svc: GenerationService, ...turns: string[]) =>

@@ -7,20 +7,12 @@ import { GenerationService } from '../../src/server/service.js';
 import { ApiError } from '../../src/server/errors.js';
 import type { GenerationParams } from '../../src/server/requests.js';
 import { encodeChat } from '../../src/tokenizer/chat-template.js';
-import { NO_EOG, tinyModel } from './helpers.js';
+import { tinyModel, greedyParams } from './helpers.js';
 
 const lm = await tinyModel();
 after(() => lm.dispose());
 
-const params = (over: Partial<GenerationParams> = {}): GenerationParams => ({
-  sampler: { temperature: 0, logitBias: NO_EOG },
-  maxTokens: 8,
-  stop: [],
-  ignoreEos: false,
-  stream: false,
-  includeUsage: false,
-  ...over,
-});
+const params = (over: Partial<GenerationParams> = {}): GenerationParams => greedyParams(8, over);
 
 test('chat prompts use the chat template; a prompt that fills the context is refused', () => {
   // the slots share one KV pool of -c positions: one sequence may take all of it
