@@ -53,54 +53,62 @@ function int8Groups3(pa: usize, pb: usize, pc: usize, chunks: i32, q16: usize, s
 }
 
 /** Interleaves the int16 activations of full tiles of 4 tokens for int8Tiles4: tile i, chunk j,
- *  token t at dst + ((i * chunks + j) * 4 + t) * 32 (the chunk's 16 int16 of that token). */
+ *  half h (columns j*16 + h*8 .. +7), token t at dst + (((i * chunks + j) * 2 + h) * 4 + t) * 16, so
+ *  one 8-column step of the tile reads 64 contiguous bytes. */
 export function interleaveWide(q16: usize, nTok: i32, chunks: i32, dst: usize): void {
   const actBytes = <usize>chunks << 5;
   let o = dst;
   for (let t = 0; t + 4 <= nTok; t += 4) {
     const a = q16 + <usize>t * actBytes;
     for (let j = 0; j < chunks; j++) {
-      const c = <usize>j << 5;
-      for (let i = 0; i < 4; i++) {
-        const src = a + <usize>i * actBytes + c;
-        v128.store(o, v128.load(src));
-        v128.store(o, v128.load(src, 16), 16);
-        o += 32;
-      }
+      const c = a + (<usize>j << 5);
+      v128.store(o, v128.load(c));
+      v128.store(o, v128.load(c + actBytes), 16);
+      v128.store(o, v128.load(c + 2 * actBytes), 32);
+      v128.store(o, v128.load(c + 3 * actBytes), 48);
+      v128.store(o, v128.load(c, 16), 64);
+      v128.store(o, v128.load(c + actBytes, 16), 80);
+      v128.store(o, v128.load(c + 2 * actBytes, 16), 96);
+      v128.store(o, v128.load(c + 3 * actBytes, 16), 112);
+      o += 128;
     }
   }
 }
 
-const INT8_PAIRS: bool = true;
-
-/** Two rows (16 bytes apart in each 64-byte chunk, at p) of one group against a tile of 4 tokens:
- *  each activation load serves both rows. Same integer sums, so the same bits as the row loop.
- *  The output head over 4 tokens, 2 threads, quiet machine (bench/kernels, two interleaved runs
- *  each): 7.19-7.38 -> 6.94-7.02 ms per token; it stays well above its instruction count's ~4 ms. */
+/** Two rows (16 bytes apart in each 64-byte chunk, at p) of one group against a tile of 4 tokens, 8
+ *  columns a step: each row's 8 weights are loaded sign-extended to int16 (one vpmovsxbw from
+ *  memory) and each activation load serves both rows. 8 accumulators, 2 weight and 4 activation
+ *  vectors: 14 live vectors, within the 15 V8 allocates (V8 places a step's loads ahead of its
+ *  arithmetic, so every load of a step is live at once). The 16-column step it replaces (two
+ *  16-byte weight loads widened in registers, 8 activation loads) needed 20 and spilled 4
+ *  accumulators and 2 activations each step (read back with --print-wasm-code).
+ *  Same integer sums, so the same bits as the token-at-a-time loop. */
 @inline function int8Pair4(p: usize, chunks: i32, at: usize, s0: f32, s1: f32, s2: f32, s3: f32,
                            d: usize, r: i32, rows: i32, o: usize): void {
   const outStride = <usize>rows << 2;
   let ap = at;
   let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
   let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
-  for (let j = 0; j < chunks; j++) {
-    const v = v128.load(p), w = v128.load(p, 16);
-    const vl = i16x8.extend_low_i8x16_s(v), vh = i16x8.extend_high_i8x16_s(v);
-    const wl = i16x8.extend_low_i8x16_s(w), wh = i16x8.extend_high_i8x16_s(w);
-    let x = v128.load(ap), y = v128.load(ap, 16);
-    a0 = i32x4.add(a0, i32x4.add(i32x4.dot_i16x8_s(vl, x), i32x4.dot_i16x8_s(vh, y)));
-    b0 = i32x4.add(b0, i32x4.add(i32x4.dot_i16x8_s(wl, x), i32x4.dot_i16x8_s(wh, y)));
-    x = v128.load(ap, 32); y = v128.load(ap, 48);
-    a1 = i32x4.add(a1, i32x4.add(i32x4.dot_i16x8_s(vl, x), i32x4.dot_i16x8_s(vh, y)));
-    b1 = i32x4.add(b1, i32x4.add(i32x4.dot_i16x8_s(wl, x), i32x4.dot_i16x8_s(wh, y)));
-    x = v128.load(ap, 64); y = v128.load(ap, 80);
-    a2 = i32x4.add(a2, i32x4.add(i32x4.dot_i16x8_s(vl, x), i32x4.dot_i16x8_s(vh, y)));
-    b2 = i32x4.add(b2, i32x4.add(i32x4.dot_i16x8_s(wl, x), i32x4.dot_i16x8_s(wh, y)));
-    x = v128.load(ap, 96); y = v128.load(ap, 112);
-    a3 = i32x4.add(a3, i32x4.add(i32x4.dot_i16x8_s(vl, x), i32x4.dot_i16x8_s(vh, y)));
-    b3 = i32x4.add(b3, i32x4.add(i32x4.dot_i16x8_s(wl, x), i32x4.dot_i16x8_s(wh, y)));
-    p += 64;
-    ap += 128;
+  // weights of the step: columns j*16 .. +7 at p, then j*16+8 .. +15 at p + 8, then the next chunk
+  let inc: usize = 8;
+  const steps = chunks << 1;
+  for (let k = 0; k < steps; k++) {
+    const v = v128.load8x8_s(p), w = v128.load8x8_s(p, 16);
+    let x = v128.load(ap);
+    a0 = i32x4.add(a0, i32x4.dot_i16x8_s(v, x));
+    b0 = i32x4.add(b0, i32x4.dot_i16x8_s(w, x));
+    x = v128.load(ap, 16);
+    a1 = i32x4.add(a1, i32x4.dot_i16x8_s(v, x));
+    b1 = i32x4.add(b1, i32x4.dot_i16x8_s(w, x));
+    x = v128.load(ap, 32);
+    a2 = i32x4.add(a2, i32x4.dot_i16x8_s(v, x));
+    b2 = i32x4.add(b2, i32x4.dot_i16x8_s(w, x));
+    x = v128.load(ap, 48);
+    a3 = i32x4.add(a3, i32x4.dot_i16x8_s(v, x));
+    b3 = i32x4.add(b3, i32x4.dot_i16x8_s(w, x));
+    p += inc;
+    inc = 64 - inc;
+    ap += 64;
   }
   const da = load<f32>(d + (<usize>r << 2)), db = load<f32>(d + (<usize>(r + 1) << 2));
   store<f32>(o, (<f32>hsum32(a0) / s0) * da);
@@ -114,34 +122,35 @@ const INT8_PAIRS: bool = true;
 }
 
 /** One group of rows, every full tile of 4 tokens (interleaved by interleaveWide at A): each row's
- *  16 weights of a chunk are sign-extended once and dotted with the four tokens' activations, so the
- *  widening is shared by 4 tokens (the token-at-a-time loop below widens every weight per token).
- *  Integer sums are exact, so the outputs are the same bits as that loop's. */
+ *  weights are widened once per step and dotted with the four tokens' activations, so the widening
+ *  is shared by 4 tokens (the token-at-a-time loop below widens every weight per token). Rows go in
+ *  pairs (int8Pair4); an odd last row alone. Integer sums are exact, so the outputs are the same bits
+ *  as that loop's. */
 function int8Tiles4(wg: usize, r0: i32, nValid: i32, chunks: i32, A: usize, tiles: i32, scales: usize,
                     d: usize, rows: i32, out: usize): void {
   const tileBytes = <usize>chunks << 7;
   const outStride = <usize>rows << 2;
+  const steps = chunks << 1;
   for (let tt = 0; tt < tiles; tt++) {
     const at = A + <usize>tt * tileBytes;
     const sc = scales + (<usize>tt << 4);
     const s0 = load<f32>(sc), s1 = load<f32>(sc, 4), s2 = load<f32>(sc, 8), s3 = load<f32>(sc, 12);
     let i = 0;
-    if (INT8_PAIRS) {
-      for (; i + 2 <= nValid; i += 2) int8Pair4(wg + (<usize>i << 4), chunks, at, s0, s1, s2, s3, d, r0 + i, rows, out + ((<usize>(tt << 2) * <usize>rows + <usize>(r0 + i)) << 2));
-    }
+    for (; i + 2 <= nValid; i += 2) int8Pair4(wg + (<usize>i << 4), chunks, at, s0, s1, s2, s3, d, r0 + i, rows, out + ((<usize>(tt << 2) * <usize>rows + <usize>(r0 + i)) << 2));
     for (; i < nValid; i++) {
       let p = wg + (<usize>i << 4);
       let ap = at;
+      let inc: usize = 8;
       let c0 = i32x4.splat(0), c1 = i32x4.splat(0), c2 = i32x4.splat(0), c3 = i32x4.splat(0);
-      for (let j = 0; j < chunks; j++) {
-        const v = v128.load(p);
-        const lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
-        c0 = i32x4.add(c0, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap)), i32x4.dot_i16x8_s(hi, v128.load(ap, 16))));
-        c1 = i32x4.add(c1, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap, 32)), i32x4.dot_i16x8_s(hi, v128.load(ap, 48))));
-        c2 = i32x4.add(c2, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap, 64)), i32x4.dot_i16x8_s(hi, v128.load(ap, 80))));
-        c3 = i32x4.add(c3, i32x4.add(i32x4.dot_i16x8_s(lo, v128.load(ap, 96)), i32x4.dot_i16x8_s(hi, v128.load(ap, 112))));
-        p += 64;
-        ap += 128;
+      for (let k = 0; k < steps; k++) {
+        const v = v128.load8x8_s(p);
+        c0 = i32x4.add(c0, i32x4.dot_i16x8_s(v, v128.load(ap)));
+        c1 = i32x4.add(c1, i32x4.dot_i16x8_s(v, v128.load(ap, 16)));
+        c2 = i32x4.add(c2, i32x4.dot_i16x8_s(v, v128.load(ap, 32)));
+        c3 = i32x4.add(c3, i32x4.dot_i16x8_s(v, v128.load(ap, 48)));
+        p += inc;
+        inc = 64 - inc;
+        ap += 64;
       }
       const r = r0 + i;
       const dr = load<f32>(d + (<usize>r << 2));
