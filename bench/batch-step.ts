@@ -43,13 +43,20 @@ async function main(): Promise<void> {
   const lm = await loadModelFile(path, { threads });
   const k = lm.kernels as unknown as Record<string, unknown>;
   const split = new Map<string, number>();
-  for (const name of ['quantize', 'ternaryMatmul', 'int8Matmul', 'floatMatmul', 'rmsnorm', 'gatedActivation', 'addInPlace', 'rope', 'attention', 'attentionRows', 'int8Row']) {
+  // ternaryMatmuls (q, k, v or gate, up in one job) counts as ternaryMatmul; only the outermost
+  // call is timed (a backend that runs ternaryMatmuls matrix by matrix calls ternaryMatmul inside)
+  let depth = 0;
+  for (const name of ['quantize', 'ternaryMatmul', 'ternaryMatmuls', 'int8Matmul', 'floatMatmul', 'rmsnorm', 'gatedActivation', 'addInPlace', 'rope', 'attention', 'attentionRows', 'int8Row']) {
     const f = k[name] as (...a: unknown[]) => unknown;
+    const label = name === 'ternaryMatmuls' ? 'ternaryMatmul' : name;
     k[name] = (...a: unknown[]) => {
       const t = performance.now();
-      const r = f.apply(lm.kernels, a);
-      split.set(name, (split.get(name) ?? 0) + performance.now() - t);
-      return r;
+      depth++;
+      try {
+        return f.apply(lm.kernels, a);
+      } finally {
+        if (--depth === 0) split.set(label, (split.get(label) ?? 0) + performance.now() - t);
+      }
     };
   }
   const maxB = Math.max(...batches);

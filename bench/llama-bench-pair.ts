@@ -21,21 +21,30 @@
 //   git clone /tmp/nlc/node_modules/node-llama-cpp/llama/gitRelease.bundle /work/llama.cpp-src
 //   cd /work/llama.cpp-src && cmake -B build -DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF
 //   cmake --build build -j --target llama-bench        (then --llama-bench build/bin/llama-bench)
+//
+// --llama-bench-also PATH (repeatable) adds another llama-bench build to the same pairs, named by its
+// build folder, and prints our ratios against it too. Issue #22's AVX2-only comparison on a CPU that
+// has AVX-512: the same source built for an AVX2 machine (Zen 3's set: AVX2, FMA, F16C, BMI2; no
+// AVX-512, no AVX-VNNI), so llama.cpp runs the code paths it runs on Zen 3 while ours, which never
+// uses AVX-512 (V8 emits SSE/AVX for WebAssembly SIMD128), does not change:
+//   cmake -B build-avx2 -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+//     -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF
+//   cmake --build build-avx2 -j --target llama-bench   (then --llama-bench-also build-avx2/bin/llama-bench)
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensure2B4TShapeFile } from './synthetic-file.js';
 
 interface Args {
   llamaBench: string; runs: number; reps: number; threads: number; pp: number; tg: number;
-  model?: string; wf: string[]; out: string;
+  model?: string; wf: string[]; also: string[]; out: string;
 }
 
 function parse(argv: string[]): Args {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const a: Args = { llamaBench: '', runs: 3, reps: 3, threads: 2, pp: 512, tg: 128, wf: [], out: 'bench/results/llama-bench-pair.json' };
+  const a: Args = { llamaBench: '', runs: 3, reps: 3, threads: 2, pp: 512, tg: 128, wf: [], also: [], out: 'bench/results/llama-bench-pair.json' };
   const extra: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1] ?? '';
@@ -53,6 +62,7 @@ function parse(argv: string[]): Args {
       case '--pp': a.pp = num(); break;
       case '--tg': a.tg = num(); break;
       case '--model': a.model = v; i++; break;
+      case '--llama-bench-also': a.also.push(resolve(v)); i++; break;
       case '--wf': extra.push(resolve(v)); i++; break;
       case '--out': a.out = v; i++; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
@@ -84,8 +94,8 @@ async function wfBench(dir: string, a: Args, model: string): Promise<Figures> {
   };
 }
 
-async function llamaBench(a: Args, model: string): Promise<Figures> {
-  const out = await run(a.llamaBench, ['-m', model, '-t', String(a.threads), '-p', String(a.pp), '-n', String(a.tg), '-r', String(a.reps), '-o', 'json']);
+async function llamaBench(bin: string, a: Args, model: string): Promise<Figures> {
+  const out = await run(bin, ['-m', model, '-t', String(a.threads), '-p', String(a.pp), '-n', String(a.tg), '-r', String(a.reps), '-o', 'json']);
   const r = JSON.parse(out) as { n_prompt: number; n_gen: number; avg_ts: number }[];
   return {
     pp: r.find((t) => t.n_prompt > 0 && t.n_gen === 0)?.avg_ts,
@@ -107,8 +117,11 @@ function cpu(): { model: string; simd: string[] } {
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   const model = a.model ?? await ensure2B4TShapeFile({ type: 'tq2_0', arch: 'bitnet', embed: 'q6_k' });
-  const engines = [...a.wf.map((d, i) => ({ name: i === 0 ? 'wf' : `wf:${d}`, bench: () => wfBench(d, a, model) })),
-    { name: 'llama-bench', bench: () => llamaBench(a, model) }];
+  // llama-bench builds: the native one, then each --llama-bench-also by its build folder
+  const llamas = [{ name: 'llama-bench', bin: a.llamaBench },
+    ...a.also.map((bin) => ({ name: `llama-bench:${basename(dirname(dirname(bin)))}`, bin }))];
+  const engines = [...a.wf.map((d, i) => ({ name: i === 0 ? 'wf' : `wf:${d}`, llama: false, bench: () => wfBench(d, a, model) })),
+    ...llamas.map((l) => ({ name: l.name, llama: true, bench: () => llamaBench(l.bin, a, model) }))];
   const c = cpu();
   console.log(`model ${model}\ncpu ${c.model}: ${c.simd.join(' ')}\nthreads ${a.threads}, pp${a.pp} / tg${a.tg}, ${a.reps} iterations per run, ${a.runs} runs`);
   const runs: { run: number; results: Record<string, Figures & { load: [number, number] }> }[] = [];
@@ -121,21 +134,24 @@ async function main(): Promise<void> {
       results[e.name] = { ...f, load: [+before.toFixed(2), +loadavg()[0]!.toFixed(2)] };
     }
     runs.push({ run: r + 1, results });
-    const base = results['llama-bench']!;
+    const ratio = (x?: number, y?: number) => (x && y ? (x / y).toFixed(2) : '-');
     for (const e of engines) {
       const f = results[e.name]!;
-      const ratio = (x?: number, y?: number) => (x && y ? (x / y).toFixed(2) : '-');
+      const vs = e.llama ? [] : llamas.map((l) => `x${ratio(f.pp, results[l.name]!.pp)} / x${ratio(f.tg, results[l.name]!.tg)} of ${l.name}`);
       console.log(`run ${r + 1}  ${e.name.padEnd(14)} pp${a.pp} ${f.pp?.toFixed(2) ?? '-'}  tg${a.tg} ${f.tg?.toFixed(2) ?? '-'}` +
-        (e.name === 'llama-bench' ? '' : `  x${ratio(f.pp, base.pp)} / x${ratio(f.tg, base.tg)} of llama-bench`) + `  (load ${f.load.join(' -> ')})`);
+        (vs.length ? `  ${vs.join(', ')}` : '') + `  (load ${f.load.join(' -> ')})`);
     }
   }
+  // ratios of every wf engine against every llama-bench build; the native build keeps the plain key
   const summary: Record<string, { pp: number[]; tg: number[] }> = {};
-  for (const e of engines.filter((x) => x.name !== 'llama-bench')) {
-    const pp = runs.map((r) => (r.results[e.name]!.pp ?? NaN) / (r.results['llama-bench']!.pp ?? NaN));
-    const tg = runs.map((r) => (r.results[e.name]!.tg ?? NaN) / (r.results['llama-bench']!.tg ?? NaN));
-    summary[e.name] = { pp, tg };
-    const range = (v: number[]) => `x${Math.min(...v).toFixed(2)}-${Math.max(...v).toFixed(2)}`;
-    console.log(`${e.name}: pp ${range(pp)}, tg ${range(tg)} of llama-bench over ${a.runs} paired runs`);
+  const range = (v: number[]) => `x${Math.min(...v).toFixed(2)}-${Math.max(...v).toFixed(2)}`;
+  for (const e of engines.filter((x) => !x.llama)) {
+    for (const l of llamas) {
+      const pp = runs.map((r) => (r.results[e.name]!.pp ?? NaN) / (r.results[l.name]!.pp ?? NaN));
+      const tg = runs.map((r) => (r.results[e.name]!.tg ?? NaN) / (r.results[l.name]!.tg ?? NaN));
+      summary[l.name === 'llama-bench' ? e.name : `${e.name} vs ${l.name}`] = { pp, tg };
+      console.log(`${e.name}: pp ${range(pp)}, tg ${range(tg)} of ${l.name} over ${a.runs} paired runs`);
+    }
   }
   mkdirSync(dirname(a.out), { recursive: true });
   writeFileSync(a.out, JSON.stringify({ date: new Date().toISOString(), model, cpu: c, threads: a.threads, pp: a.pp, tg: a.tg, reps: a.reps, runs, ratios: summary }, null, 2));

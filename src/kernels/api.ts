@@ -58,6 +58,9 @@ export interface Kernels {
   quantize(x: Float32Array, nTok: number, dim: number, acts: QuantizedActs): void;
   /** out[t][r] = W.scale / acts.scales[t] * sum_k T[r][k] * q[t][k], for t < nTok. Exact integer dot. */
   ternaryMatmul(w: TernaryMatrix, acts: QuantizedActs, nTok: number, out: Float32Array): void;
+  /** ternaryMatmul(ws[i], acts, nTok, outs[i]) for every i (matrices of the same width reading the
+   *  same activations: q, k, v; gate, up), as one job where the backend can: the same bits. */
+  ternaryMatmuls(ws: readonly TernaryMatrix[], acts: QuantizedActs, nTok: number, outs: readonly Float32Array[]): void;
   /** out[t][r] ~= sum_k M[r][k] * x[t][k] (the lm_head); x is quantized internally per token. */
   int8Matmul(m: Int8Matrix, x: Float32Array, nTok: number, out: Float32Array): void;
   /** out[t][r] = sum_k M[r][k] * x[t][k] in f32, summed in the lane order of reference.ts floatDot (no quantization). */

@@ -15,6 +15,10 @@ export const JOB_ATTN_BATCH = 8;
 export const JOB_QUANT = 9;
 export const JOB_RMSNORM = 10;
 export const JOB_GATE = 11;
+export const JOB_TERN_R4_MANY = 12;
+
+/** Matrices one JOB_TERN_R4_MANY takes at most (q, k, v). */
+export const MANY_MAX = 3;
 
 /** Elements per unit of JOB_GATE (a multiple of 4: every unit but the last runs whole vectors). */
 export const GATE_BLOCK = 4096;
@@ -38,7 +42,8 @@ export function jobUnits(job: number, a: Float64Array): number {
   switch (job) {
     case JOB_TERN_R4:
     case JOB_TERN_LUT:
-      return a[1]!; // row groups
+    case JOB_TERN_R4_MANY:
+      return a[1]!; // row groups (of all matrices)
     case JOB_INT8:
     case JOB_FLOAT:
       return a[2]!; // row groups
@@ -68,6 +73,18 @@ export function runJob(ex: KernelExports, job: number, a: Float64Array, u0: numb
       // w, groups, chunks, rows, q, qStride, scales, sums, nTok, alpha, out, scratch, scratch bytes per thread, interleaved acts
       ex.ternR4(a[0]!, u0, u1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!, a[10]!, a[11]! + thread * a[12]!, a[13]!);
       return;
+    case JOB_TERN_R4_MANY: {
+      // count, groups, chunks, q, qStride, scales, sums, nTok, scratch, scratch bytes per thread, interleaved acts,
+      // then per matrix: w, groups, rows, alpha, out. Units are the matrices' groups one after another.
+      let g0 = 0;
+      for (let i = 0; i < a[0]!; i++) {
+        const b = 11 + 5 * i, g = a[b + 1]!;
+        const lo = Math.max(u0, g0), hi = Math.min(u1, g0 + g);
+        if (lo < hi) ex.ternR4(a[b]!, lo - g0, hi - g0, a[2]!, a[b + 2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[b + 3]!, a[b + 4]!, a[8]! + thread * a[9]!, a[10]!);
+        g0 += g;
+      }
+      return;
+    }
     case JOB_TERN_LUT:
       // w, groups, steps, rows, tables, tableStride, scales, nTok, alpha, out
       ex.ternLut(a[0]!, u0, u1, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, a[7]!, a[8]!, a[9]!);

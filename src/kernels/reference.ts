@@ -303,6 +303,10 @@ export function createReferenceKernels(): Kernels {
       }
     },
 
+    ternaryMatmuls(ws: readonly TernaryMatrix[], acts: QuantizedActs, nTok: number, outs: readonly Float32Array[]): void {
+      if (ws.length !== outs.length) throw new Error(`ternaryMatmuls: ${ws.length} matrices but ${outs.length} outputs`);
+      for (let i = 0; i < ws.length; i++) k.ternaryMatmul(ws[i]!, acts, nTok, outs[i]!);
+    },
     ternaryMatmul(w: TernaryMatrix, acts: QuantizedActs, nTok: number, out: Float32Array): void {
       if (!ternaries.has(w)) throw new Error('ternaryMatmul: matrix was not made by this backend');
       const m = w as RefTernary;

@@ -21,7 +21,7 @@ import { jobUnits, runJob, share } from './jobs.js';
 import { instantiateKernels, type KernelExports } from './wasm-loader.js';
 
 /** job argument slots */
-export const ARGS = 20;
+export const ARGS = 32;
 export const CTL_BYTES = 256 + ARGS * 8;
 export const SEQ = 0;
 export const NEXT = 16;

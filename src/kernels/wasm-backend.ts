@@ -13,7 +13,7 @@
 // comments in wasm/ternary-r4.ts and wasm/ternary-lut.ts.
 
 import type { FloatMatrix, Int8Matrix, Kernels, QuantizedActs, TernaryMatrix } from './api.js';
-import { JOB_ATTN, JOB_ATTN_BATCH, JOB_FLOAT, JOB_GATE, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_QUANT, JOB_RMSNORM, JOB_TERN_LUT, JOB_TERN_R4, jobUnits, runJob } from './jobs.js';
+import { JOB_ATTN, JOB_ATTN_BATCH, JOB_FLOAT, JOB_GATE, JOB_INT8, JOB_LUT_TABLES, JOB_MEMSUM, JOB_QUANT, JOB_RMSNORM, JOB_TERN_LUT, JOB_TERN_R4, JOB_TERN_R4_MANY, MANY_MAX, jobUnits, runJob } from './jobs.js';
 import { MemoryPlanner } from './memory.js';
 import { checkActs, checkAttention, checkAttentionRows, checkCount, checkF16Row, checkLen, checkPositive, checkRope, floatDot } from './reference.js';
 import { f16ToF32 } from '../formats/half.js';
@@ -397,6 +397,39 @@ class WasmKernels implements Kernels, WasmBenchHooks {
       this.run(JOB_TERN_LUT, work);
     }
     if (!outOwned) out.set(this.f32(o, nTok * rows));
+  }
+
+  ternaryMatmuls(ws: readonly TernaryMatrix[], acts: QuantizedActs, nTok: number, outs: readonly Float32Array[]): void {
+    this.live('ternaryMatmuls');
+    if (ws.length !== outs.length) throw new Error(`ternaryMatmuls: ${ws.length} matrices but ${outs.length} outputs`);
+    const ms = ws.map((w) => {
+      if (!this.ternaries.has(w)) throw new Error('ternaryMatmuls: matrix was not made by this backend');
+      return w as WasmTernary;
+    });
+    const ap = this.acts.get(acts);
+    // One job over the row groups of every matrix (a decode step's small k and v GEMVs run at the
+    // pace of the big ones, and the pool starts and waits once instead of once per matrix). It
+    // needs the activations and outputs in this memory and one width; otherwise matrix by matrix.
+    const fused = this.pool && ap && ms.length > 1 && ms.length <= MANY_MAX && ms.every((m) => m.layout === 'r4' && m.cols === ms[0]!.cols) &&
+      outs.every((o) => this.owned(o));
+    if (!fused) {
+      for (let i = 0; i < ms.length; i++) this.ternaryMatmul(ms[i]!, acts, nTok, outs[i]!);
+      return;
+    }
+    const { cols, chunks } = ms[0]!;
+    checkActs('ternaryMatmuls', acts, nTok, cols);
+    let groups = 0, work = 0;
+    for (let i = 0; i < ms.length; i++) {
+      checkLen('ternaryMatmuls', `outs[${i}]`, outs[i]!, nTok * ms[i]!.rows);
+      groups += ms[i]!.groups;
+      work += ms[i]!.rows * cols * nTok;
+    }
+    if (nTok === 0) return;
+    const [tb] = this.scratch([nTok >= 4 ? nTok * chunks * 64 : 0], 'ternaryMatmuls');
+    if (nTok >= 4) this.ex.interleaveActs(ap.q, cols, nTok, chunks, tb!);
+    const per = ms.flatMap((m, i) => [m.ptr, m.groups, m.rows, m.scale, outs[i]!.byteOffset]);
+    this.setArgs(ms.length, groups, chunks, ap.q, cols, ap.scales, ap.sums, nTok, this.gemmScratch, this.gemmScratchBytes, tb!, ...per);
+    this.run(JOB_TERN_R4_MANY, work);
   }
 
   int8Matmul(mat: Int8Matrix, x: Float32Array, nTok: number, out: Float32Array): void {

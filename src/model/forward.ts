@@ -128,9 +128,7 @@ export class Forward implements ForwardStep {
       // --- attention: n = RMSNorm(x); q,k,v = Wq n, Wk n, Wv n (one int8 quantization shared; one GEMM each over all rows)
       k.rmsnorm(s.x, L.attnNorm, n, D, eps, s.xn);
       k.quantize(s.xn, n, D, s.actsEmbd);
-      k.ternaryMatmul(L.wq, s.actsEmbd, n, s.q); // q (n, D)
-      k.ternaryMatmul(L.wk, s.actsEmbd, n, s.k); // k (n, kvDim)
-      k.ternaryMatmul(L.wv, s.actsEmbd, n, s.v); // v (n, kvDim)
+      k.ternaryMatmuls([L.wq, L.wk, L.wv], s.actsEmbd, n, [s.q, s.k, s.v]); // q (n, D), k and v (n, kvDim)
       // RoPE on q and k at each row's own position, then append k, v to the row's sequence cache
       // (runs of consecutive positions of one sequence go together)
       for (let r = 0; r < n; ) {
@@ -159,8 +157,7 @@ export class Forward implements ForwardStep {
       // --- FFN: m = RMSNorm(h); out = h + Wdown(SubNorm(act(Wgate m) * (Wup m)))
       k.rmsnorm(s.x, L.ffnNorm, n, D, eps, s.xn);
       k.quantize(s.xn, n, D, s.actsEmbd);
-      k.ternaryMatmul(L.wGate, s.actsEmbd, n, s.gate); // (n, nFF)
-      k.ternaryMatmul(L.wUp, s.actsEmbd, n, s.up); // (n, nFF)
+      k.ternaryMatmuls([L.wGate, L.wUp], s.actsEmbd, n, [s.gate, s.up]); // (n, nFF) each
       k.gatedActivation(cfg.ffnAct, s.gate, s.up, n * nFF);
       k.rmsnorm(s.gate, L.ffnSubNorm, n, nFF, eps, s.gate);
       k.quantize(s.gate, n, nFF, s.actsFF);

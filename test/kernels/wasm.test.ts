@@ -122,6 +122,45 @@ for (const cfg of configs) {
       }
     });
 
+    test('ternaryMatmuls: q, k, v (and gate, up) in one job give the bits of one call each', async () => {
+      await ready;
+      // row counts with a partial last group and an odd group count, so chunk boundaries cross matrices
+      for (const [cols, rowsList] of [[640, [37, 8, 130]], [128, [250, 5]], [2112, [21, 64, 3]]] as [number, number[]][]) {
+        const ws = rowsList.map((rows) => {
+          const c = codes(rows * cols);
+          const scale = 0.25 + rand();
+          return { rows, w: k.ternaryMatrix(c, rows, cols, scale), wr: ref.ternaryMatrix(c, rows, cols, scale) };
+        });
+        for (const nTok of [1, 3, 8, 17]) {
+          const x = floats(nTok * cols, 2);
+          const a = k.allocActs(nTok, cols), b = ref.allocActs(nTok, cols);
+          k.quantize(x, nTok, cols, a);
+          ref.quantize(x, nTok, cols, b);
+          // outputs longer than needed (the forward's buffers hold its largest batch)
+          const outs = ws.map((m) => k.allocF32(nTok * m.rows + 7));
+          for (const o of outs) o.fill(NaN);
+          k.ternaryMatmuls(ws.map((m) => m.w), a, nTok, outs);
+          ws.forEach((m, i) => {
+            const expect = new Float32Array(nTok * m.rows);
+            ref.ternaryMatmul(m.wr, b, nTok, expect);
+            assertSameF32(outs[i]!, expect, `ternaryMatmuls ${m.rows}x${cols} nTok ${nTok} matrix ${i}`);
+            assert.ok(Number.isNaN(outs[i]![nTok * m.rows]), 'nothing written past the rows');
+          });
+          // outputs outside the kernel memory take the matrix-by-matrix path: same bits
+          const plain = ws.map((m) => new Float32Array(nTok * m.rows));
+          k.ternaryMatmuls(ws.map((m) => m.w), a, nTok, plain);
+          ws.forEach((m, i) => assertSameF32(plain[i]!, outs[i]!.subarray(0, nTok * m.rows), `ternaryMatmuls staged, matrix ${i}`));
+        }
+      }
+      const w = k.ternaryMatrix(codes(8 * 64), 8, 64, 1), w2 = k.ternaryMatrix(codes(8 * 128), 8, 128, 1);
+      const a = k.allocActs(1, 64);
+      k.quantize(floats(64), 1, 64, a);
+      assert.throws(() => k.ternaryMatmuls([w, w], a, 1, [k.allocF32(8)]), /2 matrices but 1 outputs/);
+      assert.throws(() => k.ternaryMatmuls([w, w], a, 1, [k.allocF32(8), k.allocF32(7)]), /holds 7 values, needs at least 8/);
+      assert.throws(() => k.ternaryMatmuls([w, ref.ternaryMatrix(codes(8 * 64), 8, 64, 1)], a, 1, [k.allocF32(8), k.allocF32(8)]), /not made by this backend/);
+      assert.throws(() => k.ternaryMatmuls([w, w2], a, 1, [k.allocF32(8), k.allocF32(8)]), /dim 128 does not match the activation buffer dim 64/);
+    });
+
     test('ternaryMatmul: edge activations (-128, 127, 0) and weights (all +1, all -1, zero rows)', async () => {
       await ready;
       for (const cols of [128, 1024, 1088, 2112]) {
