@@ -17,6 +17,8 @@ import type { LoadedModel, LoadOptions } from '../engine.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_FILE, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
 import { DEFAULT_SLOTS } from '../server/service.js';
 import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-store.js';
+import { DEFAULT_BATCH_SIZE } from '../model/model.js';
+import { DEFAULT_STREAM_BATCH_SIZE } from '../server/service.js';
 import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';
@@ -49,7 +51,8 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   { name: 'kv-split', type: 'boolean', description: "each slot may hold at most ctx-size / parallel tokens (llama-server's default, -no-kvu); default: one pool where a sequence may use all of it (llama-server's --kv-unified)" },
   CACHE_TYPE_OPTION,
   { name: 'parallel', short: 'np', type: 'number', description: `sequences generating at once, batched into one forward pass per step (default ${DEFAULT_SLOTS})` },
-  { name: 'batch-size', short: 'b', type: 'number', description: 'rows per forward pass: one per generating sequence plus prompt chunks', default: 64 },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'rows per forward pass: prompt chunks, plus one per generating sequence', default: DEFAULT_BATCH_SIZE },
+  { name: 'stream-batch-size', type: 'number', description: `rows per forward pass while sequences are generating (at most --batch-size; default ${DEFAULT_STREAM_BATCH_SIZE}): a long prompt is read in smaller chunks then, so the streams' next tokens do not wait for a long pass` },
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens generated per request; -1 = no cap', default: -1 },
   { name: 'max-queue', type: 'number', description: 'requests that may wait for a slot before 503', default: 64 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
@@ -198,6 +201,10 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
     const cacheType = cacheTypeFrom(args);
     const parallel = positiveInt(o, 'parallel');
     const batchSize = positiveInt(o, 'batch-size')!;
+    const streamBatchSize = positiveInt(o, 'stream-batch-size');
+    if (streamBatchSize !== undefined && streamBatchSize > batchSize) {
+      throw new CliError(`--stream-batch-size ${streamBatchSize} exceeds --batch-size ${batchSize} (the most rows a forward pass takes)`);
+    }
     const maxQueue = positiveInt(o, 'max-queue', 0)!;
     const nPredict = o['n-predict'] as number;
     if (!Number.isInteger(nPredict) || nPredict < -1) throw new CliError(`--n-predict must be -1 or a non-negative integer, got ${nPredict}`);
@@ -256,6 +263,7 @@ export async function serverMain(argv: string[], prog = 'wf_server'): Promise<nu
       cacheType,
       slots: parallel,
       batchSize,
+      streamBatchSize,
       maxQueue,
       maxTokensCap: nPredict < 0 ? undefined : nPredict,
       chatTemplate: template,

@@ -27,10 +27,16 @@ export interface LoadModelOptions extends ConfigOverrides {
   gpu?: GpuContext;
 }
 
+/** Prompt tokens per forward pass unless told otherwise. 128 rather than 64: the ternary GEMM's
+ *  unpack and the pool's start are shared by twice the tokens, and its activations still fit L2
+ *  (a 512-token prompt, 2B4T shape, 2 threads: 3-6% faster than 64 and 1-3% faster than 256, in
+ *  alternating runs of each). */
+export const DEFAULT_BATCH_SIZE = 128;
+
 export interface SequenceOptions {
   /** context size in tokens (default: the model's trained context, at most 4096) */
   ctxSize?: number;
-  /** prompt tokens per forward batch (default 64) */
+  /** prompt tokens per forward batch (default DEFAULT_BATCH_SIZE) */
   batchSize?: number;
   /** KV cache element type (default f32; f16 halves the cache's memory) */
   cacheType?: KVCacheType;
@@ -81,7 +87,7 @@ export class BitNetModel {
   createSequence(opts: SequenceOptions = {}): Sequence {
     const ctx = opts.ctxSize ?? Math.min(this.config.contextLength, 4096);
     if (!(Number.isInteger(ctx) && ctx > 0)) throw new ModelError(`context size must be a positive integer, got ${ctx}`);
-    const batch = Math.min(opts.batchSize ?? 64, ctx);
+    const batch = Math.min(opts.batchSize ?? DEFAULT_BATCH_SIZE, ctx);
     if (!this.gpu) return Sequence.onCpu(this.kernels, this.config, this.weights, ctx, batch, opts.cacheType ?? 'f32');
     const kv = new KVCache(this.createKVPool(ctx, opts.cacheType));
     kv.reserve(ctx, 0);

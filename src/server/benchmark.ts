@@ -6,6 +6,7 @@
 // per-iteration tokens/s with the sample standard deviation, as llama-bench reports it. Tokens are
 // fixed pseudo-random non-control ids (BOS first); sampling is not part of the measurement.
 import type { LoadedModel } from '../engine.js';
+import { DEFAULT_BATCH_SIZE } from '../model/model.js';
 import { typeName } from '../gguf/types.js';
 
 export interface BenchmarkOptions {
@@ -14,7 +15,7 @@ export interface BenchmarkOptions {
   promptTokens?: number;
   /** generated tokens of the tg test (default 128; 0 = skip) */
   genTokens?: number;
-  /** prompt tokens per forward batch (default 64, as the server) */
+  /** prompt tokens per forward batch (default DEFAULT_BATCH_SIZE, as the server reads a prompt when nothing else runs) */
   batchSize?: number;
   /** called before each measured run */
   onProgress?: (test: string, iteration: number) => void;
@@ -69,7 +70,7 @@ export async function runBenchmark(lm: LoadedModel, opts: BenchmarkOptions = {})
   const iterations = opts.iterations ?? 5;
   const pp = opts.promptTokens ?? 512;
   const tg = opts.genTokens ?? 128;
-  const batch = opts.batchSize ?? 64;
+  const batch = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   for (const [k, v, min] of [['iterations', iterations, 1], ['prompt tokens', pp, 0], ['generated tokens', tg, 0], ['batch size', batch, 1]] as const) {
     if (!Number.isInteger(v) || v < min) throw new Error(`benchmark ${k} must be an integer >= ${min}, got ${v}`);
   }

@@ -65,11 +65,15 @@ export interface StepPlan {
 }
 
 /**
- * Every generating sequence gets its one row; the rest of `budget` rows goes to prompts in arrival
- * order, each taking what it still needs (the last one taken may get a partial chunk).
+ * Every generating sequence gets its one row; the rest of `budget` rows (of `streamBudget` when a
+ * sequence is generating) goes to prompts in arrival order, each taking what it still needs (the
+ * last one taken may get a partial chunk).
  */
-export function planStep(work: readonly WorkItem[], budget: number): StepPlan {
+export function planStep(work: readonly WorkItem[], budget: number, streamBudget = budget): StepPlan {
   if (!Number.isInteger(budget) || budget < 1) throw new Error(`step budget must be a positive integer, got ${budget}`);
+  if (!Number.isInteger(streamBudget) || streamBudget < 1 || streamBudget > budget) {
+    throw new Error(`stream step budget must be an integer in 1..${budget}, got ${streamBudget}`);
+  }
   const parts: StepPlan['parts'] = [];
   let rows = 0;
   for (const w of work) {
@@ -78,8 +82,9 @@ export function planStep(work: readonly WorkItem[], budget: number): StepPlan {
     rows++;
   }
   const prompts = work.filter((w) => !w.decoding && w.tokens > 0).sort((a, b) => a.order - b.order);
+  const cap = rows > 0 ? streamBudget : budget;
   for (const w of prompts) {
-    const room = budget - rows;
+    const room = cap - rows;
     if (room <= 0) break;
     const count = Math.min(room, w.tokens);
     parts.push({ seq: w.seq, count });

@@ -28,6 +28,7 @@ export interface StartOptions {
   cacheType?: 'f32' | 'f16';
   slots?: number;
   batchSize?: number;
+  streamBatchSize?: number;
   maxQueue?: number;
   maxTokensCap?: number;
   chatTemplate?: string;
@@ -83,6 +84,7 @@ export async function startServer(lm: LoadedModel, opts: StartOptions): Promise<
       cacheType: opts.cacheType,
       slots: opts.slots,
       batchSize: opts.batchSize,
+      streamBatchSize: opts.streamBatchSize,
       maxQueue: opts.maxQueue,
       maxTokensCap: opts.maxTokensCap,
       chatTemplate: opts.chatTemplate,

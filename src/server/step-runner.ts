@@ -54,6 +54,8 @@ interface Request {
 export interface StepRunnerOptions {
   /** most rows per forward pass (generating sequences + prompt chunks) */
   budget: number;
+  /** most rows of a pass that carries generating sequences (default: budget) */
+  streamBudget?: number;
   vocabSize: number;
   /** Makes room for `positions` KV positions of a slot (keeping its cached ones); false = the pool is full. */
   grow(slot: RunnerSlot, positions: number): boolean;
@@ -144,6 +146,7 @@ export class StepRunner {
     const plan = planStep(
       this.pending.filter((r) => !waiting.has(r)).map((r) => ({ seq: r.order, tokens: r.tokens.length - r.done, decoding: r.tokens.length === 1, order: r.order })),
       this.opts.budget,
+      this.opts.streamBudget,
     );
     const byOrder = new Map(this.pending.map((r) => [r.order, r]));
     const b = this.batch;

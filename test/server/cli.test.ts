@@ -137,6 +137,12 @@ test('wf_server flag errors exit 2 with a message; a missing model file or bad t
   const slots = await run(['-np', '0']);
   assert.equal(slots.code, 2);
   assert.match(slots.err, /--parallel must be an integer >= 1/);
+  const stream = await run(['-b', '32', '--stream-batch-size', '48']);
+  assert.equal(stream.code, 2);
+  assert.match(stream.err, /--stream-batch-size 48 exceeds --batch-size 32/);
+  const streamZero = await run(['--stream-batch-size', '0']);
+  assert.equal(streamZero.code, 2);
+  assert.match(streamZero.err, /--stream-batch-size must be an integer >= 1/);
   const missing = await run(['-m', join(dir, 'nope.gguf'), '--benchmark']);
   assert.equal(missing.code, 1);
   assert.match(missing.err, /model file not found/);

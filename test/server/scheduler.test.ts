@@ -208,6 +208,20 @@ test('planStep: every generating sequence gets one row, prompts share the rest o
   assert.throws(() => planStep([], 0), /budget/);
 });
 
+test('planStep: a step with generating sequences takes at most streamBudget rows; prompts alone take the whole budget', () => {
+  const prompt = { seq: 1, tokens: 500, decoding: false, order: 1 };
+  // prompts alone: the whole budget
+  assert.deepEqual(planStep([prompt, { seq: 2, tokens: 30, decoding: false, order: 2 }], 128, 64).parts, [{ seq: 1, count: 128 }]);
+  // with two streams: 64 rows in all, the streams' two included
+  const mixed = planStep([{ seq: 0, tokens: 1, decoding: true, order: 0 }, prompt, { seq: 3, tokens: 1, decoding: true, order: 3 }], 128, 64);
+  assert.deepEqual(mixed.parts, [{ seq: 0, count: 1 }, { seq: 3, count: 1 }, { seq: 1, count: 62 }]);
+  assert.equal(mixed.rows, 64);
+  // without streamBudget: the budget either way (as before)
+  assert.equal(planStep([{ seq: 0, tokens: 1, decoding: true, order: 0 }, prompt], 128).rows, 128);
+  assert.throws(() => planStep([prompt], 64, 128), /stream step budget must be an integer in 1\.\.64, got 128/);
+  assert.throws(() => planStep([prompt], 64, 0), /stream step budget/);
+});
+
 test('KVAllocator: first fit, in-place shrink, compaction when fragmented, refusal when full', () => {
   const a = new KVAllocator(100);
   assert.equal(a.resize(1, 30).ok, true);

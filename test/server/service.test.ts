@@ -199,3 +199,37 @@ test('a sequence whose KV range has a neighbour on its right grows when the pool
   assert.deepEqual(tb, await firstTokens(solo, promptB, { maxTokens: 330 }, 330), 'B as alone');
   assert.deepEqual(ta, await firstTokens(solo, promptA, { maxTokens: undefined }, 280), 'A as alone');
 });
+
+test('a prompt read next to a generating stream goes in passes of --stream-batch-size rows; read alone, of --batch-size', async () => {
+  // every forward pass's row count, from a forward wrapped when the service makes it
+  const rows: number[] = [];
+  const model = lm.model as { createForward: typeof lm.model.createForward };
+  const make = model.createForward;
+  model.createForward = (...a) => {
+    const f = make.apply(lm.model, a);
+    const run = f.run.bind(f);
+    f.run = (b, caches) => {
+      rows.push(b.n);
+      return run(b, caches);
+    };
+    return f;
+  };
+  try {
+    const svc = new GenerationService(lm, { modelId: 'm', ctxSize: 1024, slots: 2, batchSize: 32, streamBatchSize: 8 });
+    const long = (k: number) => Array.from({ length: 100 }, (_, i) => 65 + ((i * k) % 26));
+    await svc.complete(long(1), params({ maxTokens: 1 }));
+    assert.deepEqual(rows, [32, 32, 32, 4], 'alone: passes of 32 rows');
+    rows.length = 0;
+    const other = svc.complete([70, 71, 72], params({ maxTokens: 80 }));
+    while (svc.stats().busy < 1 || rows.length < 3) await new Promise((r) => setImmediate(r)); // the stream is generating
+    const mark = rows.length;
+    await svc.complete(long(7), params({ maxTokens: 1 }));
+    const during = rows.slice(mark);
+    assert.ok(during.length >= 100 / 7, `passes while the stream ran: ${during.join(' ')}`);
+    assert.ok(during.every((n) => n <= 8), `at most 8 rows a pass while a stream generates: ${during.join(' ')}`);
+    assert.ok(during.includes(8), 'the stream budget is used');
+    assert.equal((await other).result.tokens.length, 80);
+  } finally {
+    model.createForward = make;
+  }
+});

@@ -15,6 +15,7 @@ import type { Readable, Writable } from 'node:stream';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
+import { DEFAULT_BATCH_SIZE } from '../../model/model.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { LoadedModel, Session } from '../../engine.js';
 import { DEMO_MODEL_DESCRIPTION, loadDemoModel } from '../../node/demo-model.js';
@@ -28,7 +29,7 @@ const SPECS: OptionSpec[] = [
   { name: 'system', type: 'string', description: 'system prompt' },
   { name: 'ctx-size', short: 'c', type: 'number', description: "context size in tokens (default: the model's, at most 4096)" },
   CACHE_TYPE_OPTION,
-  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: DEFAULT_BATCH_SIZE },
   { name: 'n-predict', short: 'n', type: 'number', description: 'most tokens per reply; -1 = until end of turn or context', default: -1 },
   { name: 'chat-template', type: 'string', description: 'chat template: a Jinja file, a name (bitnet, chatml, llama3) or Jinja source' },
   SPECIAL_OPTION,

@@ -1,6 +1,7 @@
 // wf logits [-m FILE] --tokens 1,2,3 [--all]  ->  {"logits":[...]} (last position) or [[...], ...] (every position)
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { MODEL_OPTIONS, loadOptionsFrom, parseTokenList, modelOrDemo } from '../common.js';
+import { DEFAULT_BATCH_SIZE } from '../../model/model.js';
 import { loadModelFile } from '../../node/model-file.js';
 
 const SPECS: OptionSpec[] = [
@@ -8,7 +9,7 @@ const SPECS: OptionSpec[] = [
   { name: 'tokens', type: 'string', description: 'comma-separated token ids (no BOS is added)' },
   { name: 'prompt', short: 'p', type: 'string', description: 'text to tokenize instead of --tokens' },
   { name: 'all', type: 'boolean', description: 'logits of every position, not just the last' },
-  { name: 'batch-size', short: 'b', type: 'number', description: 'tokens per forward batch', default: 64 },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'tokens per forward batch', default: DEFAULT_BATCH_SIZE },
 ];
 
 export async function run(argv: string[]): Promise<number> {

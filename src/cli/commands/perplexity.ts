@@ -5,6 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { MODEL_OPTIONS, loadOptionsFrom, progressBar } from '../common.js';
+import { DEFAULT_BATCH_SIZE } from '../../model/model.js';
 import { loadModelFile } from '../../node/model-file.js';
 import type { LoadedModel } from '../../engine.js';
 import { loadDemoModel } from '../../node/demo-model.js';
@@ -16,7 +17,7 @@ const SPECS: OptionSpec[] = [
   ...MODEL_OPTIONS,
   { name: 'file', short: 'f', type: 'string', description: 'text file to score (UTF-8)' },
   { name: 'ctx-size', short: 'c', type: 'number', description: `tokens per chunk; the second half of each is scored (default ${DEFAULT_CTX}, as llama-perplexity, or the model's context when shorter)` },
-  { name: 'batch-size', short: 'b', type: 'number', description: 'tokens per forward batch', default: 64 },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'tokens per forward batch', default: DEFAULT_BATCH_SIZE },
   { name: 'json', type: 'boolean', description: 'print {"ppl","ppl_stddev","tokens_scored","chunks","bytes"} instead of text' },
   { name: 'no-progress', type: 'boolean', description: 'no progress on stderr' },
 ];

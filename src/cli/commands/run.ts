@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { helpText, parseArgs, CliError, type OptionSpec } from '../args.js';
 import { CACHE_TYPE_OPTION, MODEL_OPTIONS, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom, parseTokenList, progressBar } from '../common.js';
 import { SAMPLING_OPTIONS, samplerOptionsFrom } from '../sampling.js';
+import { DEFAULT_BATCH_SIZE } from '../../model/model.js';
 import { loadModelFile } from '../../node/model-file.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_FILE } from '../../node/demo-model.js';
 import type { GenerationResult } from '../../generate/generate.js';
@@ -19,7 +20,7 @@ const SPECS: OptionSpec[] = [
   { name: 'tokens', type: 'string', description: 'prompt as comma-separated token ids instead of text' },
   { name: 'n-predict', short: 'n', type: 'number', description: 'tokens to generate; -1 = until end of generation or context', default: 128 },
   { name: 'ctx-size', short: 'c', type: 'number', description: 'context size in tokens (default: the model\'s, at most 4096)' },
-  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: 64 },
+  { name: 'batch-size', short: 'b', type: 'number', description: 'prompt tokens per forward batch', default: DEFAULT_BATCH_SIZE },
   CACHE_TYPE_OPTION,
   { name: 'stop', type: 'list', description: 'stop string (repeatable)' },
   { name: 'ignore-eos', type: 'boolean', description: 'do not stop at end-of-generation tokens' },
