@@ -1,5 +1,5 @@
 // Node adapter for the kernels: worker_threads behind the core's ThreadHost interface, the V8 flag
-// that enables relaxed SIMD on Node 20 (set before any kernel module is compiled; flags are
+// that enables relaxed SIMD on Node 20 (set, only where needed, before any kernel module is compiled; flags are
 // process-wide, so workers see it too), and the WF_KERNELS environment override.
 // Node entry points hand nodeKernelPlatform() to the kernels (src/node/kernels.ts does it for them).
 
@@ -8,8 +8,18 @@ import { setFlagsFromString } from 'node:v8';
 import { availableParallelism } from 'node:os';
 import { BROKEN, COMPLETED, CTL_BYTES, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
 import type { KernelPlatform } from '../kernels/index.js';
+import { relaxedSimdSupported } from '../kernels/wasm-loader.js';
 
-setFlagsFromString('--experimental-wasm-relaxed-simd');
+/** Turns relaxed SIMD on where the runtime needs the flag (Node 20); Node 22 and later have it on by
+ *  default and no longer know the flag (V8 then prints "unrecognized flag" on every start), so it is
+ *  set only when a relaxed instruction does not validate. Returns whether it set the flag. */
+export function enableRelaxedSimd(validates: () => boolean = relaxedSimdSupported, setFlag: (f: string) => void = setFlagsFromString): boolean {
+  if (validates()) return false;
+  setFlag('--experimental-wasm-relaxed-simd');
+  return true;
+}
+
+enableRelaxedSimd();
 
 /** Pool spin iterations forced by WF_KERNEL_SPIN (tuning/benchmarks), if set to a non-negative integer. */
 export function envKernelSpin(): number | undefined {
