@@ -38,9 +38,22 @@ export function envKernelPath(): string | undefined {
 
 // The worker entry sits next to this file. When running from TypeScript sources (tsx, in tests),
 // the worker must register tsx itself: Node 20 does not pass loader hooks on to workers.
-// Workers inherit the process's execArgv; --input-type (set by `node --input-type=module -e ...`) makes them fail.
+// Workers inherit the process's execArgv; --input-type (set by `node --input-type=module -e ...`) makes them fail,
+// and so do process-wide options (`node --secure-heap=0 bin/wf.js`, `--use-largepages=off`, the
+// list Node 24's test runner gives its children): the Worker constructor refuses them, and the
+// workers then start without the process's options (they need none: the kernels' V8 flag is
+// process-wide, and from TypeScript sources the worker registers tsx itself).
 function newWorker(init: WorkerInit): Worker {
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  try {
+    return makeWorker(init, execArgv);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
+    return makeWorker(init, []);
+  }
+}
+
+function makeWorker(init: WorkerInit, execArgv: string[]): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./threads-worker.js', import.meta.url), { workerData: init, execArgv });
   const entry = new URL('./threads-worker.ts', import.meta.url).href;
   const api = import.meta.resolve('tsx/esm/api');

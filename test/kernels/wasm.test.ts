@@ -363,6 +363,16 @@ test('the relaxed SIMD flag is set only where a relaxed instruction does not val
   assert.equal(r.stderr, '');
 });
 
+test('worker threads start when node runs with options workers refuse (--secure-heap=0, --use-largepages=off)', async () => {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
+  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
+  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--secure-heap=0', '--use-largepages=off', '--input-type=module', '-e', code],
+    { timeout: 30000, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '2');
+});
+
 test('WF_KERNELS selects the path', async () => {
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
   const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
