@@ -28,7 +28,7 @@
 //     whose client left just ends the checker.
 // At most MAX_RETIRED retired workers are kept; past that the oldest is terminated.
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { GrammarError, keyOf, vocabularyTexts, type GrammarSpec, type GrammarVocabulary, type VocabularyTexts } from '../generate/grammar.js';
 import {
   checkGrammarLimits,
@@ -44,19 +44,14 @@ import {
   type HostedConstraint,
 } from '../generate/grammar-host.js';
 import type { FromWorker, ToWorker, WorkerInit } from './grammar-worker.js';
+import { startWorker } from './worker-start.js';
 
 /** Retired workers kept alive for their matchers; past this many the oldest is terminated. */
 const MAX_RETIRED = 2;
 
-// The worker entry sits next to this file; from TypeScript sources (tsx, in tests) the worker must
-// register tsx itself (Node 20 does not pass loader hooks on to workers). See src/node/threads.ts.
+// The worker entry sits next to this file (src/node/worker-start.ts starts it).
 function newWorker(init: WorkerInit): Worker {
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./grammar-worker.js', import.meta.url), { workerData: init, execArgv });
-  const entry = new URL('./grammar-worker.ts', import.meta.url).href;
-  const api = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData: init, execArgv });
+  return startWorker(import.meta.url, 'grammar-worker', init);
 }
 
 interface PendingOpen {

@@ -3,11 +3,12 @@
 // process-wide, so workers see it too), and the WF_KERNELS environment override.
 // Node entry points hand nodeKernelPlatform() to the kernels (src/node/kernels.ts does it for them).
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { availableParallelism } from 'node:os';
 import { BROKEN, COMPLETED, CTL_BYTES, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
 import type { KernelPlatform } from '../kernels/index.js';
+import { startWorker } from './worker-start.js';
 import { relaxedSimdSupported } from '../kernels/wasm-loader.js';
 
 /** Turns relaxed SIMD on where the runtime needs the flag (Node 20); Node 22 and later have it on by
@@ -36,29 +37,9 @@ export function envKernelPath(): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-// The worker entry sits next to this file. When running from TypeScript sources (tsx, in tests),
-// the worker must register tsx itself: Node 20 does not pass loader hooks on to workers.
-// Workers inherit the process's execArgv; --input-type (set by `node --input-type=module -e ...`) makes them fail,
-// and so do process-wide options (`node --secure-heap=0 bin/wf.js`, `--use-largepages=off`, the
-// list Node 24's test runner gives its children): the Worker constructor refuses them, and the
-// workers then start without the process's options (they need none: the kernels' V8 flag is
-// process-wide, and from TypeScript sources the worker registers tsx itself).
+// The worker entry sits next to this file (src/node/worker-start.ts starts it).
 function newWorker(init: WorkerInit): Worker {
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  try {
-    return makeWorker(init, execArgv);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw e;
-    return makeWorker(init, []);
-  }
-}
-
-function makeWorker(init: WorkerInit, execArgv: string[]): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./threads-worker.js', import.meta.url), { workerData: init, execArgv });
-  const entry = new URL('./threads-worker.ts', import.meta.url).href;
-  const api = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(entry)}); })`;
-  return new Worker(code, { eval: true, workerData: init, execArgv });
+  return startWorker(import.meta.url, 'threads-worker', init);
 }
 
 export const nodeThreadHost: ThreadHost = {
