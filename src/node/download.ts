@@ -64,6 +64,9 @@ interface PartMeta {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
+/** Bytes the .part's write stream may hold before reading the body waits for the disk. */
+const WRITE_QUEUE_BYTES = 64 << 20;
+
 async function sizeOf(path: string): Promise<number> {
   try {
     return (await stat(path)).size;
@@ -175,14 +178,16 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
       throw new DownloadError(`${url} answered ${res.status} ${res.statusText}`.trim());
     }
     // 200 on a resume means the server sent the whole file (no Range support, or it changed): restart
-    if (from === 0) await rm(part, { force: true });
+    // (the write stream's 'w' flag empties the .part). The body is read from here on without waiting
+    // for the file system first: Node 24's fetch drops the bytes it holds when the connection is then
+    // cut before they are read (a resume restarted from 0 although 100 KB had arrived).
     const m: PartMeta = { url };
     const etag = res.headers.get('etag');
     const lastModified = res.headers.get('last-modified');
     // a weak ETag may not be used with If-Range
     if (etag && !etag.startsWith('W/')) m.etag = etag;
     if (lastModified) m.lastModified = lastModified;
-    if (from === 0 || !validators.etag) await writeFile(metaPath, JSON.stringify(m));
+    const metaWritten = from === 0 || !validators.etag ? writeFile(metaPath, JSON.stringify(m)) : Promise.resolve();
 
     const file = createWriteStream(part, { flags: from > 0 ? 'a' : 'w' });
     let received = from;
@@ -196,7 +201,10 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
       const body = res.body ? Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) : Readable.from([]);
       for await (const chunk of body) {
         const buf = chunk as Uint8Array;
-        if (!file.write(buf)) await new Promise<void>((r) => file.once('drain', () => r()));
+        // keep reading while the file catches up (up to 64 MB queued): bytes fetch holds unread when
+        // the connection is cut are dropped, and a resume must fetch them again
+        file.write(buf);
+        if (file.writableLength > WRITE_QUEUE_BYTES) await new Promise<void>((r) => file.once('drain', () => r()));
         received += buf.length;
         sessionBytes += buf.length;
         const now = performance.now();
@@ -209,6 +217,7 @@ export async function download(opts: DownloadOptions): Promise<DownloadResult> {
       cut = e as Error;
     }
     await new Promise<void>((resolve, reject) => file.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await metaWritten;
     if (opts.signal?.aborted) throw new DownloadError(`download stopped (the bytes so far are in ${part})`);
     if (!cut && total !== null && received < total) cut = new Error(`connection closed after ${received} of ${total} bytes`);
     if (cut) {
