@@ -58,17 +58,23 @@ export function slotSaveDir(dir: string): string {
   return resolve(dir);
 }
 
+/** A --name / --no-name pair (`on` also counts as --name): which was given, else `byDefault`; both is an error. */
+function onOff(o: ParsedArgs['options'], name: string, byDefault: boolean, on = !!o[name]): boolean {
+  const off = !!o[`no-${name}`];
+  if (on && off) throw new CliError(`give --${name} or --no-${name}, not both`);
+  return on || (!off && byDefault);
+}
+
 /** --context-shift (off by default, as llama-server); not with --device webgpu (the cache is on the GPU). */
 export function contextShiftFrom(o: ParsedArgs['options']): boolean {
-  if (o['context-shift'] && o['no-context-shift']) throw new CliError('give --context-shift or --no-context-shift, not both');
-  if (o['context-shift'] && o.device === 'webgpu') throw new CliError('--context-shift is not available with --device webgpu (the KV cache is on the GPU)');
-  return !!o['context-shift'];
+  const on = onOff(o, 'context-shift', false);
+  if (on && o.device === 'webgpu') throw new CliError('--context-shift is not available with --device webgpu (the KV cache is on the GPU)');
+  return on;
 }
 
 /** --cache-idle-slots (the default) or --no-cache-idle-slots. */
 export function cacheIdleSlotsFrom(o: ParsedArgs['options']): boolean {
-  if (o['cache-idle-slots'] && o['no-cache-idle-slots']) throw new CliError('give --cache-idle-slots or --no-cache-idle-slots, not both');
-  return !o['no-cache-idle-slots'];
+  return onOff(o, 'cache-idle-slots', true);
 }
 
 /** --sleep-idle-seconds N: the seconds, or undefined for never (-1, the default). */
@@ -101,8 +107,7 @@ export function llamaOptionsFrom(o: ParsedArgs['options'], modelPath: string | u
   if (temp !== undefined && !(temp >= 0)) throw new CliError(`--temp must be >= 0, got ${temp}`);
   const seed = o.seed as number | undefined;
   if (seed !== undefined && !(Number.isSafeInteger(seed) && seed >= -1)) throw new CliError(`--seed must be -1 or a non-negative integer, got ${seed}`);
-  if (o.metrics && o['no-metrics']) throw new CliError('give --metrics or --no-metrics, not both');
-  const opts: LlamaOptions = { metrics: !o['no-metrics'], ui: !o['no-ui'] };
+  const opts: LlamaOptions = { metrics: onOff(o, 'metrics', true), ui: !o['no-ui'] };
   if (o.verbose) opts.verbose = true;
   if (vertexEnabled(process.env)) opts.vertex = process.env;
   const pooling = (o.pooling as string | undefined) ?? 'mean';
@@ -166,8 +171,7 @@ export function chatTemplateFile(o: ParsedArgs['options']): string | undefined {
 
 /** --ui-mcp-proxy (or --webui-mcp-proxy) and its bounds; undefined: the proxy is off. */
 export function corsProxyFrom(o: ParsedArgs['options']): CorsProxyOptions | undefined {
-  const on = !!(o['ui-mcp-proxy'] || o['webui-mcp-proxy']);
-  if (on && o['no-ui-mcp-proxy']) throw new CliError('give --ui-mcp-proxy or --no-ui-mcp-proxy, not both');
+  const on = onOff(o, 'ui-mcp-proxy', false, !!(o['ui-mcp-proxy'] || o['webui-mcp-proxy']));
   const timeout = o['cors-proxy-timeout'] as number | undefined;
   const mb = o['cors-proxy-max-mb'] as number | undefined;
   if (timeout !== undefined && !(Number.isFinite(timeout) && timeout > 0)) throw new CliError(`--cors-proxy-timeout must be a number of seconds > 0, got ${timeout}`);

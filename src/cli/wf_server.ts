@@ -15,10 +15,9 @@ import { CliError, helpText, parseArgs, type OptionSpec, type ParsedArgs } from 
 import { CACHE_TYPE_OPTION, DEVICE_OPTION, I2S_LAYOUT_OPTION, LM_HEAD_OPTION, SPECIAL_OPTION, cacheTypeFrom, loadOptionsFrom } from './common.js';
 import type { LoadedModel, LoadOptions } from '../engine.js';
 import { DEMO_MODEL_DESCRIPTION, DEMO_MODEL_FILE, DEMO_MODEL_ID, loadDemoModel } from '../node/demo-model.js';
-import { DEFAULT_SLOTS } from '../server/service.js';
+import { DEFAULT_SLOTS, DEFAULT_STREAM_BATCH_SIZE } from '../server/service.js';
 import { DEFAULT_STORE_BYTES, DEFAULT_STORE_COUNT } from '../server/response-store.js';
 import { DEFAULT_BATCH_SIZE } from '../model/model.js';
-import { DEFAULT_STREAM_BATCH_SIZE } from '../server/service.js';
 import { loadModelFile } from '../node/model-file.js';
 import { formatBenchmark, runBenchmark } from '../server/benchmark.js';
 import { resolveChatTemplate } from '../server/chat-templates.js';

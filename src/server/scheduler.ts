@@ -387,6 +387,11 @@ export class Scheduler {
     }
     kv.copy(slot.id, id, tokens.length);
     this.parked.set(id, { id, cached: tokens, lastUsed: slot.lastUsed });
+    this.trimParked();
+  }
+
+  /** Gives up the least recently used parked caches past maxParked. */
+  private trimParked(): void {
     while (this.parked.size > this.maxParked) {
       const oldest = [...this.parked.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0]!;
       this.evictEntry(oldest.id);
@@ -425,10 +430,7 @@ export class Scheduler {
       this.parked.set(id, { id, cached: tokens, lastUsed: s.lastUsed });
       s.cached = [];
       this.onEvent?.({ type: 'idle-slot-cached', slot: s.id, entry: id, tokens: tokens.length, held: false });
-      while (this.parked.size > this.maxParked) {
-        const oldest = [...this.parked.values()].sort((a, b) => a.lastUsed - b.lastUsed)[0]!;
-        this.evictEntry(oldest.id);
-      }
+      this.trimParked();
     }
   }
 

@@ -658,7 +658,7 @@ export class GenerationService {
       markers: plan.markers,
       open: plan.open,
       endTokens: () => this.tokenize(plan.budgetMessage + plan.markers.end, false, true),
-      vocabSize: this.model.config.vocabSize,
+      vocabSize: this.vocabSize,
       text: (t) => this.tokenPiece(t).text,
       grammar,
     });

@@ -89,10 +89,6 @@ export function firstInvalidCode(src: usize, n: usize): i32 {
   return f32x4.mul(p, i32x4.shl(i32x4.add(t, bias), 23));
 }
 
-/** exp4's magic and bias constants */
-export const EXP_MAGIC: f32 = 12582912.0; // 1.5 * 2^23, bits 0x4b400000
-export const EXP_BIAS: i32 = 127 - 0x4b400000;
-
 /** The f32x4 constants of exp4, silu and attention's f16 widening, four lanes each, in the constant
  *  block (written by src/kernels/wasm-backend.ts, writeKernelConstants, in this order). Loaded from
  *  memory before a loop: V8 treats a constant splat as rematerializable and rebuilds it at every
@@ -108,8 +104,8 @@ export const VEC_CONST: usize = CONST_BASE + 128;
 @inline export function cC3(): v128 { return v128.load(VEC_CONST, 80); } // 0.16666667
 @inline export function cHalf(): v128 { return v128.load(VEC_CONST, 96); } // 0.5
 @inline export function cOne(): v128 { return v128.load(VEC_CONST, 112); } // 1
-@inline export function cMagic(): v128 { return v128.load(VEC_CONST, 128); } // EXP_MAGIC
-@inline export function cBias(): v128 { return v128.load(VEC_CONST, 144); } // i32 EXP_BIAS
+@inline export function cMagic(): v128 { return v128.load(VEC_CONST, 128); } // exp4's magic: 1.5 * 2^23 (bits 0x4b400000)
+@inline export function cBias(): v128 { return v128.load(VEC_CONST, 144); } // exp4's bias: i32 127 - 0x4b400000
 @inline export function cMinus87(): v128 { return v128.load(VEC_CONST, 160); } // -87
 @inline export function cPlus88(): v128 { return v128.load(VEC_CONST, 176); } // 88
 @inline export function cSign(): v128 { return v128.load(VEC_CONST, 192); } // i32 0x80000000
