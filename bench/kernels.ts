@@ -13,10 +13,12 @@
 // MACs/ns and "of pair": each kernel row's multiply-adds per ns, and that as a share of what its path's
 // dot-add pair allows on as many threads (the pair: i16x8.relaxed_dot_i8x16_i7x16_s + i16x8.add for
 // the relaxed path, extmul_low + extmul_high + 2 i16x8.add for the plain one; 16 multiply-adds each).
-// The pairs are timed first, in the same process. After the probe's baseline-tier check, every module
-// (the pairs, then the kernels) is compiled by the optimizing tier at once (--no-liftoff, set in
-// process): with dynamic tiering a loaded machine can take seconds to replace baseline code, whose
-// figures are 20-30x off; the pairs are also timed until their figures settle.
+// The pairs are timed first, in the same process as the kernels. Every module there (the pairs, then
+// the kernels) is compiled by the optimizing tier at once: the benchmark runs its probe's
+// baseline-tier check, then starts itself again with --no-liftoff for every figure (with dynamic
+// tiering a loaded machine can take seconds to replace baseline code, whose figures are 20-30x off;
+// the pairs are also timed until their figures settle). It used to set --no-liftoff in process after
+// the check, which V8 14 (Node 26) does not survive: a fatal "Check failed: function_feedback" abort.
 // "dot-add probe": also the cost of i32x4.relaxed_dot_i8x16_i7x16_add_s in this runtime (8
 // independent accumulators, so throughput, not latency), and whether the baseline tier (Liftoff) gets
 // it right on the first calls. On Node 20 (V8 11.3, x64) it is lowered
@@ -25,7 +27,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
+import { spawnSync } from 'node:child_process';
 import type { FloatMatrix, Int8Matrix, Kernels, TernaryMatrix } from '../src/kernels/api.js';
 import { f32ToF16 } from '../src/formats/half.js';
 import { availablePaths, createKernels, type KernelPath } from '../src/node/kernels.js';
@@ -312,10 +314,10 @@ function settled(fn: () => void): { s: number; first: number; ok: boolean } {
   }
 }
 
-/** The dot-add probe (see the header): compiles DOTADD_SRC with the AssemblyScript compiler (a dev
- *  dependency), adds its rows and returns each path's pair cost (ns per 16 multiply-adds, optimized
- *  code); empty where relaxed SIMD or the compiler is missing (then the kernel rows have no %). */
-async function dotAddProbe(): Promise<PairCost> {
+/** The dot-add probe's module (DOTADD_SRC compiled by the AssemblyScript compiler, a dev dependency)
+ *  on its memory, with the test data written and the sum dotAdd(0, 8192, n) must return; null (and a
+ *  message) where relaxed SIMD or the compiler is missing. */
+async function loadProbe(n: number): Promise<{ instantiate: () => Probe; expect: number } | null> {
   await availablePaths(); // loads the platform adapter (under Node it enables relaxed SIMD)
   let binary: Uint8Array | null = null;
   try {
@@ -327,36 +329,50 @@ async function dotAddProbe(): Promise<PairCost> {
     if (!binary) throw new Error(r.stderr.toString());
   } catch (e) {
     console.error(`dot-add probe skipped: ${(e as Error).message}`);
-    return {};
+    return null;
   }
   const memory = new WebAssembly.Memory({ initial: 1 });
-  type Fn = (a: number, b: number, n: number) => number;
-  type Probe = { dotAdd: Fn; dotThenAdd: Fn; plainDotThenAdd: Fn };
   const instantiate = (): Probe => new WebAssembly.Instance(new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>),
     { env: { memory, abort: () => { throw new Error('abort'); } } }).exports as unknown as Probe;
-  let ex: Probe;
   try {
-    ex = instantiate();
+    instantiate();
   } catch (e) {
     console.error(`dot-add probe skipped (relaxed SIMD unavailable?): ${(e as Error).message}`);
-    return {};
+    return null;
   }
   // x: 64 x 64 random int8 at 0; b: 32 bytes in [0, 127] at 8192
   const x = new Int8Array(memory.buffer, 0, 4096), b = new Uint8Array(memory.buffer, 8192, 32);
   for (let i = 0; i < 4096; i++) x[i] = Math.floor(rand() * 256) - 128;
   for (let i = 0; i < 32; i++) b[i] = Math.floor(rand() * 128);
-  const n = 64;
   let expect = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < 64; j++) expect += x[((i & 63) << 6) + j]! * (b[j & 15]! + b[16 + (j & 15)]!);
-  // what the first call returns (baseline tier) before any tier-up
+  return { instantiate, expect };
+}
+type ProbeFn = (a: number, b: number, n: number) => number;
+type Probe = { dotAdd: ProbeFn; dotThenAdd: ProbeFn; plainDotThenAdd: ProbeFn };
+
+/** The baseline-tier check (this process, Liftoff on): what the first call of the i32x4 dot-add returns,
+ *  then after how many calls it is right (tier-up). Its row's text, or undefined without the probe. */
+async function baselineCheck(): Promise<string | undefined> {
+  const n = 64;
+  const p = await loadProbe(n);
+  if (!p) return undefined;
+  const ex = p.instantiate();
   const first = ex.dotAdd(0, 8192, n);
   let calls = 1, after = first;
   const t0 = performance.now();
-  while (after !== expect && performance.now() - t0 < 3000) { after = ex.dotAdd(0, 8192, n); calls++; }
-  // from here on every module is compiled by the optimizing tier at once (the kernels too): on a loaded
-  // machine the background tier-up can take seconds, and a figure of baseline code is 20-30x off
-  setFlagsFromString('--no-liftoff');
-  const opt = instantiate();
+  while (after !== p.expect && performance.now() - t0 < 3000) { after = ex.dotAdd(0, 8192, n); calls++; }
+  return `dot-add probe: i32x4 dot-add in the baseline tier: first call ${first === p.expect ? 'exact' : 'WRONG'}, ${after === p.expect ? `exact from call ${calls} (tier-up)` : `still WRONG after ${calls} calls`}`;
+}
+
+/** The dot-add probe's timings (see the header; this process runs with --no-liftoff): adds its rows,
+ *  with the parent's baseline-tier row first, and returns each path's pair cost (ns per 16
+ *  multiply-adds, optimized code); empty where relaxed SIMD or the compiler is missing (then the
+ *  kernel rows have no %). */
+async function dotAddProbe(baselineRow: string | undefined): Promise<PairCost> {
+  const p = await loadProbe(64);
+  if (!p) return {};
+  const opt = p.instantiate();
   const iters = 50_000; // 400k pairs a round: well under a scheduler slice
   const per = (r: { s: number }) => (r.s / iters / 8) * 1e9;
   const dA = settled(() => opt.dotAdd(0, 8192, iters));
@@ -364,7 +380,7 @@ async function dotAddProbe(): Promise<PairCost> {
   const dS = settled(() => opt.plainDotThenAdd(0, 8192, iters));
   const tag = { path: 'probe', layout: '-', threads: 1 };
   const note = (r: { first: number; ok: boolean }) => ({ firstRoundNs: (r.first / iters / 8) * 1e9, settled: r.ok ? 1 : 0 });
-  rows.push({ ...tag, what: `dot-add probe: i32x4 dot-add in the baseline tier: first call ${first === expect ? 'exact' : 'WRONG'}, ${after === expect ? `exact from call ${calls} (tier-up)` : `still WRONG after ${calls} calls`}`, ms: 0 });
+  if (baselineRow) rows.push({ ...tag, what: baselineRow, ms: 0 });
   rows.push({ ...tag, what: 'dot-add probe: ns per i32x4.relaxed_dot_i8x16_i7x16_add_s', ms: 0, extra: { ns: per(dA), ...note(dA) } });
   rows.push({ ...tag, what: 'dot-add probe: ns per i16x8.relaxed_dot_i8x16_i7x16_s + i16x8.add (relaxed pair, 16 MACs)', ms: 0,
     extra: { ns: per(dP), ...note(dP) } });
@@ -374,9 +390,20 @@ async function dotAddProbe(): Promise<PairCost> {
   return { relaxed: per(dP), simd: per(dS) };
 }
 
+// The parent: the baseline-tier check, then everything else in a child compiled by the optimizing
+// tier only (its row travels in WF_KERNELS_BASELINE_ROW).
+const BASELINE_ENV = 'WF_KERNELS_BASELINE_ROW';
+if (!process.execArgv.includes('--no-liftoff')) {
+  const row = doDotAdd ? await baselineCheck() : undefined;
+  const child = spawnSync(process.execPath, [...process.execArgv, '--no-liftoff', process.argv[1]!, ...argv],
+    { stdio: 'inherit', env: { ...process.env, [BASELINE_ENV]: row ?? '' } });
+  if (child.error) throw child.error;
+  process.exit(child.status ?? 1);
+}
+
 const started = new Date().toISOString();
 // the probe first, so the yardstick and the kernels come from the same process, in optimized code
-const pair: PairCost = doDotAdd ? await dotAddProbe() : {};
+const pair: PairCost = doDotAdd ? await dotAddProbe(process.env[BASELINE_ENV] || undefined) : {};
 for (const path of paths) {
   const layouts: TernaryLayout[] = layoutsArg ? (layoutsArg.split(',') as TernaryLayout[]) : [path === 'relaxed' ? 'r4' : 'lut'];
   for (const layout of layouts) {
