@@ -49,11 +49,6 @@ import { startWorker } from './worker-start.js';
 /** Retired workers kept alive for their matchers; past this many the oldest is terminated. */
 const MAX_RETIRED = 2;
 
-// The worker entry sits next to this file (src/node/worker-start.ts starts it).
-function newWorker(init: WorkerInit): Worker {
-  return startWorker(import.meta.url, 'grammar-worker', init);
-}
-
 interface PendingOpen {
   checked(): void;
   opened(m: Extract<FromWorker, { op: 'opened' }>): void;
@@ -79,7 +74,7 @@ class GrammarWorker {
     private readonly onDeath: (w: GrammarWorker, why: string) => void,
     onModule: (m: WebAssembly.Module) => void,
   ) {
-    this.worker = newWorker(init);
+    this.worker = startWorker(import.meta.url, 'grammar-worker', init); // the entry sits next to this file
     let setup!: { resolve: () => void; reject: (e: Error) => void };
     this.ready = new Promise<void>((resolve, reject) => (setup = { resolve, reject }));
     this.ready.catch(() => undefined);

@@ -3,7 +3,6 @@
 // process-wide, so workers see it too), and the WF_KERNELS environment override.
 // Node entry points hand nodeKernelPlatform() to the kernels (src/node/kernels.ts does it for them).
 
-import type { Worker } from 'node:worker_threads';
 import { setFlagsFromString } from 'node:v8';
 import { availableParallelism } from 'node:os';
 import { BROKEN, COMPLETED, CTL_BYTES, type ThreadHost, type WorkerHandle, type WorkerInit } from '../kernels/threads.js';
@@ -37,16 +36,11 @@ export function envKernelPath(): string | undefined {
   return v === undefined || v === '' ? undefined : v;
 }
 
-// The worker entry sits next to this file (src/node/worker-start.ts starts it).
-function newWorker(init: WorkerInit): Worker {
-  return startWorker(import.meta.url, 'threads-worker', init);
-}
-
 export const nodeThreadHost: ThreadHost = {
   canBlock: true,
   start(init: WorkerInit): Promise<WorkerHandle> {
     return new Promise((resolve, reject) => {
-      const w = newWorker(init);
+      const w = startWorker(import.meta.url, 'threads-worker', init); // the entry sits next to this file
       let ready = false;
       let terminating = false;
       const ctl = new Int32Array(init.memory.buffer, init.ctl, CTL_BYTES / 4);

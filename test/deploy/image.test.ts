@@ -1,9 +1,10 @@
 // The server image, for real (podman; skipped with a message where podman, runc or mmdebstrap are
 // missing): deploy/build-image.sh builds it from the checkout with its own Debian base and the node
 // line the script pins (an LTS one); it runs as a non-root user on a read-only root filesystem,
-// limited to 1 CPU (so 1 thread, said on the start line); it answers /health, /livez, a chat completion and /metrics; arguments after the image name
-// replace the default ones (a model mounted read-only at /models); and `podman stop` (SIGTERM to
-// node as PID 1) drains: the stream in flight ends with [DONE], the exit code is 0.
+// limited to 1 CPU (so 1 thread, said on the start line); it answers /health, /livez, a chat
+// completion and /metrics; arguments after the image name replace the default ones (a model mounted
+// read-only at /models); and `podman stop` (SIGTERM to node as PID 1) drains: the stream in flight
+// ends with [DONE], the exit code is 0.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

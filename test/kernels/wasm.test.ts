@@ -12,6 +12,18 @@ import { createReferenceKernels } from '../../src/kernels/reference.js';
 import { f32ToF16 } from '../../src/formats/half.js';
 import type { TernaryLayout } from '../../src/kernels/wasm-backend.js';
 
+/** A source module's URL as this test runs: the .ts under tsx, the compiled .js otherwise. */
+const srcExt = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const srcUrl = (path: string): string => new URL(`../../src/${path}${srcExt}`, import.meta.url).href;
+const KERNELS_URL = srcUrl('node/kernels');
+
+/** Runs `code` (an ES module) in a child node with this process's options less the test runner's,
+ *  after `nodeArgs`. */
+function runModule(code: string, o: { nodeArgs?: string[]; env?: NodeJS.ProcessEnv; timeout?: number } = {}) {
+  return spawnSync(process.execPath, [...(o.nodeArgs ?? []), ...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
+    { timeout: o.timeout ?? 30000, encoding: 'utf8', env: o.env ?? process.env });
+}
+
 const ref = createReferenceKernels();
 
 let seed = 99;
@@ -335,14 +347,12 @@ test('after dispose() calls fail, and a process using 2 threads exits without di
   const k = await createKernels({ path: 'simd', threads: 2, minParallelWork: 0 });
   k.dispose();
   assert.throws(() => k.allocF32(4), /after dispose/);
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
-  const code = `const { createKernels } = await import(${JSON.stringify(entry)});
+  const code = `const { createKernels } = await import(${JSON.stringify(KERNELS_URL)});
     const k = await createKernels({ threads: 2, minParallelWork: 0 });
     const a = k.allocActs(1, 128); k.quantize(new Float32Array(128).fill(1), 1, 128, a);
     const w = k.ternaryMatrix(new Int8Array(128 * 8).fill(1), 8, 128, 1); const o = k.allocF32(8);
     k.ternaryMatmul(w, a, 1, o); console.log(k.threads, o[0]);`;
-  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code], { timeout: 30000, encoding: 'utf8' });
+  const r = runModule(code);
   assert.equal(r.status, 0, `child failed: ${r.stderr}`);
   assert.equal(r.stdout.trim(), '2 128');
 });
@@ -355,36 +365,27 @@ test('the relaxed SIMD flag is set only where a relaxed instruction does not val
   assert.equal(enableRelaxedSimd(() => false, (f) => set.push(f)), true);
   assert.deepEqual(set, ['--experimental-wasm-relaxed-simd']);
   // and a kernel process writes nothing to stderr (V8 prints "unrecognized flag" for an unknown one)
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
-  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 1 }); console.log(k.name); k.dispose();`;
-  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code], { timeout: 30000, encoding: 'utf8' });
+  const code = `const { createKernels } = await import(${JSON.stringify(KERNELS_URL)}); const k = await createKernels({ threads: 1 }); console.log(k.name); k.dispose();`;
+  const r = runModule(code);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
 });
 
 test('worker threads start when node runs with options workers refuse (--secure-heap=0, --use-largepages=off)', async () => {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
-  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
-  const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--secure-heap=0', '--use-largepages=off', '--input-type=module', '-e', code],
-    { timeout: 30000, encoding: 'utf8' });
+  const code = `const { createKernels } = await import(${JSON.stringify(KERNELS_URL)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
+  const r = runModule(code, { nodeArgs: ['--secure-heap=0', '--use-largepages=off'] });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), '2');
 });
 
 test('WF_KERNELS selects the path', async () => {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
-  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 1 }); console.log(k.name); k.dispose();`;
+  const code = `const { createKernels } = await import(${JSON.stringify(KERNELS_URL)}); const k = await createKernels({ threads: 1 }); console.log(k.name); k.dispose();`;
   for (const [env, name] of [['simd', 'wasm-simd'], ['reference', 'reference'], ...(relaxedOk ? [['relaxed', 'wasm-relaxed']] : [])]) {
-    const r = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
-      { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNELS: env } });
+    const r = runModule(code, { env: { ...process.env, WF_KERNELS: env } });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), name);
   }
-  const bad = spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
-    { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNELS: 'fast' } });
+  const bad = runModule(code, { env: { ...process.env, WF_KERNELS: 'fast' } });
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /WF_KERNELS "fast" is not one of relaxed, simd, reference/);
 });
@@ -477,11 +478,8 @@ test('back-to-back jobs of 1 and 16 chunks: every result matches (a stale claim 
 });
 
 test('WF_KERNEL_SPIN: a bad value is refused by name', () => {
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const entry = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
-  const code = `const { createKernels } = await import(${JSON.stringify(entry)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
-  const run = (v: string) => spawnSync(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
-    { timeout: 30000, encoding: 'utf8', env: { ...process.env, WF_KERNEL_SPIN: v } });
+  const code = `const { createKernels } = await import(${JSON.stringify(KERNELS_URL)}); const k = await createKernels({ threads: 2 }); console.log(k.threads); k.dispose();`;
+  const run = (v: string) => runModule(code, { env: { ...process.env, WF_KERNEL_SPIN: v } });
   const ok = run('500');
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), '2');
@@ -493,12 +491,9 @@ test('WF_KERNEL_SPIN: a bad value is refused by name', () => {
 test('both V8 tiers (Liftoff only, TurboFan only) give the reference results', async () => {
   // Node 20's baseline compiler once returned wrong results for a relaxed instruction until the code
   // was re-optimized; the kernels avoid that instruction, and this checks each tier on its own.
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  const kernels = new URL(`../../src/node/kernels${ext}`, import.meta.url).href;
-  const reference = new URL(`../../src/kernels/reference${ext}`, import.meta.url).href;
   const code = `
-    const { createKernels } = await import(${JSON.stringify(kernels)});
-    const { createReferenceKernels } = await import(${JSON.stringify(reference)});
+    const { createKernels } = await import(${JSON.stringify(KERNELS_URL)});
+    const { createReferenceKernels } = await import(${JSON.stringify(srcUrl('kernels/reference'))});
     const ref = createReferenceKernels();
     let seed = 7; const rnd = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
     let bad = 0, checked = 0;
@@ -520,8 +515,7 @@ test('both V8 tiers (Liftoff only, TurboFan only) give the reference results', a
     }
     console.log(bad + '/' + checked);`;
   for (const flag of ['--liftoff-only', '--no-liftoff']) {
-    const r = spawnSync(process.execPath, [flag, ...process.execArgv.filter((a) => !a.startsWith('--test')), '--input-type=module', '-e', code],
-      { timeout: 60000, encoding: 'utf8' });
+    const r = runModule(code, { nodeArgs: [flag], timeout: 60000 });
     assert.equal(r.status, 0, `${flag}: ${r.stderr}`);
     const [bad, checked] = r.stdout.trim().split('/').map(Number);
     assert.ok(checked! > 1000, `${flag}: ${r.stdout}`);
