@@ -33,7 +33,7 @@
 // vectors per step: 41% of the dot-add pair against 76% for the 2x4 tile, GEMM@64 q/o, 1 thread,
 // same run).
 
-import { dotCodes, firstInvalidCode, hsum16, mask12, mask3 } from './simd';
+import { dotCodes, firstInvalidCode, mask12, mask3, sum4 } from './simd';
 
 const BLOCK: i32 = 16; // chunks per i16 accumulation block
 
@@ -79,10 +79,13 @@ function gemvRange(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, a: usize,
  *  at 14 live vectors (2 masks, 4 activations, 4 accumulators, 4 temporaries), within the 15 V8
  *  allocates: nothing spills (read back with --print-wasm-code: per 64 multiply-adds 13 vector
  *  ops, 3 loads, about 3 others). Four rows sharing the activation registers would spill; four
- *  with the activations loaded again per row ran 8% slower. */
+ *  with the activations loaded again per row ran 8% slower. Every 16 chunks lo is widened into an
+ *  i32x4 per row, reduced to a number once per row at the end: a horizontal sum per block (lane
+ *  extracts and scalar adds) made the GEMV 3-6% slower (bench/kernels, 1 thread, 3 alternating
+ *  A/B runs: 53.0-58.2% of the pair -> 55.7-61.7% on Node 26, 51.5-57.3% -> 52.1-59.5% on Node 20). */
 function gemvPair(pa: usize, pb: usize, chunks: i32, a: usize, s: f32, sumQ: i32, alpha: f32, oa: usize, ob: usize, hasB: bool): void {
   const m3 = mask3(), m12 = mask12();
-  let s0 = 0, s1 = 0;
+  let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
   let p = pa, q = pb;
   let ap = a;
   for (let j0 = 0; j0 < chunks; j0 += BLOCK) {
@@ -112,11 +115,12 @@ function gemvPair(pa: usize, pb: usize, chunks: i32, a: usize, s: f32, sumQ: i32
       lo0 = i16x8.add(lo0, i16x8.shr_s(hi0, 2));
       lo1 = i16x8.add(lo1, i16x8.shr_s(hi1, 2));
     }
-    s0 += hsum16(lo0);
-    s1 += hsum16(lo1);
+    s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(lo0));
+    s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(lo1));
   }
-  store<f32>(oa, finish(s0, sumQ, s, alpha));
-  if (hasB) store<f32>(ob, finish(s1, sumQ, s, alpha));
+  const t = i32x4.add(i32x4.shuffle(s0, s1, 0, 1, 4, 5), i32x4.shuffle(s0, s1, 2, 3, 6, 7));
+  store<f32>(oa, finish(i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1), sumQ, s, alpha));
+  if (hasB) store<f32>(ob, finish(i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3), sumQ, s, alpha));
 }
 
 /** Interleaves the int8 activations of full tiles of 4 tokens for the GEMM: tile i, 16-column step k,
@@ -143,7 +147,10 @@ export function interleaveActs(q: usize, qStride: i32, nTok: i32, chunks: i32, d
  *  pair p, step k, row r of the pair at U + (p * steps + k) * 32 + r * 16; L1-resident), then every
  *  tile of 4 tokens (interleaved by interleaveActs) runs a 2-row x 4-token register tile: per 16
  *  columns 2 code loads and 4 activation loads feed 8 dots, one pointer each. Tokens past the last
- *  full tile are not done here (ternR4 runs them as GEMVs). */
+ *  full tile are not done here (ternR4 runs them as GEMVs). A block's 8 i16 accumulators end in two
+ *  i32x4 (sum4: one lane per token) and finish() runs on four lanes: eight horizontal sums per block
+ *  and eight scalar finishes per tile cost 4-8% (1 thread, same A/B runs as gemvPair: GEMM@64
+ *  80.9-84.9% of the pair -> 86.0-89.7% on Node 26, 77.4-81.5% -> 83.9-86.8% on Node 20). */
 function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize,
               scales: usize, sums: usize, nTok: i32, alpha: f32, out: usize, U: usize): void {
   const m = mask3();
@@ -171,11 +178,11 @@ function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize,
     for (let tt = 0; tt < tiles; tt++) {
       const t = tt << 2;
       for (let pr = 0; pr < 2; pr++) {
-        const r0 = (g << 2) + (pr << 1);
-        if (r0 >= rows) break;
+        const row = (g << 2) + (pr << 1);
+        if (row >= rows) break;
         const up = U + <usize>pr * pairBytes;
         const at = A + <usize>tt * tileBytes;
-        let s00 = 0, s01 = 0, s02 = 0, s03 = 0, s10 = 0, s11 = 0, s12 = 0, s13 = 0;
+        let r0 = i32x4.splat(0), r1 = i32x4.splat(0); // rows row and row + 1: one lane per token
         for (let k0 = 0; k0 < steps; k0 += 4 * BLOCK) {
           const kEnd = min(steps, k0 + 4 * BLOCK);
           let c00 = i16x8.splat(0), c01 = i16x8.splat(0), c02 = i16x8.splat(0), c03 = i16x8.splat(0);
@@ -196,23 +203,24 @@ function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize,
             cp += 32;
             ap += 64;
           }
-          s00 += hsum16(c00); s01 += hsum16(c01); s02 += hsum16(c02); s03 += hsum16(c03);
-          s10 += hsum16(c10); s11 += hsum16(c11); s12 += hsum16(c12); s13 += hsum16(c13);
+          r0 = i32x4.add(r0, sum4(c00, c01, c02, c03));
+          r1 = i32x4.add(r1, sum4(c10, c11, c12, c13));
         }
-        const sc = scales + (<usize>t << 2), su = sums + (<usize>t << 2);
-        const q0 = load<i32>(su), q1 = load<i32>(su, 4), q2 = load<i32>(su, 8), q3 = load<i32>(su, 12);
-        const f0 = load<f32>(sc), f1 = load<f32>(sc, 4), f2 = load<f32>(sc, 8), f3 = load<f32>(sc, 12);
-        let o = out + <usize>t * outStride + (<usize>r0 << 2);
-        store<f32>(o, finish(s00, q0, f0, alpha));
-        store<f32>(o + outStride, finish(s01, q1, f1, alpha));
-        store<f32>(o + 2 * outStride, finish(s02, q2, f2, alpha));
-        store<f32>(o + 3 * outStride, finish(s03, q3, f3, alpha));
-        if (r0 + 1 < rows) {
+        // finish() on four lanes: the same f32 operations in the same order, so the same bits
+        const qv = v128.load(sums + (<usize>t << 2)), fv = v128.load(scales + (<usize>t << 2)), av = f32x4.splat(alpha);
+        const y0 = f32x4.mul(f32x4.div(f32x4.convert_i32x4_s(i32x4.sub(r0, qv)), fv), av);
+        let o = out + <usize>t * outStride + (<usize>row << 2);
+        store<f32>(o, f32x4.extract_lane(y0, 0));
+        store<f32>(o + outStride, f32x4.extract_lane(y0, 1));
+        store<f32>(o + 2 * outStride, f32x4.extract_lane(y0, 2));
+        store<f32>(o + 3 * outStride, f32x4.extract_lane(y0, 3));
+        if (row + 1 < rows) {
+          const y1 = f32x4.mul(f32x4.div(f32x4.convert_i32x4_s(i32x4.sub(r1, qv)), fv), av);
           o += 4;
-          store<f32>(o, finish(s10, q0, f0, alpha));
-          store<f32>(o + outStride, finish(s11, q1, f1, alpha));
-          store<f32>(o + 2 * outStride, finish(s12, q2, f2, alpha));
-          store<f32>(o + 3 * outStride, finish(s13, q3, f3, alpha));
+          store<f32>(o, f32x4.extract_lane(y1, 0));
+          store<f32>(o + outStride, f32x4.extract_lane(y1, 1));
+          store<f32>(o + 2 * outStride, f32x4.extract_lane(y1, 2));
+          store<f32>(o + 3 * outStride, f32x4.extract_lane(y1, 3));
         }
       }
     }
