@@ -293,8 +293,8 @@ export function plainDotThenAdd(a: usize, b: usize, n: i32): i32 {
 }`;
 
 /** ns per 16 multiply-adds of each path's dot + accumulate pair (the yardstick of every kernel row);
- *  again() times both pairs once more. */
-interface PairCost { relaxed?: number; simd?: number; again?: () => { relaxed: number; simd: number } }
+ *  again() times both pairs once more, adds that figure to their rows and keeps the faster one. */
+interface PairCost { relaxed?: number; simd?: number; again?: () => void }
 
 /** Seconds per call of fn once its timings have settled: the fastest of rounds of single calls, taken
  *  when 30 rounds in a row have not beaten it by 1% (at least 60 rounds, at most 4 s). WebAssembly code
@@ -378,20 +378,31 @@ async function dotAddProbe(baselineRow: string | undefined): Promise<PairCost> {
   const opt = p.instantiate();
   const iters = 50_000; // 400k pairs a round: well under a scheduler slice
   const per = (r: { s: number }) => (r.s / iters / 8) * 1e9;
+  const pairs = { relaxed: () => opt.dotThenAdd(0, 8192, iters), simd: () => opt.plainDotThenAdd(0, 8192, iters) };
   const dA = settled(() => opt.dotAdd(0, 8192, iters));
-  const dP = settled(() => opt.dotThenAdd(0, 8192, iters));
-  const dS = settled(() => opt.plainDotThenAdd(0, 8192, iters));
+  const dP = settled(pairs.relaxed);
+  const dS = settled(pairs.simd);
   const tag = { path: 'probe', layout: '-', threads: 1 };
   const note = (r: { first: number; ok: boolean }) => ({ firstRoundNs: (r.first / iters / 8) * 1e9, settled: r.ok ? 1 : 0 });
   if (baselineRow) rows.push({ ...tag, what: baselineRow, ms: 0 });
   rows.push({ ...tag, what: 'dot-add probe: ns per i32x4.relaxed_dot_i8x16_i7x16_add_s', ms: 0, extra: { ns: per(dA), ...note(dA) } });
-  rows.push({ ...tag, what: 'dot-add probe: ns per i16x8.relaxed_dot_i8x16_i7x16_s + i16x8.add (relaxed pair, 16 MACs)', ms: 0,
-    extra: { ns: per(dP), ...note(dP) } });
-  rows.push({ ...tag, what: 'dot-add probe: ns per i16x8.extmul_low/high_i8x16_s + 2 i16x8.add (plain pair, 16 MACs)', ms: 0,
-    extra: { ns: per(dS), ...note(dS) } });
+  const pairRows: Record<keyof typeof pairs, Row> = {
+    relaxed: { ...tag, what: 'dot-add probe: ns per i16x8.relaxed_dot_i8x16_i7x16_s + i16x8.add (relaxed pair, 16 MACs)', ms: 0,
+      extra: { ns: per(dP), ...note(dP) } },
+    simd: { ...tag, what: 'dot-add probe: ns per i16x8.extmul_low/high_i8x16_s + 2 i16x8.add (plain pair, 16 MACs)', ms: 0,
+      extra: { ns: per(dS), ...note(dS) } },
+  };
+  rows.push(pairRows.relaxed, pairRows.simd);
   // a yardstick that never settled (a loaded machine) is still given, and flagged in its row
-  const again = () => ({ relaxed: per(settled(() => opt.dotThenAdd(0, 8192, iters))), simd: per(settled(() => opt.plainDotThenAdd(0, 8192, iters))) });
-  return { relaxed: per(dP), simd: per(dS), again };
+  const cost: PairCost = { relaxed: per(dP), simd: per(dS) };
+  cost.again = () => {
+    for (const key of ['relaxed', 'simd'] as const) {
+      const ns = per(settled(pairs[key]));
+      pairRows[key].extra = { ...pairRows[key].extra, nsAfterKernels: ns };
+      cost[key] = Math.min(cost[key]!, ns);
+    }
+  };
+  return cost;
 }
 
 // The parent: the baseline-tier check, then everything else in a child compiled by the optimizing
@@ -422,14 +433,7 @@ for (const path of paths) {
 // shared machine a whole settled round of the probe can run slow (once in 12 runs on the dev box, the
 // relaxed pair at 0.26 ns against 0.17 in every other run, while the kernels of the same run were at
 // their usual speed), which would inflate every "of pair" figure of the run.
-if (pair.again) {
-  const after = pair.again();
-  for (const key of ['relaxed', 'simd'] as const) {
-    const r = rows.find((x) => x.path === 'probe' && x.what.includes(key === 'relaxed' ? '(relaxed pair' : '(plain pair'));
-    if (r) r.extra = { ...r.extra, nsAfterKernels: after[key] };
-    pair[key] = Math.min(pair[key]!, after[key]);
-  }
-}
+pair.again?.();
 
 /** MACs/ns of a kernel row and its share of what its path's dot-add pair allows on as many threads */
 function rate(r: Row): { macsPerNs?: number; ofPair?: number } {

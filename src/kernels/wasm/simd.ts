@@ -1,14 +1,8 @@
 // Small SIMD helpers shared by the kernels. ASC_FEATURE_RELAXED_SIMD is a compile-time constant:
 // the relaxed build and the plain SIMD128 build come from the same source.
 
-/** Sum over the 8 i16 lanes of v, as i32. */
-@inline export function hsum16(v: v128): i32 {
-  const w = i32x4.extadd_pairwise_i16x8_s(v);
-  return hsum32(w);
-}
-
 /** [sum of a's 8 i16 lanes, b's, c's, d's] as i32x4: a transpose-add (4 widenings, 6 shuffles, 3 adds)
- *  instead of four hsum16 (7 operations each, two of them lane extracts). */
+ *  instead of four horizontal sums (7 operations each, two of them lane extracts). */
 @inline export function sum4(a: v128, b: v128, c: v128, d: v128): v128 {
   const wa = i32x4.extadd_pairwise_i16x8_s(a), wb = i32x4.extadd_pairwise_i16x8_s(b);
   const wc = i32x4.extadd_pairwise_i16x8_s(c), wd = i32x4.extadd_pairwise_i16x8_s(d);

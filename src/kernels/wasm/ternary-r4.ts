@@ -33,13 +33,23 @@
 // vectors per step: 41% of the dot-add pair against 76% for the 2x4 tile, GEMM@64 q/o, 1 thread,
 // same run).
 
-import { dotCodes, firstInvalidCode, mask12, mask3, sum4 } from './simd';
+import { dotCodes, firstInvalidCode, hsum32, mask12, mask3, sum4 } from './simd';
 
 const BLOCK: i32 = 16; // chunks per i16 accumulation block
 
 
 @inline function finish(sumCQ: i32, sumQ: i32, s: f32, alpha: f32): f32 {
   return (<f32>(sumCQ - sumQ) / s) * alpha;
+}
+
+/** finish() on four tokens' lanes (the same f32 operations in the same order, so the same bits),
+ *  stored to o, o + stride, o + 2 stride, o + 3 stride. */
+@inline function finish4(sumCQ: v128, sumQ: v128, s: v128, alpha: v128, o: usize, stride: usize): void {
+  const y = f32x4.mul(f32x4.div(f32x4.convert_i32x4_s(i32x4.sub(sumCQ, sumQ)), s), alpha);
+  store<f32>(o, f32x4.extract_lane(y, 0));
+  store<f32>(o + stride, f32x4.extract_lane(y, 1));
+  store<f32>(o + 2 * stride, f32x4.extract_lane(y, 2));
+  store<f32>(o + 3 * stride, f32x4.extract_lane(y, 3));
 }
 
 /** One token, groups [g0, g1): full groups two at a time, group i with group i + half, row by row
@@ -118,9 +128,8 @@ function gemvPair(pa: usize, pb: usize, chunks: i32, a: usize, s: f32, sumQ: i32
     s0 = i32x4.add(s0, i32x4.extadd_pairwise_i16x8_s(lo0));
     s1 = i32x4.add(s1, i32x4.extadd_pairwise_i16x8_s(lo1));
   }
-  const t = i32x4.add(i32x4.shuffle(s0, s1, 0, 1, 4, 5), i32x4.shuffle(s0, s1, 2, 3, 6, 7));
-  store<f32>(oa, finish(i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1), sumQ, s, alpha));
-  if (hasB) store<f32>(ob, finish(i32x4.extract_lane(t, 2) + i32x4.extract_lane(t, 3), sumQ, s, alpha));
+  store<f32>(oa, finish(hsum32(s0), sumQ, s, alpha));
+  if (hasB) store<f32>(ob, finish(hsum32(s1), sumQ, s, alpha));
 }
 
 /** Interleaves the int8 activations of full tiles of 4 tokens for the GEMM: tile i, 16-column step k,
@@ -148,12 +157,13 @@ export function interleaveActs(q: usize, qStride: i32, nTok: i32, chunks: i32, d
  *  tile of 4 tokens (interleaved by interleaveActs) runs a 2-row x 4-token register tile: per 16
  *  columns 2 code loads and 4 activation loads feed 8 dots, one pointer each. Tokens past the last
  *  full tile are not done here (ternR4 runs them as GEMVs). A block's 8 i16 accumulators end in two
- *  i32x4 (sum4: one lane per token) and finish() runs on four lanes: eight horizontal sums per block
- *  and eight scalar finishes per tile cost 4-8% (1 thread, same A/B runs as gemvPair: GEMM@64
+ *  i32x4 (sum4: one lane per token) and finish4 runs the four lanes at once: eight horizontal sums
+ *  per block and eight scalar finishes per tile cost 4-8% (1 thread, same A/B runs as gemvPair: GEMM@64
  *  80.9-84.9% of the pair -> 86.0-89.7% on Node 26, 77.4-81.5% -> 83.9-86.8% on Node 20). */
 function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize,
               scales: usize, sums: usize, nTok: i32, alpha: f32, out: usize, U: usize): void {
   const m = mask3();
+  const av = f32x4.splat(alpha);
   const groupBytes = <usize>chunks << 6;
   const steps = chunks << 2;
   const pairBytes = <usize>steps << 5;
@@ -206,22 +216,10 @@ function gemm(w: usize, g0: i32, g1: i32, chunks: i32, rows: i32, A: usize,
           r0 = i32x4.add(r0, sum4(c00, c01, c02, c03));
           r1 = i32x4.add(r1, sum4(c10, c11, c12, c13));
         }
-        // finish() on four lanes: the same f32 operations in the same order, so the same bits
-        const qv = v128.load(sums + (<usize>t << 2)), fv = v128.load(scales + (<usize>t << 2)), av = f32x4.splat(alpha);
-        const y0 = f32x4.mul(f32x4.div(f32x4.convert_i32x4_s(i32x4.sub(r0, qv)), fv), av);
-        let o = out + <usize>t * outStride + (<usize>row << 2);
-        store<f32>(o, f32x4.extract_lane(y0, 0));
-        store<f32>(o + outStride, f32x4.extract_lane(y0, 1));
-        store<f32>(o + 2 * outStride, f32x4.extract_lane(y0, 2));
-        store<f32>(o + 3 * outStride, f32x4.extract_lane(y0, 3));
-        if (row + 1 < rows) {
-          const y1 = f32x4.mul(f32x4.div(f32x4.convert_i32x4_s(i32x4.sub(r1, qv)), fv), av);
-          o += 4;
-          store<f32>(o, f32x4.extract_lane(y1, 0));
-          store<f32>(o + outStride, f32x4.extract_lane(y1, 1));
-          store<f32>(o + 2 * outStride, f32x4.extract_lane(y1, 2));
-          store<f32>(o + 3 * outStride, f32x4.extract_lane(y1, 3));
-        }
+        const qv = v128.load(sums + (<usize>t << 2)), fv = v128.load(scales + (<usize>t << 2));
+        const o = out + <usize>t * outStride + (<usize>row << 2);
+        finish4(r0, qv, fv, av, o, outStride);
+        if (row + 1 < rows) finish4(r1, qv, fv, av, o + 4, outStride);
       }
     }
   }
